@@ -1,0 +1,45 @@
+"""inpaint_models: image inpainting backend with a plugin system of models.
+
+Quick start::
+
+    import inpaint_models
+    filled = inpaint_models.fill(image, mask, model="telea")   # mask: True = fill
+    inpaint_models.available_models()
+
+No napari or Qt import anywhere in this package.
+"""
+
+from __future__ import annotations
+
+from .api import available_models, fill, model_info
+from .datatypes import FillContext, ModelInfo, ProgressEvent
+from .errors import (
+    Cancelled,
+    ConfigError,
+    DeviceError,
+    EmptyMaskWarning,
+    ImageTooSmallError,
+    InpaintError,
+    InvalidValuesError,
+    MaskCoversImageError,
+    MissingWeightsError,
+    NotTrainableError,
+    OptionError,
+    PluginConflictError,
+    ShapeMismatchError,
+    UnknownModelError,
+    UnknownOptionError,
+    UnsupportedDtypeError,
+    WeightsError,
+)
+from .hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cancelled", "ConfigError", "DeviceError", "EmptyMaskWarning", "FillContext", "ImageTooSmallError",
+    "InpaintError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
+    "NotTrainableError", "OptionError", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
+    "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
+    "available_models", "fill", "hookimpl", "model_info",
+]

@@ -1,0 +1,345 @@
+"""Array plumbing of the fill pipeline: validation, layout, value range, crops.
+
+Everything model-independent lives here so plugins only ever see float32
+(H, W, C) crops in [0, 1] with a bool (H, W) hole mask (True = fill).
+
+Terminology:
+    plane   one 2D image (H, W, C) of a possibly nD stack;
+    region  a group of hole pixels whose context boxes overlap, processed alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Literal, Optional, Union
+
+import cv2
+import numpy as np
+
+from .errors import (
+    InvalidValuesError,
+    MaskCoversImageError,
+    ShapeMismatchError,
+    UnsupportedDtypeError,
+)
+
+ChannelAxis = Union[int, None, Literal["auto"]]
+
+#: dtype kinds that can be inpainted: bool, signed/unsigned integers, floats
+SUPPORTED_KINDS = "biuf"
+
+
+# --------------------------------------------------------------------------- layout
+@dataclass(frozen=True)
+class Layout:
+    """How an nD array maps to a stack of (H, W, C) planes.
+
+    ``channel_axis`` is the image's channel axis (non-negative) or None when it
+    has none; ``stack_shape`` holds the leading axes filled plane by plane.
+    """
+
+    channel_axis: Optional[int]
+    stack_shape: tuple[int, ...]
+    height: int
+    width: int
+    channels: int
+
+    @property
+    def planes(self) -> int:
+        """Number of 2D planes in the stack."""
+        return int(np.prod(self.stack_shape, dtype=np.int64)) if self.stack_shape else 1
+
+
+def check_dtype(array: np.ndarray, what: str) -> None:
+    """Raise :class:`UnsupportedDtypeError` unless ``array`` is bool, int or float."""
+    if array.dtype.kind not in SUPPORTED_KINDS:
+        raise UnsupportedDtypeError(
+            f"{what} has unsupported dtype {array.dtype}; use bool, an integer type "
+            f"(uint8, uint16, int16...) or a float type (float32, float64)"
+        )
+
+
+def _mask_fits(mask_shape: tuple[int, ...], spatial_shape: tuple[int, ...]) -> bool:
+    """A mask fits when it equals the trailing axes of the spatial shape (>= 2 axes)."""
+    return 2 <= len(mask_shape) <= len(spatial_shape) and spatial_shape[-len(mask_shape):] == mask_shape
+
+
+def resolve_layout(image_shape: tuple[int, ...], mask_shape: tuple[int, ...], channel_axis: ChannelAxis = "auto") -> Layout:
+    """Work out which axes are channels, stack and (H, W).
+
+    Args:
+        image_shape: shape of the image, e.g. (H, W), (H, W, C), (Z, H, W), (T, Z, H, W, C).
+        mask_shape: shape of the mask: the image's spatial shape, or its trailing
+            (H, W) / (Z, H, W)... part, broadcast over the leading axes.
+        channel_axis: the channel axis, None for none, or "auto" to infer it from
+            the mask's shape (a trailing axis of size <= 4 wins when both readings fit).
+
+    Raises:
+        ShapeMismatchError: the mask cannot be matched to the image, or the image
+            has fewer than two spatial axes.
+    """
+    ndim = len(image_shape)
+    if ndim < 2:
+        raise ShapeMismatchError(f"image must have at least 2 dimensions (H, W), got shape {image_shape}")
+    if len(mask_shape) < 2:
+        raise ShapeMismatchError(f"mask must have at least 2 dimensions (H, W), got shape {mask_shape}")
+
+    if channel_axis == "auto":
+        fits_plain = _mask_fits(mask_shape, image_shape)
+        fits_channel = ndim >= 3 and _mask_fits(mask_shape, image_shape[:-1])
+        if fits_plain and fits_channel:
+            axis: Optional[int] = ndim - 1 if image_shape[-1] <= 4 else None
+        elif fits_channel:
+            axis = ndim - 1
+        elif fits_plain:
+            axis = None
+        else:
+            raise ShapeMismatchError(
+                f"mask shape {mask_shape} does not match image shape {image_shape}: the mask must have "
+                f"the image's spatial shape (without the channel axis) or its trailing (H, W) axes"
+            )
+    elif channel_axis is None:
+        axis = None
+    else:
+        if not isinstance(channel_axis, (int, np.integer)) or isinstance(channel_axis, bool):
+            raise ShapeMismatchError(f"channel_axis must be an int, None or 'auto', got {channel_axis!r}")
+        if not -ndim <= channel_axis < ndim:
+            raise ShapeMismatchError(f"channel_axis {channel_axis} is out of range for an image with {ndim} dimensions")
+        axis = int(channel_axis) % ndim
+
+    spatial = tuple(s for i, s in enumerate(image_shape) if i != axis)
+    if len(spatial) < 2:
+        raise ShapeMismatchError(f"image shape {image_shape} with channel axis {axis} leaves fewer than 2 spatial axes")
+    if not _mask_fits(mask_shape, spatial):
+        raise ShapeMismatchError(
+            f"mask shape {mask_shape} does not match the image's spatial shape {spatial} "
+            f"(image shape {image_shape}, channel axis {axis})"
+        )
+    channels = image_shape[axis] if axis is not None else 1
+    if channels < 1:
+        raise ShapeMismatchError(f"image shape {image_shape} has an empty channel axis")
+    return Layout(axis, spatial[:-2], spatial[-2], spatial[-1], channels)
+
+
+def as_planes(image: np.ndarray, mask: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Views of ``image`` as (N, H, W, C) and of ``mask`` as bool-able (N, H, W).
+
+    No data is copied when the layout allows it (channel axis moved by a view,
+    the mask broadcast over the stack), so huge stacks cost nothing here.
+    """
+    if layout.channel_axis is None:
+        planes = image[..., np.newaxis]
+    else:
+        planes = np.moveaxis(image, layout.channel_axis, -1)
+    planes = planes.reshape((layout.planes, layout.height, layout.width, layout.channels))
+    full_mask_shape = layout.stack_shape + (layout.height, layout.width)
+    mask_planes = np.broadcast_to(mask, full_mask_shape).reshape((layout.planes, layout.height, layout.width))
+    return planes, mask_planes
+
+
+def mask_to_bool(mask: np.ndarray) -> np.ndarray:
+    """A bool view or copy of ``mask``: True where the mask is non-zero (bool, 0/1, 0/255...).
+
+    Raises:
+        UnsupportedDtypeError: complex/object masks.
+        InvalidValuesError: a float mask with NaN or infinite values.
+    """
+    check_dtype(mask, "mask")
+    if mask.dtype == np.bool_:
+        return mask
+    if mask.dtype.kind == "f" and not np.isfinite(mask).all():
+        raise InvalidValuesError("mask holds NaN or infinite values")
+    return mask != 0
+
+
+# --------------------------------------------------------------------------- value range
+@dataclass(frozen=True)
+class ValueRange:
+    """Affine map between the caller's values and the [0, 1] floats models see.
+
+    ``unit = (value - offset) / scale``; ``value = unit * scale + offset``.
+    """
+
+    dtype: np.dtype
+    offset: float
+    scale: float
+
+    def to_unit(self, values: np.ndarray) -> np.ndarray:
+        """Caller values (any dtype) -> float32 in [0, 1]."""
+        unit = values.astype(np.float32)
+        if self.offset != 0.0:
+            unit -= np.float32(self.offset)
+        if self.scale != 1.0:
+            unit *= np.float32(1.0 / self.scale)
+        return unit
+
+    def from_unit(self, unit: np.ndarray) -> np.ndarray:
+        """float values in [0, 1] (clipped) -> the caller's dtype and range."""
+        values = np.clip(unit, 0.0, 1.0).astype(np.float64 if self.dtype == np.float64 else np.float32)
+        if self.dtype == np.bool_:
+            return values > 0.5
+        if self.scale != 1.0:
+            values *= self.scale
+        if self.offset != 0.0:
+            values += self.offset
+        if self.dtype.kind in "iu":
+            info = np.iinfo(self.dtype)
+            return np.clip(np.rint(values), info.min, info.max).astype(self.dtype)
+        return values.astype(self.dtype)
+
+
+def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
+    """Choose how to map the image's values to [0, 1].
+
+    uint8 maps 0..255 and bool 0..1 to [0, 1]; a float image whose known values
+    already lie in [0, 1] is used as is; any other image (uint16, int16, float
+    of any range...) is stretched from the min to the max of its *known*
+    (unmasked) pixels, so hole contents never influence the result.
+
+    Raises:
+        InvalidValuesError: a known pixel is NaN or infinite (NaN under the mask is
+            allowed: those pixels are being replaced).
+    """
+    dtype = planes.dtype
+    if dtype == np.bool_:
+        return ValueRange(dtype, 0.0, 1.0)
+    if dtype == np.uint8:
+        return ValueRange(dtype, 0.0, 255.0)
+    known_mask = ~mask_planes
+    if dtype.kind == "f":
+        finite = np.isfinite(planes)
+        if not finite.all():
+            bad = ~finite.all(axis=-1) & known_mask
+            if bad.any():
+                raise InvalidValuesError(
+                    f"image holds {int(bad.sum())} NaN or infinite value(s) outside the mask; "
+                    f"replace them or add those pixels to the mask"
+                )
+    known = planes[known_mask]
+    if known.size == 0:
+        raise MaskCoversImageError("the mask covers the whole image: there is nothing to inpaint from")
+    low = float(known.min())
+    high = float(known.max())
+    if dtype.kind == "f" and low >= 0.0 and high <= 1.0:
+        return ValueRange(dtype, 0.0, 1.0)
+    scale = high - low
+    return ValueRange(dtype, low, scale if scale > 0 else 1.0)
+
+
+# --------------------------------------------------------------------------- regions
+@dataclass(frozen=True)
+class Box:
+    """A half-open pixel box ``[top:bottom, left:right]`` of one plane."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.top, self.bottom), slice(self.left, self.right)
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    def overlaps(self, other: "Box") -> bool:
+        return not (
+            self.bottom <= other.top or other.bottom <= self.top or self.right <= other.left or other.right <= self.left
+        )
+
+    def union(self, other: "Box") -> "Box":
+        return Box(min(self.top, other.top), min(self.left, other.left), max(self.bottom, other.bottom), max(self.right, other.right))
+
+
+def _grow(box: Box, margin: int, min_size: int, square: bool, height: int, width: int) -> Box:
+    """Expand ``box`` by ``margin`` and to at least ``min_size`` (square if asked), inside the plane."""
+
+    def expand(start: int, stop: int, limit: int, target: int) -> tuple[int, int]:
+        start, stop = max(0, start - margin), min(limit, stop + margin)
+        target = min(max(target, stop - start), limit)
+        missing = target - (stop - start)
+        start = max(0, start - missing // 2)
+        stop = min(limit, start + target)
+        start = max(0, stop - target)
+        return start, stop
+
+    top, bottom = expand(box.top, box.bottom, height, min_size)
+    left, right = expand(box.left, box.right, width, min_size)
+    if square:
+        side = max(bottom - top, right - left)
+        top, bottom = expand(top, bottom, height, side)
+        left, right = expand(left, right, width, side)
+    return Box(top, left, bottom, right)
+
+
+def hole_boxes(mask: np.ndarray, margin: int, min_size: int = 1, square: bool = False) -> list[Box]:
+    """Context boxes around the holes of one plane, merged where they overlap.
+
+    Args:
+        mask: bool (H, W), True = hole.
+        margin: context pixels added on every side of each connected hole region.
+        min_size: smallest box side (clamped to the plane).
+        square: make every box square where the plane allows (fixed-size models).
+
+    Returns:
+        Disjoint boxes covering every hole pixel with its margin, so each can be
+        filled alone and the cost follows the hole area, not the image size.
+    """
+    height, width = mask.shape
+    mask_u8 = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
+    # Label only inside the bounding box of all holes: on a huge image with a
+    # small hole, labelling the whole plane would dominate the fill time.
+    left, top, box_w, box_h = cv2.boundingRect(mask_u8)
+    if box_w == 0 or box_h == 0:
+        return []
+    sub = np.ascontiguousarray(mask_u8[top : top + box_h, left : left + box_w])
+    count, _, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
+    boxes = [
+        _grow(
+            Box(top + int(y), left + int(x), top + int(y + h), left + int(x + w)),
+            margin, min_size, square, height, width,
+        )
+        for x, y, w, h, _area in stats[1:count]
+    ]
+    merged = True
+    while merged:  # merge until no two boxes overlap (few boxes: quadratic is fine)
+        merged = False
+        result: list[Box] = []
+        for box in boxes:
+            for index, kept in enumerate(result):
+                if kept.overlaps(box):
+                    result[index] = _grow(kept.union(box), 0, min_size, square, height, width)
+                    merged = True
+                    break
+            else:
+                result.append(box)
+        boxes = result
+    return boxes
+
+
+def iter_plane_indices(mask_planes: np.ndarray) -> Iterator[int]:
+    """Indices of the planes that have at least one hole pixel."""
+    for index in range(mask_planes.shape[0]):
+        if mask_planes[index].any():
+            yield index
+
+
+def resize_plane(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize float32 (H, W, C) with area averaging when shrinking, bicubic when enlarging."""
+    shrinking = height * width < array.shape[0] * array.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    channels = array.shape[2]
+    resized = cv2.resize(array, (width, height), interpolation=interpolation)
+    return resized.reshape(height, width, channels)
+
+
+def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a bool mask; any source hole pixel under a target pixel makes it a hole."""
+    resized = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+    return resized > 0

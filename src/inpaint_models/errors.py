@@ -1,0 +1,77 @@
+"""Exceptions raised by the inpainting backend.
+
+Every error caused by the caller's input derives from :class:`InpaintError`,
+itself a :class:`ValueError`, so ``except ValueError`` catches all of them and
+the CLI / napari widget can turn them into one clear line for the user.
+"""
+
+from __future__ import annotations
+
+
+class InpaintError(ValueError):
+    """Base class of every input error raised by ``inpaint_models``."""
+
+
+class ShapeMismatchError(InpaintError):
+    """The mask's shape does not fit the image's shape."""
+
+
+class InvalidValuesError(InpaintError):
+    """The image holds NaN or infinite values."""
+
+
+class UnsupportedDtypeError(InpaintError):
+    """The image or mask dtype cannot be inpainted (complex, object, strings...)."""
+
+
+class UnknownModelError(InpaintError):
+    """No registered plugin provides the requested model name."""
+
+
+class OptionError(InpaintError):
+    """An option value has the wrong type or is out of range."""
+
+
+class UnknownOptionError(OptionError):
+    """An option was passed that the model's options dataclass does not define."""
+
+
+class MaskCoversImageError(InpaintError):
+    """The mask leaves no known pixel to inpaint from."""
+
+
+class ImageTooSmallError(InpaintError):
+    """The image (or one plane of it) is smaller than the model can process."""
+
+
+class MissingWeightsError(InpaintError):
+    """A neural model was asked to fill without weights and ships none."""
+
+
+class WeightsError(InpaintError):
+    """A weights file is missing, unreadable, of another model or has mismatched shapes."""
+
+
+class DeviceError(InpaintError):
+    """The requested compute device is unknown or unavailable."""
+
+
+class NotTrainableError(InpaintError):
+    """``train`` was called for a model that cannot be trained (e.g. a classical fill)."""
+
+
+class ConfigError(InpaintError):
+    """A training configuration is invalid (unknown key, bad value, missing data)."""
+
+
+class PluginConflictError(RuntimeError):
+    """Two installed plugins claim the same model name (an installation problem,
+    not an input problem, hence not a ValueError)."""
+
+
+class EmptyMaskWarning(UserWarning):
+    """The mask has no hole pixel: the image is returned unchanged."""
+
+
+class Cancelled(Exception):
+    """Raised inside a fill or training run when the caller asked it to stop."""

@@ -1,0 +1,1 @@
+"""Built-in model plugins, one folder each (registered through entry points)."""

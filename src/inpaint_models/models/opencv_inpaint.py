@@ -1,0 +1,50 @@
+"""Shared OpenCV fill used by the ``telea`` and ``navier-stokes`` plugins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RadiusOptions:
+    """Options of the OpenCV fills.
+
+    Attributes:
+        radius: neighbourhood radius in pixels considered around each filled pixel.
+    """
+
+    radius: int = 3
+
+    def __post_init__(self) -> None:
+        if self.radius < 1:
+            raise ValueError(f"radius must be at least 1, got {self.radius}")
+
+
+def opencv_inpaint(image: np.ndarray, mask: np.ndarray, radius: int, method: int, source_dtype: str) -> np.ndarray:
+    """Fill ``image`` with ``cv2.inpaint``, never quantising high-bit-depth data.
+
+    Args:
+        image: float32 (H, W, C) in [0, 1].
+        mask: bool (H, W), True = fill.
+        radius: ``inpaintRadius``.
+        method: ``cv2.INPAINT_TELEA`` or ``cv2.INPAINT_NS``.
+        source_dtype: the caller's dtype; for ``uint8`` with 1 or 3 channels the
+            exact 8-bit path of OpenCV is used (values are k/255, so lossless),
+            otherwise each channel is filled as a float32 plane.
+
+    Returns:
+        float32 (H, W, C) in [0, 1].
+    """
+    mask_u8 = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
+    channels = image.shape[-1]
+    if source_dtype == "uint8" and channels in (1, 3):
+        eight_bit = np.rint(image * 255.0).astype(np.uint8)
+        filled = cv2.inpaint(eight_bit, mask_u8, radius, method)
+        return filled.reshape(image.shape).astype(np.float32) * np.float32(1.0 / 255.0)
+    planes = [
+        cv2.inpaint(np.ascontiguousarray(image[..., c]), mask_u8, radius, method) for c in range(channels)
+    ]
+    return np.stack(planes, axis=-1).astype(np.float32, copy=False)
