@@ -405,7 +405,7 @@ def strokes_mask(
 # dispatch
 # --------------------------------------------------------------------------- #
 def _canonical_kind(kind: str) -> str:
-    name = str(kind).strip().lower() if isinstance(kind, str) else kind
+    name = str(kind).strip().lower()
     name = _KIND_ALIASES.get(name, name)
     if name not in MASK_KINDS:
         raise InpaintError(
@@ -549,6 +549,14 @@ def _in_bucket(ratio: float, low: float, high: float) -> bool:
 # --------------------------------------------------------------------------- #
 # mask sets
 # --------------------------------------------------------------------------- #
+def _bucket_side_range(side: int, low: float, high: float) -> tuple[int, int]:
+    """Side range [sqrt(low) * side, sqrt(high) * side] (at least 1 px), so a box
+    whose height and width both use it has a hole ratio in [low, high]."""
+    hi = max(1, math.floor(math.sqrt(high) * side))
+    lo = min(max(1, math.ceil(math.sqrt(low) * side)), hi)
+    return lo, hi
+
+
 def generate_masks(
     kind: str,
     count: int,
@@ -592,6 +600,9 @@ def generate_masks(
     if max_tries < 1:
         raise InpaintError(f"max_tries must be >= 1, got {max_tries}")
     _check_request(name, preset, params)
+    seed = int(seed)
+    if seed < 0:
+        raise InpaintError(f"mask seed must be a non-negative integer, got {seed}")
 
     low_high: tuple[float, float] | None = None
     box_ranges: tuple[tuple[int, int], tuple[int, int]] | None = None
@@ -602,18 +613,14 @@ def generate_masks(
         if name in ("box", "mosaic") and not set(params) & {"count", "min_size", "max_size"}:
             # One box with h in [sqrt(low) H, sqrt(high) H] and w likewise has a
             # ratio in [low, high]; rejection handles the rounding.
-            box_ranges = (
-                (max(1, math.ceil(math.sqrt(low) * h)), max(1, math.floor(math.sqrt(high) * h))),
-                (max(1, math.ceil(math.sqrt(low) * w)), max(1, math.floor(math.sqrt(high) * w))),
-            )
-            box_ranges = tuple((min(a, b), b) for a, b in box_ranges)  # type: ignore[assignment]
+            box_ranges = (_bucket_side_range(h, low, high), _bucket_side_range(w, low, high))
         elif name == "centre" and "size" not in params:
             target = math.sqrt((low + high) / 2 * h * w)
             params = {**params, "size": int(min(max(round(target), 1), min(h, w)))}
 
     masks: list[np.ndarray] = []
     for i in range(count):
-        rng = np.random.default_rng([int(seed), i])
+        rng = np.random.default_rng([seed, i])
         if low_high is None:
             masks.append(make_mask(name, shape, rng, preset=preset, **params))
             continue
