@@ -320,6 +320,12 @@ def hole_boxes(mask: np.ndarray, margin: int, min_size: int = 1, square: bool = 
             else:
                 result.append(box)
         boxes = result
+    # A box with no known pixel gives a model nothing to work from (margin 0 on
+    # a rectangular hole): grow it until it holds context.
+    for index, box in enumerate(boxes):
+        while mask[box.slices].all() and (box.height < height or box.width < width):
+            box = _grow(box, 1, min_size, square, height, width)
+        boxes[index] = box
     return boxes
 
 

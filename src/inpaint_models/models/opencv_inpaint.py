@@ -8,6 +8,9 @@ import cv2
 import numpy as np
 
 
+_FLOAT_SCALE = 65535.0
+
+
 @dataclass(frozen=True)
 class RadiusOptions:
     """Options of the OpenCV fills.
@@ -33,7 +36,7 @@ def opencv_inpaint(image: np.ndarray, mask: np.ndarray, radius: int, method: int
         method: ``cv2.INPAINT_TELEA`` or ``cv2.INPAINT_NS``.
         source_dtype: the caller's dtype; for ``uint8`` with 1 or 3 channels the
             exact 8-bit path of OpenCV is used (values are k/255, so lossless),
-            otherwise each channel is filled as a float32 plane.
+            otherwise each channel is filled as a float32 plane scaled to 0..65535.
 
     Returns:
         float32 (H, W, C) in [0, 1].
@@ -44,7 +47,11 @@ def opencv_inpaint(image: np.ndarray, mask: np.ndarray, radius: int, method: int
         eight_bit = np.rint(image * 255.0).astype(np.uint8)
         filled = cv2.inpaint(eight_bit, mask_u8, radius, method)
         return filled.reshape(image.shape).astype(np.float32) * np.float32(1.0 / 255.0)
+    # OpenCV's Telea misbehaves on small float values (on [0, 1] data it returns
+    # values far outside the range; variations of a few units are not followed),
+    # so work on float32 planes scaled to 0..65535: no quantisation at all.
+    scale = np.float32(_FLOAT_SCALE)
     planes = [
-        cv2.inpaint(np.ascontiguousarray(image[..., c]), mask_u8, radius, method) for c in range(channels)
+        cv2.inpaint(np.ascontiguousarray(image[..., c]) * scale, mask_u8, radius, method) for c in range(channels)
     ]
-    return np.stack(planes, axis=-1).astype(np.float32, copy=False)
+    return np.stack(planes, axis=-1) * np.float32(1.0 / _FLOAT_SCALE)

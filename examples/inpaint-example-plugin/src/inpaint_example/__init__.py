@@ -1,0 +1,1 @@
+"""Example napari-inpaint model plugin (harmonic fill)."""
