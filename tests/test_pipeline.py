@@ -335,3 +335,25 @@ def test_fill_properties(case):
         values = image[known].astype(np.float64)
         slack = 3 if image.dtype == np.uint8 else 0  # OpenCV's 8-bit Telea wobbles by +-2 on flat areas
         assert out.min() >= values.min() - slack and out.max() <= values.max() + slack, "fill left the known range"
+
+
+def test_thousands_of_specks_are_grouped_quickly():
+    import time
+
+    rng = np.random.default_rng(9)
+    mask = np.zeros((2048, 2048), bool)
+    mask[rng.integers(0, 2048, 5000), rng.integers(0, 2048, 5000)] = True
+    start = time.perf_counter()
+    boxes = hole_boxes(mask, margin=4)
+    elapsed = time.perf_counter() - start
+    covered = np.zeros_like(mask)
+    for index, box in enumerate(boxes):
+        covered[box.slices] = True
+    assert covered[mask].all()
+    ordered = sorted(boxes, key=lambda b: (b.top, b.left))
+    for index, box in enumerate(ordered):  # disjoint (sweep over boxes sorted by top)
+        for other in ordered[index + 1 :]:
+            if other.top >= box.bottom:
+                break
+            assert not box.overlaps(other)
+    assert elapsed < 5.0, f"grouping 5000 specks took {elapsed:.1f} s"

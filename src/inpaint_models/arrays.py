@@ -310,8 +310,19 @@ def hole_boxes(mask: np.ndarray, margin: int, min_size: int = 1, square: bool = 
         )
         for x, y, w, h, _area in stats[1:count]
     ]
+    boxes = merge_overlapping(boxes, min_size, square, height, width)
+    # A box with no known pixel gives a model nothing to work from (margin 0 on
+    # a rectangular hole): grow it until it holds context.
+    for index, box in enumerate(boxes):
+        while mask[box.slices].all() and (box.height < height or box.width < width):
+            box = _grow(box, 1, min_size, square, height, width)
+        boxes[index] = box
+    return boxes
+
+
+def _merge_quadratic(boxes: list[Box], min_size: int, square: bool, height: int, width: int) -> list[Box]:
     merged = True
-    while merged:  # merge until no two boxes overlap (few boxes: quadratic is fine)
+    while merged:
         merged = False
         result: list[Box] = []
         for box in boxes:
@@ -323,12 +334,55 @@ def hole_boxes(mask: np.ndarray, margin: int, min_size: int = 1, square: bool = 
             else:
                 result.append(box)
         boxes = result
-    # A box with no known pixel gives a model nothing to work from (margin 0 on
-    # a rectangular hole): grow it until it holds context.
-    for index, box in enumerate(boxes):
-        while mask[box.slices].all() and (box.height < height or box.width < width):
-            box = _grow(box, 1, min_size, square, height, width)
-        boxes[index] = box
+    return boxes
+
+
+def merge_overlapping(boxes: list[Box], min_size: int, square: bool, height: int, width: int) -> list[Box]:
+    """Merge boxes until no two overlap.
+
+    Few boxes are merged pairwise; many (thousands of specks in a noisy mask)
+    are rasterised onto a canvas whose connected components give the groups, so
+    the cost stays linear in the number of boxes.
+    """
+    while len(boxes) > 64:
+        top = min(b.top for b in boxes)
+        left = min(b.left for b in boxes)
+        bottom = max(b.bottom for b in boxes)
+        right = max(b.right for b in boxes)
+        canvas = np.zeros((bottom - top, right - left), np.uint8)
+        for box in boxes:
+            canvas[box.top - top : box.bottom - top, box.left - left : box.right - left] = 1
+        count, _, stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
+        grouped = [
+            _grow(Box(top + int(y), left + int(x), top + int(y + h), left + int(x + w)), 0, min_size, square, height, width)
+            for x, y, w, h, _area in stats[1:count]
+        ]
+        if len(grouped) == len(boxes):
+            boxes = grouped
+            break
+        boxes = grouped
+    return _merge_quadratic(boxes, min_size, square, height, width) if len(boxes) <= 64 else _sweep_merge(boxes, min_size, square, height, width)
+
+
+def _sweep_merge(boxes: list[Box], min_size: int, square: bool, height: int, width: int) -> list[Box]:
+    """Final pairwise check for many boxes after rasterised grouping: sort by top, compare neighbours in a sweep."""
+    changed = True
+    while changed:
+        changed = False
+        boxes.sort(key=lambda b: (b.top, b.left))
+        result: list[Box] = []
+        active: list[int] = []
+        for box in boxes:
+            active = [i for i in active if result[i].bottom > box.top]
+            for i in active:
+                if result[i].overlaps(box):
+                    result[i] = _grow(result[i].union(box), 0, min_size, square, height, width)
+                    changed = True
+                    break
+            else:
+                active.append(len(result))
+                result.append(box)
+        boxes = result
     return boxes
 
 
