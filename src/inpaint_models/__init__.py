@@ -32,6 +32,7 @@ from .errors import (
     UnsupportedDtypeError,
     WeightsError,
 )
+from .evaluation import evaluate
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -41,5 +42,5 @@ __all__ = [
     "InpaintError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
     "NotTrainableError", "OptionError", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
     "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
-    "available_models", "fill", "hookimpl", "model_info",
+    "available_models", "evaluate", "fill", "hookimpl", "model_info",
 ]

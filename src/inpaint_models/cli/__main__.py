@@ -1,0 +1,8 @@
+"""``python -m inpaint_models.cli``: the same as the ``inpaint`` command."""
+
+import sys
+
+from . import main
+
+if __name__ == "__main__":
+    sys.exit(main())

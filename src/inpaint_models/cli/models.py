@@ -1,0 +1,92 @@
+"""``inpaint models``: the installed models (built-in and third-party plugins)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from ..datatypes import ModelInfo
+from ..plugins import default_registry
+from ._common import format_table, note
+
+NAME = "models"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``inpaint models``."""
+    parser = subparsers.add_parser(
+        NAME,
+        help="list the installed models",
+        description="List every installed model: name, title, whether it can be trained, "
+        "whether weights are available and the paper or report it comes from.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the models as JSON (with options and defaults)")
+    return parser
+
+
+def weights_available(info: ModelInfo) -> Optional[bool]:
+    """True / False for trainable models (shipped weights present or not), None for models without weights."""
+    if not info.trainable:
+        return None
+    return info.default_weights is not None and Path(info.default_weights).is_file()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _option_defaults(info: ModelInfo) -> dict[str, Any]:
+    defaults = {}
+    for field in dataclasses.fields(info.options):
+        if field.default is not dataclasses.MISSING:
+            defaults[field.name] = _jsonable(field.default)
+        elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            defaults[field.name] = _jsonable(field.default_factory())  # type: ignore[misc]
+        else:
+            defaults[field.name] = None
+    return defaults
+
+
+def describe(info: ModelInfo, origin: str) -> dict[str, Any]:
+    """A JSON-ready description of one model."""
+    return {
+        "name": info.name,
+        "title": info.title,
+        "description": info.description,
+        "source": info.source,
+        "trainable": info.trainable,
+        "weights": weights_available(info),
+        "default_weights": _jsonable(info.default_weights),
+        "channels": _jsonable(info.channels),
+        "native_size": info.native_size,
+        "options": _option_defaults(info),
+        "origin": origin,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the models table (or JSON)."""
+    registry = default_registry()
+    for name, message in sorted(registry.failed.items()):
+        note(f"warning: plugin {name!r} failed to load: {message}")
+    infos = registry.infos()
+    if args.json:
+        print(json.dumps([describe(info, registry.origins.get(info.name, "")) for info in infos], indent=2))
+        return 0
+    if not infos:
+        note("no models installed")
+        return 0
+    yes_no = {True: "yes", False: "no", None: "-"}
+    rows = [
+        (info.name, info.title, yes_no[info.trainable], yes_no[weights_available(info)], info.source)
+        for info in infos
+    ]
+    print(format_table(("NAME", "TITLE", "TRAINABLE", "WEIGHTS", "SOURCE"), rows))
+    return 0
