@@ -1,0 +1,6 @@
+"""``glcic``: globally and locally consistent image completion (Iizuka et al. 2017; reports 001, 004).
+
+``network`` holds the completion network and the context discriminators,
+``losses`` the masked MSE + alpha * GAN objective and the three-phase schedule,
+``postprocess`` the optional Telea + Poisson blending.
+"""
