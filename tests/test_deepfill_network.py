@@ -206,10 +206,11 @@ def test_gradient_penalty_uses_hole_pixels_only():
         penalty.item(), rel=1e-5
     )
     # a non-linear critic: changing the completed image outside the hole changes nothing
+    torch.manual_seed(0)  # the critic's initial weights must not depend on the tests run before
     critic = Critic(8, (4, 8), width=1.0)
     base = gradient_penalty(critic, real, fake, mask, alpha)
     fake_outside = torch.where(mask.bool(), fake, torch.randn(fake.shape, generator=g))
-    assert gradient_penalty(critic, real, fake_outside, mask, alpha).item() == pytest.approx(base.item(), rel=1e-6)
+    assert gradient_penalty(critic, real, fake_outside, mask, alpha).item() == pytest.approx(base.item(), rel=1e-5)
     fake_inside = torch.where(mask.bool(), torch.randn(fake.shape, generator=g), fake)
     assert gradient_penalty(critic, real, fake_inside, mask, alpha).item() != pytest.approx(base.item(), rel=1e-3)
 
