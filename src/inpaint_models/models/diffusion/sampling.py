@@ -1,0 +1,246 @@
+"""DDIM sampling (Song et al. 2021) for inpainting, with RePaint resampling (Lugmayr et al. 2022).
+
+The sampler walks a grid of ``steps + 1`` states: index 0 is the clean image, index k >= 1 is
+timestep ``tau[k]`` of ``steps`` timesteps spread evenly over [0, T - 1] (index ``steps`` is
+t = T - 1, pure noise). Moving k -> k - 1 is one DDIM denoising step (one network call);
+RePaint also moves k -> k + 1 by re-noising with q(x_{k+1} | x_k), so the known region it just
+imposed can diffuse into the hole before the next denoising step.
+
+After every denoising step the known region of x is replaced by the known image noised to the
+new level (q_sample), and the result is composited with the exact input at the end, so known
+pixels are returned unchanged. Masks here are 1 = hole; RePaint's paper writes m = 1 for the
+known region, i.e. our ``1 - mask``.
+
+Randomness: every draw comes from one ``torch.Generator`` seeded by ``seed`` on the CPU and
+is moved to the model's device, so a seed gives the same fill on CPU and CUDA (up to float
+rounding). With ``eta = 0`` and no RePaint the only draw is the starting noise x_T, and the
+known region is noised with that same noise, so the fill is a deterministic function of x_T
+(pass ``noise=`` to fix it; the seed then has no effect). Otherwise fresh noise is drawn at
+each step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import OptionError
+from .objective import as_mask, default_schedule
+from .schedule import CosineSchedule
+
+#: ``report(step, total)``: called after each denoising step (step counts from 1 to total);
+#: may raise (e.g. :class:`inpaint_models.errors.Cancelled`) to stop sampling.
+StepReporter = Callable[[int, int], None]
+
+
+def ddim_timesteps(steps: int, timesteps: int = 1000) -> list[int]:
+    """The ``steps`` timesteps of the DDIM grid, ascending, from 0 to T - 1 (``[T - 1]`` for 1 step)."""
+    if not 1 <= steps <= timesteps:
+        raise OptionError(f"steps must be in [1, {timesteps}]; got {steps}")
+    # spacing >= 1, so rounding keeps them distinct
+    return sorted(int(np.rint(v)) for v in np.linspace(timesteps - 1, 0, steps))
+
+
+def repaint_schedule(steps: int, jump_length: int = 10, resample_count: int = 10) -> list[int]:
+    """Grid indices visited by RePaint, from ``steps`` (noise) down to 0 (clean); neighbours differ by 1.
+
+    Every ``jump_length`` steps (at indices 1, 1 + j, 1 + 2j, ... below ``steps - j + 1``) the walk
+    goes back up ``jump_length`` indices, ``resample_count - 1`` times, as in the paper's Alg. 1
+    and its released schedule. ``resample_count = 1`` gives the plain descent ``steps, ..., 0``.
+    Length: ``steps + 1 + 2 * jump_length * (resample_count - 1) * len(range(0, steps - jump_length, jump_length))``.
+    """
+    if steps < 1:
+        raise OptionError(f"steps must be >= 1; got {steps}")
+    if jump_length < 1:
+        raise OptionError(f"jump_length must be >= 1; got {jump_length}")
+    if resample_count < 1:
+        raise OptionError(f"resample_count must be >= 1; got {resample_count}")
+    jumps = {j + 1: resample_count - 1 for j in range(0, steps - jump_length, jump_length)}
+    index = steps
+    schedule = [index]
+    while index > 0:
+        index -= 1
+        schedule.append(index)
+        if jumps.get(index, 0) > 0:
+            jumps[index] -= 1
+            for _ in range(jump_length):
+                index += 1
+                schedule.append(index)
+    return schedule
+
+
+def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    param = next(model.parameters(), None)
+    if param is None:
+        return torch.device("cpu"), torch.float32
+    return param.device, param.dtype
+
+
+@torch.no_grad()
+def ddim_sample(
+    model: nn.Module,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    steps: int = 50,
+    eta: float = 0.0,
+    seed: Optional[int] = None,
+    noise: Optional[torch.Tensor] = None,
+    repaint: bool = False,
+    jump_length: int = 10,
+    resample_count: int = 10,
+    conditional: bool = True,
+    clip_denoised: bool = True,
+    schedule: Optional[CosineSchedule] = None,
+    report: Optional[StepReporter] = None,
+) -> torch.Tensor:
+    """Fill the holes of a batch with DDIM (optionally RePaint) sampling.
+
+    Args:
+        model: ``model(x_t, t, image, mask) -> eps`` (a :class:`DiffusionUNet` holding the EMA
+            weights); it runs on its own device, in eval mode for the call (the caller's mode
+            is restored afterwards, also on error). Works under ``torch.inference_mode``.
+        image: (B, C, H, W) in [-1, 1], C = the model's image channels; hole pixels are ignored.
+            H, W must be multiples of ``model.size_multiple`` (:func:`inpaint_array` pads).
+        mask: (B, 1, H, W) or (B, H, W), bool or float, 1 = hole.
+        steps: DDIM steps (network calls without RePaint), 1..T.
+        eta: 0 = deterministic DDIM, 1 = DDPM-like ancestral noise.
+        seed: seeds every random draw (a CPU ``torch.Generator``); None = torch's global RNG.
+        noise: (B, C, H, W) starting noise x_T; drawn from the generator when None.
+        repaint: RePaint resampling with ``jump_length`` (j) and ``resample_count`` (r);
+            costs ``steps + j * (r - 1) * ceil((steps - j) / j)`` network calls.
+        conditional: False feeds the network an all-hole mask (no known pixel), for a model
+            trained with ``uncond_prob > 0`` used as an unconditional prior under RePaint.
+        clip_denoised: clip each x0 estimate to [-1, 1] (and re-derive eps from it).
+        schedule: the training schedule; the cosine T = 1000 one when None.
+        report: ``report(step, total)`` after each denoising step; an exception it raises
+            stops sampling and propagates.
+
+    Returns:
+        (B, C, H, W) float32 in [-1, 1] on the model's device: the sample in the hole, the
+        input ``image`` exactly elsewhere.
+    """
+    if image.ndim != 4:
+        raise ValueError(f"image must be (B, C, H, W); got {tuple(image.shape)}")
+    if eta < 0:
+        raise OptionError(f"eta must be >= 0; got {eta}")
+    device, dtype = _model_device_dtype(model)
+    schedule = schedule if schedule is not None else default_schedule(device)
+    image = image.to(device=device, dtype=torch.float32)
+    hole = as_mask(mask, image)
+    known = 1.0 - hole
+    model_mask = hole if conditional else torch.ones_like(hole)
+
+    tau = ddim_timesteps(steps, schedule.timesteps)
+    grid_t = [-1] + tau  # grid index -> timestep (-1 = clean)
+    abar_all = schedule.alphas_cumprod_f64.tolist()
+    grid_abar = [1.0] + [abar_all[t] for t in tau]
+    path = repaint_schedule(steps, jump_length, resample_count) if repaint else list(range(steps, -1, -1))
+    total = sum(1 for a, b in zip(path[:-1], path[1:]) if b < a)
+    stochastic = eta > 0 or repaint
+
+    generator = torch.Generator("cpu")
+    if seed is not None:
+        generator.manual_seed(int(seed))
+    else:
+        generator.seed()
+
+    def randn() -> torch.Tensor:
+        return torch.randn(image.shape, generator=generator, dtype=torch.float32).to(device)
+
+    if noise is None:
+        noise = randn()
+    elif noise.shape != image.shape:
+        raise ValueError(f"noise must have the image's shape {tuple(image.shape)}; got {tuple(noise.shape)}")
+    noise = noise.to(device=device, dtype=torch.float32)
+
+    def impose_known(x: torch.Tensor, index: int) -> torch.Tensor:
+        a = grid_abar[index]
+        if index == 0:
+            return hole * x + known * image
+        eps = randn() if stochastic else noise
+        return hole * x + known * (math.sqrt(a) * image + math.sqrt(1.0 - a) * eps)
+
+    x = impose_known(noise, steps)
+    was_training = model.training
+    model.eval()
+    done = 0
+    try:
+        for i, j in zip(path[:-1], path[1:]):
+            a_t, a_next = grid_abar[i], grid_abar[j]
+            if j == i + 1:
+                # RePaint jump back: x_j ~ q(x_j | x_i) = N(sqrt(a_j / a_i) x_i, (1 - a_j / a_i) I)
+                ratio = a_next / a_t
+                x = math.sqrt(ratio) * x + math.sqrt(max(1.0 - ratio, 0.0)) * randn()
+                continue
+            t = torch.full((x.shape[0],), grid_t[i], device=device, dtype=torch.long)
+            eps = model(x.to(dtype), t, image.to(dtype), model_mask.to(dtype)).float()
+            x0 = (x - math.sqrt(1.0 - a_t) * eps) / math.sqrt(a_t)
+            if clip_denoised:
+                x0 = x0.clamp(-1.0, 1.0)
+                eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1.0 - a_t)
+            # DDIM update (Song et al. eq. 12); sigma interpolates to DDPM's posterior std at eta = 1
+            sigma = eta * math.sqrt(max((1.0 - a_next) / (1.0 - a_t) * (1.0 - a_t / a_next), 0.0))
+            direction = math.sqrt(max(1.0 - a_next - sigma**2, 0.0))
+            x = math.sqrt(a_next) * x0 + direction * eps
+            if sigma > 0:
+                x = x + sigma * randn()
+            x = impose_known(x, j)
+            done += 1
+            if report is not None:
+                report(done, total)
+    finally:
+        model.train(was_training)
+    return hole * x.clamp(-1.0, 1.0) + known * image
+
+
+def inpaint_array(
+    model: nn.Module,
+    image: np.ndarray,
+    mask: np.ndarray,
+    **sampler_options,
+) -> np.ndarray:
+    """Fill one image given as numpy, the backend's layout; a thin wrapper of :func:`ddim_sample`.
+
+    Args:
+        model: a :class:`DiffusionUNet` (3 image channels).
+        image: float (H, W, C) in [0, 1], C = the model's ``image_channels`` (3), or 1 for a
+            colour model (repeated to RGB, the result averaged back).
+        mask: bool/float (H, W), True / 1 = hole.
+        **sampler_options: ``steps``, ``eta``, ``seed``, ``repaint``, ``jump_length``,
+            ``resample_count``, ``conditional``, ``report``... of :func:`ddim_sample`.
+
+    Returns:
+        float32 (H, W, C) in [0, 1]; pixels outside the hole are the input's, bit for bit.
+        The image is reflect-padded to a multiple of ``model.size_multiple`` (padding counts as
+        known) and cropped back.
+    """
+    model_channels = int(getattr(getattr(model, "config", None), "image_channels", 3))
+    if image.ndim != 3 or image.shape[2] not in {1, model_channels}:
+        raise ValueError(f"image must be (H, W, {model_channels}) or (H, W, 1) for this model; got {image.shape}")
+    h, w, channels = image.shape
+    if mask.shape != (h, w):
+        raise ValueError(f"mask must be (H, W) = {(h, w)}; got {mask.shape}")
+    hole = np.asarray(mask).astype(bool)
+    image = np.asarray(image, dtype=np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None] * 2.0 - 1.0
+    if channels != model_channels:  # grey image, colour model
+        x = x.expand(-1, model_channels, -1, -1)
+    m = torch.from_numpy(hole)[None, None].float()
+    multiple = int(getattr(model, "size_multiple", 1))
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_h or pad_w:
+        pads = (0, pad_w, 0, pad_h)
+        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+        x = F.pad(x, pads, mode=mode)
+        m = F.pad(m, pads, value=0.0)
+    out = ddim_sample(model, x, m, **sampler_options)[0, :, :h, :w].float().cpu()
+    out = ((out + 1.0) / 2.0).clamp(0.0, 1.0).permute(1, 2, 0).numpy()
+    if channels != model_channels:
+        out = out.mean(axis=2, keepdims=True)
+    return np.where(hole[..., None], out, image).astype(np.float32)
