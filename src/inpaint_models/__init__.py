@@ -12,6 +12,7 @@ No napari or Qt import anywhere in this package.
 from __future__ import annotations
 
 from .api import available_models, fill, model_info
+from .api_train import train
 from .datatypes import FillContext, ModelInfo, ProgressEvent
 from .errors import (
     Cancelled,
@@ -42,5 +43,5 @@ __all__ = [
     "InpaintError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
     "NotTrainableError", "OptionError", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
     "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
-    "available_models", "evaluate", "fill", "hookimpl", "model_info",
+    "available_models", "evaluate", "fill", "hookimpl", "model_info", "train",
 ]

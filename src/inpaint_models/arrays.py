@@ -157,12 +157,15 @@ def mask_to_bool(mask: np.ndarray) -> np.ndarray:
 class ValueRange:
     """Affine map between the caller's values and the [0, 1] floats models see.
 
-    ``unit = (value - offset) / scale``; ``value = unit * scale + offset``.
+    ``unit = (value - offset) / scale``; ``value = unit * scale + offset``,
+    clipped to ``[low, high]`` (the known pixels' range) when those are set.
     """
 
     dtype: np.dtype
     offset: float
     scale: float
+    low: Optional[float] = None
+    high: Optional[float] = None
 
     def to_unit(self, values: np.ndarray) -> np.ndarray:
         """Caller values (any dtype) -> float32 in [0, 1]."""
@@ -182,6 +185,9 @@ class ValueRange:
             values *= self.scale
         if self.offset != 0.0:
             values += self.offset
+        if self.low is not None and self.high is not None:
+            # float32 rounding must not push a fill past the known values' range
+            np.clip(values, self.low, self.high, out=values)
         if self.dtype.kind in "iu":
             info = np.iinfo(self.dtype)
             return np.clip(np.rint(values), info.min, info.max).astype(self.dtype)
@@ -194,7 +200,8 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     uint8 maps 0..255 and bool 0..1 to [0, 1]; a float image whose known values
     already lie in [0, 1] is used as is; any other image (uint16, int16, float
     of any range...) is stretched from the min to the max of its *known*
-    (unmasked) pixels, so hole contents never influence the result.
+    (unmasked) pixels, so hole contents never influence the result. For all
+    but uint8 and bool, filled values are clipped to the known pixels' range.
 
     Raises:
         InvalidValuesError: a known pixel is NaN or infinite (NaN under the mask is
@@ -221,9 +228,9 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     low = float(known.min())
     high = float(known.max())
     if dtype.kind == "f" and low >= 0.0 and high <= 1.0:
-        return ValueRange(dtype, 0.0, 1.0)
+        return ValueRange(dtype, 0.0, 1.0, low, high)
     scale = high - low
-    return ValueRange(dtype, low, scale if scale > 0 else 1.0)
+    return ValueRange(dtype, low, scale if scale > 0 else 1.0, low, high)
 
 
 # --------------------------------------------------------------------------- regions

@@ -19,7 +19,6 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import Tensor, nn
 
 from ...errors import OptionError, WeightsError
@@ -68,6 +67,8 @@ class VGG16Features(nn.Module):
         if any(k.startswith("features.") for k in state):
             state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
         with torch.device("meta"):  # the 120M-parameter classifier is never allocated
+            import torchvision  # only when the user supplies VGG16 weights: it takes ~2 s to import
+
             vgg = torchvision.models.vgg16(weights=None, init_weights=False)
         features = vgg.features[: _VGG_BLOCKS[-1][1]].to_empty(device="cpu")
         needed = {f"{i}.{p}" for i in _VGG_CONVS for p in ("weight", "bias")}

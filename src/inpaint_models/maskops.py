@@ -1,0 +1,103 @@
+"""Mask preparation for interactive front ends: dilation and plane selection.
+
+The napari widget holds no array logic; what it needs done to a painted mask
+before a fill (grow it by a few pixels, keep only the plane on screen) lives
+here, runs without a GUI and is tested like the rest of the backend.
+
+Polarity everywhere: True / non-zero = pixel to fill.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from .arrays import mask_to_bool
+from .errors import ShapeMismatchError
+
+__all__ = ["dilate_mask", "disk", "new_mask", "prepare_mask"]
+
+
+def disk(radius: int) -> np.ndarray:
+    """bool (2r+1, 2r+1) disk-shaped structuring element of ``radius`` pixels."""
+    if radius < 0:
+        raise ValueError(f"radius must be non-negative, got {radius}")
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return (yy * yy + xx * xx) <= radius * radius
+
+
+def dilate_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow a hole mask by ``pixels`` in the two trailing (H, W) axes only.
+
+    Painted masks often stop just short of an object's blurred border; growing
+    them makes the fill start from clean background. Leading axes (Z, T) are
+    independent planes and are never dilated into each other.
+
+    Args:
+        mask: bool or integer array (..., H, W); non-zero = fill.
+        pixels: dilation radius (0 returns a bool copy).
+
+    Returns:
+        bool array of the mask's shape.
+    """
+    if isinstance(pixels, bool) or int(pixels) != pixels or pixels < 0:
+        raise ValueError(f"dilation must be a non-negative whole number of pixels, got {pixels!r}")
+    mask_bool = mask_to_bool(np.asarray(mask))
+    if mask_bool.ndim < 2:
+        raise ShapeMismatchError(f"a mask needs at least two axes (H, W); got shape {mask_bool.shape}")
+    if pixels == 0 or not mask_bool.any():
+        return mask_bool.copy()
+    structure = disk(int(pixels)).reshape((1,) * (mask_bool.ndim - 2) + (2 * int(pixels) + 1,) * 2)
+    return ndimage.binary_dilation(mask_bool, structure=structure)
+
+
+def prepare_mask(
+    mask: np.ndarray,
+    spatial_shape: Sequence[int],
+    plane: Optional[Sequence[int]] = None,
+    dilation: int = 0,
+) -> np.ndarray:
+    """The mask a front end hands to :func:`inpaint_models.fill` for one layer.
+
+    Args:
+        mask: bool or integer (labels) array; non-zero = fill. Either the image's
+            full spatial shape, e.g. (Z, H, W), or its trailing part, e.g. (H, W),
+            which then applies to every plane.
+        spatial_shape: the image's shape without the channel axis.
+        plane: indices of the leading (stack) axes of the one plane to fill
+            (e.g. ``(z,)``); None fills every plane of the stack.
+        dilation: grow the mask by this many pixels within each plane.
+
+    Returns:
+        bool array: of the mask's own shape when every plane is filled, or of
+        ``spatial_shape`` with only ``plane`` set when one plane is chosen.
+
+    Raises:
+        ShapeMismatchError: the mask does not match the trailing axes of
+            ``spatial_shape``, or ``plane`` does not index its stack axes.
+    """
+    spatial_shape = tuple(int(n) for n in spatial_shape)
+    mask_bool = mask_to_bool(np.asarray(mask))
+    if not (2 <= mask_bool.ndim <= len(spatial_shape) and spatial_shape[-mask_bool.ndim :] == mask_bool.shape):
+        raise ShapeMismatchError(
+            f"the mask's shape {mask_bool.shape} does not match the image's spatial shape {spatial_shape}"
+        )
+    if plane is None:
+        return dilate_mask(mask_bool, dilation)
+    stack_shape = spatial_shape[:-2]
+    plane = tuple(int(i) for i in plane)
+    if len(plane) != len(stack_shape) or any(not 0 <= i < n for i, n in zip(plane, stack_shape, strict=True)):
+        raise ShapeMismatchError(f"plane {plane} is not a plane of a stack of shape {stack_shape}")
+    # the mask's own leading axes are the trailing part of the stack axes
+    own = plane[len(plane) - (mask_bool.ndim - 2) :] if mask_bool.ndim > 2 else ()
+    one_plane = dilate_mask(mask_bool[own] if own else mask_bool, dilation)
+    result = np.zeros(spatial_shape, dtype=bool)
+    result[plane] = one_plane
+    return result
+
+
+def new_mask(spatial_shape: Sequence[int]) -> np.ndarray:
+    """An empty uint8 labels array of ``spatial_shape`` for painting a mask (0 = keep, 1 = fill)."""
+    return np.zeros(tuple(int(n) for n in spatial_shape), dtype=np.uint8)

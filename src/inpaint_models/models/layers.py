@@ -1,0 +1,49 @@
+"""Network building blocks shared by several model plugins."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SelfAttention2d(nn.Module):
+    """SAGAN self-attention (Zhang et al. 2019), report 000's attention layer.
+
+    1x1 convolutions give queries and keys (C/8 channels) and values (C);
+    attention is a softmax over all positions; the output is
+    ``x + gamma * attention(x)`` with ``gamma`` initialised to 0, so a fresh
+    block is the identity and the network learns how much to use it.
+
+    Shapes: (B, C, H, W) -> (B, C, H, W).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        inner = max(1, channels // 8)
+        self.query = nn.Conv2d(channels, inner, 1)
+        self.key = nn.Conv2d(channels, inner, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        query = self.query(x).flatten(2).transpose(1, 2)  # (B, N, C/8)
+        key = self.key(x).flatten(2)  # (B, C/8, N)
+        attention = torch.softmax(torch.bmm(query, key), dim=-1)  # (B, N, N), rows sum to 1
+        value = self.value(x).flatten(2)  # (B, C, N)
+        out = torch.bmm(value, attention.transpose(1, 2)).view(batch, channels, height, width)
+        return x + self.gamma * out
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation (Pathak et al.): conv weights N(0, 0.02), BatchNorm N(1, 0.02), biases 0.
+
+    Apply with ``network.apply(dcgan_init)``; attention ``gamma`` stays 0.
+    """
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

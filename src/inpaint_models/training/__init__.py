@@ -1,0 +1,163 @@
+"""The shared trainer behind every model's ``train`` hook.
+
+Public API
+==========
+
+Running a training (front ends)::
+
+    from inpaint_models import train                # = inpaint_models.api_train.train
+    path = train("configs/autoencoder-cpu.toml", report=print, cancel=event,
+                 overrides={"train.steps": 100})     # -> Path of the final .safetensors
+
+    config = load_config(path_or_dict_or_TrainConfig, overrides=None, registry=None)  # ConfigError if bad
+    quick_checkpoint("autoencoder", tmp_path, steps=2, size=32)   # tiny trained checkpoint (tests)
+    quick_config("autoencoder", tmp_path, steps=20, train={"batch_size": 4})  # raw dict of a tiny run
+
+Configuration (``config.py``): :class:`TrainConfig` (``model_name``, ``train``,
+``model`` = the model's options instance) and :class:`TrainSettings` (the
+``[train]`` section: data, validation, image_size, channels, batch_size,
+steps, learning rates, lr schedule, mask kind / preset / params, device,
+precision, channels_last, grad_clip, ema_decay, seed, workers, output,
+intervals, keep_last, best_metric, log_format, tensorboard, resume). Every
+problem raises one ``ConfigError`` before any work starts.
+
+Writing a trainable model (plugin authors)
+==========================================
+
+A model provides a *task factory* ``build_task(spec: TaskSpec) -> TrainTask``
+(usually the TrainTask subclass itself), ``model_info`` with ``trainable=True``
+and these two hooks::
+
+    from inpaint_models.models.neural import neural_fill
+    from inpaint_models.training import Batch, StepContext, TaskSpec, TrainTask, fit
+
+    @hookimpl
+    def train(config, report):
+        return fit(config, build_task, report)          # the shared trainer
+
+    @hookimpl
+    def fill(image, mask, options, context):            # load once (cached), predict the crop
+        return neural_fill(model_info(), build_task, image, mask, options, context)
+
+``TaskSpec`` carries ``options`` (the model's options instance), ``channels``,
+``image_size`` and ``train`` (the ``TrainSettings``; None when loading for
+``fill``: build only what ``predict`` needs then). A :class:`TrainTask`
+subclass sets and overrides:
+
+``networks: dict[str, nn.Module]``
+    everything saved in the weights file as ``"<name>.<key>"``; the trainer moves
+    them to the device (channels-last on CUDA) and wraps them in DDP.
+``inference_networks: tuple[str, ...]``
+    the networks ``predict`` needs (default: all); they get the EMA and are the
+    ones ``fill`` loads (EMA weights when the run kept an EMA).
+``native_size`` / ``size_multiple``
+    what ``predict`` accepts; the fill helper resizes / pads crops to fit.
+``configure_optimizers(settings) -> dict[str, Optimizer]``
+    any number of optimisers by name (``generator``, ``discriminator``, ``critic``...).
+    The trainer sets ``group["lr"] = group["initial_lr"] * schedule(step)`` before
+    every step; a phase with another learning rate (pconv-unet's fine-tune at
+    5e-5) changes ``group["initial_lr"]``.
+``prepare(statistics)``
+    once at the start of a fresh run: ``statistics["mean"]`` is the per-channel
+    dataset mean (store it in a buffer; context-encoder and GLCIC fill holes with it).
+``phase(step) -> str``
+    the phase name at a step (GLCIC: ``completion`` / ``discriminator`` / ``joint``
+    from its option step counts; pconv-unet: ``train`` / ``finetune``); reported
+    as ``event.extra["stage"]`` and saved in the sidecar.
+``train_step(batch, ctx) -> dict[str, float | Tensor]``
+    one step with its own logic; returns the losses to log (tensors are fine:
+    they are averaged and synchronised only at log time). ``batch`` is a
+    :class:`Batch` (``image`` (B, C, H, W) in [0, 1], ``mask`` (B, 1, H, W) 1 = hole,
+    ``masked`` = image with hole at 0). ``ctx`` is a :class:`StepContext`:
+
+    - ``ctx.nets[name]``: the network for a forward whose loss trains it (the DDP
+      wrapper when distributed). Forward other networks through ``self.networks``
+      (e.g. the discriminator inside the generator's loss), and never forward a
+      DDP-wrapped network without back-propagating its output in the same step;
+    - ``with ctx.autocast():`` around forward passes (bf16/fp16 on CUDA; no-op in fp32);
+    - ``ctx.optimize(loss, "generator")`` = ``zero_grad`` + scaled ``backward`` +
+      unscale / clip (``grad_clip``) / step / scaler update; or call
+      ``ctx.backward(loss, name)`` and ``ctx.update(name)`` separately (gradient
+      accumulation: several ``backward`` calls, then one ``update``);
+    - ``ctx.next_batch()`` for more batches in one step (DeepFill's 5 critic
+      steps per generator step, each on a new batch);
+    - ``ctx.step``, ``ctx.total``, ``ctx.phase``, ``ctx.device``, ``ctx.settings``.
+``train_mode()`` / ``eval_mode()``
+    switch modes (override to keep encoder BatchNorm frozen during a fine-tune).
+``predict(image, mask, *, seed=0, progress=None) -> Tensor``
+    (B, C, H, W) in [0, 1] with the hole at 0 and (B, 1, H, W) mask -> (B, C, H, W)
+    in [0, 1]; used by validation, previews and ``fill`` (under inference mode,
+    in eval mode, with EMA weights if kept). A diffusion sampler runs its own loop
+    here, seeded by ``seed``, calling ``progress(i, n)`` between steps.
+``extra_state()`` / ``load_extra_state(state)``
+    JSON-able task state saved in the sidecar (e.g. a phase counter).
+
+Options that only matter at fill time (a sampler's step count) are declared
+with ``fill_option(default)``; every other option is fixed by the checkpoint.
+``load_task(weights, info, build_task, device)`` rebuilds a task from a
+checkpoint outside ``fill`` (evaluation scripts); ``Trainer(config, build_task,
+report).run()`` is ``fit`` keeping the trainer (``trainer.task``, ``.metrics``,
+``.ema``) for inspection.
+
+What the trainer owns
+=====================
+
+Data (:mod:`.data`: recursive png/jpg/tif folders, 8/16-bit, grey/RGB/RGBA,
+random crop + resize + flip, masks from ``inpaint_models.masks``, bad files
+skipped and counted, deterministic per seed), device selection, mixed
+precision (:mod:`.precision`), DDP under ``torchrun`` (:mod:`.distributed`:
+DistributedSampler shards, only rank 0 writes), EMA (:mod:`.ema`), gradient
+clipping, learning-rate warm-up and cosine decay, validation with
+``inpaint_models.metrics`` and the best checkpoint, preview grids
+(:mod:`.preview`), the metrics log and TensorBoard (:mod:`.runlog`),
+checkpoints (:mod:`.checkpoints`: safetensors + JSON sidecar, resume state
+without pickle, atomic writes, keep last N and best), resume with the same
+step count, and cancellation: ``report`` raising ``Cancelled`` (or Ctrl-C)
+stops after the current step and writes a checkpoint first.
+
+Progress events are :class:`~inpaint_models.datatypes.ProgressEvent` with
+``phase="train"``, ``step``, ``total``, ``losses``, ``learning_rate``,
+``images_per_second``, ``eta_seconds``, ``elapsed_seconds``, ``preview_path``,
+``checkpoint_path`` and ``extra`` = ``{"stage", "metrics", "rank", "device",
+"precision"}`` (``"cancelled"`` on the final event). They are sent at most
+every 0.25 s and at every ``log_every`` step, on every DDP process (front
+ends show rank 0's: ``extra["rank"]``).
+
+Run folder layout::
+
+    <output>/config.json                 resolved config
+    <output>/metrics.jsonl | .csv        train / validation / data records
+    <output>/checkpoints/step_00000100.{safetensors,json,state.safetensors,state.json}
+    <output>/checkpoints/best.{safetensors,json}     best validation weights
+    <output>/previews/step_00000100.png
+    <output>/tensorboard/                when tensorboard is installed
+"""
+
+from __future__ import annotations
+
+from .checkpoints import (
+    CheckpointFiles,
+    atomic_write_bytes,
+    complete_checkpoints,
+    load_networks,
+    load_tensors,
+    read_sidecar,
+    save_checkpoint,
+)
+from .config import TrainConfig, TrainSettings, apply_overrides, config_to_dict, load_config, read_config_file
+from .data import Batch, ImageFolderDataset, find_images, read_unit_image
+from .ema import EMA
+from .inference import LoadedModel, describe_checkpoint, fill_option, load_task, merge_options
+from .loop import Trainer, fit
+from .preview import preview_grid
+from .quick import quick_checkpoint, quick_config, write_synthetic_images
+from .task import StepContext, TaskFactory, TaskSpec, TrainTask
+
+__all__ = [
+    "Batch", "CheckpointFiles", "EMA", "ImageFolderDataset", "LoadedModel", "StepContext", "TaskFactory",
+    "TaskSpec", "TrainConfig", "TrainSettings", "TrainTask", "Trainer", "apply_overrides", "atomic_write_bytes",
+    "complete_checkpoints", "config_to_dict", "describe_checkpoint", "fill_option", "find_images", "fit",
+    "load_config", "load_networks", "load_task", "load_tensors", "merge_options", "preview_grid",
+    "quick_checkpoint", "quick_config", "read_config_file", "read_sidecar", "read_unit_image", "save_checkpoint",
+    "write_synthetic_images",
+]

@@ -1,0 +1,453 @@
+"""Checkpoints: safetensors weights + JSON sidecar, resume state without pickle.
+
+A checkpoint ``<stem>`` in a run's ``checkpoints/`` folder is four files:
+
+``<stem>.safetensors``
+    every network's ``state_dict`` as ``"<network>.<key>"`` tensors, plus
+    ``"ema.<network>.<key>"`` when an EMA is kept. Header metadata names the
+    format and the model, so a foreign file is recognised even without its sidecar.
+``<stem>.state.safetensors`` and ``<stem>.state.json``
+    optimiser, gradient-scaler and scheduler state for resuming: tensors in
+    safetensors, everything else (param groups, counters) in JSON.
+``<stem>.json``
+    the sidecar: format, model name and options, channels, image size, step,
+    metrics, losses, the resolved train config, library versions, the task's
+    extra state and the names of the other files.
+
+Every file is written atomically (temporary file in the same folder, flush,
+fsync, rename, fsync of the folder), and the sidecar is written last: a
+checkpoint exists only once its sidecar does, so a run killed at any moment
+leaves either a complete checkpoint or none (stray temporary files are removed
+at the next start). Loading uses ``safetensors`` and ``json`` only: nothing is
+ever unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from ..errors import ConfigError, WeightsError
+
+FORMAT = "napari-inpaint-checkpoint"
+FORMAT_VERSION = 1
+EMA_PREFIX = "ema."
+STEP_PATTERN = re.compile(r"^step_(\d+)$")
+_TEMP_MARK = ".tmp-"
+
+
+# --------------------------------------------------------------------------- atomic files
+def _fsync_directory(directory: Path) -> None:
+    if os.name == "nt":  # directories cannot be opened on Windows; rename is durable enough there
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Union[str, Path], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: temp file, fsync, rename, fsync of the folder.
+
+    A reader (or a crash) sees either the old file or the whole new one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}{_TEMP_MARK}", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        try:
+            os.unlink(temp_name)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def atomic_write_text(path: Union[str, Path], text: str) -> Path:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Union[str, Path], data: Any) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def remove_temporary_files(directory: Union[str, Path]) -> int:
+    """Delete temporary files left by an interrupted atomic write; returns how many."""
+    directory = Path(directory)
+    count = 0
+    if directory.is_dir():
+        for path in directory.iterdir():
+            if path.name.startswith(".") and _TEMP_MARK in path.name and path.is_file():
+                path.unlink(missing_ok=True)
+                count += 1
+    return count
+
+
+# --------------------------------------------------------------------------- naming
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """The four files of one checkpoint."""
+
+    weights: Path
+
+    @property
+    def stem(self) -> str:
+        return self.weights.name[: -len(".safetensors")]
+
+    @property
+    def sidecar(self) -> Path:
+        return self.weights.with_name(self.stem + ".json")
+
+    @property
+    def state(self) -> Path:
+        return self.weights.with_name(self.stem + ".state.safetensors")
+
+    @property
+    def state_json(self) -> Path:
+        return self.weights.with_name(self.stem + ".state.json")
+
+    def all(self) -> list[Path]:
+        """Every file, sidecar first (the order in which they are deleted)."""
+        return [self.sidecar, self.weights, self.state, self.state_json]
+
+    @classmethod
+    def for_stem(cls, directory: Path, stem: str) -> "CheckpointFiles":
+        return cls(Path(directory) / f"{stem}.safetensors")
+
+
+def step_stem(step: int) -> str:
+    """File stem of the checkpoint at ``step`` (``step_00001234``)."""
+    return f"step_{step:08d}"
+
+
+def weights_path_from(path: Union[str, Path]) -> Path:
+    """The weights file for a given path (a ``.safetensors`` file or its ``.json`` sidecar)."""
+    path = Path(path)
+    if path.suffix == ".json" and not path.name.endswith(".state.json"):
+        return path.with_suffix(".safetensors")
+    return path
+
+
+# --------------------------------------------------------------------------- tensors
+def _cpu_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # clone: safetensors refuses tensors sharing storage, and channels-last
+    # CUDA weights must become ordinary contiguous CPU tensors
+    return {key: value.detach().to("cpu").contiguous().clone() for key, value in tensors.items()}
+
+
+def network_tensors(networks: Mapping[str, torch.nn.Module], prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every network's state dict flattened to ``"<prefix><network>.<key>"``."""
+    out: dict[str, torch.Tensor] = {}
+    for name, network in networks.items():
+        for key, value in network.state_dict().items():
+            out[f"{prefix}{name}.{key}"] = value
+    return out
+
+
+def flatten_optimizer(name: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimiser's state dict into tensors and JSON-able data."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for param_id, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{name}.{param_id}.{key}"] = value
+            else:
+                plain.setdefault(str(param_id), {})[key] = value
+    groups = [{key: list(value) if isinstance(value, tuple) else value for key, value in group.items()}
+              for group in state["param_groups"]]
+    return tensors, {"param_groups": groups, "state": plain}
+
+
+def unflatten_optimizer(name: str, tensors: Mapping[str, torch.Tensor], data: Mapping[str, Any]) -> dict[str, Any]:
+    """Rebuild an optimiser state dict from :func:`flatten_optimizer`'s parts."""
+    state: dict[int, dict[str, Any]] = {}
+    prefix = f"optimizer.{name}."
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            param_id, _, entry = key[len(prefix):].partition(".")
+            state.setdefault(int(param_id), {})[entry] = value
+    for param_id, entries in data.get("state", {}).items():
+        state.setdefault(int(param_id), {}).update(entries)
+    groups = []
+    for group in data["param_groups"]:
+        group = dict(group)
+        if isinstance(group.get("betas"), list):
+            group["betas"] = tuple(group["betas"])
+        groups.append(group)
+    return {"state": state, "param_groups": groups}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions recorded in every sidecar."""
+    import safetensors
+
+    from .. import __version__
+
+    return {
+        "inpaint_models": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "safetensors": safetensors.__version__,
+        "python": platform.python_version(),
+    }
+
+
+# --------------------------------------------------------------------------- writing
+def save_checkpoint(
+    directory: Union[str, Path],
+    stem: str,
+    *,
+    weights: Mapping[str, torch.Tensor],
+    sidecar: Mapping[str, Any],
+    state_tensors: Optional[Mapping[str, torch.Tensor]] = None,
+    state_json: Optional[Mapping[str, Any]] = None,
+) -> Path:
+    """Write one checkpoint atomically, sidecar last; returns the weights path.
+
+    Args:
+        directory: the checkpoints folder.
+        stem: file stem (``step_00000100``, ``best``, ``final``).
+        weights: tensors of the weights file (see the module docstring).
+        sidecar: JSON-able description (``model``, ``options``, ``step``...);
+            ``format``, ``format_version``, ``files``, ``versions`` and
+            ``created`` are added.
+        state_tensors, state_json: resume state (omit for weights-only checkpoints).
+    """
+    files = CheckpointFiles.for_stem(Path(directory), stem)
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "model": str(sidecar.get("model", ""))}
+    atomic_write_bytes(files.weights, save_safetensors_bytes(_cpu_tensors(weights), metadata=metadata))
+    names = {"weights": files.weights.name}
+    if state_json is not None:
+        atomic_write_bytes(files.state, save_safetensors_bytes(_cpu_tensors(state_tensors or {}),
+                                                               metadata={"format": FORMAT + "-state"}))
+        atomic_write_json(files.state_json, state_json)
+        names.update(state=files.state.name, state_json=files.state_json.name)
+    else:
+        for stale in (files.state, files.state_json):
+            stale.unlink(missing_ok=True)
+    record = {"format": FORMAT, "format_version": FORMAT_VERSION, **dict(sidecar), "files": names,
+              "versions": library_versions(),
+              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_json(files.sidecar, record)
+    return files.weights
+
+
+def delete_checkpoint(weights: Union[str, Path]) -> None:
+    """Delete a checkpoint, sidecar first (so it stops counting as complete at once)."""
+    for path in CheckpointFiles(Path(weights)).all():
+        path.unlink(missing_ok=True)
+
+
+def complete_checkpoints(directory: Union[str, Path]) -> list[tuple[int, Path]]:
+    """``(step, weights path)`` of the complete step checkpoints in ``directory``, oldest first.
+
+    Complete means: the sidecar parses and every file it lists exists.
+    """
+    directory = Path(directory)
+    found = []
+    if not directory.is_dir():
+        return found
+    for sidecar in directory.glob("step_*.json"):
+        if sidecar.name.endswith(".state.json"):
+            continue
+        match = STEP_PATTERN.match(sidecar.stem)
+        if not match:
+            continue
+        try:
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        names = data.get("files", {}) if isinstance(data, dict) else {}
+        if not names or not all((directory / name).is_file() for name in names.values()):
+            continue
+        found.append((int(data.get("step", match.group(1))), directory / names["weights"]))
+    return sorted(found)
+
+
+def prune_checkpoints(directory: Union[str, Path], keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` step checkpoints (and orphaned files); returns what was deleted."""
+    directory = Path(directory)
+    complete = complete_checkpoints(directory)
+    doomed = [path for _step, path in complete[: max(0, len(complete) - keep_last)]]
+    for path in doomed:
+        delete_checkpoint(path)
+    kept = {CheckpointFiles(path).stem for _step, path in complete[len(doomed):]}
+    for path in directory.glob("step_*"):  # files of checkpoints interrupted before their sidecar
+        stem = path.name.split(".")[0]
+        if stem not in kept and path.is_file():
+            path.unlink(missing_ok=True)
+            doomed.append(path)
+    return doomed
+
+
+# --------------------------------------------------------------------------- reading
+def read_sidecar(path: Union[str, Path], model_name: Optional[str] = None) -> dict[str, Any]:
+    """Read and check the sidecar of a weights file.
+
+    Raises:
+        WeightsError: no sidecar, not a napari-inpaint checkpoint, or a checkpoint
+            of another model than ``model_name``.
+    """
+    weights = weights_path_from(path)
+    files = CheckpointFiles(weights)
+    if not weights.is_file():
+        raise WeightsError(f"weights file not found: {weights}")
+    if not files.sidecar.is_file():
+        foreign = _weights_metadata(weights).get("model")
+        hint = f" (its header says model {foreign!r})" if foreign else ""
+        raise WeightsError(
+            f"{weights} has no sidecar {files.sidecar.name}{hint}: it is not a napari-inpaint checkpoint, "
+            f"or the .json file was not copied along with it"
+        )
+    try:
+        data = json.loads(files.sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise WeightsError(f"cannot read the checkpoint sidecar {files.sidecar}: {error}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise WeightsError(f"{files.sidecar} is not a napari-inpaint checkpoint sidecar")
+    if int(data.get("format_version", 0)) > FORMAT_VERSION:
+        raise WeightsError(
+            f"{weights} was written by a newer napari-inpaint (checkpoint format {data.get('format_version')}); "
+            f"upgrade to load it"
+        )
+    if model_name is not None and data.get("model") != model_name:
+        raise WeightsError(
+            f"{weights.name} is a checkpoint of model {data.get('model')!r}, not {model_name!r}; "
+            f"use model={data.get('model')!r} or weights trained for {model_name!r}"
+        )
+    return data
+
+
+def _weights_metadata(path: Path) -> dict[str, str]:
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except Exception:
+        return {}
+
+
+def load_tensors(path: Union[str, Path]) -> dict[str, torch.Tensor]:
+    """Read a safetensors file to CPU tensors (never unpickles).
+
+    Raises:
+        WeightsError: the file is missing or not a valid safetensors file.
+    """
+    path = Path(path)
+    try:
+        return load_safetensors_bytes(path.read_bytes())
+    except FileNotFoundError:
+        raise WeightsError(f"weights file not found: {path}") from None
+    except (SafetensorError, ValueError, OSError) as error:
+        raise WeightsError(f"{path} is not a valid safetensors file ({error})") from None
+
+
+def load_networks(
+    networks: Mapping[str, torch.nn.Module],
+    tensors: Mapping[str, torch.Tensor],
+    names: Optional[tuple[str, ...]] = None,
+    prefer_ema: bool = True,
+    source: str = "checkpoint",
+) -> None:
+    """Load tensors into networks, checking every key and shape first.
+
+    Args:
+        networks: name -> module.
+        tensors: as written by :func:`save_checkpoint`.
+        names: networks to load (default: all).
+        prefer_ema: load ``ema.<network>.*`` instead of ``<network>.*`` when present.
+        source: file name used in messages.
+
+    Raises:
+        WeightsError: missing or unexpected keys, or mismatched shapes — the
+            message says which and suggests the cause (other options).
+    """
+    for name in names or tuple(networks):
+        network = networks[name]
+        expected = network.state_dict()
+        use_ema = prefer_ema and any(key.startswith(f"{EMA_PREFIX}{name}.") for key in tensors)
+        prefix = f"{EMA_PREFIX}{name}." if use_ema else f"{name}."
+        given = {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
+        missing = sorted(set(expected) - set(given))
+        unexpected = sorted(set(given) - set(expected))
+        mismatched = [
+            f"{name}.{key}: file {tuple(given[key].shape)}, model {tuple(value.shape)}"
+            for key, value in expected.items()
+            if key in given and tuple(given[key].shape) != tuple(value.shape)
+        ]
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} missing tensor(s) such as {name}.{missing[0]}")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected tensor(s) such as {name}.{unexpected[0]}")
+        if mismatched:
+            problems.append(f"{len(mismatched)} shape mismatch(es) such as {mismatched[0]}")
+        if problems:
+            raise WeightsError(
+                f"{source} does not fit network {name!r}: {'; '.join(problems)} "
+                f"(were the weights trained with other model options?)"
+            )
+        with torch.no_grad():
+            network.load_state_dict({key: given[key] for key in expected}, strict=True)
+
+
+def resolve_resume(settings_resume: Union[bool, Path], checkpoint_dir: Path) -> Optional[Path]:
+    """The weights path to resume from, or None for a fresh run.
+
+    Raises:
+        ConfigError: a given checkpoint is incomplete (no sidecar or resume state).
+    """
+    if settings_resume is False:
+        return None
+    if settings_resume is True:
+        complete = complete_checkpoints(checkpoint_dir)
+        return complete[-1][1] if complete else None
+    weights = weights_path_from(Path(settings_resume))
+    files = CheckpointFiles(weights)
+    if not (weights.is_file() and files.sidecar.is_file() and files.state.is_file() and files.state_json.is_file()):
+        raise ConfigError(
+            f"[train] resume: {weights} is not a complete checkpoint with resume state "
+            f"(best/final weights-only checkpoints cannot be resumed; use a step_* checkpoint)"
+        )
+    return weights

@@ -1,0 +1,132 @@
+"""Loading a checkpoint for inference (``fill``) and merging fill-time options.
+
+The architecture of a trained model is fixed by its checkpoint: the options
+stored in the sidecar rebuild the networks. Options marked with
+:func:`fill_option` (for example a diffusion sampler's step count) are not
+architecture and are taken from the fill call instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+
+from ..errors import WeightsError
+from ..options import build_options, option_types
+from .checkpoints import load_networks, load_tensors, read_sidecar, weights_path_from
+from .task import TaskFactory, TaskSpec, TrainTask
+
+_FILL_KEY = "inpaint_fill_option"
+
+
+def fill_option(default: Any, **kwargs: Any) -> Any:
+    """A dataclass field whose value is chosen at fill time, not fixed by the checkpoint.
+
+    Use it in a model's options dataclass: ``steps: int = fill_option(50)``.
+    """
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    metadata[_FILL_KEY] = True
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def is_fill_option(field: dataclasses.Field) -> bool:
+    """Whether an options field was declared with :func:`fill_option`."""
+    return bool(field.metadata.get(_FILL_KEY, False))
+
+
+def merge_options(info: Any, saved: dict[str, Any], given: Any = None) -> Any:
+    """The options to rebuild a checkpoint's networks with.
+
+    Architecture options come from the checkpoint (``saved``); fill options from
+    ``given`` (an options instance from the fill call, or None for defaults).
+    An architecture option that the caller set to a non-default value different
+    from the checkpoint's is an error (the weights cannot honour it).
+
+    Raises:
+        WeightsError: such a conflict, or options the model no longer accepts.
+    """
+    types = option_types(info.options)
+    values = {key: value for key, value in saved.items() if key in types}
+    for field in dataclasses.fields(info.options):
+        if given is None:
+            continue
+        value = getattr(given, field.name)
+        if is_fill_option(field):
+            values[field.name] = value
+            continue
+        default = field.default if field.default is not dataclasses.MISSING else (
+            field.default_factory() if field.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+        saved_value = saved.get(field.name, default)
+        if value != default and _plain(value) != _plain(saved_value):
+            raise WeightsError(
+                f"option {field.name}={value!r} does not match the checkpoint, which was trained with "
+                f"{field.name}={saved_value!r}; leave the option out (the checkpoint's value is used)"
+            )
+    try:
+        return build_options(info, values)
+    except ValueError as error:
+        raise WeightsError(f"the checkpoint's options no longer fit model {info.name!r}: {error}") from None
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass
+class LoadedModel:
+    """A task rebuilt from a checkpoint, in eval mode on its device."""
+
+    task: TrainTask
+    sidecar: dict[str, Any]
+    options: Any
+    device: torch.device
+    path: Path
+
+
+def load_task(
+    weights: Union[str, Path],
+    info: Any,
+    factory: TaskFactory,
+    device: str = "cpu",
+    options: Any = None,
+) -> LoadedModel:
+    """Rebuild a model's task from a checkpoint for inference (EMA weights when present).
+
+    Args:
+        weights: the ``.safetensors`` file (or its ``.json`` sidecar).
+        info: the model's :class:`~inpaint_models.datatypes.ModelInfo`.
+        factory: the model's task factory.
+        device: a concrete torch device string.
+        options: fill-time options instance (see :func:`merge_options`).
+
+    Raises:
+        WeightsError: missing sidecar, a checkpoint of another model, options
+            or tensor shapes that do not fit. Nothing is unpickled.
+    """
+    path = weights_path_from(weights)
+    sidecar = read_sidecar(path, info.name)
+    merged = merge_options(info, sidecar.get("options", {}), options)
+    channels = int(sidecar.get("channels", 3))
+    image_size = int(sidecar.get("image_size", 64))
+    try:
+        task = factory(TaskSpec(options=merged, channels=channels, image_size=image_size, train=None))
+    except ValueError as error:
+        raise WeightsError(f"cannot rebuild model {info.name!r} from {path.name}: {error}") from None
+    tensors = load_tensors(path)
+    load_networks(task.networks, tensors, names=task.inference_names(), prefer_ema=True, source=path.name)
+    task.load_extra_state(sidecar.get("extra", {}) or {})
+    target = torch.device(device)
+    for name in task.inference_names():
+        task.networks[name].to(target)
+    task.eval_mode()
+    return LoadedModel(task=task, sidecar=sidecar, options=merged, device=target, path=path)
+
+
+def describe_checkpoint(weights: Union[str, Path], model_name: Optional[str] = None) -> dict[str, Any]:
+    """The sidecar of a checkpoint (model, options, step, metrics...), checked."""
+    return read_sidecar(weights, model_name)

@@ -1,0 +1,564 @@
+"""The shared training loop: one :class:`Trainer` serves every trainable model.
+
+The model contributes a :class:`~inpaint_models.training.task.TrainTask`; the
+trainer does the rest: data, device, DDP, mixed precision, EMA, gradient
+clipping, learning-rate schedule, validation, previews, logs, checkpoints,
+resume and cancellation. Plugins call :func:`fit` from their ``train`` hook.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..datatypes import ProgressEvent, Reporter, ignore_progress
+from ..devices import resolve_device
+from ..errors import Cancelled, ConfigError
+from ..metrics import compute_metrics
+from ..options import options_as_dict
+from . import distributed
+from .checkpoints import (
+    EMA_PREFIX,
+    CheckpointFiles,
+    atomic_write_json,
+    complete_checkpoints,
+    flatten_optimizer,
+    load_networks,
+    load_tensors,
+    network_tensors,
+    prune_checkpoints,
+    read_sidecar,
+    remove_temporary_files,
+    resolve_resume,
+    save_checkpoint,
+    step_stem,
+    unflatten_optimizer,
+)
+from .config import BEST_METRICS, TrainConfig, check_config, config_to_dict
+from .data import Batch, ImageFolderDataset, StreamBatchSampler, collate, dataset_mean, scan_files
+from .ema import EMA
+from .precision import Precision
+from .preview import preview_grid, write_png
+from .runlog import MetricsLog, TensorBoardLog
+from .task import StepContext, TaskFactory, TaskSpec, TrainTask
+
+logger = logging.getLogger("inpaint_models.training")
+
+#: minimum seconds between two progress events (cancellation is checked at each event)
+REPORT_INTERVAL_SECONDS = 0.25
+
+
+def fit(config: TrainConfig, factory: TaskFactory, report: Reporter = ignore_progress) -> Path:
+    """Train a model and return its final checkpoint (the plugins' ``train`` hook body).
+
+    Args:
+        config: a checked :class:`TrainConfig` (see :func:`load_config`).
+        factory: builds the model's :class:`TrainTask` from a :class:`TaskSpec`.
+        report: progress callback; raising :class:`Cancelled` from it stops the
+            run cleanly after writing a checkpoint, which is then returned.
+
+    Returns:
+        The weights file (``.safetensors``) of the last checkpoint written.
+    """
+    return Trainer(config, factory, report).run()
+
+
+class Trainer:
+    """One training run. Build it, call :meth:`run` once.
+
+    After :meth:`run`, ``task`` holds the trained networks, ``step`` the last
+    step, ``metrics`` the last validation metrics and ``cancelled`` whether the
+    run was stopped early.
+    """
+
+    def __init__(self, config: TrainConfig, factory: TaskFactory, report: Reporter = ignore_progress) -> None:
+        if config.model is None:
+            raise ConfigError("TrainConfig.model is None: build configs with load_config()")
+        self.config = config
+        self.settings = config.train
+        self.factory = factory
+        self.report = report
+        self.task: Optional[TrainTask] = None
+        self.step = 0
+        self.metrics: dict[str, float] = {}
+        self.cancelled = False
+        self.skipped_files: dict[str, str] = {}
+        self.last_checkpoint: Optional[Path] = None
+        self.last_preview: Optional[Path] = None
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.train_nets: dict[str, torch.nn.Module] = {}
+        self.ema: Optional[EMA] = None
+        self._cancel_seen = False
+        self._batches_drawn = 0
+        self._best: Optional[dict[str, Any]] = None
+        self._batches = None
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def output(self) -> Path:
+        return Path(self.settings.output)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.output / "checkpoints"
+
+    @property
+    def preview_dir(self) -> Path:
+        return self.output / "previews"
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> Path:
+        """Train to ``steps`` (or until cancelled) and return the last checkpoint's weights path."""
+        check_config(self.config)
+        device_name = resolve_device(self.settings.device)
+        self.dist = distributed.init_distributed(torch.device(device_name).type)
+        self.tensorboard = TensorBoardLog(self.output / "tensorboard", False)
+        try:
+            self._setup(device_name)
+            return self._loop()
+        finally:
+            self._batches = None  # stops data-loader workers
+            self.tensorboard.close()
+            distributed.shutdown(self.dist)
+
+    def _setup(self, device_name: str) -> None:
+        s = self.settings
+        is_main = self.dist.is_main
+        if self.dist.distributed and device_name.startswith("cuda"):
+            device_name = f"cuda:{self.dist.local_rank}"
+        self.device = torch.device(device_name)
+        self.channels_last = bool(s.channels_last and self.device.type == "cuda")
+        self.precision = Precision(s.precision, self.device)
+
+        resume_from = resolve_resume(s.resume, self.checkpoint_dir)
+        if resume_from is None and complete_checkpoints(self.checkpoint_dir):
+            raise ConfigError(
+                f"[train] output {self.output} already holds checkpoints of another run; "
+                f"continue it with resume = true (inpaint train --resume) or choose another train.output"
+            )
+
+        # networks: seeded identically on every process (DDP also broadcasts rank 0's)
+        torch.manual_seed(s.seed)
+        spec = TaskSpec(options=self.config.model, channels=s.channels, image_size=s.image_size, train=s)
+        task = self.factory(spec)
+        for network in task.networks.values():
+            network.to(self.device)
+            if self.channels_last:
+                network.to(memory_format=torch.channels_last)
+        self.task = task
+        self.optimizers = dict(task.configure_optimizers(s))
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        if s.ema_decay > 0:
+            self.ema = EMA({name: task.networks[name] for name in task.inference_names()}, s.ema_decay)
+
+        # data
+        scan = scan_files(s)
+        self.skipped_files = dict(scan.skipped)
+        if not scan.train:
+            detail = f" ({len(scan.skipped)} file(s) skipped as unreadable or too small)" if scan.skipped else ""
+            raise ConfigError(
+                f"[train] data: no usable training image found in {', '.join(map(str, s.data))}{detail}"
+            )
+        self.train_files = scan.train
+        self.validation_files = scan.validation
+        self.train_set = ImageFolderDataset(scan.train, s, train=True)
+        self.validation_set = ImageFolderDataset(scan.validation, s, train=False)
+        # previews: validation images first, topped up with (centre-cropped) training images
+        self.preview_set = ImageFolderDataset((scan.validation + scan.train)[: s.preview_images], s, train=False)
+
+        # every check has passed: from here on the run writes files
+        if is_main:
+            for folder in (self.output, self.checkpoint_dir, self.preview_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            remove_temporary_files(self.output)
+            remove_temporary_files(self.checkpoint_dir)
+            remove_temporary_files(self.preview_dir)
+        self.log = MetricsLog(self.output / f"metrics.{s.log_format}", s.log_format, enabled=is_main)
+        self.tensorboard = TensorBoardLog(self.output / "tensorboard", s.tensorboard and is_main)
+
+        start_step, samples = 0, 0
+        if resume_from is not None:
+            start_step, samples = self._load_resume_state(resume_from)
+        else:
+            task.prepare({"mean": dataset_mean(self.train_set), "files": len(scan.train)})
+        self.start_step = self.step = start_step
+
+        for name, network in task.networks.items():
+            if self.dist.distributed and any(p.requires_grad for p in network.parameters()):
+                from torch.nn.parallel import DistributedDataParallel
+
+                device_ids = [self.device.index] if self.device.type == "cuda" else None
+                self.train_nets[name] = DistributedDataParallel(network, device_ids=device_ids)
+            else:
+                self.train_nets[name] = network
+        task.train_mode()
+
+        sampler = StreamBatchSampler(len(self.train_set), s.batch_size, s.seed, self.dist.rank,
+                                     self.dist.world_size, start=samples)
+        self._samples_start = samples
+        loader = DataLoader(
+            self.train_set,
+            batch_sampler=sampler,
+            num_workers=s.workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=s.workers > 0,
+        )
+        self._batches = iter(loader)
+        # training noise (dropout, GAN latents) differs per process and per resume point
+        torch.manual_seed(int(np.random.SeedSequence([s.seed, self.dist.rank, start_step]).generate_state(1)[0]))
+
+        if is_main:
+            atomic_write_json(self.output / "config.json", config_to_dict(self.config))
+            self.log.truncate_after(start_step)
+            self.log.write("data", start_step, {
+                "train_images": len(scan.train), "validation_images": len(scan.validation),
+                "skipped": len(scan.skipped), "skipped_files": dict(list(scan.skipped.items())[:50]),
+            })
+        if scan.skipped:
+            logger.warning("skipped %d unreadable or too small image file(s), e.g. %s",
+                           len(scan.skipped), next(iter(scan.skipped)))
+
+    # ------------------------------------------------------------------ resume
+    def _load_resume_state(self, weights: Path) -> tuple[int, int]:
+        task = self.task
+        sidecar = read_sidecar(weights, self.config.model_name)
+        saved_options = sidecar.get("options", {})
+        current = json.loads(json.dumps(options_as_dict(self.config.model), default=str))
+        differing = sorted(k for k in set(saved_options) | set(current) if saved_options.get(k) != current.get(k))
+        if differing:
+            key = differing[0]
+            raise ConfigError(
+                f"[train] resume: {weights.name} was trained with model option {key} = {saved_options.get(key)!r}, "
+                f"the config says {current.get(key)!r}; resume with the same [model] options"
+            )
+        if int(sidecar.get("channels", self.settings.channels)) != self.settings.channels:
+            raise ConfigError(f"[train] resume: {weights.name} was trained with channels = {sidecar.get('channels')}")
+        files = CheckpointFiles(weights)
+        tensors = load_tensors(weights)
+        load_networks(task.networks, tensors, prefer_ema=False, source=weights.name)
+        state = json.loads(files.state_json.read_text(encoding="utf-8"))
+        state_tensors = load_tensors(files.state)
+        try:
+            for name, optimizer in self.optimizers.items():
+                optimizer.load_state_dict(unflatten_optimizer(name, state_tensors, state["optimizers"][name]))
+        except (KeyError, ValueError) as error:
+            raise ConfigError(
+                f"[train] resume: optimiser state of {weights.name} does not fit this model: {error}"
+            ) from None
+        self.precision.load_state(state.get("scalers", {}))
+        if self.ema is not None:
+            ema_tensors = {k[len(EMA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EMA_PREFIX)}
+            if ema_tensors:
+                self.ema.load(ema_tensors, state.get("ema_updates", 0))
+        task.load_extra_state(sidecar.get("extra", {}))
+        self._best = state.get("best")
+        self.metrics = dict(sidecar.get("metrics") or {})
+        self.last_checkpoint = weights
+        return int(state["step"]), int(state.get("samples_consumed", 0))
+
+    # ------------------------------------------------------------------ loop
+    def next_batch(self) -> Batch:
+        """The next training batch, on the device."""
+        batch = next(self._batches)
+        self._batches_drawn += 1
+        if batch.bad_files:
+            for entry in batch.bad_files:
+                path, _, reason = entry.partition(": ")
+                if path not in self.skipped_files:
+                    self.skipped_files[path] = reason
+                    self.log.write("data", self.step, {"skipped_file": path, "reason": reason})
+        return batch.to(self.device, self.channels_last)
+
+    def optimizer_step(self, name: str, ctx: StepContext) -> Optional[float]:
+        """Unscale, clip, step and zero one optimiser (see :meth:`StepContext.update`)."""
+        optimizer = self.optimizers[name]
+        scaler = self.precision.scaler(name)
+        norm = None
+        if self.settings.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            parameters = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            norm = float(torch.nn.utils.clip_grad_norm_(parameters, self.settings.grad_clip))
+            ctx.grad_norms[name] = norm
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        return norm
+
+    def _lr_factor(self, step: int) -> float:
+        s = self.settings
+        factor = 1.0
+        if s.warmup_steps > 0 and step <= s.warmup_steps:
+            factor = step / s.warmup_steps
+        if s.lr_schedule == "cosine":
+            span = max(1, s.steps - s.warmup_steps)
+            progress = min(1.0, max(0.0, (step - s.warmup_steps) / span))
+            factor *= 0.5 * (1.0 + math.cos(math.pi * progress))
+        return factor
+
+    def _set_lr(self, step: int) -> None:
+        factor = self._lr_factor(step)
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
+    @property
+    def learning_rate(self) -> Optional[float]:
+        for optimizer in self.optimizers.values():
+            return float(optimizer.param_groups[0]["lr"])
+        return None
+
+    def _loop(self) -> Path:
+        s = self.settings
+        task = self.task
+        ctx = StepContext(self)
+        total = s.steps
+        window: collections.deque = collections.deque(maxlen=50)
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        last_losses: dict[str, float] = {}
+        started = time.perf_counter()
+        last_event = 0.0
+        self._emit(self._event(f"{len(self.train_files)} training and {len(self.validation_files)} validation "
+                               f"images ({len(self.skipped_files)} skipped); device {self.device}, "
+                               f"{self.precision.name}", {}, None))
+        interrupted: Optional[BaseException] = None
+        try:
+            while self.step < total and not self._stop_requested():
+                step = self.step + 1
+                ctx.step = step
+                ctx.phase = task.phase(step)
+                ctx.grad_norms = {}
+                self._set_lr(step)
+                drawn_before = self._batches_drawn
+                tick = time.perf_counter()
+                batch = self.next_batch()
+                losses = task.train_step(batch, ctx)
+                if self.ema is not None:
+                    self.ema.update()
+                self.step = step
+                images = (self._batches_drawn - drawn_before) * s.batch_size * self.dist.world_size
+                window.append((time.perf_counter() - tick, images))
+                for key, value in dict(losses).items():
+                    value = value.detach().float() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+                    sums[key] = sums.get(key, 0.0) + value
+                for key, value in ctx.grad_norms.items():
+                    sums[f"grad_norm_{key}"] = sums.get(f"grad_norm_{key}", 0.0) + torch.tensor(value)
+                count += 1
+
+                now = time.perf_counter()
+                due_log = step % s.log_every == 0 or step == total
+                due_event = due_log or now - last_event >= REPORT_INTERVAL_SECONDS
+                if due_log or due_event:
+                    last_losses = {k: float(v) / count for k, v in sums.items()}
+                    if due_log:
+                        last_losses = distributed.mean_over_processes(self.dist, last_losses, self.device)
+                        self._check_finite(last_losses, step)
+                    speed = self._speed(window)
+                    if due_log:
+                        record = dict(last_losses, lr=self.learning_rate, images_per_second=speed,
+                                      stage=ctx.phase, elapsed_seconds=round(now - started, 3))
+                        self.log.write("train", step, record)
+                        self.tensorboard.scalars("train", step, dict(last_losses, lr=self.learning_rate or 0.0,
+                                                                     images_per_second=speed or 0.0))
+                        sums, count = {}, 0
+                if s.validate_every and (step % s.validate_every == 0 or step == total):
+                    self._validate(step)
+                if s.preview_every and (step % s.preview_every == 0 or step == total):
+                    self._preview(step)
+                if step % s.checkpoint_every == 0 or step == total:
+                    self._checkpoint(step, ctx.phase, last_losses)
+                if due_event:
+                    last_event = now
+                    eta = (now - started) / (step - self.start_step) * (total - step)  # wall clock: all overheads
+                    self._emit(self._event("", last_losses, eta, stage=ctx.phase, speed=self._speed(window),
+                                           elapsed=now - started))
+        except KeyboardInterrupt as error:  # Ctrl-C outside the CLI: keep the work, then stop
+            interrupted = error
+            self.cancelled = True
+        if self.step < total or interrupted is not None or self.last_checkpoint is None:
+            self.cancelled = self.cancelled or self.step < total
+            if self.last_checkpoint is None or not self._checkpoint_is_current():
+                self._checkpoint(self.step, task.phase(max(self.step, 1)), last_losses)
+        distributed.barrier(self.dist)
+        message = "cancelled" if self.cancelled else "finished"
+        self._emit(self._event(f"{message}; checkpoint {self.last_checkpoint}", last_losses, 0.0,
+                               extra={"cancelled": self.cancelled}), final=True)
+        if interrupted is not None:
+            raise interrupted
+        return self.last_checkpoint
+
+    def _checkpoint_is_current(self) -> bool:
+        return self.last_checkpoint is not None and self.last_checkpoint.name == f"{step_stem(self.step)}.safetensors"
+
+    def _stop_requested(self) -> bool:
+        stop = distributed.any_true(self.dist, self._cancel_seen, self.device)
+        if stop:
+            self.cancelled = True
+        return stop
+
+    @staticmethod
+    def _speed(window: collections.deque) -> Optional[float]:
+        seconds = sum(t for t, _ in window)
+        return sum(n for _, n in window) / seconds if seconds > 0 else None
+
+    def _check_finite(self, losses: Mapping[str, float], step: int) -> None:
+        for key, value in losses.items():
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training diverged: loss {key!r} is {value} at step {step}; lower train.learning_rate, "
+                    f"set train.grad_clip, or use train.precision = \"fp32\" (last checkpoint: {self.last_checkpoint})"
+                )
+
+    # ------------------------------------------------------------------ events
+    def _event(self, message: str, losses: Mapping[str, float], eta: Optional[float], stage: str = "train",
+               speed: Optional[float] = None, elapsed: Optional[float] = None,
+               extra: Optional[dict[str, Any]] = None) -> ProgressEvent:
+        return ProgressEvent(
+            phase="train",
+            step=self.step,
+            total=self.settings.steps,
+            message=message,
+            losses=dict(losses),
+            learning_rate=self.learning_rate,
+            images_per_second=speed,
+            eta_seconds=eta,
+            elapsed_seconds=elapsed,
+            preview_path=self.last_preview,
+            checkpoint_path=self.last_checkpoint,
+            extra={"stage": stage, "metrics": dict(self.metrics), "rank": self.dist.rank,
+                   "device": str(self.device), "precision": self.precision.name, **(extra or {})},
+        )
+
+    def _emit(self, event: ProgressEvent, final: bool = False) -> None:
+        try:
+            self.report(event)
+        except Cancelled:
+            if not final:
+                self._cancel_seen = True
+
+    # ------------------------------------------------------------------ evaluation
+    def _predict_samples(self, dataset: ImageFolderDataset, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(truth, mask, composited output) as numpy (N, H, W, C) / (N, H, W) for the first samples."""
+        task = self.task
+        count = min(limit, len(dataset))
+        truths, masks, outputs = [], [], []
+        context = self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+        task.eval_mode()
+        try:
+            with context, torch.inference_mode():
+                for start in range(0, count, self.settings.batch_size):
+                    end = min(count, start + self.settings.batch_size)
+                    batch = collate([dataset[(i, 0)] for i in range(start, end)])
+                    batch = batch.to(self.device, self.channels_last)
+                    with self.precision.autocast():
+                        predicted = task.predict(batch.masked, batch.mask)
+                    predicted = predicted.float().clamp(0, 1)
+                    composite = batch.mask * predicted + (1 - batch.mask) * batch.image
+                    truths.append(batch.image.float().permute(0, 2, 3, 1).cpu().numpy())
+                    masks.append(batch.mask[:, 0].cpu().numpy() > 0.5)
+                    outputs.append(composite.permute(0, 2, 3, 1).cpu().numpy())
+        finally:
+            task.train_mode()
+        return np.concatenate(truths), np.concatenate(masks), np.concatenate(outputs)
+
+    def _validate(self, step: int) -> None:
+        if not self.dist.is_main or len(self.validation_set) == 0:
+            return
+        truth, mask, output = self._predict_samples(self.validation_set, self.settings.validation_images)
+        per_image = [compute_metrics(output[i], truth[i], mask[i]) for i in range(len(mask))]
+        metrics = {}
+        for key in per_image[0]:
+            values = [m[key] for m in per_image if m[key] is not None and math.isfinite(m[key])]
+            if values:
+                metrics[key] = float(np.mean(values))
+        self.metrics = metrics
+        self.log.write("validation", step, metrics)
+        self.tensorboard.scalars("validation", step, metrics)
+        name = self.settings.best_metric
+        value = metrics.get(name)
+        if value is None:
+            return
+        higher = BEST_METRICS[name]
+        best = self._best
+        if best is None or (value > best["value"] if higher else value < best["value"]):
+            self._best = {"metric": name, "value": value, "step": step}
+            self._save("best", step, self.task.phase(max(step, 1)), {}, with_state=False)
+
+    def _preview(self, step: int) -> None:
+        if not self.dist.is_main or len(self.preview_set) == 0:
+            return
+        truth, mask, output = self._predict_samples(self.preview_set, self.settings.preview_images)
+        grid = preview_grid(truth, mask, output)
+        self.last_preview = write_png(self.preview_dir / f"{step_stem(step)}.png", grid)
+        self.tensorboard.image("preview", step, grid)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self, step: int, phase: str, losses: Mapping[str, float]) -> None:
+        path = self.checkpoint_dir / f"{step_stem(step)}.safetensors"
+        if self.dist.is_main:
+            self._save(step_stem(step), step, phase, losses, with_state=True)
+            prune_checkpoints(self.checkpoint_dir, self.settings.keep_last)
+            self.log.write("event", step, {"checkpoint": path.name})
+        self.last_checkpoint = path
+
+    def _save(self, stem: str, step: int, phase: str, losses: Mapping[str, float], with_state: bool) -> Path:
+        task = self.task
+        weights = network_tensors(task.networks)
+        if self.ema is not None:
+            weights.update({EMA_PREFIX + key: value for key, value in self.ema.tensors().items()})
+        config = config_to_dict(self.config)
+        sidecar = {
+            "model": self.config.model_name,
+            "options": {k: v for k, v in config["model"].items() if k != "name"},
+            "channels": self.settings.channels,
+            "image_size": self.settings.image_size,
+            "step": step,
+            "total_steps": self.settings.steps,
+            "phase": phase,
+            "metrics": dict(self.metrics),
+            "losses": dict(losses),
+            "best": self._best,
+            "ema": self.ema is not None,
+            "precision": self.precision.name,
+            "world_size": self.dist.world_size,
+            "config": config,
+            "extra": task.extra_state(),
+        }
+        state_tensors, state_json = None, None
+        if with_state:
+            state_tensors = {}
+            optimizers = {}
+            for name, optimizer in self.optimizers.items():
+                tensors, plain = flatten_optimizer(name, optimizer)
+                state_tensors.update(tensors)
+                optimizers[name] = plain
+            state_json = {
+                "step": step,
+                "samples_consumed": self._samples_start + self._batches_drawn * self.settings.batch_size,
+                "optimizers": optimizers,
+                "scalers": self.precision.state(),
+                "ema_updates": self.ema.updates if self.ema is not None else 0,
+                "best": self._best,
+            }
+        return save_checkpoint(self.checkpoint_dir, stem, weights=weights, sidecar=sidecar,
+                               state_tensors=state_tensors, state_json=state_json)
+
+
+def describe_run(path: Path) -> dict[str, Any]:
+    """The sidecar of a checkpoint as a dict (for front ends showing what a weights file is)."""
+    return read_sidecar(path)
+
+

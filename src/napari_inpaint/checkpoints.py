@@ -1,0 +1,170 @@
+"""Checkpoints the widgets know about, shared by the Inpaint and Train widgets.
+
+Known checkpoints are, per model: the model's shipped default weights, every
+``.safetensors`` file inside the training output folders seen in this session
+(a run started from the Train widget remembers its folder, so later
+checkpoints in it show up too), and files picked with "Browse…". Which model
+a checkpoint belongs to is read from its JSON/TOML sidecar; a file without a
+readable sidecar is offered for every trainable model.
+
+:data:`store` emits ``changed`` when a folder or file is added, so an open
+Inpaint widget refreshes its weights list when a training run finishes.
+Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from psygnal import Signal
+
+from inpaint_models.datatypes import ModelInfo
+
+WEIGHTS_SUFFIX = ".safetensors"
+STATE_SUFFIX = ".state.safetensors"  # resume state written next to each checkpoint by the trainer
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One weights file the user can pick."""
+
+    path: Path
+    label: str
+    model: Optional[str] = None  # from the sidecar; None when unknown
+
+
+def _sidecars(path: Path) -> list[Path]:
+    # the trainer writes <stem>.json next to <stem>.safetensors (inpaint_models.training.checkpoints)
+    return [path.with_suffix(".json"), path.with_suffix(".toml")]
+
+
+def _model_from_metadata(data: Any) -> Optional[str]:
+    if not isinstance(data, dict):
+        return None
+    model = data.get("model") if "model" in data else data.get("model_name")
+    if isinstance(model, str):
+        return model
+    if isinstance(model, dict) and isinstance(model.get("name"), str):
+        return model["name"]
+    for key in ("config", "train"):
+        found = _model_from_metadata(data.get(key))
+        if found:
+            return found
+    return None
+
+
+def checkpoint_model(path: Union[str, Path]) -> Optional[str]:
+    """The model name recorded in a checkpoint's sidecar, or None if there is none readable."""
+    path = Path(path)
+    for sidecar in _sidecars(path):
+        if not sidecar.is_file():
+            continue
+        try:
+            if sidecar.suffix == ".toml":
+                import tomllib
+
+                data = tomllib.loads(sidecar.read_text(encoding="utf-8"))
+            else:
+                data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        model = _model_from_metadata(data)
+        if model:
+            return model
+    return None
+
+
+class CheckpointStore:
+    """The folders and files seen in this session (see the module docstring)."""
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        self._folders: list[Path] = []
+        self._files: list[Path] = []
+        self._lock = threading.Lock()
+
+    def add_folder(self, folder: Union[str, Path]) -> None:
+        """Remember a training output folder (its checkpoints are listed from now on)."""
+        folder = Path(folder).expanduser().resolve()
+        with self._lock:
+            if folder in self._folders:
+                new = False
+            else:
+                self._folders.append(folder)
+                new = True
+        if new:
+            self.changed.emit()
+
+    def add_file(self, path: Union[str, Path]) -> None:
+        """Remember one checkpoint file (a training result or a browsed file); also emits ``changed``."""
+        path = Path(path).expanduser().resolve()
+        with self._lock:
+            if path not in self._files:
+                self._files.append(path)
+        self.changed.emit()  # also for a known file: it may have been rewritten (resume)
+
+    def forget_all(self) -> None:
+        """Forget every folder and file (tests)."""
+        with self._lock:
+            self._folders.clear()
+            self._files.clear()
+        self.changed.emit()
+
+    def folders(self) -> list[Path]:
+        """The remembered folders."""
+        with self._lock:
+            return list(self._folders)
+
+    def files(self) -> list[Path]:
+        """Every checkpoint file currently known, newest first (remembered files, then folder contents)."""
+        with self._lock:
+            files = list(self._files)
+            folders = list(self._folders)
+        found: list[Path] = [f for f in files if f.is_file()]
+        for folder in folders:
+            if folder.is_dir():
+                found.extend(p.resolve() for p in folder.rglob(f"*{WEIGHTS_SUFFIX}") if is_weights_file(p))
+        unique = list(dict.fromkeys(found))
+        return sorted(unique, key=lambda p: p.stat().st_mtime, reverse=True)
+
+    def for_model(self, info: ModelInfo) -> list[Checkpoint]:
+        """Checkpoints to offer for ``info``'s model: its default weights first, then the newest known files."""
+        offered: list[Checkpoint] = []
+        if not info.trainable:
+            return offered
+        if info.default_weights is not None and Path(info.default_weights).is_file():
+            default = Path(info.default_weights)
+            offered.append(Checkpoint(default, f"default ({default.name})", info.name))
+        for path in self.files():
+            model = checkpoint_model(path)
+            if model is not None and model != info.name:
+                continue
+            offered.append(Checkpoint(path, _short_label(path), model))
+        return offered
+
+
+def is_weights_file(path: Path) -> bool:
+    """A checkpoint's weights file: not its resume state, not a temporary or hidden file."""
+    name = path.name
+    return (
+        path.is_file()
+        and name.endswith(WEIGHTS_SUFFIX)
+        and not name.endswith(STATE_SUFFIX)
+        and not name.startswith(".")
+    )
+
+
+def _short_label(path: Path) -> str:
+    """``run-folder/final``: enough to tell checkpoints apart in a drop-down."""
+    stem = path.name[: -len(WEIGHTS_SUFFIX)] if path.name.endswith(WEIGHTS_SUFFIX) else path.name
+    folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return f"{folder.name}/{stem}" if folder.name else stem
+
+
+#: The session-wide store the widgets share.
+store = CheckpointStore()

@@ -1,0 +1,434 @@
+"""The "Train inpainting model" dock widget.
+
+The widget gathers a config (a file, the main ``[train]`` fields and the
+model's own options) and hands it to :func:`napari_inpaint.jobs.run_training`,
+which :mod:`napari_inpaint._threading` runs in a worker thread. Progress events
+update the progress bar, the loss plot and a "training preview" image layer;
+the finished checkpoint is added to :data:`napari_inpaint.checkpoints.store`,
+which puts it in the Inpaint widget's weights list. Stop asks the trainer to
+finish its current step and write a checkpoint; closing napari does the same.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inpaint_models.datatypes import ProgressEvent
+from inpaint_models.errors import InpaintError
+from inpaint_models.plugins import default_registry
+from inpaint_models.training.config import TrainSettings, read_config_file
+
+from ._compat import avoid_triton_llvm_clash
+from ._threading import Job, stop_jobs_when_destroyed
+from ._widgets import LossPlot, PathEdit, RefreshingComboBox
+from .checkpoints import store
+from .jobs import TrainRequest, read_preview, run_training
+from .option_fields import OptionFields
+
+if TYPE_CHECKING:
+    import napari.viewer
+
+PREVIEW_LAYER = "training preview"
+DEVICES = ("auto", "cpu", "cuda")
+CONFIG_FILTER = "Training configs (*.toml *.yaml *.yml);;All files (*)"
+
+
+def default_output(model: str) -> Path:
+    """A fresh run folder under ``~/napari-inpaint/runs`` for a run started without one."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path.home() / "napari-inpaint" / "runs" / f"{model}-{stamp}"
+
+
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else (
+        f"{seconds // 60}:{seconds % 60:02d}"
+    )
+
+
+def describe(event: ProgressEvent) -> str:
+    """One status line for a training event: step, losses, speed and time left."""
+    parts = [f"{event.phase} {event.step}/{event.total}"]
+    if event.losses:
+        parts.append(" ".join(f"{name} {value:.4g}" for name, value in event.losses.items()))
+    if event.images_per_second is not None:
+        parts.append(f"{event.images_per_second:.1f} img/s")
+    if event.eta_seconds is not None:
+        parts.append(f"ETA {_duration(event.eta_seconds)}")
+    if event.message:
+        parts.append(event.message)
+    return " · ".join(parts)
+
+
+class TrainWidget(QWidget):
+    """Dock widget training any trainable registered model from a folder of images.
+
+    ``training_finished`` is emitted with ``"done"``, ``"error"`` (or ``"cancelled"``
+    when a run ends without a checkpoint) after each run.
+    """
+
+    training_finished = Signal(str)
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer", registry=None) -> None:
+        super().__init__()
+        avoid_triton_llvm_clash()  # before the registry imports model plugins (some import torch)
+        self.viewer = napari_viewer
+        self.registry = registry or default_registry()
+        self.job: Optional[Job] = None
+        self.checkpoint: Optional[Path] = None
+        self._outcome = ""
+        self._last_preview: Optional[Path] = None
+        self._started = 0.0
+        self._jobs: dict[str, Optional[Job]] = {"train": None}
+        # napari closing deletes the dock: stop the run, which writes a checkpoint first
+        stop_jobs_when_destroyed(self, self._jobs, timeout=120)
+        defaults = TrainSettings()
+
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        layout.addLayout(form)
+        self.model_combo = RefreshingComboBox()
+        self.model_combo.setToolTip("Models that can be trained (classical fills need no training)")
+        form.addRow("Model", self.model_combo)
+        self.config_path = PathEdit(folder=False, file_filter=CONFIG_FILTER, placeholder="optional .toml / .yaml")
+        self.config_path.setToolTip("A config file; its values fill the fields below, which override it")
+        form.addRow("Config file", self.config_path)
+        self.data_folder = PathEdit(folder=True, placeholder="folder of training images")
+        self.data_folder.setToolTip("Searched recursively for png / jpg / tif images")
+        form.addRow("Data folder", self.data_folder)
+        self.image_size = _spin(8, 4096, defaults.image_size, " px")
+        form.addRow("Image size", self.image_size)
+        self.batch_size = _spin(1, 4096, defaults.batch_size)
+        form.addRow("Batch size", self.batch_size)
+        self.steps = _spin(1, 100_000_000, defaults.steps)
+        form.addRow("Steps", self.steps)
+        self.learning_rate = QLineEdit(f"{defaults.learning_rate:g}")
+        form.addRow("Learning rate", self.learning_rate)
+        self.preview_every = _spin(0, 100_000_000, defaults.preview_every)
+        self.preview_every.setToolTip("Steps between preview grids (0 = none)")
+        form.addRow("Preview every", self.preview_every)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        form.addRow("Device", self.device_combo)
+        self.output_folder = PathEdit(folder=True, placeholder="new folder under ~/napari-inpaint/runs")
+        self.output_folder.setToolTip("Run folder: checkpoints, previews and the metrics log go here")
+        form.addRow("Output folder", self.output_folder)
+
+        self.options_toggle = QToolButton()
+        self.options_toggle.setText("Model options")
+        self.options_toggle.setCheckable(True)
+        self.options_toggle.setArrowType(_arrow(False))
+        self.options_toggle.setToolButtonStyle(_text_beside_icon())
+        layout.addWidget(self.options_toggle)
+        self.options = OptionFields()
+        self.options.setVisible(False)
+        layout.addWidget(self.options)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume")
+        self.stop_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        self.stop_button.setToolTip("Finish the current step, write a checkpoint and stop")
+        self.resume_button.setToolTip("Continue from the newest checkpoint in the output folder")
+        for button in (self.start_button, self.stop_button, self.resume_button):
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("step %v / %m")
+        layout.addWidget(self.progress)
+        self.status = QLabel("Choose a data folder and press Start.")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.loss_plot = LossPlot()
+        layout.addWidget(self.loss_plot)
+        layout.addStretch(1)
+
+        self.model_combo.about_to_show.connect(self.refresh_models)
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.config_path.changed.connect(self.load_config_file)
+        self.output_folder.edit.textChanged.connect(self._update_buttons)
+        self.options_toggle.toggled.connect(self._toggle_options)
+        self.start_button.clicked.connect(lambda: self.start(resume=False))
+        self.resume_button.clicked.connect(lambda: self.start(resume=True))
+        self.stop_button.clicked.connect(self.stop)
+        self.refresh_models()
+
+    # -- model ------------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        """List every registered trainable model, keeping the current choice."""
+        current = self.model_combo.currentData()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for info in self.registry.infos():
+            if info.trainable:
+                self.model_combo.addItem(info.title, info.name)
+                self.model_combo.setItemData(self.model_combo.count() - 1, info.description, 3)
+        index = self.model_combo.findData(current) if current else -1
+        self.model_combo.setCurrentIndex(index if index >= 0 else 0)
+        self.model_combo.blockSignals(False)
+        self._on_model_changed()
+
+    def model_names(self) -> list[str]:
+        """The trainable model names listed."""
+        return [self.model_combo.itemData(i) for i in range(self.model_combo.count())]
+
+    def set_model(self, name: str) -> None:
+        """Choose model ``name``."""
+        self.refresh_models()
+        index = self.model_combo.findData(name)
+        if index < 0:
+            raise ValueError(f"model {name!r} is not trainable or not installed: {self.model_names()}")
+        self.model_combo.setCurrentIndex(index)
+
+    def _on_model_changed(self, *_args) -> None:
+        name = self.model_combo.currentData()
+        info = self.registry.info(name) if name in self.registry.names() else None
+        options_class = info.options if info is not None else None
+        if self.options.options_class is not options_class:
+            self.options.set_options_class(options_class)
+        self._update_buttons()
+        if info is None:
+            self.status.setText("No trainable model is installed.")
+
+    def _toggle_options(self, shown: bool) -> None:
+        self.options.setVisible(shown)
+        self.options_toggle.setArrowType(_arrow(shown))
+
+    # -- config --------------------------------------------------------------------------------
+    def load_config_file(self, path: str = "") -> None:
+        """Show a config file's values in the fields (the fields then override the file)."""
+        path = path or self.config_path.text()
+        if not path:
+            return
+        try:
+            data = read_config_file(path)
+        except InpaintError as error:
+            show_error(f"Train: {error}")
+            return
+        model = data.get("model", {}) if isinstance(data.get("model"), dict) else {}
+        train = data.get("train", {}) if isinstance(data.get("train"), dict) else {}
+        if model.get("name") in self.model_names():
+            self.set_model(model["name"])
+        for name in self.options.names():
+            if name in model:
+                self.options.set_value(name, model[name])
+        folders = train.get("data")
+        if isinstance(folders, list) and folders:
+            folders = folders[0]
+        if isinstance(folders, str):
+            self.data_folder.edit.setText(folders)
+        for key, spin in (("image_size", self.image_size), ("batch_size", self.batch_size), ("steps", self.steps),
+                          ("preview_every", self.preview_every)):
+            if isinstance(train.get(key), int):
+                spin.setValue(train[key])
+        if isinstance(train.get("learning_rate"), (int, float)):
+            self.learning_rate.setText(f"{train['learning_rate']:g}")
+        if isinstance(train.get("device"), str) and train["device"] in DEVICES:
+            self.device_combo.setCurrentText(train["device"])
+        if isinstance(train.get("output"), str):
+            self.output_folder.edit.setText(train["output"])
+
+    def request(self, resume: bool = False) -> TrainRequest:
+        """The run the fields describe (the config file, overridden by every field).
+
+        Raises:
+            ValueError: no model, or a field that is not a valid value.
+        """
+        model = self.model_combo.currentData()
+        if not model:
+            raise ValueError("no trainable model is installed")
+        try:
+            learning_rate = float(self.learning_rate.text().replace(",", "."))
+        except ValueError:
+            raise ValueError(f"learning rate must be a number, got {self.learning_rate.text()!r}") from None
+        output = self.output_folder.text()
+        if not output:
+            output = str(default_output(model))
+            self.output_folder.edit.setText(output)  # Resume continues in the same folder
+        config = Path(self.config_path.text()).expanduser() if self.config_path.text() else None
+        overrides: dict[str, Any] = {"model.name": model}
+        # over a file, every field wins (a field set back to its default must still override the file)
+        options = self.options.values(only_changed=config is None)
+        overrides.update({f"model.{name}": _plain(value) for name, value in options.items()})
+        if self.data_folder.text():
+            overrides["train.data"] = [self.data_folder.text()]
+        overrides.update({
+            "train.image_size": self.image_size.value(),
+            "train.batch_size": self.batch_size.value(),
+            "train.steps": self.steps.value(),
+            "train.learning_rate": learning_rate,
+            "train.preview_every": self.preview_every.value(),
+            "train.device": self.device_combo.currentText(),
+            "train.output": output,
+        })
+        if resume:
+            overrides["train.resume"] = True
+        return TrainRequest(config=config, overrides=overrides, registry=self.registry)
+
+    # -- running -------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether a training run is in progress."""
+        return self.job is not None and self.job.running
+
+    def start(self, resume: bool = False) -> Optional[Job]:
+        """Start (or resume) training in a worker thread; returns the job, None if the fields are incomplete."""
+        if self.running:
+            return self.job
+        try:
+            request = self.request(resume=resume)
+        except ValueError as error:
+            show_error(f"Train: {error}")
+            return None
+        avoid_triton_llvm_clash()  # before the worker imports torch
+        output = Path(str(request.overrides["train.output"])).expanduser()
+        store.add_folder(output)  # its checkpoints show up in the Inpaint widget from now on
+        if not resume:
+            self.loss_plot.clear()
+        self._last_preview = None
+        self._outcome = ""
+        self._started = time.monotonic()
+        self.job = Job(
+            lambda progress, cancel: run_training(request, progress, cancel),
+            on_progress=self._on_progress,
+            on_done=self._on_done,
+            on_cancelled=self._on_cancelled,
+            on_error=self._on_error,
+            on_finished=self._on_finished,
+            extra=self._load_preview,
+            interval=0.1,
+            name=f"train {request.overrides['model.name']}",
+        )
+        self._jobs["train"] = self.job
+        self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.progress.setRange(0, 0)  # busy until the first step (torch import, data scan)
+        self.status.setText(("Resuming" if resume else "Starting") + f" {request.overrides['model.name']}…")
+        return self.job.start()
+
+    def stop(self) -> None:
+        """Ask the run to stop; the trainer writes a checkpoint first."""
+        if self.running:
+            self.job.cancel()
+            self.stop_button.setEnabled(False)
+            self.status.setText("Stopping: writing a checkpoint…")
+
+    def _load_preview(self, event: ProgressEvent) -> Any:
+        """(worker thread) Read a new preview grid, so the GUI thread only swaps the layer's data."""
+        path = event.preview_path
+        if path is None or path == self._last_preview:
+            return None
+        self._last_preview = path
+        return read_preview(path)
+
+    def _on_progress(self, event: ProgressEvent, preview: Any) -> None:
+        if event.total > 0:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(min(event.step, event.total))
+            self.progress.setFormat(f"{event.phase} %v / %m")
+        self.status.setText(describe(event))
+        if event.phase == "train" and event.losses:
+            self.loss_plot.add(event.step, event.losses)
+        if preview is not None:
+            self._show_preview(preview)
+        if event.checkpoint_path is not None and Path(event.checkpoint_path) != self.checkpoint:
+            self.checkpoint = Path(event.checkpoint_path)  # events repeat the latest one: list it once
+            store.add_file(event.checkpoint_path)
+
+    def _show_preview(self, preview: Any) -> None:
+        if PREVIEW_LAYER in self.viewer.layers:
+            layer = self.viewer.layers[PREVIEW_LAYER]
+            if layer.data.shape == preview.shape:
+                layer.data = preview
+                return
+            self.viewer.layers.remove(layer)
+        self.viewer.add_image(preview, name=PREVIEW_LAYER, rgb=preview.ndim == 3 and preview.shape[-1] in (3, 4))
+
+    def _on_done(self, checkpoint: Any) -> None:
+        self._outcome = "done"
+        seconds = time.monotonic() - self._started
+        self.checkpoint = Path(checkpoint)
+        store.add_file(self.checkpoint)
+        stopped = self.job is not None and self.job.cancel_event.is_set()
+        verb = "Stopped" if stopped else "Finished"
+        self.status.setText(f"{verb} after {_duration(seconds)}; checkpoint: {self.checkpoint}")
+        show_info(f"Training {verb.lower()}: checkpoint {self.checkpoint.name} is in the Inpaint widget's weights list")
+
+    def _on_cancelled(self) -> None:
+        self._outcome = "cancelled"
+        self.status.setText("Training stopped before the first checkpoint.")
+
+    def _on_error(self, error: BaseException) -> None:
+        self._outcome = "error"
+        message = str(error) if isinstance(error, InpaintError) else f"{type(error).__name__}: {error}"
+        self.status.setText(f"Training failed: {message}")
+        show_error(f"Training failed: {message}")
+
+    def _update_buttons(self, *_args) -> None:
+        idle = not self.running
+        self.start_button.setEnabled(idle and self.model_combo.count() > 0)
+        self.resume_button.setEnabled(idle and self.model_combo.count() > 0 and bool(self.output_folder.text()))
+        self.stop_button.setEnabled(not idle and not self.job.cancel_event.is_set())
+
+    def _on_finished(self) -> None:
+        self._update_buttons()
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        self.training_finished.emit(self._outcome)
+
+    def showEvent(self, event) -> None:
+        """Refresh the model list whenever the dock is shown (plugins may have been installed)."""
+        self.refresh_models()
+        super().showEvent(event)
+
+
+def _plain(value: Any) -> Any:
+    """A config value as TOML would hold it (paths as strings)."""
+    return str(value) if isinstance(value, Path) else value
+
+
+def _spin(low: int, high: int, value: int, suffix: str = "") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    spin.setSuffix(suffix)
+    return spin
+
+
+def _arrow(expanded: bool):
+    from qtpy.QtCore import Qt
+
+    return Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow
+
+
+def _text_beside_icon():
+    from qtpy.QtCore import Qt
+
+    return Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+
