@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import inpaint_models
-from inpaint_models.arrays import Box, hole_boxes, resolve_layout
+from inpaint_models.arrays import hole_boxes, resolve_layout
 from inpaint_models.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.errors import Cancelled, OptionError, ShapeMismatchError, UnsupportedDtypeError
 from inpaint_models.hookspecs import hookimpl
@@ -333,7 +333,8 @@ def test_fill_properties(case):
     assert np.array_equal(out[known], image[known]), "pixels outside the mask changed"
     if image.dtype != np.bool_:
         values = image[known].astype(np.float64)
-        slack = 3 if image.dtype == np.uint8 else 0  # OpenCV's 8-bit Telea wobbles by +-2 on flat areas
+        # OpenCV's 8-bit Telea wobbles by +-2 on flat areas; float data passes through float32
+        slack = 3 if image.dtype == np.uint8 else 1e-6 * (1.0 + np.abs(values).max()) if image.dtype.kind == "f" else 0
         assert out.min() >= values.min() - slack and out.max() <= values.max() + slack, "fill left the known range"
 
 

@@ -158,7 +158,7 @@ class ValueRange:
     """Affine map between the caller's values and the [0, 1] floats models see.
 
     ``unit = (value - offset) / scale``; ``value = unit * scale + offset``,
-    clipped to ``[low, high]`` (the known pixels' range) when those are set.
+    clipped to ``[low, high]`` (the stretched range) when those are set.
     """
 
     dtype: np.dtype
@@ -186,7 +186,7 @@ class ValueRange:
         if self.offset != 0.0:
             values += self.offset
         if self.low is not None and self.high is not None:
-            # float32 rounding must not push a fill past the known values' range
+            # unit values in [0, 1] map onto [low, high]; float32 rounding must not step outside it
             np.clip(values, self.low, self.high, out=values)
         if self.dtype.kind in "iu":
             info = np.iinfo(self.dtype)
@@ -200,8 +200,8 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     uint8 maps 0..255 and bool 0..1 to [0, 1]; a float image whose known values
     already lie in [0, 1] is used as is; any other image (uint16, int16, float
     of any range...) is stretched from the min to the max of its *known*
-    (unmasked) pixels, so hole contents never influence the result. For all
-    but uint8 and bool, filled values are clipped to the known pixels' range.
+    (unmasked) pixels, so hole contents never influence the result (and filled
+    values stay inside that range).
 
     Raises:
         InvalidValuesError: a known pixel is NaN or infinite (NaN under the mask is
@@ -228,7 +228,7 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     low = float(known.min())
     high = float(known.max())
     if dtype.kind == "f" and low >= 0.0 and high <= 1.0:
-        return ValueRange(dtype, 0.0, 1.0, low, high)
+        return ValueRange(dtype, 0.0, 1.0)
     scale = high - low
     return ValueRange(dtype, low, scale if scale > 0 else 1.0, low, high)
 

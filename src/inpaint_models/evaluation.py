@@ -23,8 +23,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from . import api
-from . import imageio
+from . import api, imageio
 from . import masks as mask_sets
 from .datatypes import ProgressEvent, Reporter
 from .errors import EmptyMaskWarning, InpaintError, ShapeMismatchError

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import OptionError
+
 
 class SelfAttention2d(nn.Module):
     """SAGAN self-attention (Zhang et al. 2019), report 000's attention layer.
@@ -47,3 +49,24 @@ def dcgan_init(module: nn.Module) -> None:
     elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+#: Named channel-width multipliers shared by the width-scalable networks;
+#: ``paper`` is the published network.
+WIDTH_PRESETS: dict[str, float] = {"paper": 1.0, "half": 0.5, "quarter": 0.25, "tiny": 0.125}
+
+
+def resolve_width(width: float | str) -> float:
+    """A width multiplier from a number or a :data:`WIDTH_PRESETS` name.
+
+    Raises:
+        OptionError: an unknown preset name or a non-positive number.
+    """
+    if isinstance(width, str):
+        if width not in WIDTH_PRESETS:
+            raise OptionError(f"unknown width preset {width!r}; choose one of {sorted(WIDTH_PRESETS)} or a number")
+        return WIDTH_PRESETS[width]
+    width = float(width)
+    if not width > 0:
+        raise OptionError(f"width must be positive, got {width}")
+    return width

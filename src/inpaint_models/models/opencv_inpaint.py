@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
 _FLOAT_SCALE = 65535.0
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
-from ...datatypes import FillContext, ModelInfo
+from ...datatypes import ModelInfo
 from ...hookspecs import hookimpl
 
 

@@ -19,23 +19,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
+from ..layers import resolve_width
 from .contextual_attention import ContextualAttention
 
-#: Named channel-width multipliers; ``paper`` is the released model (cnum 32).
-WIDTH_PRESETS: dict[str, float] = {"paper": 1.0, "half": 0.5, "quarter": 0.25, "tiny": 0.125}
 BASE_WIDTH = 32
 
 
-def resolve_width(width: float | str) -> float:
-    """A width multiplier from a number or a :data:`WIDTH_PRESETS` name."""
-    if isinstance(width, str):
-        if width not in WIDTH_PRESETS:
-            raise OptionError(f"unknown width preset {width!r}; choose one of {sorted(WIDTH_PRESETS)} or a number")
-        return WIDTH_PRESETS[width]
-    width = float(width)
-    if not width > 0:
-        raise OptionError(f"width must be positive, got {width}")
-    return width
 
 
 class _Conv(nn.Sequential):

@@ -32,11 +32,12 @@ from ...datatypes import FillContext, ModelInfo, Reporter
 from ...errors import ConfigError, OptionError, ShapeMismatchError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fit
+from ..layers import WIDTH_PRESETS
 from ..neural import loaded_model, neural_fill
 from .contextual_attention import flow_to_rgb
 from .inputs import TASKS, network_input
 from .losses import DeepFillLossWeights, critic_loss, generator_loss
-from .network import WIDTH_PRESETS, DeepFillCritics, DeepFillGenerator, GeneratorOutput
+from .network import DeepFillCritics, DeepFillGenerator, GeneratorOutput
 
 MODEL = "deepfill"
 

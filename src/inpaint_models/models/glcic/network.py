@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
+from ..layers import resolve_width
 
-#: Named channel-width multipliers. ``paper`` is the published network (about
-#: 6.07M parameters); the smaller ones train on a CPU.
-WIDTH_PRESETS: dict[str, float] = {"paper": 1.0, "half": 0.5, "quarter": 0.25, "tiny": 0.125}
+# Width presets (layers.WIDTH_PRESETS): ``paper`` is the published network (about
+# 6.07M parameters); the smaller ones train on a CPU.
 
 # The completion network, row for row as in the paper's Table 1:
 # (kind, kernel, dilation, stride, output channels). "deconv" is the 4x4
@@ -47,16 +47,6 @@ GLOBAL_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 512, 512)
 FEATURE_SIZE = 1024  # each discriminator's FC output; joint head sees 2 x 1024
 
 
-def resolve_width(width: float | str) -> float:
-    """A width multiplier from a number or a :data:`WIDTH_PRESETS` name."""
-    if isinstance(width, str):
-        if width not in WIDTH_PRESETS:
-            raise OptionError(f"unknown width preset {width!r}; choose one of {sorted(WIDTH_PRESETS)} or a number")
-        return WIDTH_PRESETS[width]
-    width = float(width)
-    if not width > 0:
-        raise OptionError(f"width must be positive, got {width}")
-    return width
 
 
 def _scaled(channels: int, width: float) -> int:

@@ -28,9 +28,10 @@ from ...datatypes import FillContext, ModelInfo, Reporter
 from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fill_option, fit
+from ..layers import WIDTH_PRESETS
 from ..neural import neural_fill
 from .losses import ALPHA, PhaseSchedule, completion_loss, discriminator_loss
-from .network import WIDTH_PRESETS, CompletionNetwork, GLCICDiscriminator
+from .network import CompletionNetwork, GLCICDiscriminator
 from .postprocess import telea_poisson_blend
 
 MODEL = "glcic"

@@ -16,9 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
-
-#: Named channel-width multipliers; ``paper`` is the published network.
-WIDTH_PRESETS: dict[str, float] = {"paper": 1.0, "half": 0.5, "quarter": 0.25, "tiny": 0.125}
+from ..layers import resolve_width
 
 # Encoder levels as (kernel, output channels); levels past the table repeat the
 # last row (3x3, 512): 7 levels at 256 px, 8 at 512 px.
@@ -26,16 +24,6 @@ ENCODER_TABLE: tuple[tuple[int, int], ...] = ((7, 64), (5, 128), (5, 256), (3, 5
 DECODER_KERNEL = 3
 
 
-def resolve_width(width: float | str) -> float:
-    """A width multiplier from a number or a :data:`WIDTH_PRESETS` name."""
-    if isinstance(width, str):
-        if width not in WIDTH_PRESETS:
-            raise OptionError(f"unknown width preset {width!r}; choose one of {sorted(WIDTH_PRESETS)} or a number")
-        return WIDTH_PRESETS[width]
-    width = float(width)
-    if not width > 0:
-        raise OptionError(f"width must be positive, got {width}")
-    return width
 
 
 def layers_for_size(size: int) -> int:

@@ -29,9 +29,10 @@ from ...datatypes import FillContext, ModelInfo, Reporter
 from ...errors import ConfigError, InpaintError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fit
+from ..layers import WIDTH_PRESETS
 from ..neural import neural_fill
 from .losses import PConvLoss
-from .network import WIDTH_PRESETS, PConvUNet, layers_for_size
+from .network import PConvUNet, layers_for_size
 
 MODEL = "pconv-unet"
 logger = logging.getLogger("inpaint_models.models.pconv_unet")
