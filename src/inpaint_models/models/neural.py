@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -30,6 +31,25 @@ _CACHE_SIZE = 4
 _cache: "collections.OrderedDict[tuple, LoadedModel]" = collections.OrderedDict()
 _cache_lock = threading.Lock()
 _predict_locks: dict[int, threading.Lock] = {}
+
+
+#: file name of the default weights a model plugin ships in its ``weights/`` folder (+ ``.json`` sidecar)
+SHIPPED_WEIGHTS_NAME = "default.safetensors"
+
+
+def shipped_weights(plugin_file: Union[str, Path]) -> Optional[Path]:
+    """The default weights shipped next to a plugin module, or None when there are none.
+
+    A model's ``model_info`` passes its own ``__file__``: the weights are
+    ``<plugin folder>/weights/default.safetensors`` with the sidecar
+    ``default.json`` beside it (both installed as package data). The file is
+    used only when both exist, so a half-copied pair never counts as shipped.
+    """
+    folder = Path(plugin_file).resolve().parent / "weights"
+    weights = folder / SHIPPED_WEIGHTS_NAME
+    if weights.is_file() and weights.with_suffix(".json").is_file():
+        return weights
+    return None
 
 
 def clear_cache() -> None:

@@ -428,8 +428,16 @@ def load_networks(
                 f"{source} does not fit network {name!r}: {'; '.join(problems)} "
                 f"(were the weights trained with other model options?)"
             )
+        # weights may be stored in another floating precision (the shipped default weights are
+        # half precision): cast floating tensors to the network's own dtype, so fill runs in float32
+        state = {
+            key: given[key].to(value.dtype)
+            if given[key].is_floating_point() and value.is_floating_point() and given[key].dtype != value.dtype
+            else given[key]
+            for key, value in expected.items()
+        }
         with torch.no_grad():
-            network.load_state_dict({key: given[key] for key in expected}, strict=True)
+            network.load_state_dict(state, strict=True)
 
 
 def resolve_resume(settings_resume: Union[bool, Path], checkpoint_dir: Path) -> Optional[Path]:

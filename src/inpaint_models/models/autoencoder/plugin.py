@@ -13,7 +13,7 @@ from ...datatypes import FillContext, ModelInfo, Reporter
 from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fit
-from ..neural import neural_fill
+from ..neural import neural_fill, shipped_weights
 from .network import Autoencoder
 
 
@@ -104,6 +104,7 @@ def model_info() -> ModelInfo:
         description="Encoder-decoder CNN trained with a reconstruction loss; optional self-attention (CNN-ARG)",
         source="Report 000 (CNN-RG, CNN-ARG) and report 004's autoencoder baseline",
         trainable=True,
+        default_weights=shipped_weights(__file__),
         options=AutoencoderOptions,
         channels=(1, 3),
         min_size=16,

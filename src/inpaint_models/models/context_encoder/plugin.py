@@ -14,7 +14,7 @@ from ...datatypes import FillContext, ModelInfo, Reporter
 from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fit
-from ..neural import neural_fill
+from ..neural import neural_fill, shipped_weights
 from .network import ContextEncoder, Discriminator, check_size
 
 
@@ -142,6 +142,7 @@ def model_info() -> ModelInfo:
         description="Encoder-decoder with a bottleneck, trained with hole L2 + adversarial loss; 128x128 input",
         source="Pathak et al. 2016, 'Context Encoders'; report 000 (GAN-DDG, GAN-DOG, GAN-AEDOG)",
         trainable=True,
+        default_weights=shipped_weights(__file__),
         options=ContextEncoderOptions,
         channels=(1, 3),
         min_size=8,

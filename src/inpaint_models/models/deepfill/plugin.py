@@ -33,7 +33,7 @@ from ...errors import ConfigError, OptionError, ShapeMismatchError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fit
 from ..layers import WIDTH_PRESETS
-from ..neural import loaded_model, neural_fill
+from ..neural import loaded_model, neural_fill, shipped_weights
 from .contextual_attention import flow_to_rgb
 from .inputs import TASKS, network_input
 from .losses import DeepFillLossWeights, critic_loss, generator_loss
@@ -222,6 +222,7 @@ def model_info() -> ModelInfo:
                     "spatially discounted L1; input variants hole / hole_ns (and mosaic for training)",
         source="Yu et al. 2018, 'Generative Image Inpainting with Contextual Attention'; report 004",
         trainable=True,
+        default_weights=shipped_weights(__file__),
         options=DeepFillOptions,
         channels=(1, 3),
         min_size=8,

@@ -29,7 +29,7 @@ from ...datatypes import FillContext, ModelInfo, Reporter
 from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fill_option, fit
-from ..neural import neural_fill
+from ..neural import neural_fill, shipped_weights
 from .network import PRESETS, DiffusionUNet, UNetConfig, preset_config
 from .objective import diffusion_loss
 from .sampling import ddim_sample
@@ -198,6 +198,7 @@ def model_info() -> ModelInfo:
         source="Report 002, done properly: Ho et al. 2020 (DDPM), Nichol & Dhariwal 2021 (cosine schedule), "
                "Song et al. 2021 (DDIM), Lugmayr et al. 2022 (RePaint)",
         trainable=True,
+        default_weights=shipped_weights(__file__),
         options=DiffusionOptions,
         channels=(1, 3),
         min_size=16,

@@ -29,7 +29,7 @@ from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fill_option, fit
 from ..layers import WIDTH_PRESETS
-from ..neural import neural_fill
+from ..neural import neural_fill, shipped_weights
 from .losses import ALPHA, PhaseSchedule, completion_loss, discriminator_loss
 from .network import CompletionNetwork, GLCICDiscriminator
 from .postprocess import telea_poisson_blend
@@ -205,6 +205,7 @@ def model_info() -> ModelInfo:
         source="Iizuka, Simo-Serra & Ishikawa 2017, 'Globally and Locally Consistent Image Completion'; "
                "reports 001 and 004",
         trainable=True,
+        default_weights=shipped_weights(__file__),
         options=GLCICOptions,
         channels=(1, 3),
         min_size=8,

@@ -14,7 +14,7 @@ from ...datatypes import FillContext, ModelInfo, Reporter
 from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fit
-from ..neural import neural_fill
+from ..neural import neural_fill, shipped_weights
 from .network import MLPDiscriminator, MLPGenerator, RepairGenerator
 
 
@@ -106,6 +106,7 @@ def model_info() -> ModelInfo:
         description="Fully connected GAN with a repair generator trained with MSE; small images (32 px)",
         source="Report 002 (Jaramillo & Ghaffari 2024), GAN part",
         trainable=True,
+        default_weights=shipped_weights(__file__),
         options=MLPGANOptions,
         channels=(1, 3),
         min_size=4,

@@ -30,7 +30,7 @@ from ...errors import ConfigError, InpaintError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fit
 from ..layers import WIDTH_PRESETS
-from ..neural import neural_fill
+from ..neural import neural_fill, shipped_weights
 from .losses import PConvLoss
 from .network import PConvUNet, layers_for_size
 
@@ -208,6 +208,7 @@ def model_info() -> ModelInfo:
                     "L1 valid + 6 hole + 0.1 TV (+ VGG16 perceptual/style when supplied) or MSE",
         source="Liu et al. 2018, 'Image Inpainting for Irregular Holes Using Partial Convolutions'; report 003",
         trainable=True,
+        default_weights=shipped_weights(__file__),
         options=PConvUNetOptions,
         channels=(1, 3),
         min_size=8,

@@ -1,0 +1,249 @@
+"""Write docs/results.md: every model on the held-out photographs with three mask sets (issue 7).
+
+Models: telea, navier-stokes, biharmonic and every trainable model that ships
+default weights (``src/inpaint_models/models/<model>/weights/default.safetensors``).
+Images: ``data/heldout/`` (built by ``scripts/prepare_training_data.py``; none of
+their source photographs is in the training set), at 256 x 256.
+Mask sets (one mask per image, seeded):
+
+* ``centre``: the centre 128 x 128 square (report 004);
+* ``boxes``: one box, sides uniform in 64-128 px;
+* ``strokes``: free-form strokes (``thick`` preset) with a hole ratio of 10-30 %.
+
+Writes ``docs/results.md`` (tables through :func:`inpaint_models.evaluate` and
+:func:`inpaint_models.evaluation.format_markdown`, the training record of each
+shipped checkpoint, and a plain statement per mask set of where a model loses
+to the classical fills) and ``docs/images/results-grid.png``.
+
+Usage::
+
+    python scripts/make_results.py                   # all models with weights
+    python scripts/make_results.py --models telea biharmonic --limit 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import inpaint_models
+from inpaint_models.evaluation import evaluate, format_markdown, load_eval_images
+from inpaint_models.masks import centre_mask, generate_masks
+from inpaint_models.plugins import default_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSICAL = ("telea", "navier-stokes", "biharmonic")
+SIZE = 256
+SEED = 7
+MASK_SETS = {
+    "centre": ("Centre 128 x 128 (report 004)", lambda n: [centre_mask((SIZE, SIZE), 128)] * n),
+    "boxes": ("Boxes, sides 64-128 px", lambda n: generate_masks("box", n, SIZE, SEED, min_size=64, max_size=128)),
+    "strokes": ("Free-form strokes, hole ratio 10-30 %",
+                lambda n: generate_masks("strokes", n, SIZE, SEED, preset="thick", bucket=(0.10, 0.30))),
+}
+GRID_TILE = 128
+GRID_IMAGES = 2  # rows per mask set in the figure
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def models_with_weights() -> list[str]:
+    registry = default_registry()
+    trained = [name for name in registry.names()
+               if registry.info(name).trainable and registry.info(name).default_weights is not None]
+    return list(CLASSICAL) + trained
+
+
+def training_record(name: str) -> dict | None:
+    info = default_registry().info(name)
+    if info.default_weights is None:
+        return None
+    sidecar = json.loads(Path(info.default_weights).with_suffix(".json").read_text(encoding="utf-8"))
+    shipped = sidecar.get("shipped", {})
+    size = Path(info.default_weights).stat().st_size
+    return {
+        "model": name,
+        "steps": sidecar.get("step"),
+        "total_steps": sidecar.get("total_steps"),
+        "seconds": shipped.get("training_seconds"),
+        "hardware": shipped.get("hardware", "?"),
+        "image_size": sidecar.get("image_size"),
+        "batch": (sidecar.get("config", {}).get("train", {}) or {}).get("batch_size"),
+        "config": shipped.get("config_file", "?"),
+        "val_psnr_hole": (sidecar.get("metrics") or {}).get("psnr_hole"),
+        "mb": size / 1e6,
+    }
+
+
+def losses_statement(rows: list[dict]) -> str:
+    """One plain paragraph: which model loses to which classical fill on hole PSNR."""
+    by_name = {row["model"]: row for row in rows}
+    classical = [by_name[n] for n in CLASSICAL if n in by_name]
+    best_classical = max(classical, key=lambda r: r["psnr_hole"])
+    learned = [row for row in rows if row["model"] not in CLASSICAL]
+    parts = [f"Best classical fill: **{best_classical['model']}** ({best_classical['psnr_hole']:.2f} dB hole PSNR)."]
+    if not learned:
+        parts.append("No trained model with shipped weights was evaluated yet.")
+    for row in learned:
+        beaten_by = [c["model"] for c in classical if c["psnr_hole"] > row["psnr_hole"]]
+        if beaten_by:
+            parts.append(f"**{row['model']} loses** on hole PSNR to {', '.join(beaten_by)} "
+                         f"({row['psnr_hole']:.2f} dB vs {best_classical['psnr_hole']:.2f} dB).")
+        else:
+            margin = row["psnr_hole"] - best_classical["psnr_hole"]
+            parts.append(f"{row['model']} beats every classical fill on hole PSNR (+{margin:.2f} dB).")
+        ssim_beaten = [c["model"] for c in classical if c["ssim_hole"] > row["ssim_hole"]]
+        if ssim_beaten:
+            parts.append(f"On hole SSIM {row['model']} loses to {', '.join(ssim_beaten)}.")
+    return " ".join(parts)
+
+
+def target_statement(rows: list[dict]) -> str:
+    """Issue 7's box-hole targets, checked."""
+    by_name = {row["model"]: row for row in rows}
+    telea, biharmonic = by_name["telea"]["psnr_hole"], by_name["biharmonic"]["psnr_hole"]
+    learned = [r for r in rows if r["model"] not in CLASSICAL]
+    if not learned:
+        return "Targets (issue 7): not checked, no trained model has weights yet."
+    failing = [r["model"] for r in learned if r["model"] != "mlp-gan" and r["psnr_hole"] <= telea]
+    best = max(learned, key=lambda r: r["psnr_hole"])
+    ok_best = best["psnr_hole"] >= telea + 1.5 and best["psnr_hole"] > biharmonic
+    return (
+        f"Targets (issue 7, box holes): every model except mlp-gan above telea's hole PSNR ({telea:.2f} dB): "
+        f"{'met' if not failing else 'NOT met (' + ', '.join(failing) + ')'}; best model ({best['model']}, "
+        f"{best['psnr_hole']:.2f} dB) at least 1.5 dB above telea and above biharmonic ({biharmonic:.2f} dB): "
+        f"{'met' if ok_best else 'NOT met'}."
+    )
+
+
+def label(tile: np.ndarray, text: str) -> np.ndarray:
+    tile = tile.copy()
+    cv2.rectangle(tile, (0, 0), (tile.shape[1], 14), (0, 0, 0), -1)
+    cv2.putText(tile, text, (2, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    return tile
+
+
+def make_grid(images: list[np.ndarray], masks: dict[str, list[np.ndarray]], models: list[str], path: Path) -> None:
+    """Rows: GRID_IMAGES images per mask set; columns: input | each model | truth."""
+    rows = []
+    picks = np.linspace(0, len(images) - 1, GRID_IMAGES * len(masks)).round().astype(int)
+    pick = iter(picks)
+    for set_name, set_masks in masks.items():
+        for _ in range(GRID_IMAGES):
+            index = int(next(pick))
+            image = (images[index] * 255).round().astype(np.uint8)
+            mask = set_masks[index]
+            shown = image.copy()
+            shown[mask] = (255, 255, 255)
+            tiles = [label(cv2.resize(shown, (GRID_TILE, GRID_TILE), interpolation=cv2.INTER_AREA),
+                           f"{set_name}: input")]
+            for model in models:
+                filled = inpaint_models.fill(image, mask, model=model, device="cpu")
+                tiles.append(label(cv2.resize(filled, (GRID_TILE, GRID_TILE), interpolation=cv2.INTER_AREA), model))
+            tiles.append(label(cv2.resize(image, (GRID_TILE, GRID_TILE), interpolation=cv2.INTER_AREA), "truth"))
+            rows.append(np.hstack(tiles))
+    grid = np.vstack(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "heldout")
+    parser.add_argument("--models", nargs="*", help="default: classical + every model with shipped weights")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N held-out images (0 = all)")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results.md")
+    parser.add_argument("--grid", type=Path, default=ROOT / "docs" / "images" / "results-grid.png")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        raise SystemExit(f"{args.data} not found: run python scripts/prepare_training_data.py first")
+
+    models = args.models or models_with_weights()
+    images, _stems = load_eval_images(args.data, SIZE)
+    if args.limit:
+        images = images[: args.limit]
+    masks = {key: make(len(images)) for key, (_title, make) in MASK_SETS.items()}
+
+    results = {}
+    for key, (title, _make) in MASK_SETS.items():
+        start = time.time()
+        rows = evaluate(models, images, masks[key], size=SIZE, device="cpu")
+        results[key] = rows
+        print(f"{title}: {time.time() - start:.0f} s", file=sys.stderr)
+        print(format_markdown(rows), file=sys.stderr)
+    make_grid(images, masks, models, args.grid)
+
+    ratios = {key: float(np.mean([m.mean() for m in ms])) for key, ms in masks.items()}
+    records = [r for r in (training_record(m) for m in models if m not in CLASSICAL) if r]
+    manifest = ROOT / "data" / "manifest.json"
+    held = []
+    if manifest.is_file():
+        held = [s["name"] for s in json.loads(manifest.read_text())["sources"] if s.get("split") == "heldout"]
+
+    lines = [
+        "# Results",
+        "",
+        "<!-- generated by `python scripts/make_results.py`; do not edit by hand -->",
+        "",
+        f"Every model with weights, on {len(images)} held-out crops ({SIZE} x {SIZE}) of photographs that are "
+        f"not in the training set ({', '.join(held) or 'see data/manifest.json'}; see [data.md](data.md)). "
+        f"The trained models use their shipped default weights (`fill` without `weights`). "
+        f"Metrics are `inpaint_models.evaluate`'s: PSNR / SSIM on the whole composited image and on the hole, "
+        f"L1, MSE and TV on the whole image, and the median wall time of one fill (CPU: "
+        f"{cpu_name()}, no GPU). Masks are seeded (seed {SEED}); "
+        f"one mask per image.",
+        "",
+        f"Generated {datetime.date.today().isoformat()} with "
+        f"`python scripts/prepare_training_data.py && python scripts/make_results.py`.",
+        "",
+    ]
+    for key, (title, _make) in MASK_SETS.items():
+        lines += [f"## {title}", "", f"Mean hole ratio {100 * ratios[key]:.1f} %.", "",
+                  format_markdown(results[key]), "", losses_statement(results[key]), ""]
+        if key == "boxes":
+            lines += [target_statement(results[key]), ""]
+    lines += ["## Training of the shipped weights", ""]
+    if records:
+        lines += ["| Model | Steps (exported of run) | Batch | Size | Run wall time | Hardware | Config | Val. PSNR hole | File |",
+                  "|---|---:|---:|---:|---:|---|---|---:|---:|"]
+        for r in records:
+            wall = f"{r['seconds'] / 60:.0f} min" if r["seconds"] else "?"
+            psnr = f"{r['val_psnr_hole']:.2f}" if r["val_psnr_hole"] is not None else "n/a"
+            lines.append(f"| {r['model']} | {r['steps']} of {r['total_steps']} | {r['batch']} | {r['image_size']} px "
+                         f"| {wall} | {r['hardware']} | `{r['config']}` | {psnr} | {r['mb']:.1f} MB |")
+        lines += ["", "Reproduce: `python scripts/train_default_weights.py MODEL` (trains "
+                  "`configs/default/MODEL.toml`, then copies the best validation checkpoint, float16, into "
+                  "the package). Validation PSNR is on a small (1-2 %) split of the training crops, at each model's training size, "
+                  "not on the held-out set above."]
+    else:
+        lines.append("No default weights are shipped yet.")
+    untrained = [n for n in default_registry().names()
+                 if default_registry().info(n).trainable and n not in models]
+    if untrained:
+        lines += ["", f"Not evaluated (no shipped weights yet): {', '.join(untrained)}."]
+    lines += ["", "## Figure", "",
+              f"Rows: {GRID_IMAGES} held-out images per mask set; columns: input (hole in white), each model, truth.",
+              "", f"![results grid](images/{args.grid.name})", ""]
+    args.output.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {args.output} and {args.grid}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

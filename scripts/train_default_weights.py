@@ -1,0 +1,177 @@
+"""Train the default weights shipped with napari-inpaint and copy them into the package (issue 7).
+
+For each model, trains ``configs/default/<model>.toml`` with the shared trainer
+(unless ``--export-only``), then exports the run's best checkpoint (the final
+one when no validation ran) as
+
+    src/inpaint_models/models/<module>/weights/default.safetensors   inference networks only, float16
+    src/inpaint_models/models/<module>/weights/default.json          the sidecar + a "shipped" record
+
+The export keeps only the networks ``fill`` uses (the EMA copy when the run
+kept one) and stores floating tensors in half precision; loading casts them
+back to float32 (``training.checkpoints.load_networks``). The ``shipped``
+record of the sidecar holds the training wall time, the steps, the hardware
+and the config file, which ``scripts/make_results.py`` reports.
+
+Usage (after ``python scripts/prepare_training_data.py``)::
+
+    python scripts/train_default_weights.py autoencoder context-encoder      # train + export
+    python scripts/train_default_weights.py --export-only autoencoder        # export an existing run
+    python scripts/train_default_weights.py --all                            # every trainable model
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_BYTES = 60 * 1024 * 1024  # all default weights together (issue 7)
+TRAINABLE = ("autoencoder", "context-encoder", "mlp-gan", "glcic", "pconv-unet", "deepfill", "diffusion")
+
+
+def module_name(model: str) -> str:
+    return model.replace("-", "_")
+
+
+def weights_folder(model: str) -> Path:
+    return ROOT / "src" / "inpaint_models" / "models" / module_name(model) / "weights"
+
+
+def config_path(model: str) -> Path:
+    return ROOT / "configs" / "default" / f"{model}.toml"
+
+
+def hardware() -> str:
+    """CPU model and core count, plus the GPU name when one is visible."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = f"{cpu}, {cores} CPU cores"
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def run_seconds(run: Path) -> float | None:
+    """Training wall time from the first to the last record of the run's metrics log."""
+    log = run / "metrics.jsonl"
+    if not log.is_file():
+        return None
+    times = [json.loads(line).get("time") for line in log.read_text().splitlines() if line.strip()]
+    times = [t for t in times if isinstance(t, (int, float))]
+    return round(times[-1] - times[0], 1) if len(times) > 1 else None
+
+
+def train(model: str) -> Path:
+    import inpaint_models
+
+    config = config_path(model)
+    print(f"[{model}] training {config.relative_to(ROOT)}", file=sys.stderr)
+    start = time.time()
+    path = inpaint_models.train(str(config), report=None)
+    print(f"[{model}] trained in {time.time() - start:.0f} s: {path}", file=sys.stderr)
+    return Path(path)
+
+
+def run_folder(model: str) -> Path:
+    from inpaint_models.training.config import load_config
+
+    output = Path(load_config(str(config_path(model))).train.output)
+    return output if output.is_absolute() else ROOT / output
+
+
+def export(model: str, run: Path | None = None) -> Path:
+    """Copy the run's best (else final / newest) checkpoint into the package in float16."""
+    from inpaint_models.plugins import default_registry
+    from inpaint_models.training.checkpoints import (complete_checkpoints, network_tensors, read_sidecar,
+                                                     save_checkpoint)
+    from inpaint_models.training.inference import load_task
+
+    run = run or run_folder(model)
+    folder = run / "checkpoints"
+    best = folder / "best.safetensors"
+    if not (best.is_file() and best.with_suffix(".json").is_file()):
+        complete = complete_checkpoints(folder)
+        final = folder / "final.safetensors"
+        best = final if final.with_suffix(".json").is_file() else (complete[-1][1] if complete else None)
+    if best is None:
+        raise SystemExit(f"[{model}] no complete checkpoint in {folder}")
+    info = default_registry().info(model)
+    plugin = importlib.import_module(f"inpaint_models.models.{module_name(model)}.plugin")
+    loaded = load_task(best, info, plugin.build_task, device="cpu")  # EMA weights when the run kept them
+    names = loaded.task.inference_names()
+    tensors = {
+        key: value.half() if value.is_floating_point() else value
+        for key, value in network_tensors({n: loaded.task.networks[n] for n in names}).items()
+    }
+    sidecar = read_sidecar(best, model)
+    sidecar = {k: v for k, v in sidecar.items() if k not in ("format", "format_version", "files", "versions",
+                                                             "created")}
+    sidecar["ema"] = False  # the EMA copy (if any) is now the plain weights
+    sidecar["shipped"] = {
+        "source_checkpoint": str(best.relative_to(ROOT) if best.is_relative_to(ROOT) else best),
+        "config_file": str(config_path(model).relative_to(ROOT)),
+        "training_seconds": run_seconds(run),
+        "steps": sidecar.get("step"),
+        "hardware": hardware(),
+        "stored_dtype": "float16",
+        "networks": list(names),
+    }
+    out = weights_folder(model)
+    out.mkdir(parents=True, exist_ok=True)
+    path = save_checkpoint(out, "default", weights=tensors, sidecar=sidecar)
+    for file in (path, path.with_suffix(".json")):
+        file.chmod(0o644)  # atomic writes create 0600 files; package data must be world-readable
+    size = path.stat().st_size
+    print(f"[{model}] {best.name} (step {sidecar.get('step')}) -> {path.relative_to(ROOT)} "
+          f"({size / 1e6:.2f} MB)", file=sys.stderr)
+    return path
+
+
+def total_size() -> int:
+    return sum(p.stat().st_size for p in (ROOT / "src" / "inpaint_models" / "models").glob("*/weights/*")
+               if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="*", help=f"models to train ({', '.join(TRAINABLE)})")
+    parser.add_argument("--all", action="store_true", help="every trainable model, cheapest first")
+    parser.add_argument("--export-only", action="store_true", help="export the existing runs, do not train")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)  # the configs' data and output paths are relative to the repository root
+    models = list(TRAINABLE) if args.all else args.models
+    if not models:
+        parser.error("name the models to train, or pass --all")
+    for model in models:
+        if model not in TRAINABLE:
+            parser.error(f"unknown trainable model {model!r}; choose from {', '.join(TRAINABLE)}")
+        if not config_path(model).is_file():
+            parser.error(f"no default config {config_path(model)}")
+    for model in models:
+        if not args.export_only:
+            train(model)
+        export(model)
+    size = total_size()
+    print(f"default weights in the package: {size / 1e6:.1f} MB (budget {BUDGET_BYTES / 2**20:.0f} MiB)",
+          file=sys.stderr)
+    return 0 if size <= BUDGET_BYTES else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Default weights shipped inside the package (issue 7).
+
+Every trainable model whose ``model_info().default_weights`` is set must point
+to an existing file whose sidecar names that model, and ``fill`` must work
+without a ``weights`` argument. The helper that finds shipped weights, and the
+float16 storage of shipped weights, are also tested with a temporary weights
+folder, so this file tests something even while no weights ship.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import types
+
+import numpy as np
+import pytest
+
+import inpaint_models
+from inpaint_models.cli.models import weights_available
+from inpaint_models.hookspecs import hookimpl
+from inpaint_models.models.neural import SHIPPED_WEIGHTS_NAME, clear_cache, shipped_weights
+from inpaint_models.plugins import make_registry
+
+REGISTRY = make_registry()
+TRAINABLE = [name for name in REGISTRY.names() if REGISTRY.info(name).trainable]
+
+
+def _photo(size: int) -> np.ndarray:
+    y, x = np.mgrid[0:size, 0:size] / size
+    planes = [np.sin(3 * x + c) * np.cos(2 * y - c) for c in range(3)]
+    return np.clip((np.stack(planes, -1) + 1) * 127.5, 0, 255).astype(np.uint8)
+
+
+def _mask(size: int) -> np.ndarray:
+    mask = np.zeros((size, size), bool)
+    mask[size // 3 : 2 * size // 3, size // 4 : size // 2] = True
+    return mask
+
+
+def test_every_trainable_model_is_checked():
+    assert {"autoencoder", "context-encoder", "mlp-gan", "glcic", "pconv-unet", "deepfill", "diffusion"} <= set(
+        TRAINABLE
+    )
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_shipped_weights_fit_their_model(name):
+    info = REGISTRY.info(name)
+    if info.default_weights is None:
+        assert weights_available(info) is False
+        pytest.skip(f"{name}: no default weights shipped yet")
+    weights = info.default_weights
+    assert weights.is_file(), weights
+    assert weights.name == SHIPPED_WEIGHTS_NAME
+    sidecar = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+    assert sidecar["model"] == name
+    assert weights_available(info) is True
+    size = max(64, info.min_size * 2, info.native_size or 0)
+    image, mask = _photo(size), _mask(size)
+    out = inpaint_models.fill(image, mask, model=name, device="cpu", registry=REGISTRY)  # no weights argument
+    assert out.shape == image.shape and out.dtype == image.dtype
+    assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_all_shipped_weights_fit_the_size_budget():
+    total = sum(
+        path.stat().st_size
+        for name in TRAINABLE
+        if (weights := REGISTRY.info(name).default_weights) is not None
+        for path in (weights, weights.with_suffix(".json"))
+    )
+    assert total <= 60 * 1024 * 1024
+
+
+def test_shipped_weights_helper_and_half_precision_storage(tmp_path):
+    """A plugin folder without, with half of, and with a full shipped weights pair; float16 loads as float32."""
+    import torch
+
+    from inpaint_models.models.autoencoder import plugin as autoencoder
+    from inpaint_models.training import quick_checkpoint
+    from inpaint_models.training.checkpoints import load_tensors, read_sidecar, save_checkpoint
+
+    plugin_file = tmp_path / "my_model" / "plugin.py"
+    plugin_file.parent.mkdir()
+    plugin_file.write_text("# a model plugin\n")
+    assert shipped_weights(plugin_file) is None  # no weights folder
+
+    trained = quick_checkpoint("autoencoder", tmp_path / "train", steps=2, size=32)
+    folder = plugin_file.parent / "weights"
+    half = {k: v.half() if v.is_floating_point() else v for k, v in load_tensors(trained).items()}
+    sidecar = {k: v for k, v in read_sidecar(trained, "autoencoder").items()
+               if k not in ("format", "format_version", "files", "versions", "created")}
+    written = save_checkpoint(folder, "default", weights=half, sidecar=sidecar)
+    sidecar_file = written.with_suffix(".json")
+    moved = sidecar_file.rename(tmp_path / "sidecar.json")
+    assert shipped_weights(plugin_file) is None  # weights without their sidecar do not count
+    shutil.move(moved, sidecar_file)
+    assert shipped_weights(plugin_file) == written.resolve()
+    assert all(t.dtype == torch.float16 for t in load_tensors(written).values() if t.is_floating_point())
+
+    info = autoencoder.model_info()
+    shipped_info = types.SimpleNamespace()  # a registry holding the autoencoder with "shipped" weights
+    shipped_info.model_info = hookimpl(lambda: __import__("dataclasses").replace(
+        info, default_weights=shipped_weights(plugin_file)))
+    shipped_info.fill = autoencoder.fill
+    shipped_info.train = autoencoder.train
+    registry = make_registry(load_entry_points=False)
+    registry.register(shipped_info)
+    assert weights_available(registry.info("autoencoder")) is True
+
+    image, mask = _photo(48), _mask(48)
+    clear_cache()
+    default = inpaint_models.fill(image, mask, model="autoencoder", device="cpu", registry=registry)
+    full = inpaint_models.fill(image, mask, model="autoencoder", weights=trained, device="cpu", registry=registry)
+    assert default.dtype == np.uint8 and default.shape == image.shape
+    assert np.abs(default.astype(int) - full.astype(int)).max() <= 3  # float16 storage, float32 fill
