@@ -34,6 +34,36 @@ class RefreshingComboBox(QComboBox):
         super().showPopup()
 
 
+class ModelComboBox(RefreshingComboBox):
+    """A drop-down of models (title shown, name as item data, description as tooltip)."""
+
+    def set_models(self, infos, fallback: str | None = None) -> None:
+        """Replace the items with ``infos``, keeping the current model (else ``fallback``, else the first).
+
+        Emits no ``currentIndexChanged`` while refilling: callers update once afterwards.
+        """
+        current = self.currentData() or fallback
+        self.blockSignals(True)
+        self.clear()
+        for info in infos:
+            self.addItem(info.title, info.name)
+            self.setItemData(self.count() - 1, info.description, 3)  # 3: Qt.ToolTipRole
+        index = self.findData(current) if current else -1
+        self.setCurrentIndex(index if index >= 0 else 0)
+        self.blockSignals(False)
+
+    def names(self) -> list[str]:
+        """The model names listed, in order."""
+        return [self.itemData(i) for i in range(self.count())]
+
+    def select(self, name: str) -> bool:
+        """Select model ``name``; False when it is not listed."""
+        index = self.findData(name)
+        if index >= 0:
+            self.setCurrentIndex(index)
+        return index >= 0
+
+
 class LayerComboBox(QComboBox):
     """The viewer's layers of some types, by name, updated as layers come, go and get renamed."""
 

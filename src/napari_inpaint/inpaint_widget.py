@@ -37,7 +37,7 @@ from inpaint_models.plugins import default_registry
 
 from ._compat import avoid_triton_llvm_clash
 from ._threading import Job, stop_jobs_when_destroyed
-from ._widgets import LayerComboBox, RefreshingComboBox
+from ._widgets import LayerComboBox, ModelComboBox, RefreshingComboBox
 from .checkpoints import store
 from .jobs import FillRequest, run_fill
 from .option_fields import OptionFields
@@ -125,7 +125,7 @@ class InpaintWidget(QWidget):
         form.addRow("Dilate mask", self.dilation)
 
         # model, options, weights, device
-        self.model_combo = RefreshingComboBox()
+        self.model_combo = ModelComboBox()
         self.model_combo.setToolTip("Every installed inpainting model, built-in or from another package")
         form.addRow("Model", self.model_combo)
         self.model_description = QLabel()
@@ -199,28 +199,18 @@ class InpaintWidget(QWidget):
     # -- models and weights ----------------------------------------------------------------
     def refresh_models(self) -> None:
         """List every registered model, keeping the current choice."""
-        current = self.model_combo.currentData() or "telea"
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for info in self.registry.infos():
-            self.model_combo.addItem(f"{info.title}", info.name)
-            self.model_combo.setItemData(self.model_combo.count() - 1, info.description, 3)  # 3: ToolTipRole
-        index = self.model_combo.findData(current)
-        self.model_combo.setCurrentIndex(index if index >= 0 else 0)
-        self.model_combo.blockSignals(False)
+        self.model_combo.set_models(self.registry.infos(), fallback="telea")
         self._on_model_changed()
 
     def model_names(self) -> list[str]:
         """The model names in the drop-down, in order."""
-        return [self.model_combo.itemData(i) for i in range(self.model_combo.count())]
+        return self.model_combo.names()
 
     def set_model(self, name: str) -> None:
         """Choose model ``name`` (refreshing the list first)."""
         self.refresh_models()
-        index = self.model_combo.findData(name)
-        if index < 0:
+        if not self.model_combo.select(name):
             raise ValueError(f"model {name!r} is not in the list: {self.model_names()}")
-        self.model_combo.setCurrentIndex(index)
 
     def model_info(self) -> Optional[ModelInfo]:
         """The chosen model's info (None if the list is empty or the model went away)."""

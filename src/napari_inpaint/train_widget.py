@@ -39,7 +39,7 @@ from inpaint_models.training.config import TrainSettings, read_config_file
 
 from ._compat import avoid_triton_llvm_clash
 from ._threading import Job, stop_jobs_when_destroyed
-from ._widgets import LossPlot, PathEdit, RefreshingComboBox
+from ._widgets import LossPlot, ModelComboBox, PathEdit
 from .checkpoints import store
 from .jobs import TrainRequest, read_preview, run_training
 from .option_fields import OptionFields
@@ -108,7 +108,7 @@ class TrainWidget(QWidget):
         layout = QVBoxLayout(self)
         form = QFormLayout()
         layout.addLayout(form)
-        self.model_combo = RefreshingComboBox()
+        self.model_combo = ModelComboBox()
         self.model_combo.setToolTip("Models that can be trained (classical fills need no training)")
         form.addRow("Model", self.model_combo)
         self.config_path = PathEdit(folder=False, file_filter=CONFIG_FILTER, placeholder="optional .toml / .yaml")
@@ -181,29 +181,18 @@ class TrainWidget(QWidget):
     # -- model ------------------------------------------------------------------------------
     def refresh_models(self) -> None:
         """List every registered trainable model, keeping the current choice."""
-        current = self.model_combo.currentData()
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for info in self.registry.infos():
-            if info.trainable:
-                self.model_combo.addItem(info.title, info.name)
-                self.model_combo.setItemData(self.model_combo.count() - 1, info.description, 3)
-        index = self.model_combo.findData(current) if current else -1
-        self.model_combo.setCurrentIndex(index if index >= 0 else 0)
-        self.model_combo.blockSignals(False)
+        self.model_combo.set_models([info for info in self.registry.infos() if info.trainable])
         self._on_model_changed()
 
     def model_names(self) -> list[str]:
         """The trainable model names listed."""
-        return [self.model_combo.itemData(i) for i in range(self.model_combo.count())]
+        return self.model_combo.names()
 
     def set_model(self, name: str) -> None:
         """Choose model ``name``."""
         self.refresh_models()
-        index = self.model_combo.findData(name)
-        if index < 0:
+        if not self.model_combo.select(name):
             raise ValueError(f"model {name!r} is not trainable or not installed: {self.model_names()}")
-        self.model_combo.setCurrentIndex(index)
 
     def _on_model_changed(self, *_args) -> None:
         name = self.model_combo.currentData()
