@@ -133,7 +133,8 @@ def test_model_info_and_fill_options(models):
     info = models.info(MODEL)
     assert info.trainable and info.channels == (1, 3) and info.size_multiple == 8 and info.min_size == 16
     fill_options = {f.name for f in dataclasses.fields(DiffusionOptions) if is_fill_option(f)}
-    assert fill_options == {"steps", "eta", "seed", "repaint", "jump_length", "resample_count", "conditional"}
+    assert fill_options == {"steps", "eta", "seed", "repaint", "jump_length", "resample_count", "conditional",
+                            "strength"}
     assert DiffusionOptions().steps == 50 and DiffusionOptions().eta == 0.0
 
 
@@ -158,6 +159,30 @@ def test_one_progress_event_per_denoising_step(run, models):
     _fill(models, path, steps=6, repaint=True, jump_length=2, resample_count=2, progress=events.append)
     sample = [(e.step, e.total) for e in events if e.phase == "sample"]
     assert sample == [(i, 10) for i in range(1, 11)]  # 6 steps + 2 jumps of 2 re-denoised steps
+
+
+def test_strength_starts_from_the_noised_smooth_fill(run, models):
+    """SDEdit start: ceil(strength * steps) network calls, and at a tiny noise level the fill is the pre-fill."""
+    from inpaint_models.models.prefill import smooth_fill
+
+    path, _ = run
+    events = []
+    image, mask = _image(), _mask()
+    out = _fill(models, path, image, mask, steps=10, strength=0.35, progress=events.append)
+    assert [(e.step, e.total) for e in events if e.phase == "sample"] == [(i, 4) for i in range(1, 5)]
+    assert np.array_equal(out[~mask], image[~mask]) and np.isfinite(out).all()
+    # one step from t ~ 0: the untrained-ish network can barely move the (clipped) pre-fill
+    low = _fill(models, path, image, mask, steps=1000, strength=0.001)
+    hole = torch.from_numpy(mask.astype(np.float32))[None, None]
+    tensor = torch.from_numpy(image.transpose(2, 0, 1))[None]
+    expected = smooth_fill(tensor * (1 - hole), hole)[0].permute(1, 2, 0).numpy()
+    assert np.abs(low[mask] - expected[mask]).max() < 0.05
+    full = _fill(models, path, image, mask, steps=4)
+    assert np.abs(full[mask] - expected[mask]).mean() > np.abs(low[mask] - expected[mask]).mean()
+    with pytest.raises(OptionError, match="strength"):
+        _fill(models, path, strength=0.0)
+    with pytest.raises(OptionError, match="strength"):
+        _fill(models, path, strength=1.5)
 
 
 @pytest.mark.parametrize("kind", ["callable", "event"])

@@ -6,7 +6,7 @@ the resolution and doubling the channels (capped at ``8 * width``). Optional
 SAGAN self-attention at the bottleneck (000's CNN-ARG). Decoder: ``depth``
 4x4 stride-2 transposed convolutions + BatchNorm + ReLU (004's 4 transposed-
 conv blocks), then a 3x3 conv to the image channels and a sigmoid (or tanh
-rescaled to [0, 1]).
+rescaled to [0, 1]; or nothing, ``output="raw"``, for a residual over a pre-fill).
 """
 
 from __future__ import annotations
@@ -52,4 +52,6 @@ class Autoencoder(nn.Module):
         x = self.head(x)
         if self.output == "tanh":
             return (torch.tanh(x) + 1.0) * 0.5
+        if self.output == "raw":  # a correction added to a pre-fill (residual = true)
+            return x
         return torch.sigmoid(x)

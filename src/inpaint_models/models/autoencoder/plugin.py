@@ -14,6 +14,7 @@ from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fit
 from ..neural import neural_fill, shipped_weights
+from ..prefill import ResidualOverFill, zero_init
 from .network import Autoencoder
 
 
@@ -29,7 +30,10 @@ class AutoencoderOptions:
         hole_weight: weight of hole pixels in the loss relative to known pixels
             (1 = plain whole-image loss as in report 000).
         mask_input: give the network the mask as an extra input channel.
-        output: final activation, ``sigmoid`` or ``tanh`` (rescaled to [0, 1]).
+        output: final activation, ``sigmoid`` or ``tanh`` (rescaled to [0, 1]); ignored when ``residual``.
+        residual: the hole enters the network pre-filled by :func:`..prefill.smooth_fill` and the
+            network's (raw, zero-initialised) output is added to that fill, so training starts from a
+            classical fill and learns the correction (see ``models/prefill.py``).
     """
 
     depth: int = 4
@@ -39,6 +43,7 @@ class AutoencoderOptions:
     hole_weight: float = 1.0
     mask_input: bool = True
     output: Literal["sigmoid", "tanh"] = "sigmoid"
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.depth <= 8:
@@ -47,6 +52,15 @@ class AutoencoderOptions:
             raise ValueError(f"width must be at least 1, got {self.width}")
         if self.hole_weight < 0:
             raise ValueError(f"hole_weight must be >= 0, got {self.hole_weight}")
+
+
+def build_network(channels: int, o: AutoencoderOptions) -> torch.nn.Module:
+    """The autoencoder for ``o``; with ``o.residual`` wrapped as smooth pre-fill + zero-initialised correction."""
+    if not o.residual:
+        return Autoencoder(channels, o.depth, o.width, o.attention, o.mask_input, o.output)
+    net = Autoencoder(channels, o.depth, o.width, o.attention, o.mask_input, "raw")
+    zero_init(net.head)
+    return ResidualOverFill(net)
 
 
 def weighted_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str,
@@ -69,8 +83,7 @@ class AutoencoderTask(TrainTask):
                 f"[train] image_size {spec.image_size} must be a multiple of 2**depth = {multiple} for the autoencoder"
             )
         self.size_multiple = multiple
-        self.networks = {"autoencoder": Autoencoder(spec.channels, o.depth, o.width, o.attention, o.mask_input,
-                                                    o.output)}
+        self.networks = {"autoencoder": build_network(spec.channels, o)}
 
     def configure_optimizers(self, settings: TrainSettings) -> dict[str, torch.optim.Optimizer]:
         return {"autoencoder": torch.optim.Adam(self.networks["autoencoder"].parameters(), lr=settings.learning_rate,
@@ -109,7 +122,7 @@ def model_info() -> ModelInfo:
         channels=(1, 3),
         min_size=16,
         size_multiple=16,
-        crop_margin=32,
+        crop_margin=128,
     )
 
 

@@ -7,7 +7,9 @@ the ``bottleneck`` (4000) x 1 x 1 code (+ BatchNorm + LeakyReLU, as the
 official code). Decoder: 4x4 transposed convs 4000->512 (4x4), 256 (8), 128
 (16), 64 (32), 64 (64) with BatchNorm + ReLU, and a last one to C channels at
 128x128 with tanh: the whole image is predicted and the caller composites
-(the official random-region model's full-image output). Other power-of-two
+(the official random-region model's full-image output). With ``residual``
+the hole is pre-filled smoothly, the tanh is dropped and the output is the
+input plus a zero-initialised correction (``models/prefill.py``). Other power-of-two
 sizes >= 16 drop or keep levels accordingly.
 
 Discriminator: 4x4 s2 convs 64-128-256-512(-512) with BatchNorm (not on the
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from ..layers import SelfAttention2d, dcgan_init
+from ..prefill import zero_init
 
 
 def levels(size: int) -> int:
@@ -42,8 +45,9 @@ class ContextEncoder(nn.Module):
     """(B, C, S, S) image with the hole pre-filled (in [-1, 1]) -> (B, C, S, S) in [-1, 1]."""
 
     def __init__(self, channels: int = 3, size: int = 128, width: int = 64, bottleneck: int = 4000,
-                 attention: bool = False) -> None:
+                 attention: bool = False, residual: bool = False) -> None:
         super().__init__()
+        self.residual = bool(residual)
         check_size(size)
         n = levels(size)
         widths = [min(width * 2**i, width * 8) for i in range(n)]  # 64, 128, 256, 512 at 128
@@ -68,11 +72,18 @@ class ContextEncoder(nn.Module):
             resolution *= 2
             if attention and resolution == attention_size:
                 decoder.append(SelfAttention2d(cin))
-        decoder += [nn.ConvTranspose2d(cin, channels, 4, 2, 1), nn.Tanh()]  # (B, C, S, S)
+        decoder += [nn.ConvTranspose2d(cin, channels, 4, 2, 1)]  # (B, C, S, S)
+        if not self.residual:
+            decoder.append(nn.Tanh())
         self.decoder = nn.Sequential(*decoder)
         self.apply(dcgan_init)
+        if self.residual:
+            zero_init(decoder[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, S, S) in [-1, 1], hole pre-filled -> (B, C, S, S); with ``residual``, x + a correction."""
+        if self.residual:
+            return x + self.decoder(self.encoder(x))
         return self.decoder(self.encoder(x))
 
 

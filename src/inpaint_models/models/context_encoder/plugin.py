@@ -15,6 +15,7 @@ from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fit
 from ..neural import neural_fill, shipped_weights
+from ..prefill import smooth_fill
 from .network import ContextEncoder, Discriminator, check_size
 
 
@@ -30,6 +31,9 @@ class ContextEncoderOptions:
         adversarial_weight: weight of the generator's adversarial BCE loss (paper
             0.001; 0 = no discriminator, a plain L2 context encoder).
         attention: SAGAN self-attention in the decoder (report 000's GAN-AEDOG).
+        residual: pre-fill the hole with :func:`..prefill.smooth_fill` instead of the dataset
+            mean and predict a correction added to it (zero-initialised, no tanh), so training
+            starts from a classical fill (``models/prefill.py``).
     """
 
     bottleneck: int = 4000
@@ -37,6 +41,7 @@ class ContextEncoderOptions:
     reconstruction_weight: float = 0.999
     adversarial_weight: float = 0.001
     attention: bool = False
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if self.bottleneck < 1 or self.width < 1:
@@ -63,7 +68,8 @@ class ContextEncoderTask(TrainTask):
         if spec.train is not None and spec.train.batch_size < 2:  # BatchNorm on a 1x1 code / flat vectors
             raise ConfigError(f"[train] batch_size of at least 2 is needed by the context encoder (BatchNorm), "
                               f"got {spec.train.batch_size}")
-        generator = ContextEncoder(spec.channels, spec.image_size, o.width, o.bottleneck, o.attention)
+        generator = ContextEncoder(spec.channels, spec.image_size, o.width, o.bottleneck, o.attention,
+                                   o.residual)
         # the hole is pre-filled with the dataset mean (set by prepare, saved with the weights)
         generator.register_buffer("fill_value", torch.full((spec.channels,), 0.5))
         self.networks = {"generator": generator}
@@ -83,6 +89,8 @@ class ContextEncoderTask(TrainTask):
         return optimizers
 
     def _input(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.spec.options.residual:
+            return smooth_fill(image, mask) * 2.0 - 1.0
         fill = self.networks["generator"].fill_value.view(1, -1, 1, 1).to(image.dtype)
         return (image * (1 - mask) + fill * mask) * 2.0 - 1.0  # [-1, 1]
 
@@ -147,7 +155,7 @@ def model_info() -> ModelInfo:
         channels=(1, 3),
         min_size=8,
         native_size=128,
-        crop_margin=32,
+        crop_margin=64,
     )
 
 

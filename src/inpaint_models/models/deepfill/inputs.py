@@ -7,6 +7,8 @@
   report 004 says so itself, and its scores are not comparable with the others.
 * ``hole_ns``: the hole is pre-filled by OpenCV's Navier–Stokes inpainting,
   and the network refines that fill.
+* ``hole_smooth``: the same idea with :func:`..prefill.smooth_fill` (a push-pull
+  pyramid fill computed on the tensors, on any device, at no cost in training).
 
 The mask channel given to the generator is the hole in every variant.
 """
@@ -22,14 +24,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import OptionError, ShapeMismatchError
+from ..prefill import smooth_fill
 
-Variant = Literal["hole", "mosaic", "hole_ns"]
-VARIANTS: tuple[str, ...] = ("hole", "mosaic", "hole_ns")
+Variant = Literal["hole", "mosaic", "hole_ns", "hole_smooth"]
+VARIANTS: tuple[str, ...] = ("hole", "mosaic", "hole_ns", "hole_smooth")
 #: what each variant asks of the network (for labels in results tables)
 TASKS: dict[str, str] = {
     "hole": "inpainting",
     "mosaic": "deblurring (the hole holds a low-resolution copy of the original)",
     "hole_ns": "inpainting (refining a Navier-Stokes pre-fill)",
+    "hole_smooth": "inpainting (refining a smooth pyramid pre-fill)",
 }
 
 
@@ -91,6 +95,8 @@ def network_input(
         return (filled * 2 - 1) * (1 - hole)  # hole = 0 in [-1, 1]
     if variant == "mosaic":
         filled = image * (1 - hole) + mosaic(image, mosaic_unit) * hole
+    elif variant == "hole_smooth":
+        filled = smooth_fill(image, hole)
     else:
         filled = navier_stokes_fill(image, mask, ns_radius)
     return filled * 2 - 1

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
 from ..layers import resolve_width
+from ..prefill import zero_init
 from .contextual_attention import ContextualAttention
 
 BASE_WIDTH = 32
@@ -99,8 +100,13 @@ class CoarseNetwork(nn.Module):
         )
         self.decoder = _decoder(c4, cnum, channels)
 
+    residual: bool = False
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.decoder(self.encoder(x)).clamp(-1.0, 1.0)
+        out = self.decoder(self.encoder(x))
+        if self.residual:  # a correction of the (pre-filled) input image
+            out = out + x[:, : out.shape[1]]
+        return out.clamp(-1.0, 1.0)
 
 
 class RefinementNetwork(nn.Module):
@@ -137,13 +143,18 @@ class RefinementNetwork(nn.Module):
         self.attention_decoder = nn.Sequential(_conv(c4, c4, 3), _conv(c4, c4, 3))
         self.decoder = _decoder(2 * c4, cnum, channels)
 
+    residual: bool = False
+
     def forward(self, x: Tensor, feature_mask: Tensor) -> tuple[Tensor, Tensor]:
         """x (B, C + 2, H, W), feature_mask (B, 1, H/4, W/4) -> (output (B, C, H, W), flow (B, 2, H/4, W/4))."""
         dilated = self.dilated_branch(x)
         features = self.attention_encoder(x)
         attended, flow = self.attention(features, features, feature_mask)
         attended = self.attention_decoder(attended)
-        return self.decoder(torch.cat([dilated, attended], dim=1)).clamp(-1.0, 1.0), flow
+        out = self.decoder(torch.cat([dilated, attended], dim=1))
+        if self.residual:  # a correction of the coarse composite
+            out = out + x[:, : out.shape[1]]
+        return out.clamp(-1.0, 1.0), flow
 
 
 class GeneratorOutput(NamedTuple):
@@ -164,6 +175,8 @@ class DeepFillGenerator(nn.Module):
         channels: image channels.
         ksize, rate, fuse_k, softmax_scale: contextual-attention settings
             (paper: 3, 2, 3, 10).
+        residual: each stage outputs its input image plus a correction (last
+            layers zero-initialised); use with a pre-filled hole (``hole_smooth``).
     """
 
     #: height and width must be multiples of this (two stride-2 layers, then rate 2)
@@ -177,6 +190,7 @@ class DeepFillGenerator(nn.Module):
         rate: int = 2,
         fuse_k: int = 3,
         softmax_scale: float = 10.0,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         self.width = resolve_width(width)
@@ -186,6 +200,10 @@ class DeepFillGenerator(nn.Module):
         self.coarse = CoarseNetwork(cnum, self.channels)
         self.refine = RefinementNetwork(cnum, self.channels, ContextualAttention(ksize, rate, fuse_k, softmax_scale))
         _tf_default_init(self)
+        if residual:  # both stages start as the identity of their input image (models/prefill.py)
+            for stage in (self.coarse, self.refine):
+                stage.residual = True
+                zero_init(stage.decoder[-1][0])
 
     def forward(self, x: Tensor, mask: Tensor) -> GeneratorOutput:
         """x (B, C, H, W) in [-1, 1], the network input (hole content per the input

@@ -50,7 +50,8 @@ class DeepFillOptions:
         width: channel-width preset: ``paper`` (base width 32, the released
             model), ``half``, ``quarter`` or ``tiny`` (for a CPU).
         variant: report 004's network input: ``hole`` (blank hole, inpainting),
-            ``hole_ns`` (hole pre-filled by Navier-Stokes) or ``mosaic`` (hole
+            ``hole_ns`` (hole pre-filled by Navier-Stokes), ``hole_smooth`` (pre-filled by
+            the cheap pyramid fill of ``models/prefill.py``) or ``mosaic`` (hole
             shows a down/up-sampled copy of the original: a deblurring task,
             training / evaluation only — fill refuses it).
         mosaic_unit: mosaic cell size in pixels (``mosaic`` variant; report 004: 12).
@@ -62,10 +63,12 @@ class DeepFillOptions:
         gradient_penalty: WGAN-GP weight (10), penalty on hole pixels only.
         local_size: side of the local critic's patch around the hole; 0 = half
             the training image size (128 at 256, as in the paper).
+        residual: each stage outputs its input plus a zero-initialised correction, so an
+            untrained generator returns the pre-fill (use with ``hole_ns`` / ``hole_smooth``).
     """
 
     width: Literal["paper", "half", "quarter", "tiny"] = "paper"
-    variant: Literal["hole", "mosaic", "hole_ns"] = "hole"
+    variant: Literal["hole", "mosaic", "hole_ns", "hole_smooth"] = "hole"
     mosaic_unit: int = 12
     ns_radius: int = 3
     gamma: float = 0.9
@@ -73,6 +76,7 @@ class DeepFillOptions:
     adversarial_weight: float = 0.001
     gradient_penalty: float = 10.0
     local_size: int = 0
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if self.width not in WIDTH_PRESETS:
@@ -122,7 +126,7 @@ class DeepFillTask(TrainTask):
         o: DeepFillOptions = spec.options
         self.weights = DeepFillLossWeights(adversarial=o.adversarial_weight, gradient_penalty=o.gradient_penalty,
                                            gamma=o.gamma)
-        generator = DeepFillGenerator(o.width, spec.channels)
+        generator = DeepFillGenerator(o.width, spec.channels, residual=o.residual)
         self.size_multiple = generator.size_multiple
         self.networks = {"generator": generator}
         if spec.train is None:
@@ -227,7 +231,7 @@ def model_info() -> ModelInfo:
         channels=(1, 3),
         min_size=8,
         size_multiple=8,
-        crop_margin=48,
+        crop_margin=128,
     )
 
 

@@ -29,6 +29,7 @@ from ...datatypes import FillContext, ModelInfo, Reporter
 from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fill_option, fit
+from ..prefill import smooth_fill
 from ..neural import neural_fill, shipped_weights
 from .network import PRESETS, DiffusionUNet, UNetConfig, preset_config
 from .objective import diffusion_loss
@@ -73,6 +74,10 @@ class DiffusionOptions:
         conditional: give the network the mask and known pixels (true), or an all-hole mask
             (false: the unconditional prior of a checkpoint trained with uncond_prob > 0; the
             known pixels then reach the hole only through their re-imposition, as in RePaint).
+        strength: where sampling starts (SDEdit, Meng et al. 2022): 1 = from pure noise; below 1
+            from the hole's smooth pre-fill (``models/prefill.py``) noised to level
+            ``strength``, running only ``ceil(strength * steps)`` DDIM steps: the fill keeps the
+            pre-fill's large-scale colours and the network redraws the detail.
     """
 
     preset: Literal["tiny", "base"] = "tiny"
@@ -85,6 +90,7 @@ class DiffusionOptions:
     jump_length: int = fill_option(10)
     resample_count: int = fill_option(10)
     conditional: bool = fill_option(True)
+    strength: float = fill_option(1.0)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -103,6 +109,8 @@ class DiffusionOptions:
             raise ValueError(f"jump_length must be >= 1, got {self.jump_length}")
         if self.resample_count < 1:
             raise ValueError(f"resample_count must be >= 1, got {self.resample_count}")
+        if not 0.0 < self.strength <= 1.0:
+            raise ValueError(f"strength must be in (0, 1], got {self.strength}")
 
 
 def network_config(options: DiffusionOptions, channels: int, image_size: int) -> UNetConfig:
@@ -156,10 +164,16 @@ class DiffusionTask(TrainTask):
         ``seed = 0``, so the ``seed`` option decides the fill (validation and previews use it too).
         """
         o: DiffusionOptions = self.spec.options
+        start = None
+        if o.strength < 1.0:
+            hole = (mask if mask.ndim == 4 else mask[:, None]).float()
+            start = smooth_fill(image.float(), hole) * 2.0 - 1.0
         out = ddim_sample(
             self.networks["unet"],
             image.float() * 2.0 - 1.0,
             mask,
+            strength=o.strength,
+            start=start,
             steps=o.steps,
             eta=o.eta,
             seed=int(o.seed) + int(seed),
@@ -203,7 +217,7 @@ def model_info() -> ModelInfo:
         channels=(1, 3),
         min_size=16,
         size_multiple=SIZE_MULTIPLE,
-        crop_margin=16,
+        crop_margin=32,
     )
 
 

@@ -95,6 +95,8 @@ def ddim_sample(
     jump_length: int = 10,
     resample_count: int = 10,
     conditional: bool = True,
+    strength: float = 1.0,
+    start: Optional[torch.Tensor] = None,
     clip_denoised: bool = True,
     schedule: Optional[CosineSchedule] = None,
     report: Optional[StepReporter] = None,
@@ -116,6 +118,12 @@ def ddim_sample(
             costs ``steps + j * (r - 1) * ceil((steps - j) / j)`` network calls.
         conditional: False feeds the network an all-hole mask (no known pixel), for a model
             trained with ``uncond_prob > 0`` used as an unconditional prior under RePaint.
+        strength: SDEdit (Meng et al. 2022) start, in (0, 1]. 1 starts from pure noise at
+            t = T - 1. Below 1 the walk starts at grid index ``ceil(strength * steps)`` from
+            ``start`` noised to that level, so only that many DDIM steps run and the sample
+            stays close to ``start`` at large scales (the noise level decides how much is redrawn).
+        start: (B, C, H, W) in [-1, 1], the first guess of the hole for ``strength < 1``
+            (e.g. a classical fill); the image itself when None.
         clip_denoised: clip each x0 estimate to [-1, 1] (and re-derive eps from it).
         schedule: the training schedule; the cosine T = 1000 one when None.
         report: ``report(step, total)`` after each denoising step; an exception it raises
@@ -129,6 +137,8 @@ def ddim_sample(
         raise ValueError(f"image must be (B, C, H, W); got {tuple(image.shape)}")
     if eta < 0:
         raise OptionError(f"eta must be >= 0; got {eta}")
+    if not 0.0 < strength <= 1.0:
+        raise OptionError(f"strength must be in (0, 1]; got {strength}")
     device, dtype = _model_device_dtype(model)
     schedule = schedule if schedule is not None else default_schedule(device)
     image = image.to(device=device, dtype=torch.float32)
@@ -140,7 +150,8 @@ def ddim_sample(
     grid_t = [-1] + tau  # grid index -> timestep (-1 = clean)
     abar_all = schedule.alphas_cumprod_f64.tolist()
     grid_abar = [1.0] + [abar_all[t] for t in tau]
-    path = repaint_schedule(steps, jump_length, resample_count) if repaint else list(range(steps, -1, -1))
+    first = steps if strength >= 1.0 else max(1, math.ceil(strength * steps))
+    path = repaint_schedule(first, jump_length, resample_count) if repaint else list(range(first, -1, -1))
     total = sum(1 for a, b in zip(path[:-1], path[1:]) if b < a)
     stochastic = eta > 0 or repaint
 
@@ -166,7 +177,14 @@ def ddim_sample(
         eps = randn() if stochastic else noise
         return hole * x + known * (math.sqrt(a) * image + math.sqrt(1.0 - a) * eps)
 
-    x = impose_known(noise, steps)
+    if first == steps:
+        x = impose_known(noise, steps)
+    else:
+        guess = image if start is None else start.to(device=device, dtype=torch.float32)
+        if guess.shape != image.shape:
+            raise ValueError(f"start must have the image's shape {tuple(image.shape)}; got {tuple(guess.shape)}")
+        a = grid_abar[first]
+        x = impose_known(math.sqrt(a) * guess + math.sqrt(1.0 - a) * noise, first)
     was_training = model.training
     model.eval()
     done = 0

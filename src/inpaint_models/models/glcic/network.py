@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
 from ..layers import resolve_width
+from ..prefill import smooth_fill, zero_init
 
 # Width presets (layers.WIDTH_PRESETS): ``paper`` is the published network (about
 # 6.07M parameters); the smaller ones train on a CPU.
@@ -78,13 +79,19 @@ class CompletionNetwork(nn.Module):
         mean_pixel: the value written into hole pixels before the network sees
             them (the paper uses the training set's mean pixel). Stored as a
             buffer so it travels with the weights; set it with :meth:`set_mean_pixel`.
+        residual: instead of the mean pixel, the hole is pre-filled by
+            :func:`..prefill.smooth_fill`, the last layer has no sigmoid and
+            starts at zero, and its output is added to the pre-fill (the
+            network learns a correction of a classical fill; ``models/prefill.py``).
     """
 
     #: height and width must be multiples of this (two stride-2 layers)
     size_multiple: int = 4
 
-    def __init__(self, width: float | str = 1.0, channels: int = 3, mean_pixel: Sequence[float] | None = None) -> None:
+    def __init__(self, width: float | str = 1.0, channels: int = 3, mean_pixel: Sequence[float] | None = None,
+                 residual: bool = False) -> None:
         super().__init__()
+        self.residual = bool(residual)
         self.width = resolve_width(width)
         self.channels = int(channels)
         mean = (
@@ -107,7 +114,10 @@ class CompletionNetwork(nn.Module):
                     nn.Conv2d(c_in, c_out, k, stride=stride, dilation=dilation, padding=dilation * (k - 1) // 2)
                 )
             if i == last:
-                layers.append(nn.Sigmoid())
+                if self.residual:
+                    zero_init(layers[-1])
+                else:
+                    layers.append(nn.Sigmoid())
             else:
                 layers += [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
             c_in = c_out
@@ -131,6 +141,9 @@ class CompletionNetwork(nn.Module):
         if h % self.size_multiple or w % self.size_multiple:
             raise ShapeMismatchError(f"height and width must be multiples of {self.size_multiple}, got {(h, w)}")
         mask = mask.to(image.dtype)
+        if self.residual:
+            base = smooth_fill(image, mask)
+            return base + self.net(torch.cat([base, mask], dim=1))
         filled = image * (1 - mask) + self.mean_pixel.view(1, -1, 1, 1).to(image.dtype) * mask
         return self.net(torch.cat([filled, mask], dim=1))
 

@@ -57,6 +57,9 @@ class GLCICOptions:
         postprocess: at fill time, Poisson-blend the completion into a Telea
             (fast marching) fill of the hole, as in the paper's Sec. 3.5.
         blend_radius: Telea radius (pixels) of the post-processing.
+        residual: pre-fill the hole with :func:`..prefill.smooth_fill` instead of the mean
+            pixel and learn a correction added to it (zero-initialised last layer, no sigmoid);
+            training starts from a classical fill (``models/prefill.py``).
     """
 
     width: Literal["paper", "half", "quarter", "tiny"] = "paper"
@@ -65,6 +68,7 @@ class GLCICOptions:
     alpha: float = ALPHA
     local_size: int = 0
     optimizer: Literal["adam", "adadelta"] = "adam"
+    residual: bool = False
     postprocess: bool = fill_option(False)
     blend_radius: int = fill_option(3)
 
@@ -104,7 +108,7 @@ class GLCICTask(TrainTask):
         super().__init__(spec)
         o: GLCICOptions = spec.options
         self.schedule = PhaseSchedule(o.completion_steps, o.discriminator_steps)
-        self.networks = {"completion": CompletionNetwork(o.width, spec.channels)}
+        self.networks = {"completion": CompletionNetwork(o.width, spec.channels, residual=o.residual)}
         if spec.train is None:
             return
         size = spec.image_size
@@ -210,7 +214,7 @@ def model_info() -> ModelInfo:
         channels=(1, 3),
         min_size=8,
         size_multiple=CompletionNetwork.size_multiple,
-        crop_margin=32,
+        crop_margin=128,
     )
 
 

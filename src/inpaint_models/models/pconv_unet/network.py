@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
 from ..layers import resolve_width
+from ..prefill import smooth_fill, zero_init
 
 # Encoder levels as (kernel, output channels); levels past the table repeat the
 # last row (3x3, 512): 7 levels at 256 px, 8 at 512 px.
@@ -117,10 +118,13 @@ class PConvUNet(nn.Module):
             :func:`layers_for_size` or :meth:`for_size`).
         width: channel multiplier (or a :data:`WIDTH_PRESETS` name).
         channels: image channels.
+        residual: add the output to a :func:`..prefill.smooth_fill` of the hole (the last
+            layer starts at zero, so an untrained network returns that classical fill).
     """
 
-    def __init__(self, layers: int = 7, width: float | str = 1.0, channels: int = 3) -> None:
+    def __init__(self, layers: int = 7, width: float | str = 1.0, channels: int = 3, residual: bool = False) -> None:
         super().__init__()
+        self.residual = bool(residual)
         if layers < 2:
             raise OptionError(f"the U-Net needs at least 2 levels, got {layers}")
         self.layers = int(layers)
@@ -148,6 +152,8 @@ class PConvUNet(nn.Module):
             act = None if last else nn.LeakyReLU(0.2, inplace=True)
             self.decoder.append(_PConvBlock(c_in + skips[level], c_out, DECODER_KERNEL, 1, bn=not last, act=act))
             c_in = c_out
+        if self.residual:
+            zero_init(self.decoder[-1].pconv.conv)
 
     @classmethod
     def for_size(cls, size: int, width: float | str = 1.0, channels: int = 3) -> PConvUNet:
@@ -209,4 +215,6 @@ class PConvUNet(nn.Module):
             x = torch.cat([F.interpolate(x, scale_factor=2, mode="nearest"), skip_x], dim=1)
             valid = torch.cat([F.interpolate(valid, scale_factor=2, mode="nearest"), skip_valid], dim=1)
             x, valid = block(x, valid)
+        if self.residual:
+            return smooth_fill(image, mask.amax(dim=1, keepdim=True).to(image.dtype)) + x
         return x

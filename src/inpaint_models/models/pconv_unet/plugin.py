@@ -56,6 +56,9 @@ class PConvUNetOptions:
         finetune_after: steps of the first stage; later steps are the fine-tune
             stage (0 = no fine-tune stage).
         finetune_learning_rate: learning rate of the fine-tune stage (paper 5e-5).
+        residual: the output is a correction added to a smooth pre-fill of the hole
+            (:func:`..prefill.smooth_fill`; the last layer starts at zero), so training starts
+            from a classical fill (``models/prefill.py``).
     """
 
     width: Literal["paper", "half", "quarter", "tiny"] = "paper"
@@ -64,6 +67,7 @@ class PConvUNetOptions:
     vgg_weights: Path | None = None
     finetune_after: int = 0
     finetune_learning_rate: float = 5e-5
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if self.width not in WIDTH_PRESETS:
@@ -100,7 +104,7 @@ class PConvUNetTask(TrainTask):
         super().__init__(spec)
         o: PConvUNetOptions = spec.options
         layers = resolve_layers(o, spec.image_size)
-        unet = PConvUNet(layers=layers, width=o.width, channels=spec.channels)
+        unet = PConvUNet(layers=layers, width=o.width, channels=spec.channels, residual=o.residual)
         self.size_multiple = unet.size_multiple
         self.networks = {"unet": unet}
         self.loss: PConvLoss | None = None
@@ -213,7 +217,7 @@ def model_info() -> ModelInfo:
         channels=(1, 3),
         min_size=8,
         size_multiple=1,  # the checkpoint's 2**layers: the neural fill helper pads each crop to it
-        crop_margin=32,
+        crop_margin=128,
     )
 
 
