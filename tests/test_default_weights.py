@@ -115,3 +115,62 @@ def test_shipped_weights_helper_and_half_precision_storage(tmp_path):
     full = inpaint_models.fill(image, mask, model="autoencoder", weights=trained, device="cpu", registry=registry)
     assert default.dtype == np.uint8 and default.shape == image.shape
     assert np.abs(default.astype(int) - full.astype(int)).max() <= 3  # float16 storage, float32 fill
+
+
+# report 002's fully connected GAN is kept faithful as the reports' baseline, not tuned to beat the classical
+# fills (issue 7 exempts it from the targets too)
+QUALITY_EXEMPT = {"mlp-gan"}
+
+
+def _hole_psnr(filled: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    error = (filled.astype(np.float64) - truth.astype(np.float64))[mask] / 255.0
+    return float(10 * np.log10(1.0 / max(np.mean(error**2), 1e-12)))
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_shipped_weights_keep_the_colour_of_a_plain_image(name):
+    """A plain blue image with a hole comes back blue (the hole's surroundings reach the network)."""
+    info = REGISTRY.info(name)
+    if info.default_weights is None:
+        pytest.skip(f"{name}: no default weights shipped yet")
+    image = np.zeros((96, 96, 3), np.uint8)
+    image[...] = (20, 60, 200)
+    mask = np.zeros((96, 96), bool)
+    mask[30:62, 36:70] = True
+    out = inpaint_models.fill(image, mask, model=name, device="cpu", registry=REGISTRY)
+    tolerance = 40 if name in QUALITY_EXEMPT else 8
+    assert np.abs(out[mask].astype(int) - image[mask].astype(int)).mean() <= tolerance
+
+
+# (top, left) of a 256 px crop of scikit-image's rocket, and a box hole in it (top, left, height, width)
+ROCKET_HOLES = [((100, 200), (90, 70, 80, 96)), ((0, 0), (60, 100, 96, 80)),
+                ((171, 384), (40, 40, 100, 100)), ((50, 300), (120, 20, 72, 120))]
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_shipped_weights_fill_a_held_out_photograph_like_a_classical_fill(name):
+    """scikit-image's rocket is one of the held-out photographs (never trained on): over four box
+    holes the default weights beat a mean-colour fill and are not clearly worse than Telea
+    (mlp-gan, the reports' baseline, is only run: it does lose to a mean-colour fill)."""
+    from skimage import data
+
+    info = REGISTRY.info(name)
+    if info.default_weights is None:
+        pytest.skip(f"{name}: no default weights shipped yet")
+    rocket = data.rocket()
+    model_psnr, telea_psnr, mean_psnr = [], [], []
+    for (y, x), (top, left, height, width) in ROCKET_HOLES:
+        photo = np.ascontiguousarray(rocket[y : y + 256, x : x + 256])
+        mask = np.zeros(photo.shape[:2], bool)
+        mask[top : top + height, left : left + width] = True
+        out = inpaint_models.fill(photo, mask, model=name, device="cpu", registry=REGISTRY)
+        assert np.array_equal(out[~mask], photo[~mask])
+        mean_fill = photo.copy()
+        mean_fill[mask] = photo[~mask].mean(axis=0).round().astype(np.uint8)
+        model_psnr.append(_hole_psnr(out, photo, mask))
+        mean_psnr.append(_hole_psnr(mean_fill, photo, mask))
+        telea_psnr.append(_hole_psnr(inpaint_models.fill(photo, mask, model="telea", registry=REGISTRY), photo, mask))
+    assert np.isfinite(model_psnr).all()
+    if name not in QUALITY_EXEMPT:
+        assert np.mean(model_psnr) > np.mean(mean_psnr)
+        assert np.mean(model_psnr) >= np.mean(telea_psnr) - 1.0

@@ -339,3 +339,21 @@ def test_load_mask_formats(tmp_path) -> None:
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(InpaintError):
         load_mask(tmp_path / "junk.png")
+
+
+# --------------------------------------------------------------------------- #
+# mixed
+# --------------------------------------------------------------------------- #
+def test_mixed_draws_boxes_and_strokes_with_their_parameters() -> None:
+    rng = _rng(11)
+    masks = [make_mask("mixed", (128, 128), rng, "thick", min_size=40, max_size=60) for _ in range(40)]
+    boxes = [m for m in masks if len(_boxes(m)) == 1 and m.sum() == np.prod(_boxes(m)[0][2:])]
+    strokes = [m for m in masks if not any(m is b for b in boxes)]
+    assert 8 <= len(boxes) <= 32 and len(boxes) + len(strokes) == 40
+    for mask in boxes:
+        (_, _, h, w), = _boxes(mask)
+        assert 40 <= h <= 60 and 40 <= w <= 60
+    thick = [hole_ratio(strokes_mask((128, 128), _rng(i), "thick")) for i in range(16)]
+    assert np.mean([hole_ratio(m) for m in strokes]) == pytest.approx(np.mean(thick), rel=0.5)
+    with pytest.raises(InpaintError, match="size"):
+        make_mask("mixed", (64, 64), _rng(), size=10)

@@ -54,7 +54,7 @@ __all__ = [
 
 #: Names accepted by :func:`make_mask` / :func:`generate_masks`
 #: (``"center"`` is also accepted as an alias of ``"centre"``).
-MASK_KINDS: tuple[str, ...] = ("box", "centre", "strokes", "mosaic")
+MASK_KINDS: tuple[str, ...] = ("box", "centre", "strokes", "mosaic", "mixed")
 _KIND_ALIASES: dict[str, str] = {"center": "centre"}
 
 #: Hole-ratio buckets used for evaluation mask sets, as ``(low, high)``
@@ -419,6 +419,7 @@ def _canonical_kind(kind: str) -> str:
 _KIND_PARAMS: dict[str, tuple[str, ...]] = {
     "box": ("count", "min_size", "max_size"),
     "mosaic": ("count", "min_size", "max_size"),
+    "mixed": ("count", "min_size", "max_size"),
     "centre": ("size",),
     "strokes": tuple(f.name for f in dataclasses.fields(StrokePreset)),
 }
@@ -427,10 +428,10 @@ _KIND_PARAMS: dict[str, tuple[str, ...]] = {
 def _check_request(name: str, preset: str | None, params: dict[str, Any]) -> None:
     """Raise InpaintError for a preset or parameter the kind does not take."""
     if preset is not None:
-        if name != "strokes":
+        if name not in ("strokes", "mixed"):
             raise InpaintError(
                 f"mask kind {name!r} takes no preset (got {preset!r}); presets "
-                f"({', '.join(STROKE_PRESETS)}) apply to 'strokes' only"
+                f"({', '.join(STROKE_PRESETS)}) apply to 'strokes' and 'mixed' only"
             )
         _resolve_preset(preset)
     unknown = sorted(set(params) - set(_KIND_PARAMS[name]))
@@ -458,6 +459,9 @@ def make_mask(
         **params: keyword arguments of the generator: ``count``, ``min_size``,
             ``max_size`` for ``box``/``mosaic``; ``size`` for ``centre``; any
             :class:`StrokePreset` field for ``strokes`` (overrides the preset).
+            ``mixed`` draws, with equal chances, a ``box`` mask (with ``params``) or a
+            ``strokes`` mask (with ``preset``): training data for models that should
+            handle both rectangular holes and free-form scratches.
 
     Returns:
         ``bool`` array of shape ``(H, W)``, ``True`` = hole.
@@ -471,6 +475,10 @@ def make_mask(
         return box_mask(shape, rng, **params)
     if name == "mosaic":
         return mosaic_mask(shape, rng, **params)
+    if name == "mixed":
+        if rng.random() < 0.5:
+            return box_mask(shape, rng, **params)
+        return strokes_mask(shape, rng, _resolve_preset("medium" if preset is None else preset))
     if name == "centre":
         return centre_mask(shape, **params)
     stroke_preset = _resolve_preset("medium" if preset is None else preset)

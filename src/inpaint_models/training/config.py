@@ -71,7 +71,7 @@ class TrainSettings:
         warmup_steps: linear learning-rate warm-up from 0.
         weight_decay: passed to optimisers that take it.
         mask: mask kind from :data:`inpaint_models.masks.MASK_KINDS`.
-        mask_preset: stroke preset (``thin``, ``medium``, ``thick``) for ``mask = "strokes"``.
+        mask_preset: stroke preset (``thin``, ``medium``, ``thick``) for ``mask = "strokes"`` or ``"mixed"``.
         mask_params: extra keyword arguments of the mask generator (a table).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (``mps`` where available).
         precision: ``auto`` (bf16 on CUDA where supported, else fp16 with a gradient
