@@ -40,7 +40,7 @@ from inpaint_models.masks import centre_mask, generate_masks
 from inpaint_models.plugins import default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSICAL = ("telea", "navier-stokes", "biharmonic")
+CLASSICAL = ("telea", "navier-stokes", "biharmonic", "push-pull")
 SIZE = 256
 SEED = 7
 MASK_SETS = {

@@ -125,3 +125,27 @@ def test_residual_models_learn_a_correction(name, options, size):
         after = task.predict(image * (1 - mask), mask)
     base = smooth_fill(image * (1 - mask), mask)
     assert (after - base)[mask.bool().expand_as(image)].abs().max() > 1e-4
+
+
+def test_push_pull_model_fills_through_the_public_api():
+    import inpaint_models
+
+    photo = np.zeros((120, 150, 3), np.uint8)
+    photo[..., 0] = np.linspace(0, 250, 150).astype(np.uint8)  # a horizontal ramp in red
+    photo[..., 1] = 90
+    photo[..., 2] = np.linspace(200, 20, 120).astype(np.uint8)[:, None]  # a vertical ramp in blue
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[40:80, 50:100] = True
+    before = photo.copy()
+    out = inpaint_models.fill(photo, mask, model="push-pull")
+    assert np.array_equal(photo, before)  # the input is not modified
+    assert out.dtype == np.uint8 and np.array_equal(out[~mask], photo[~mask])
+    assert np.all(out[mask][:, 1] == 90)  # a constant channel stays constant
+    # the margin covers this whole image: the result is smooth_fill's, rounded to uint8
+    tensor = torch.from_numpy(photo.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
+    hole = torch.from_numpy(mask.astype(np.float32))[None, None]
+    expected = smooth_fill(tensor * (1 - hole), hole)[0].permute(1, 2, 0).numpy() * 255.0
+    assert np.abs(out.astype(np.float64) - expected).max() <= 1.0
+    error = np.abs(out.astype(np.float64) - photo)[mask][:, [0, 2]]
+    assert error.mean() < 12  # ramps are interpolated, not flattened
+    assert inpaint_models.model_info("push-pull").trainable is False
