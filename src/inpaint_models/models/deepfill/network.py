@@ -20,7 +20,6 @@ from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
 from ..layers import resolve_width
-from ..prefill import zero_init
 from .contextual_attention import ContextualAttention
 
 BASE_WIDTH = 32
@@ -52,6 +51,10 @@ def _tf_default_init(module: nn.Module) -> None:
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
+
+#: scale of the default init of each stage's last layer with ``residual``: the stages start close
+#: to (not exactly at) the identity of their input
+RESIDUAL_INIT_SCALE = 0.1
 
 def _conv(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1) -> _Conv:
     return _Conv(c_in, c_out, k, stride, dilation, nn.ELU())
@@ -176,7 +179,8 @@ class DeepFillGenerator(nn.Module):
         ksize, rate, fuse_k, softmax_scale: contextual-attention settings
             (paper: 3, 2, 3, 10).
         residual: each stage outputs its input image plus a correction (last
-            layers zero-initialised); use with a pre-filled hole (``hole_smooth``).
+            layers' weights scaled by :data:`RESIDUAL_INIT_SCALE`, biases zero); use with a
+            pre-filled hole (``hole_smooth``).
     """
 
     #: height and width must be multiples of this (two stride-2 layers, then rate 2)
@@ -200,10 +204,13 @@ class DeepFillGenerator(nn.Module):
         self.coarse = CoarseNetwork(cnum, self.channels)
         self.refine = RefinementNetwork(cnum, self.channels, ContextualAttention(ksize, rate, fuse_k, softmax_scale))
         _tf_default_init(self)
-        if residual:  # both stages start as the identity of their input image (models/prefill.py)
+        if residual:  # both stages start close to the identity of their input image (models/prefill.py)
             for stage in (self.coarse, self.refine):
                 stage.residual = True
-                zero_init(stage.decoder[-1][0])
+                # small, not zero: the last layer is the only path to the ELU stack, and from an exact zero
+                # its sign-flipping gradients left the rest of the network without signal for hundreds of steps
+                with torch.no_grad():
+                    stage.decoder[-1][0].weight.mul_(RESIDUAL_INIT_SCALE)
 
     def forward(self, x: Tensor, mask: Tensor) -> GeneratorOutput:
         """x (B, C, H, W) in [-1, 1], the network input (hole content per the input
