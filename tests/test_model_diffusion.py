@@ -135,7 +135,7 @@ def test_model_info_and_fill_options(models):
     fill_options = {f.name for f in dataclasses.fields(DiffusionOptions) if is_fill_option(f)}
     assert fill_options == {"steps", "eta", "seed", "repaint", "jump_length", "resample_count", "conditional",
                             "strength"}
-    assert DiffusionOptions().steps == 50 and DiffusionOptions().eta == 0.0
+    assert DiffusionOptions().steps == 50 and DiffusionOptions().eta == 0.0 and DiffusionOptions().strength == 0.5
 
 
 def test_trained_model_fills_without_nan(run, models):
@@ -153,10 +153,10 @@ def test_trained_model_fills_without_nan(run, models):
 def test_one_progress_event_per_denoising_step(run, models):
     path, _ = run
     events = []
-    _fill(models, path, steps=5, progress=events.append)
+    _fill(models, path, steps=5, strength=1.0, progress=events.append)
     assert [(e.phase, e.step, e.total) for e in events] == [("sample", i, 5) for i in range(1, 6)] + [("fill", 1, 1)]
     events.clear()
-    _fill(models, path, steps=6, repaint=True, jump_length=2, resample_count=2, progress=events.append)
+    _fill(models, path, steps=6, strength=1.0, repaint=True, jump_length=2, resample_count=2, progress=events.append)
     sample = [(e.step, e.total) for e in events if e.phase == "sample"]
     assert sample == [(i, 10) for i in range(1, 11)]  # 6 steps + 2 jumps of 2 re-denoised steps
 
@@ -177,7 +177,7 @@ def test_strength_starts_from_the_noised_smooth_fill(run, models):
     tensor = torch.from_numpy(image.transpose(2, 0, 1))[None]
     expected = smooth_fill(tensor * (1 - hole), hole)[0].permute(1, 2, 0).numpy()
     assert np.abs(low[mask] - expected[mask]).max() < 0.05
-    full = _fill(models, path, image, mask, steps=4)
+    full = _fill(models, path, image, mask, steps=4, strength=1.0)
     assert np.abs(full[mask] - expected[mask]).mean() > np.abs(low[mask] - expected[mask]).mean()
     with pytest.raises(OptionError, match="strength"):
         _fill(models, path, strength=0.0)

@@ -77,7 +77,9 @@ class DiffusionOptions:
         strength: where sampling starts (SDEdit, Meng et al. 2022): 1 = from pure noise; below 1
             from the hole's smooth pre-fill (``models/prefill.py``) noised to level
             ``strength``, running only ``ceil(strength * steps)`` DDIM steps: the fill keeps the
-            pre-fill's large-scale colours and the network redraws the detail.
+            pre-fill's large-scale colours and the network redraws the detail. Default 0.5: with the
+            CPU-trained default weights, sampling from pure noise lost ~3 dB hole PSNR to 0.5 on
+            held-out photographs; a well-trained model may prefer 1.
     """
 
     preset: Literal["tiny", "base"] = "tiny"
@@ -90,7 +92,7 @@ class DiffusionOptions:
     jump_length: int = fill_option(10)
     resample_count: int = fill_option(10)
     conditional: bool = fill_option(True)
-    strength: float = fill_option(1.0)
+    strength: float = fill_option(0.5)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
