@@ -50,7 +50,8 @@ MASK_SETS = {
                 lambda n: generate_masks("strokes", n, SIZE, SEED, preset="thick", bucket=(0.10, 0.30))),
 }
 #: extra rows: a model evaluated with non-default fill options, shown as "<model> (<label>)"
-VARIANT_ROWS = {"diffusion": [("strength 1.0: from pure noise", {"strength": 1.0})]}
+VARIANT_ROWS = {"diffusion": [("strength 1, 25 steps: from pure noise", {"strength": 1.0, "steps": 25})]}
+VARIANT_SETS = ("boxes",)  # mask sets that get the variant rows (they cost a full evaluation each)
 GRID_TILE = 128
 GRID_IMAGES = 2  # rows per mask set in the figure
 
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.time()
         rows = evaluate(models, images, masks[key], size=SIZE, device="cpu")
         for model, variants in VARIANT_ROWS.items():
-            if model not in models:
+            if model not in models or key not in VARIANT_SETS:
                 continue
             at = next(i for i, row in enumerate(rows) if row["model"] == model) + 1
             for label_text, options in variants:
