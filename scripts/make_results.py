@@ -19,6 +19,10 @@ Usage::
 
     python scripts/make_results.py                   # all models with weights
     python scripts/make_results.py --models telea biharmonic --limit 8
+
+    # spread the three mask sets over processes, then write the document from the cached rows
+    for s in centre boxes strokes; do python scripts/make_results.py --sets $s --cache runs/results & done; wait
+    python scripts/make_results.py --cache runs/results
 """
 
 from __future__ import annotations
@@ -174,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N held-out images (0 = all)")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--grid", type=Path, default=ROOT / "docs" / "images" / "results-grid.png")
+    parser.add_argument("--sets", nargs="*", choices=list(MASK_SETS), help="only evaluate these mask sets "
+                        "(with --cache, to spread the work over processes; no document is written)")
+    parser.add_argument("--cache", type=Path, help="folder of per-set result rows (JSON): a set found there is "
+                        "not evaluated again, a set evaluated is saved there")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         raise SystemExit(f"{args.data} not found: run python scripts/prepare_training_data.py first")
@@ -186,6 +194,14 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {}
     for key, (title, _make) in MASK_SETS.items():
+        if args.sets and key not in args.sets:
+            continue
+        cached = args.cache / f"{key}.json" if args.cache else None
+        if cached is not None and cached.is_file():
+            rows = json.loads(cached.read_text(encoding="utf-8"))
+            if [r["model"] for r in rows if " (" not in r["model"]] == models:
+                results[key] = rows
+                continue
         start = time.time()
         rows = evaluate(models, images, masks[key], size=SIZE, device="cpu")
         for model, variants in VARIANT_ROWS.items():
@@ -198,8 +214,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows.insert(at, row)
                 at += 1
         results[key] = rows
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(rows, default=float), encoding="utf-8")
         print(f"{title}: {time.time() - start:.0f} s", file=sys.stderr)
         print(format_markdown(rows), file=sys.stderr)
+    if args.sets:
+        return 0
     make_grid(images, masks, models, args.grid)
 
     ratios = {key: float(np.mean([m.mean() for m in ms])) for key, ms in masks.items()}
