@@ -29,8 +29,8 @@ from ...datatypes import FillContext, ModelInfo, Reporter
 from ...errors import ConfigError
 from ...hookspecs import hookimpl
 from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fill_option, fit
-from ..prefill import smooth_fill
 from ..neural import neural_fill, shipped_weights
+from ..prefill import smooth_fill
 from .network import PRESETS, DiffusionUNet, UNetConfig, preset_config
 from .objective import diffusion_loss
 from .sampling import ddim_sample

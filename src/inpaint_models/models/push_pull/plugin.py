@@ -50,5 +50,5 @@ def fill(image: np.ndarray, mask: np.ndarray, options: PushPullOptions) -> np.nd
     planes = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
     hole = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
     with torch.inference_mode():
-        filled = smooth_fill(planes * (1 - hole), hole)[0]
+        filled = smooth_fill(planes, hole)[0]  # values under the hole are ignored
     return np.ascontiguousarray(filled.permute(1, 2, 0).numpy(), dtype=np.float32)
