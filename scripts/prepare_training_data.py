@@ -14,12 +14,16 @@ Sources (nothing else, see docs/data.md for the licences):
 Other wallpaper packages are deliberately never used: they are kept for
 independent evaluation.
 
-The split is by *source photograph*: about 15 % of the photographs (chosen with
-the seed, at least one per package) go to ``data/heldout/`` and none of their
-pixels reach ``data/train/``. Output::
+The splits are by *source photograph*: about 15 % of the photographs (chosen
+with the seed, at least one per package) go to ``data/heldout/`` (the results
+tables), one more photograph per package goes to ``data/validation/`` (the
+trainer's choice of the best checkpoint), and none of their pixels reach
+``data/train/``. Output::
 
     data/train/64/<source>_<n>.png      random crops resized to 64 px   (64 px models)
     data/train/256/<source>_<n>.png     random crops resized to 256 px  (256 px models)
+    data/validation/64/<source>_<n>.png   crops of the validation photographs, 64 px
+    data/validation/256/<source>_<n>.png  crops of the validation photographs, 256 px
     data/heldout/<source>_<n>.png       256 px crops of the held-out photographs (evaluation)
     data/manifest.json                  every source: file, package, version, licence, split
 
@@ -75,6 +79,7 @@ PLASMA_ROOT = Path("/usr/share/wallpapers")
 OPENCV_ROOT = Path("/usr/share/doc/opencv-doc/examples/data")
 MAX_SIDE = {64: 512, 256: 1024}  # largest crop side per target size (more context would only blur)
 HELDOUT_FRACTION = 0.15
+VALIDATION_PER_PACKAGE = 1
 
 
 def package_version(package: str) -> str:
@@ -197,6 +202,17 @@ def split_sources(sources: list[dict], seed: int) -> set[str]:
     return held
 
 
+def split_validation(sources: list[dict], held: set[str], seed: int) -> set[str]:
+    """Names of the validation sources: ``VALIDATION_PER_PACKAGE`` training photographs of each package."""
+    rng = np.random.default_rng([seed, 16])
+    chosen = set()
+    for package in sorted({s["package"] for s in sources}):
+        names = sorted(s["name"] for s in sources if s["package"] == package and s["name"] not in held)
+        if len(names) > VALIDATION_PER_PACKAGE:
+            chosen.update(rng.choice(names, size=VALIDATION_PER_PACKAGE, replace=False).tolist())
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("data"), help="output folder (default: data)")
@@ -204,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crops64", type=int, default=200, help="64 px crops per training photograph")
     parser.add_argument("--crops256", type=int, default=48, help="256 px crops per training photograph")
     parser.add_argument("--heldout-crops", type=int, default=6, help="256 px crops per held-out photograph")
+    parser.add_argument("--validation-crops", type=int, default=8,
+                        help="crops of each size per validation photograph")
     parser.add_argument("--no-install", action="store_true", help="do not run apt-get for missing packages")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     args = parser.parse_args(argv)
@@ -212,21 +230,25 @@ def main(argv: list[str] | None = None) -> int:
         ensure_packages()
     sources = skimage_sources() + plasma_sources() + opencv_sources()
     held = split_sources(sources, args.seed)
+    validation = split_validation(sources, held, args.seed)
 
     out = args.out
-    for sub in ("train", "heldout"):
+    for sub in ("train", "validation", "heldout"):
         if (out / sub).exists():
             if not args.force:
                 raise SystemExit(f"{out / sub} exists; pass --force to rebuild it")
             shutil.rmtree(out / sub)
-    counts = {"train/64": 0, "train/256": 0, "heldout": 0}
+    counts = {"train/64": 0, "train/256": 0, "validation/64": 0, "validation/256": 0, "heldout": 0}
     for index, source in enumerate(sources):
         image = read_rgb(source["file"])
         rng = np.random.default_rng([args.seed, index])
         source["shape"] = list(image.shape)
-        source["split"] = "heldout" if source["name"] in held else "train"
+        source["split"] = ("heldout" if source["name"] in held
+                           else "validation" if source["name"] in validation else "train")
         if source["split"] == "heldout":
             targets = [("heldout", 256, args.heldout_crops)]
+        elif source["split"] == "validation":
+            targets = [("validation/64", 64, args.validation_crops), ("validation/256", 256, args.validation_crops)]
         else:
             targets = [("train/64", 64, args.crops64), ("train/256", 256, args.crops256)]
         for folder, size, count in targets:

@@ -51,7 +51,7 @@ def config_path(model: str) -> Path:
 
 
 def hardware() -> str:
-    """CPU model and core count, plus the GPU name when one is visible."""
+    """CPU model, core count and torch threads, plus the GPU name when one is visible."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -61,7 +61,7 @@ def hardware() -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    text = f"{cpu}, {cores} CPU cores"
+    text = f"{cpu}, {cores} CPU cores, {torch.get_num_threads()} torch thread(s)"
     if torch.cuda.is_available():
         text += f", {torch.cuda.get_device_name(0)}"
     return text

@@ -101,6 +101,7 @@ def test_yaml_gives_the_same_config(tmp_path, data, models):
         ('name = "autoencoder"', 'crop_scale = [0.9, 0.1]', "crop_scale"),
         ('name = "autoencoder"', 'channels = 4', "channels must be 1"),
         ('name = "autoencoder"', 'ema_decay = 1.5', "ema_decay"),
+        ('name = "autoencoder"', 'colour_jitter = 1.5', "colour_jitter must be in [0, 1]"),
         ('name = "autoencoder"', 'best_metric = "fid"', "best_metric"),
         ('name = "autoencoder"', 'resume = "nowhere.safetensors"', "checkpoint not found"),
         ('name = "context-encoder"\nreconstruction_weight = 0\nadversarial_weight = 0', '', "cannot both be 0"),

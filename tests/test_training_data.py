@@ -149,3 +149,43 @@ def test_metrics_log_is_cut_back_on_resume(tmp_path):
     csv_log.truncate_after(1)
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert rows[0] == "kind,step,time,name,value" and len(rows) == 3
+
+
+def test_augment_rotates_and_jitters_without_changing_the_mask_or_range():
+    from inpaint_models.training.data import augment
+
+    rng_image = np.random.default_rng(1)
+    crop = rng_image.random((16, 16, 3)).astype(np.float32)
+    original = crop.copy()
+    rotations = set()
+    for seed in range(24):
+        out = augment(crop, np.random.default_rng(seed), rotate=True, colour_jitter=0.0)
+        assert out.dtype == np.float32 and out.shape == crop.shape
+        matches = [k for k in range(4) if np.array_equal(out, np.rot90(crop, k))]
+        assert len(matches) == 1
+        rotations.add(matches[0])
+    assert rotations == {0, 1, 2, 3}
+    jittered = augment(crop, np.random.default_rng(5), rotate=False, colour_jitter=0.5)
+    assert jittered.min() >= 0.0 and jittered.max() <= 1.0
+    assert not np.allclose(jittered, crop)
+    # each output channel is an affine function of one input channel (a permutation, a gain, an offset)
+    for c in range(3):
+        fits = [np.corrcoef(jittered[..., c].ravel(), crop[..., k].ravel())[0, 1] for k in range(3)]
+        assert max(fits) > 0.95
+    np.testing.assert_array_equal(crop, original)  # the input is never modified
+
+
+def test_augmentation_is_off_by_default_and_keeps_earlier_samples(tree):
+    plain = ImageFolderDataset(scan_files(settings(tree)).train, settings(tree))
+    augmented = ImageFolderDataset(scan_files(settings(tree)).train,
+                                   settings(tree, rotate=True, colour_jitter=0.3))
+    image_a, mask_a, _ = plain[(2, 1)]
+    image_b, mask_b, _ = augmented[(2, 1)]
+    torch.testing.assert_close(mask_a, mask_b)  # same crop and mask draws: augmentation comes after
+    assert not torch.allclose(image_a, image_b)
+    again, _, _ = augmented[(2, 1)]
+    torch.testing.assert_close(image_b, again)  # deterministic for the seed
+    validation = ImageFolderDataset(scan_files(settings(tree)).train, settings(tree, rotate=True, colour_jitter=0.3),
+                                    train=False)
+    reference = ImageFolderDataset(scan_files(settings(tree)).train, settings(tree), train=False)
+    torch.testing.assert_close(validation[(0, 0)][0], reference[(0, 0)][0])  # validation is never augmented

@@ -58,6 +58,11 @@ class TrainSettings:
         crop_scale: [min, max] side of the random crop as a fraction of the image's
             shorter side, before resizing to ``image_size``.
         flip: random horizontal flips.
+        rotate: random rotations by a multiple of 90 degrees (crops are square).
+        colour_jitter: per-sample colour augmentation of strength ``j`` in [0, 1]
+            (0 = off): a random permutation of the RGB channels, then per-channel
+            gains uniform in [1 - j, 1 + j] and an offset uniform in [-j/4, j/4],
+            clipped to [0, 1]. Grey images (``channels = 1``) get the gain and offset.
         min_image_size: files whose shorter side is below this are skipped (and counted);
             0 means ``image_size // 2``.
         batch_size: images per step *per process* (the global batch is this times the
@@ -105,6 +110,8 @@ class TrainSettings:
     channels: int = 3
     crop_scale: list[float] = field(default_factory=lambda: [0.6, 1.0])
     flip: bool = True
+    rotate: bool = False
+    colour_jitter: float = 0.0
     min_image_size: int = 0
     batch_size: int = 16
     steps: int = 1000
@@ -422,6 +429,8 @@ def check_config(config: TrainConfig, info: Any = None) -> None:
         fail(f"[train] learning_rate must be positive; got {s.learning_rate}")
     if not 0.0 <= s.validation_split < 1.0:
         fail(f"[train] validation_split must be in [0, 1); got {s.validation_split}")
+    if not (math.isfinite(s.colour_jitter) and 0.0 <= s.colour_jitter <= 1.0):
+        fail(f"[train] colour_jitter must be in [0, 1] (0 = off); got {s.colour_jitter}")
     if not 0.0 <= s.ema_decay < 1.0:
         fail(f"[train] ema_decay must be in [0, 1) (0 = off); got {s.ema_decay}")
     if s.channels not in (1, 3):

@@ -241,6 +241,8 @@ class ImageFolderDataset(Dataset):
             raise RuntimeError("no training image could be decoded: " + "; ".join(bad[:3]))
         crop = self._crop(image, rng)
         mask = make_mask(s.mask, (s.image_size, s.image_size), rng, s.mask_preset, **s.mask_params)
+        if self.train:  # drawn after crop and mask, so runs without augmentation keep their samples
+            crop = augment(crop, rng, s.rotate, s.colour_jitter)
         image_t = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))
         mask_t = torch.from_numpy(mask.astype(np.float32))[None]
         return image_t, mask_t, bad
@@ -266,6 +268,26 @@ class ImageFolderDataset(Dataset):
         if flip:
             crop = crop[:, ::-1]
         return np.clip(crop, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def augment(crop: np.ndarray, rng: np.random.Generator, rotate: bool, colour_jitter: float) -> np.ndarray:
+    """Random 90-degree rotation and colour jitter of a float32 (S, S, C) crop in [0, 1].
+
+    ``colour_jitter`` = j: RGB channels permuted, then each channel scaled by a
+    gain uniform in [1 - j, 1 + j] and shifted by one offset uniform in
+    [-j/4, j/4], clipped to [0, 1]. Returns a new float32 (S, S, C) array; the
+    mask is not rotated, since box and stroke masks are drawn isotropically.
+    """
+    if rotate:
+        crop = np.rot90(crop, int(rng.integers(0, 4)), axes=(0, 1))
+    if colour_jitter > 0:
+        channels = crop.shape[2]
+        if channels == 3:
+            crop = crop[:, :, rng.permutation(3)]
+        gains = rng.uniform(1.0 - colour_jitter, 1.0 + colour_jitter, size=channels).astype(np.float32)
+        offset = np.float32(rng.uniform(-colour_jitter / 4, colour_jitter / 4))
+        crop = np.clip(crop * gains + offset, 0.0, 1.0)
+    return np.ascontiguousarray(crop, dtype=np.float32)
 
 
 def collate(samples: list) -> Batch:
