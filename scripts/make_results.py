@@ -21,6 +21,7 @@ Usage::
     python scripts/make_results.py --models telea biharmonic --limit 8
 
     # spread the three mask sets over processes, then write the document from the cached rows
+    # (rows are cached per model: after retraining one model only its rows are evaluated again)
     for s in centre boxes strokes; do python scripts/make_results.py --sets $s --cache runs/results & done; wait
     python scripts/make_results.py --cache runs/results
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import platform
 import sys
@@ -96,6 +98,44 @@ def training_record(name: str) -> dict | None:
         "val_psnr_hole": (sidecar.get("metrics") or {}).get("psnr_hole"),
         "mb": size / 1e6,
     }
+
+
+def cache_key(model: str, images: list[np.ndarray], masks: list[np.ndarray]) -> str:
+    """Digest of what a model's rows depend on: its shipped weights, the images, the masks, the variants."""
+    digest = hashlib.sha256()
+    weights = default_registry().info(model).default_weights
+    if weights is not None:
+        digest.update(Path(weights).read_bytes())
+    for array in list(images) + list(masks):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(json.dumps(VARIANT_ROWS.get(model, []), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def model_rows(model: str, images: list[np.ndarray], masks: list[np.ndarray], key: str,
+               cache: Path | None) -> list[dict]:
+    """The evaluation row of ``model`` on one mask set, plus its variant rows; cached per model.
+
+    With ``cache``, rows are kept in ``<cache>/<set>/<model>.json`` together with
+    a digest of the weights, images and masks, and evaluated again only when
+    that digest changes (a retrained model costs its own rows, not the table's).
+    """
+    path = cache / key / f"{model}.json" if cache else None
+    digest = cache_key(model, images, masks) if cache else ""
+    if path is not None and path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("digest") == digest:
+            return stored["rows"]
+    rows = evaluate([model], images, masks, size=SIZE, device="cpu")
+    if key in VARIANT_SETS:
+        for label_text, options in VARIANT_ROWS.get(model, []):
+            row = evaluate([model], images, masks, size=SIZE, device="cpu", options={model: options})[0]
+            row["model"] = f"{model} ({label_text})"
+            rows.append(row)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"digest": digest, "rows": rows}, default=float), encoding="utf-8")
+    return rows
 
 
 def losses_statement(rows: list[dict]) -> str:
@@ -180,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", type=Path, default=ROOT / "docs" / "images" / "results-grid.png")
     parser.add_argument("--sets", nargs="*", choices=list(MASK_SETS), help="only evaluate these mask sets "
                         "(with --cache, to spread the work over processes; no document is written)")
-    parser.add_argument("--cache", type=Path, help="folder of per-set result rows (JSON): a set found there is "
-                        "not evaluated again, a set evaluated is saved there")
+    parser.add_argument("--cache", type=Path, help="folder of per-model result rows (JSON): a model whose "
+                        "weights, images and masks are unchanged is not evaluated again")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         raise SystemExit(f"{args.data} not found: run python scripts/prepare_training_data.py first")
@@ -196,27 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     for key, (title, _make) in MASK_SETS.items():
         if args.sets and key not in args.sets:
             continue
-        cached = args.cache / f"{key}.json" if args.cache else None
-        if cached is not None and cached.is_file():
-            rows = json.loads(cached.read_text(encoding="utf-8"))
-            if [r["model"] for r in rows if " (" not in r["model"]] == models:
-                results[key] = rows
-                continue
         start = time.time()
-        rows = evaluate(models, images, masks[key], size=SIZE, device="cpu")
-        for model, variants in VARIANT_ROWS.items():
-            if model not in models or key not in VARIANT_SETS:
-                continue
-            at = next(i for i, row in enumerate(rows) if row["model"] == model) + 1
-            for label_text, options in variants:
-                row = evaluate([model], images, masks[key], size=SIZE, device="cpu", options={model: options})[0]
-                row["model"] = f"{model} ({label_text})"
-                rows.insert(at, row)
-                at += 1
+        rows = []
+        for model in models:
+            rows += model_rows(model, images, masks[key], key, args.cache)
         results[key] = rows
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            cached.write_text(json.dumps(rows, default=float), encoding="utf-8")
         print(f"{title}: {time.time() - start:.0f} s", file=sys.stderr)
         print(format_markdown(rows), file=sys.stderr)
     if args.sets:
