@@ -67,6 +67,20 @@ def hardware() -> str:
     return text
 
 
+def record_hardware(run: Path) -> None:
+    """Write the training machine (with this process's torch threads) into the run folder for the export."""
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "hardware.json").write_text(json.dumps({"hardware": hardware()}) + "\n", encoding="utf-8")
+
+
+def run_hardware(run: Path) -> str:
+    """The hardware recorded when the run was trained, else this machine's (with a note)."""
+    recorded = run / "hardware.json"
+    if recorded.is_file():
+        return json.loads(recorded.read_text(encoding="utf-8"))["hardware"]
+    return hardware() + " (at export; threads of the training run not recorded)"
+
+
 def run_seconds(run: Path) -> float | None:
     """Training wall time from the first to the last record of the run's metrics log."""
     log = run / "metrics.jsonl"
@@ -82,6 +96,7 @@ def train(model: str) -> Path:
 
     config = config_path(model)
     print(f"[{model}] training {config.relative_to(ROOT)}", file=sys.stderr)
+    record_hardware(run_folder(model))
     start = time.time()
     path = inpaint_models.train(str(config), report=None)
     print(f"[{model}] trained in {time.time() - start:.0f} s: {path}", file=sys.stderr)
@@ -128,7 +143,7 @@ def export(model: str, run: Path | None = None) -> Path:
         "config_file": str(config_path(model).relative_to(ROOT)),
         "training_seconds": run_seconds(run),
         "steps": sidecar.get("step"),
-        "hardware": hardware(),
+        "hardware": run_hardware(run),
         "stored_dtype": "float16",
         "networks": list(names),
     }
