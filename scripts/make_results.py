@@ -85,6 +85,7 @@ def training_record(name: str) -> dict | None:
         return None
     sidecar = json.loads(Path(info.default_weights).with_suffix(".json").read_text(encoding="utf-8"))
     shipped = sidecar.get("shipped", {})
+    train = sidecar.get("config", {}).get("train", {}) or {}
     size = Path(info.default_weights).stat().st_size
     return {
         "model": name,
@@ -93,37 +94,43 @@ def training_record(name: str) -> dict | None:
         "seconds": shipped.get("training_seconds"),
         "hardware": shipped.get("hardware", "?"),
         "image_size": sidecar.get("image_size"),
-        "batch": (sidecar.get("config", {}).get("train", {}) or {}).get("batch_size"),
+        "batch": train.get("batch_size"),
         "config": shipped.get("config_file", "?"),
         "val_psnr_hole": (sidecar.get("metrics") or {}).get("psnr_hole"),
-        "val_set": ("validation photographs" if (sidecar.get("config", {}).get("train", {}) or {}).get("validation")
-                    else "split of the training crops"),
+        "val_set": "validation photographs" if train.get("validation") else "split of the training crops",
         "mb": size / 1e6,
     }
 
 
-def cache_key(model: str, images: list[np.ndarray], masks: list[np.ndarray]) -> str:
-    """Digest of what a model's rows depend on: its shipped weights, the images, the masks, the variants."""
+def data_digest(images: list[np.ndarray], masks: list[np.ndarray]) -> str:
+    """Digest of one mask set's evaluation data (the images and their masks)."""
     digest = hashlib.sha256()
+    for array in list(images) + list(masks):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(model: str, data: str) -> str:
+    """Digest of what a model's rows depend on: its shipped weights, the data digest, its variant rows."""
+    digest = hashlib.sha256(data.encode())
     weights = default_registry().info(model).default_weights
     if weights is not None:
         digest.update(Path(weights).read_bytes())
-    for array in list(images) + list(masks):
-        digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(json.dumps(VARIANT_ROWS.get(model, []), sort_keys=True).encode())
     return digest.hexdigest()
 
 
 def model_rows(model: str, images: list[np.ndarray], masks: list[np.ndarray], key: str,
-               cache: Path | None) -> list[dict]:
+               cache: Path | None, data: str = "") -> list[dict]:
     """The evaluation row of ``model`` on one mask set, plus its variant rows; cached per model.
 
     With ``cache``, rows are kept in ``<cache>/<set>/<model>.json`` together with
     a digest of the weights, images and masks, and evaluated again only when
     that digest changes (a retrained model costs its own rows, not the table's).
+    ``data`` is :func:`data_digest` of ``images`` and ``masks``.
     """
     path = cache / key / f"{model}.json" if cache else None
-    digest = cache_key(model, images, masks) if cache else ""
+    digest = cache_key(model, data or data_digest(images, masks)) if cache else ""
     if path is not None and path.is_file():
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored.get("digest") == digest:
@@ -239,9 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.sets and key not in args.sets:
             continue
         start = time.time()
+        data = data_digest(images, masks[key]) if args.cache else ""
         rows = []
         for model in models:
-            rows += model_rows(model, images, masks[key], key, args.cache)
+            rows += model_rows(model, images, masks[key], key, args.cache, data)
         results[key] = rows
         print(f"{title}: {time.time() - start:.0f} s", file=sys.stderr)
         print(format_markdown(rows), file=sys.stderr)

@@ -191,26 +191,27 @@ def random_crops(image: np.ndarray, size: int, count: int, rng: np.random.Genera
     return crops
 
 
+def pick_per_package(sources: list[dict], rng: np.random.Generator, count, exclude: set[str] = frozenset()) -> set[str]:
+    """``count(n)`` names drawn from each package's ``n`` photographs that are not in ``exclude``."""
+    chosen = set()
+    for package in sorted({s["package"] for s in sources}):
+        names = sorted(s["name"] for s in sources if s["package"] == package and s["name"] not in exclude)
+        size = count(len(names))
+        if size:
+            chosen.update(rng.choice(names, size=size, replace=False).tolist())
+    return chosen
+
+
 def split_sources(sources: list[dict], seed: int) -> set[str]:
     """Names of the held-out sources: ~15 % of each package's photographs (at least one each)."""
-    rng = np.random.default_rng([seed, 15])
-    held = set()
-    for package in sorted({s["package"] for s in sources}):
-        names = sorted(s["name"] for s in sources if s["package"] == package)
-        count = max(1, int(round(HELDOUT_FRACTION * len(names))))
-        held.update(rng.choice(names, size=count, replace=False).tolist())
-    return held
+    return pick_per_package(sources, np.random.default_rng([seed, 15]),
+                            lambda n: max(1, int(round(HELDOUT_FRACTION * n))))
 
 
 def split_validation(sources: list[dict], held: set[str], seed: int) -> set[str]:
     """Names of the validation sources: ``VALIDATION_PER_PACKAGE`` training photographs of each package."""
-    rng = np.random.default_rng([seed, 16])
-    chosen = set()
-    for package in sorted({s["package"] for s in sources}):
-        names = sorted(s["name"] for s in sources if s["package"] == package and s["name"] not in held)
-        if len(names) > VALIDATION_PER_PACKAGE:
-            chosen.update(rng.choice(names, size=VALIDATION_PER_PACKAGE, replace=False).tolist())
-    return chosen
+    return pick_per_package(sources, np.random.default_rng([seed, 16]),
+                            lambda n: VALIDATION_PER_PACKAGE if n > VALIDATION_PER_PACKAGE else 0, exclude=held)
 
 
 def main(argv: list[str] | None = None) -> int:

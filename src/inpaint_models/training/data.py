@@ -275,8 +275,9 @@ def augment(crop: np.ndarray, rng: np.random.Generator, rotate: bool, colour_jit
 
     ``colour_jitter`` = j: RGB channels permuted, then each channel scaled by a
     gain uniform in [1 - j, 1 + j] and shifted by one offset uniform in
-    [-j/4, j/4], clipped to [0, 1]. Returns a new float32 (S, S, C) array; the
-    mask is not rotated, since box and stroke masks are drawn isotropically.
+    [-j/4, j/4], clipped to [0, 1]. Returns a float32 (S, S, C) array (the
+    input itself when both are off; it is never modified); the mask is not
+    rotated, since box and stroke masks are drawn isotropically.
     """
     if rotate:
         crop = np.rot90(crop, int(rng.integers(0, 4)), axes=(0, 1))
