@@ -102,6 +102,37 @@ def test_plugin_without_fill_is_rejected():
         registry.register(plugin)
 
 
+def test_unhashable_plugin_object_is_registered_and_dispatched():
+    """Any object a third party registers must work: pluggy would hash it in subset_hook_caller."""
+    calls: list[str] = []
+
+    @hookimpl
+    def model_info():
+        return ModelInfo(name="unhashable", title="x", description="x", source="x")
+
+    @hookimpl
+    def fill(image, mask):
+        calls.append("unhashable")
+        return np.full_like(image, 0.25)
+
+    plugin = SimpleNamespace(model_info=model_info, fill=fill)
+    with pytest.raises(TypeError):
+        hash(plugin)
+    registry = make_registry(load_entry_points=False)
+    registry.register(make_plugin("hashable", calls, 0.75))
+    registry.register(plugin)
+    image = np.zeros((12, 12), np.float32)
+    mask = np.zeros((12, 12), bool)
+    mask[4:8, 4:8] = True
+    out = inpaint_models.fill(image, mask, model="unhashable", registry=registry)
+    assert calls == ["unhashable"] and np.allclose(out[mask], 0.25)
+    out = inpaint_models.fill(image, mask, model="hashable", registry=registry)
+    assert calls == ["unhashable", "hashable"] and np.allclose(out[mask], 0.75)
+    assert not registry.has_hook("train", "unhashable")
+    registry.unregister("unhashable")
+    assert registry.names() == ["hashable"]
+
+
 def test_misspelt_hook_is_caught():
     class Misspelt:
         @hookimpl
@@ -195,3 +226,84 @@ def test_third_party_plugin_in_process(installed_example, monkeypatch):
     mask[10:20, 10:20] = True
     out = inpaint_models.fill(ramp, mask, model="example-harmonic", registry=registry, iterations=1500)
     assert np.abs(out - ramp).max() < 0.02
+
+
+class _FakeDist:
+    def __init__(self, name: str, version: str = "1.0") -> None:
+        self.name, self.version = name, version
+
+
+class _FakeEntryPoint:
+    """Stands in for an ``importlib.metadata.EntryPoint`` of the ``inpaint_models`` group."""
+
+    def __init__(self, name: str, dist: str, load) -> None:
+        self.name, self.dist, self.value, self._load = name, _FakeDist(dist), f"{dist}:plugin", load
+
+    def load(self):
+        return self._load()
+
+
+def _misspelt_plugin():
+    class Misspelt:
+        @hookimpl
+        def model_info(self):
+            return ModelInfo(name="typo", title="x", description="x", source="x")
+
+        @hookimpl
+        def fill(self, image):
+            return image
+
+        @hookimpl
+        def trian(self, config):  # misspelt "train"
+            return None
+
+    return Misspelt()
+
+
+def _broken_import():
+    raise ImportError("No module named 'some_missing_dependency'")
+
+
+@pytest.fixture
+def bad_third_party_plugins(monkeypatch):
+    """Entry points: a good plugin, a misspelt hook, an import failure and a second claim on 'good'."""
+    entry_points = [
+        _FakeEntryPoint("good", "good-package", lambda: make_plugin("good", value=0.3)),
+        _FakeEntryPoint("typo", "typo-package", _misspelt_plugin),
+        _FakeEntryPoint("broken", "broken-package", _broken_import),
+        _FakeEntryPoint("good", "copycat-package", lambda: make_plugin("good", value=0.9)),
+    ]
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: list(entry_points))
+    monkeypatch.delenv(PLUGINS_ENV_VAR, raising=False)
+
+
+def test_bad_plugins_are_skipped_with_one_warning_each(bad_third_party_plugins):
+    from inpaint_models.plugins import PluginSkippedWarning
+
+    with pytest.warns(PluginSkippedWarning) as record:
+        registry = make_registry()
+    messages = [str(w.message) for w in record]
+    assert registry.names() == ["good"]
+    assert len(messages) == 3, messages
+    typo = [m for m in messages if "'typo'" in m]
+    assert len(typo) == 1 and "typo-package" in typo[0] and "trian" in typo[0]
+    broken = [m for m in messages if "'broken'" in m]
+    assert len(broken) == 1 and "broken-package" in broken[0] and "some_missing_dependency" in broken[0]
+    twin = [m for m in messages if "copycat-package" in m]
+    assert len(twin) == 1 and "good-package" in twin[0] and PLUGINS_ENV_VAR in twin[0]
+    assert sorted(registry.failed.values()) == sorted(messages)
+    image = np.zeros((10, 10), np.float32)
+    mask = np.zeros((10, 10), bool)
+    mask[3:6, 3:6] = True
+    out = inpaint_models.fill(image, mask, model="good", registry=registry)
+    assert np.allclose(out[mask], 0.3)  # the first package's plugin, not the copycat's
+
+
+def test_environment_variable_restricts_loading_of_bad_plugins(bad_third_party_plugins, monkeypatch):
+    monkeypatch.setenv(PLUGINS_ENV_VAR, "typo,broken")
+    with pytest.warns(UserWarning) as record:
+        registry = make_registry()
+    assert registry.names() == []
+    assert len(record) == 2

@@ -3,6 +3,22 @@
 Values come from Python (``fill(..., radius=5)``), from the CLI
 (``--opt radius=5``, strings) or from the napari widget; all go through
 :func:`build_options`, so every front end reports the same clear errors.
+
+Every field of a model's options dataclass has one of three **kinds**, each
+with its own owner (see :func:`option_kind`):
+
+- ``"fill"`` — what a fill may change (radius, sampler steps, seed, patch
+  size): ``fill(**options)``, ``--opt`` and the Inpaint widget;
+- ``"architecture"`` — what the weights fix (width, depth, residual): read
+  from the checkpoint's sidecar, never an editable fill option;
+- ``"training"`` — what only training uses (steps, phase lengths, loss
+  weights): the ``[model]`` config section and the Train widget.
+
+A field declares its kind with :func:`fill_option`, :func:`architecture_option`
+or :func:`training_option`. Undeclared fields are fill options of a model that
+is not trainable, and architecture options of a trainable one (the checkpoint's
+value is used, as it always was), so older plugins keep working unchanged.
+This module imports neither torch nor Qt.
 """
 
 from __future__ import annotations
@@ -10,13 +26,110 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any, Literal, Mapping, Union, get_args, get_origin
+from typing import Any, Literal, Mapping, Optional, Union, get_args, get_origin
 
 from .datatypes import ModelInfo
 from .errors import OptionError, UnknownOptionError
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+
+
+FILL: Literal["fill"] = "fill"
+ARCHITECTURE: Literal["architecture"] = "architecture"
+TRAINING: Literal["training"] = "training"
+OptionKind = Literal["fill", "architecture", "training"]
+OPTION_KINDS: tuple[str, ...] = (FILL, ARCHITECTURE, TRAINING)
+_KIND_KEY = "inpaint_option_kind"
+
+
+def _option(kind: str, default: Any, kwargs: dict[str, Any]) -> Any:
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    metadata[_KIND_KEY] = kind
+    if "default_factory" in kwargs:
+        return dataclasses.field(metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def fill_option(default: Any = None, **kwargs: Any) -> Any:
+    """A dataclass field that a fill may change: ``steps: int = fill_option(50)``."""
+    return _option(FILL, default, kwargs)
+
+
+def architecture_option(default: Any = None, **kwargs: Any) -> Any:
+    """A dataclass field fixed by the weights (read from the checkpoint): ``width: int = architecture_option(32)``."""
+    return _option(ARCHITECTURE, default, kwargs)
+
+
+def training_option(default: Any = None, **kwargs: Any) -> Any:
+    """A dataclass field used only in training: ``completion_steps: int = training_option(90000)``."""
+    return _option(TRAINING, default, kwargs)
+
+
+def declared_kind(field: dataclasses.Field) -> Optional[str]:
+    """The kind a field declares through its metadata, or None."""
+    return field.metadata.get(_KIND_KEY)
+
+
+def option_kind(info: ModelInfo, field: Union[dataclasses.Field, str]) -> str:
+    """``"fill"``, ``"architecture"`` or ``"training"`` for one field of ``info.options``.
+
+    ``field`` is a dataclass field or its name. Undeclared fields are ``"fill"``
+    for models that are not trainable and ``"architecture"`` for trainable ones.
+    """
+    if isinstance(field, str):
+        field = option_fields(info.options)[field]
+    kind = declared_kind(field)
+    if kind is not None:
+        return kind
+    return ARCHITECTURE if info.trainable else FILL
+
+
+def fields_of_kind(info: ModelInfo, *kinds: str) -> dict[str, dataclasses.Field]:
+    """The fields of ``info.options`` whose kind is one of ``kinds``, by name, in declaration order."""
+    for kind in kinds:
+        if kind not in OPTION_KINDS:
+            raise ValueError(f"unknown option kind {kind!r}; kinds are {', '.join(OPTION_KINDS)}")
+    return {name: f for name, f in option_fields(info.options).items() if option_kind(info, f) in kinds}
+
+
+def option_default(field: dataclasses.Field) -> Any:
+    """The default value of a dataclass field (calling its factory), or None when it has none."""
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return field.default_factory()  # type: ignore[misc]
+    return None
+
+
+def option_descriptions(options_class: type) -> dict[str, str]:
+    """One-line descriptions of the fields, from the ``Attributes:`` section of the class docstring.
+
+    A field may instead carry ``metadata={"description": ...}``, which wins.
+    """
+    import inspect
+    import re
+
+    descriptions: dict[str, str] = {}
+    doc = inspect.getdoc(options_class) or ""
+    match = re.search(r"^Attributes:\s*$(.*?)(?=^\S|\Z)", doc, flags=re.MULTILINE | re.DOTALL)
+    if match:
+        block = match.group(1)
+        lines = [line for line in block.splitlines() if line.strip()]
+        base = min((len(line) - len(line.lstrip()) for line in lines), default=0)
+        current = None
+        for line in lines:
+            item = re.match(r"(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", line.strip())
+            if item and len(line) - len(line.lstrip()) == base:
+                current = item.group(1)
+                descriptions[current] = item.group(2).strip()
+            elif current is not None:
+                descriptions[current] += " " + line.strip()
+    if dataclasses.is_dataclass(options_class):
+        for f in dataclasses.fields(options_class):
+            if "description" in f.metadata:
+                descriptions[f.name] = str(f.metadata["description"])
+    return descriptions
 
 
 def option_fields(options_class: type) -> dict[str, dataclasses.Field]:
@@ -136,3 +249,26 @@ def parse_option_strings(pairs: list[str]) -> dict[str, str]:
 def options_as_dict(options: Any) -> dict[str, Any]:
     """A plain dict of an options instance (for sidecars and tables)."""
     return dataclasses.asdict(options)
+
+
+def build_fill_options(info: ModelInfo, given: Mapping[str, Any]) -> Any:
+    """Like :func:`build_options`, for a fill: only ``"fill"`` options may be given.
+
+    Architecture options come from the weights and training options are used
+    only in training, so setting either for a fill is an error that says so.
+
+    Raises:
+        UnknownOptionError: a name the model does not define.
+        OptionError: a non-fill option, or a value of the wrong type.
+    """
+    fields = option_fields(info.options)
+    fill_names = list(fields_of_kind(info, FILL))
+    for name in given:
+        if name not in fields or name in fill_names:
+            continue
+        why = "is fixed by the weights" if option_kind(info, fields[name]) == ARCHITECTURE else "is used only in training"
+        known = ", ".join(fill_names) if fill_names else "none"
+        raise OptionError(
+            f"option {name!r} of model {info.name!r} {why} and cannot be set for a fill; its fill options are: {known}"
+        )
+    return build_options(info, given)

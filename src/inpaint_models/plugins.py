@@ -38,26 +38,41 @@ def allowed_plugins_from_env() -> Optional[set[str]]:
     return {part.strip() for part in value.split(",") if part.strip()}
 
 
+class PluginSkippedWarning(UserWarning):
+    """A third-party plugin was skipped (failed to import, misspelt a hook, or reused a taken model name)."""
+
+
 class ModelRegistry:
-    """The installed model plugins, with dispatch of each call to one of them."""
+    """The installed model plugins, with dispatch of each call to one of them.
+
+    pluggy collects and validates the plugins (hook names and signatures
+    against :mod:`~inpaint_models.hookspecs`); a call is dispatched to the one
+    hook implementation whose plugin owns the model name, found by identity,
+    so plugin objects need not be hashable (any object a third party registers
+    works: a module, an instance, a ``SimpleNamespace``).
+    """
 
     def __init__(self) -> None:
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         #: where each model came from ("distribution 1.0" or "registered")
         self.origins: dict[str, str] = {}
-        #: plugins that failed to load: entry-point name -> error message
+        #: plugins that were skipped: entry-point name -> one message saying why (also warned once)
         self.failed: dict[str, str] = {}
         self._infos: dict[str, ModelInfo] = {}
-        self._callers: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
 
     # -- registration -------------------------------------------------------
     def register(self, plugin: object, name: Optional[str] = None, origin: str = "registered") -> str:
-        """Register a plugin object (module or instance) and return its model name.
+        """Register a plugin object (module or any instance) and return its model name.
 
-        The name defaults to the plugin's ``model_info().name``; registering a
-        second plugin under a taken name raises :class:`PluginConflictError`.
+        The name defaults to the plugin's ``model_info().name``.
+
+        Raises:
+            PluginConflictError: a second plugin under a taken name, a name that
+                differs from ``model_info().name``, a missing required hook, or
+                a hook pluggy rejects (a misspelt hook name such as ``trian``,
+                an argument the hook's spec does not have).
         """
         with self._lock:
             info = _call_model_info(plugin)
@@ -74,30 +89,46 @@ class ModelRegistry:
             for hook in REQUIRED_HOOKS:
                 if not callable(getattr(plugin, hook, None)):
                     raise PluginConflictError(f"plugin {name!r} ({origin}) does not implement the {hook!r} hook")
-            self.plugin_manager.register(plugin, name=name)
-            self.plugin_manager.check_pending()
+            try:
+                self.plugin_manager.register(plugin, name=name)
+            except (pluggy.PluginValidationError, ValueError) as error:
+                raise PluginConflictError(f"plugin {name!r} ({origin}) is invalid: {error}") from None
+            try:
+                self.plugin_manager.check_pending()
+            except pluggy.PluginValidationError as error:
+                self.plugin_manager.unregister(name=name)
+                raise PluginConflictError(
+                    f"plugin {name!r} ({origin}) implements a hook the contract does not define: {error}; "
+                    f"the hooks are {', '.join(_hook_names())}"
+                ) from None
             self._infos[name] = info
             self.origins[name] = origin
-            self._callers.clear()
             return name
 
     def unregister(self, name: str) -> None:
         """Remove the model ``name`` (used by tests that register inline plugins)."""
         with self._lock:
-            self.plugin_manager.unregister(name=name)
+            if self.plugin_manager.has_plugin(name):
+                self.plugin_manager.unregister(name=name)
             self._infos.pop(name, None)
             self.origins.pop(name, None)
-            self._callers.clear()
+
+    def _skip(self, name: str, message: str) -> None:
+        """Record a skipped plugin and warn once, in one wording."""
+        self.failed[name] = message
+        warnings.warn(message, PluginSkippedWarning, stacklevel=3)
 
     def load_entry_points(self, allowed: Optional[Iterable[str]] = None) -> None:
         """Register every plugin of the ``inpaint_models`` entry-point group.
 
+        A plugin that fails to import, breaks the contract, or claims a model
+        name an earlier plugin took is skipped with one
+        :class:`PluginSkippedWarning` (and recorded in :attr:`failed`); the
+        other plugins keep working.
+
         Args:
             allowed: names to load; None loads all. Defaults to the environment
                 variable ``INPAINT_MODELS_PLUGINS`` when called by :func:`make_registry`.
-
-        Raises:
-            PluginConflictError: two entry points (or distributions) claim one name.
         """
         allowed_set = None if allowed is None else set(allowed)
         seen: dict[str, str] = {}
@@ -108,20 +139,27 @@ class ModelRegistry:
             if allowed_set is not None and name not in allowed_set:
                 continue
             if name in seen:
-                if seen[name] == origin:
-                    continue  # the same distribution seen twice on sys.path
-                raise PluginConflictError(
-                    f"two plugins claim the model name {name!r}: {seen[name]} and {origin}; "
-                    f"uninstall one of them or restrict loading with {PLUGINS_ENV_VAR}"
-                )
+                if seen[name] != origin:  # else: the same distribution seen twice on sys.path
+                    self._skip(
+                        f"{name} ({origin})",
+                        f"inpaint model plugin {name!r} from {origin} skipped: {seen[name]} already provides "
+                        f"{name!r}; uninstall one of them or choose with {PLUGINS_ENV_VAR}",
+                    )
+                continue
             seen[name] = origin
             try:
                 plugin = entry_point.load()
             except Exception as error:  # a broken third-party plugin must not break the rest
-                self.failed[name] = f"{type(error).__name__}: {error}"
-                warnings.warn(f"inpaint model plugin {name!r} ({origin}) failed to load: {error}", stacklevel=2)
+                self._skip(name, f"inpaint model plugin {name!r} ({origin}) skipped: it failed to load: "
+                                 f"{type(error).__name__}: {error}")
                 continue
-            self.register(plugin, name=name, origin=origin)
+            try:
+                self.register(plugin, name=name, origin=origin)
+            except PluginConflictError as error:
+                self._skip(name, f"inpaint model plugin {name!r} ({origin}) skipped: {error}")
+            except Exception as error:  # model_info() itself raised
+                self._skip(name, f"inpaint model plugin {name!r} ({origin}) skipped: model_info() raised "
+                                 f"{type(error).__name__}: {error}")
 
     # -- queries --------------------------------------------------------------
     def names(self) -> list[str]:
@@ -141,32 +179,46 @@ class ModelRegistry:
         return [self._infos[name] for name in self.names()]
 
     # -- dispatch -------------------------------------------------------------
-    def _caller(self, hook: str, name: str):
-        """A hook caller that reaches only the plugin registered as ``name``."""
+    def _hookimpl(self, hook: str, name: str) -> Optional[Any]:
+        """The pluggy ``HookImpl`` of ``hook`` that belongs to the plugin ``name`` (None: not implemented).
+
+        Found by identity among the hook's implementations, never by hashing
+        the plugin object (``subset_hook_caller`` hashes every plugin).
+        """
         self.info(name)
-        key = (hook, name)
-        with self._lock:
-            caller = self._callers.get(key)
-            if caller is None:
-                others = [p for n, p in self.plugin_manager.list_name_plugin() if n != name]
-                caller = self.plugin_manager.subset_hook_caller(hook, remove_plugins=others)
-                self._callers[key] = caller
-            return caller
+        plugin = self.plugin_manager.get_plugin(name)
+        for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
+            if impl.plugin is plugin:
+                return impl
+        return None
 
     def has_hook(self, hook: str, name: str) -> bool:
         """Whether the plugin ``name`` implements ``hook``."""
-        plugin = self.plugin_manager.get_plugin(name)
-        return any(impl.plugin is plugin for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls())
+        return self._hookimpl(hook, name) is not None
+
+    def _call(self, hook: str, name: str, **kwargs: Any) -> Any:
+        """Call one plugin's implementation of ``hook`` with the arguments it names.
+
+        As in pluggy, an implementation may take fewer arguments than the spec.
+        """
+        impl = self._hookimpl(hook, name)
+        if impl is None:
+            raise PluginConflictError(f"plugin {name!r} does not implement the {hook!r} hook")
+        return impl.function(*[kwargs[argument] for argument in impl.argnames])
 
     def call_fill(self, name: str, image, mask, options: Any, context: FillContext):
         """Call ``fill`` on the plugin ``name`` only (arguments as in the hookspec)."""
-        return self._caller("fill", name)(image=image, mask=mask, options=options, context=context)
+        return self._call("fill", name, image=image, mask=mask, options=options, context=context)
 
     def call_train(self, name: str, config: Any, report: Reporter = ignore_progress) -> Path:
         """Call ``train`` on the plugin ``name`` only."""
         if not self.info(name).trainable or not self.has_hook("train", name):
             raise NotTrainableError(f"model {name!r} is not trainable")
-        return self._caller("train", name)(config=config, report=report)
+        return self._call("train", name, config=config, report=report)
+
+
+def _hook_names() -> list[str]:
+    return sorted(n for n in dir(hookspecs) if getattr(getattr(hookspecs, n), "inpaint_models_spec", None) is not None)
 
 
 def _call_model_info(plugin: object) -> ModelInfo:
