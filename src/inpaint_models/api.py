@@ -29,7 +29,7 @@ from .errors import (
     WeightsError,
 )
 from .crops import fill_crop
-from .options import build_options
+from .options import build_fill_options
 from .plugins import ModelRegistry, default_registry
 
 CancelCheck = Union[Callable[[], bool], Any]  # a callable, or an object with is_set() (threading.Event)
@@ -151,7 +151,7 @@ def fill(
     """
     registry = registry or default_registry()
     info = registry.info(model)
-    model_options = build_options(info, options)
+    model_options = build_fill_options(info, options)
     if margin is not None and (not isinstance(margin, (int, np.integer)) or isinstance(margin, bool) or margin < 0):
         raise OptionError(f"margin must be a non-negative integer, got {margin!r}")
 

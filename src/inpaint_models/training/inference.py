@@ -17,26 +17,13 @@ from typing import Any, Optional, Union
 import torch
 
 from ..errors import WeightsError
-from ..options import build_options, option_types
+from ..options import FILL, build_options, declared_kind, fill_option, option_types  # noqa: F401 (fill_option re-exported)
 from .checkpoints import load_networks, load_tensors, read_sidecar, weights_path_from
 from .task import TaskFactory, TaskSpec, TrainTask
 
-_FILL_KEY = "inpaint_fill_option"
-
-
-def fill_option(default: Any, **kwargs: Any) -> Any:
-    """A dataclass field whose value is chosen at fill time, not fixed by the checkpoint.
-
-    Use it in a model's options dataclass: ``steps: int = fill_option(50)``.
-    """
-    metadata = dict(kwargs.pop("metadata", {}) or {})
-    metadata[_FILL_KEY] = True
-    return dataclasses.field(default=default, metadata=metadata, **kwargs)
-
-
 def is_fill_option(field: dataclasses.Field) -> bool:
-    """Whether an options field was declared with :func:`fill_option`."""
-    return bool(field.metadata.get(_FILL_KEY, False))
+    """Whether an options field was declared with :func:`~inpaint_models.options.fill_option`."""
+    return declared_kind(field) == FILL
 
 
 def merge_options(info: Any, saved: dict[str, Any], given: Any = None) -> Any:
