@@ -1,0 +1,202 @@
+"""``patchmatch``: content-aware fill by PatchMatch (Barnes et al. 2009) through the PyPatchMatch package.
+
+PyPatchMatch matches and fills 8-bit 3-channel images only. This plugin gives it
+an 8-bit *guide* of each crop and turns its 8-bit fill back into the caller's
+precision and channels:
+
+- 8-bit grey or RGB data is its own guide (grey repeated three times): the fill
+  is PyPatchMatch's, exactly.
+- Any other data (16-bit, float, 2 or more than 3 channels) is mapped linearly
+  onto three 8-bit channels stretched to the crop's own known range: RGB with
+  one scale for all channels, grey repeated, other channel counts projected on
+  their three main components. After the fill, each hole pixel looks up the
+  known pixel whose 3x3 guide patch is nearest to its filled patch (its
+  source) and becomes that source pixel at full precision plus the fill's
+  deviation from it, mapped back: where PatchMatch copied a pixel, the hole
+  gets the source pixel itself; where it blended or shifted colours, the value
+  lies within half an 8-bit step of the 8-bit fill and keeps the source's finer
+  detail. Channels beyond the guide's three components come from the source.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...datatypes import FillContext, ModelInfo
+from ...errors import MaskCoversImageError, OptionError
+from ...hookspecs import hookimpl
+from ...options import fill_option
+
+#: PyPatchMatch keeps its seed in one process-wide variable read when a fill
+#: starts: a seed and its fill must not interleave with another thread's.
+_SEED_LOCK = threading.Lock()
+
+#: How far the source search may be from the exact nearest patch: a distance at
+#: most (1 + eps) times the best (scipy's approximate k-d tree search, ~4x faster).
+_SEARCH_EPS = 1.0
+
+
+@dataclass(frozen=True)
+class PatchMatchOptions:
+    """Options of the PatchMatch fill.
+
+    Attributes:
+        patch_size: radius of the compared patches, which span 2 * patch_size + 1
+            pixels a side; larger patches follow larger structures but are much slower.
+        seed: seed of the randomized search: the same seed gives the same fill.
+    """
+
+    patch_size: int = fill_option(3)
+    seed: int = fill_option(0)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.patch_size, bool) or not isinstance(self.patch_size, (int, np.integer)):
+            raise OptionError(f"patch_size must be an integer, got {self.patch_size!r}")
+        if self.patch_size < 1:
+            raise OptionError(f"patch_size must be at least 1, got {self.patch_size}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise OptionError(f"seed must be an integer, got {self.seed!r}")
+
+
+@hookimpl
+def model_info() -> ModelInfo:
+    """Describe the PatchMatch fill."""
+    return ModelInfo(
+        name="patchmatch",
+        title="PatchMatch (content-aware)",
+        description="Classical content-aware fill copying patches of the surrounding image, so texture and edges "
+                    "continue into the hole",
+        source="Barnes et al. 2009, 'PatchMatch: a randomized correspondence algorithm for structural image "
+               "editing' (the PyPatchMatch package)",
+        trainable=False,
+        options=PatchMatchOptions,
+        channels=None,
+        min_size=1,
+        crop_margin=64,
+    )
+
+
+@hookimpl
+def fill(image: np.ndarray, mask: np.ndarray, options: PatchMatchOptions, context: FillContext) -> np.ndarray:
+    """Fill one crop by PatchMatch.
+
+    Args:
+        image: float32 (H, W, C) in [0, 1], any C; values under the mask are ignored.
+        mask: bool (H, W), True = fill.
+        options: patch size and seed.
+        context: ``context.source_dtype`` picks the exact 8-bit path (``uint8``
+            or ``bool`` with 1 or 3 channels) or the full-precision one.
+
+    Returns:
+        float32 (H, W, C) in [0, 1]; hole values stay inside the crop's known range per channel.
+
+    Raises:
+        MaskCoversImageError: the crop has no known pixel (a margin of 0 around a box-shaped hole).
+    """
+    known = ~mask
+    if not known.any():
+        raise MaskCoversImageError(
+            "patchmatch: a crop around a hole region has no known pixel to copy from; use a larger margin"
+        )
+    channels = image.shape[-1]
+    if context.source_dtype in ("uint8", "bool") and channels in (1, 3):
+        guide = np.rint(image * np.float32(255.0)).astype(np.uint8)
+        if channels == 1:
+            guide = np.repeat(guide, 3, axis=-1)
+        filled = _patchmatch(guide, mask, options)
+        # grey: the three channels are filled alike (the library treats channels symmetrically)
+        picked = filled[..., :1] if channels == 1 else filled
+        return picked.astype(np.float32) * np.float32(1.0 / 255.0)
+    return _fill_full_precision(image, mask, options)
+
+
+def _patchmatch(guide: np.ndarray, mask: np.ndarray, options: PatchMatchOptions) -> np.ndarray:
+    """PyPatchMatch on a uint8 (H, W, 3) guide and bool (H, W) mask (True = fill) -> uint8 (H, W, 3)."""
+    try:
+        import patchmatch
+    except ImportError as error:  # pragma: no cover - a dependency of this distribution
+        raise ImportError("the patchmatch model needs the PyPatchMatch package: pip install PyPatchMatch") from error
+    if not patchmatch.patchmatch_available:  # pragma: no cover - no wheel for this platform
+        raise RuntimeError(
+            "PyPatchMatch is installed without its native library (no wheel for this platform and the build "
+            "from source failed)"
+        )
+    hole = np.ascontiguousarray(mask, dtype=np.uint8)
+    with _SEED_LOCK:
+        patchmatch.set_random_seed(int(options.seed) % 2**32)
+        return patchmatch.inpaint(np.ascontiguousarray(guide), hole, patch_size=int(options.patch_size))
+
+
+@dataclass(frozen=True)
+class _Guide:
+    """A linear map of C-channel pixels onto three 8-bit guide channels: ``guide = pixels @ forward.T + offset``."""
+
+    forward: np.ndarray  # (3, C)
+    offset: np.ndarray  # (3,)
+    backward: np.ndarray  # (C, 3): the pseudo-inverse of forward
+
+    @classmethod
+    def fit(cls, known_pixels: np.ndarray) -> _Guide:
+        """Fit to (N, C) float known pixels: stretched to 0..255 over the guide's known values."""
+        channels = known_pixels.shape[-1]
+        pixels = known_pixels.astype(np.float64)
+        if channels == 1:
+            basis, centre = np.ones((3, 1)), np.zeros(1)
+        elif channels == 3:
+            basis, centre = np.eye(3), np.zeros(3)  # one scale for all channels keeps colour distances
+        else:
+            # the three main components keep the pixel distances best; one scale for all of them
+            centre = pixels.mean(axis=0)
+            _, _, rows = np.linalg.svd(pixels - centre, full_matrices=False)
+            basis = np.zeros((3, channels))
+            basis[: min(3, rows.shape[0])] = rows[:3]
+        projected = (pixels - centre) @ basis.T
+        used = projected[:, np.abs(basis).sum(axis=1) > 0]
+        low, high = float(used.min()), float(used.max())
+        scale = 255.0 / (high - low) if high > low else 1.0
+        forward = basis * scale
+        offset = np.where(np.abs(basis).sum(axis=1) > 0, -(centre @ basis.T) * scale - low * scale, 0.0)
+        return cls(forward, offset, np.linalg.pinv(forward))
+
+    def to_guide(self, pixels: np.ndarray) -> np.ndarray:
+        """(..., C) pixels -> uint8 (..., 3)."""
+        values = pixels.astype(np.float64) @ self.forward.T + self.offset
+        return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def _fill_full_precision(image: np.ndarray, mask: np.ndarray, options: PatchMatchOptions) -> np.ndarray:
+    """Match on an 8-bit guide, fill the hole from full-precision source pixels (see the module docstring)."""
+    from scipy import ndimage
+    from scipy.spatial import cKDTree
+
+    known = ~mask
+    known_pixels = image[known]
+    guide_map = _Guide.fit(known_pixels)
+    guide = guide_map.to_guide(image)
+    guide[mask] = 0
+    filled = _patchmatch(guide, mask, options)
+
+    # the source of each hole pixel: the known pixel whose 3x3 guide patch is nearest to its filled patch
+    whole = ndimage.binary_erosion(known, np.ones((3, 3), bool), border_value=1)
+    candidates = whole if whole.any() else known
+    tree = cKDTree(_patches(guide)[candidates])
+    _, nearest = tree.query(_patches(filled)[mask], k=1, eps=_SEARCH_EPS)
+    rows, cols = np.nonzero(candidates)
+    source = (rows[nearest], cols[nearest])
+
+    deviation = filled[mask].astype(np.float64) - guide[source].astype(np.float64)  # guide units
+    values = image[source].astype(np.float64) + deviation @ guide_map.backward.T
+    low, high = known_pixels.min(axis=0), known_pixels.max(axis=0)
+    out = image.copy()
+    out[mask] = np.clip(values, low, high).astype(np.float32)
+    return out
+
+
+def _patches(guide: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) -> float32 (H, W, 27): each pixel's 3x3 neighbourhood (edges mirrored)."""
+    height, width = guide.shape[:2]
+    padded = np.pad(guide, ((1, 1), (1, 1), (0, 0)), mode="symmetric").astype(np.float32)
+    return np.concatenate([padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)], axis=-1)
