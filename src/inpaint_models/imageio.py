@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from os import PathLike
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import cv2
 import numpy as np
@@ -40,6 +40,7 @@ __all__ = [
     "is_image_file",
     "list_images",
     "read_image",
+    "read_image_with_axes",
     "read_mask",
     "refuse_overwrite",
     "write_image",
@@ -115,10 +116,33 @@ def read_image(path: PathType) -> np.ndarray:
     Raises:
         InpaintError: the file is missing or cannot be decoded (the message names it).
     """
+    return read_image_with_axes(path)[0]
+
+
+def read_image_with_axes(path: PathType) -> tuple[np.ndarray, str]:
+    """Like :func:`read_image`, and the image's axes as tifffile names them.
+
+    Returns:
+        The array and one letter per axis: ``Y``/``X`` rows and columns,
+        ``S`` colour samples, ``Z`` depth, ``T`` time, ``C`` channels, ``Q``
+        an axis whose meaning the file does not record (e.g. ``"QYX"`` for a
+        stack written without axes metadata). PNG, JPEG, BMP and WebP give
+        ``"YX"`` or ``"YXS"``.
+
+    Raises:
+        InpaintError: the file is missing or cannot be decoded (the message names it).
+    """
     p = Path(path)
     _check_readable(p, "image")
     if p.suffix.lower() in TIFF_SUFFIXES:
-        return _read_tiff(p)[0]
+        data, axes = _read_tiff(p)
+        if len(axes) != data.ndim:  # exotic files: do not guess
+            axes = "Q" * (data.ndim - 2) + "YX" if data.ndim >= 2 else "Q" * data.ndim
+        return data, axes
+    return _read_flat(p)
+
+
+def _read_flat(p: Path) -> tuple[np.ndarray, str]:
     try:
         data = np.fromfile(str(p), dtype=np.uint8)  # unlike cv2.imread, works with non-ASCII paths
     except OSError as error:
@@ -126,7 +150,7 @@ def read_image(path: PathType) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise InpaintError(f"cannot read image file {p}: not a supported image (PNG, JPEG, TIFF...)")
-    return np.ascontiguousarray(_bgr_to_rgb(image))
+    return np.ascontiguousarray(_bgr_to_rgb(image)), "YXS" if image.ndim == 3 else "YX"
 
 
 def read_mask(path: PathType) -> np.ndarray:
@@ -202,7 +226,7 @@ def _check_writable(path: Path, array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _encode_tiff(path: Path, array: np.ndarray) -> bytes:
+def _encode_tiff(path: Path, array: np.ndarray, axes: Optional[str] = None) -> bytes:
     import io
 
     import tifffile
@@ -211,16 +235,19 @@ def _encode_tiff(path: Path, array: np.ndarray) -> bytes:
         raise InpaintError(f"cannot write a {array.dtype} array to {path.name}")
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * np.uint8(255)
-    rgb = array.ndim >= 3 and array.shape[-1] in (3, 4)
+    if axes is not None and (len(axes) != array.ndim or "Q" in axes):
+        axes = None  # unknown or mismatched axes are not recorded rather than recorded wrongly
+    rgb = array.ndim >= 3 and array.shape[-1] in (3, 4) and (axes is None or axes.endswith("S"))
+    extra = {"metadata": {"axes": axes}} if axes else {}
     buffer = io.BytesIO()
     try:
-        tifffile.imwrite(buffer, array, photometric="rgb" if rgb else "minisblack")
+        tifffile.imwrite(buffer, array, photometric="rgb" if rgb else "minisblack", **extra)
     except Exception as error:
         raise InpaintError(f"cannot write {path.name}: {error}") from None
     return buffer.getvalue()
 
 
-def write_image(path: PathType, array: np.ndarray) -> Path:
+def write_image(path: PathType, array: np.ndarray, axes: Optional[str] = None) -> Path:
     """Write ``array`` to ``path`` in the format its suffix names.
 
     Args:
@@ -230,6 +257,9 @@ def write_image(path: PathType, array: np.ndarray) -> Path:
             folder must exist. An existing file is replaced.
         array: ``(H, W)`` grey or ``(H, W, 3|4)`` RGB(A) (not BGR); bool
             arrays are written as 0 / 255.
+        axes: for TIFF, the axes to record (as :func:`read_image_with_axes`
+            returns them, e.g. ``"ZYX"``), so a stack's Z or T axis survives
+            a round trip; ignored for other formats and when it contains ``Q``.
 
     Returns:
         The path written.
@@ -251,7 +281,7 @@ def write_image(path: PathType, array: np.ndarray) -> Path:
     if not p.parent.is_dir():
         raise InpaintError(f"cannot write {p}: folder {p.parent} does not exist")
     if suffix in TIFF_SUFFIXES:
-        payload = _encode_tiff(p, array)
+        payload = _encode_tiff(p, array, axes)
     else:
         encodable = _check_writable(p, array)
         params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix in JPEG_SUFFIXES else []

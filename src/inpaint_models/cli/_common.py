@@ -1,21 +1,40 @@
-"""Helpers shared by the subcommand modules (progress bars, tables, small parsers)."""
+"""Helpers shared by the subcommand modules (progress bars, tables, small parsers).
+
+Start-up time matters (``inpaint models`` and a classical fill must not wait
+for torch): this module and every subcommand module import only the standard
+library and light parts of :mod:`inpaint_models` at the top; anything heavy is
+imported inside the function that needs it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Iterable, Sequence, Union
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
-from ..datatypes import ProgressEvent
-from ..errors import InpaintError
+from ..errors import InpaintError, WeightsError
+
+if TYPE_CHECKING:
+    from ..datatypes import ProgressEvent
 
 #: Work with more items than this shows a progress bar on stderr.
 PROGRESS_THRESHOLD = 3
 
 
-def note(message: str) -> None:
-    """A one-line note for the user on stderr (``inpaint: <message>``)."""
-    print(f"inpaint: {message}", file=sys.stderr)
+def note(message: str, quiet: bool = False) -> None:
+    """A one-line note for the user on stderr (``inpaint: <message>``); nothing when ``quiet``."""
+    if not quiet:
+        print(f"inpaint: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr (``inpaint: warning: <message>``), shown even with ``-q``.
+
+    The same wording as a Python warning raised during a command (see
+    :func:`inpaint_models.cli.main`), so a message reads the same wherever it comes from.
+    """
+    print(f"inpaint: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def progress_bar(total: int, description: str, quiet: bool = False, unit: str = "img"):
@@ -66,8 +85,99 @@ class EventProgress:
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:
-    """Add ``-q/--quiet`` (no progress bars, no notes)."""
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no notes on stderr")
+    """Add ``-q/--quiet`` (no progress bars, no notes; warnings and errors still show)."""
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no notes on stderr (warnings still show)"
+    )
+
+
+#: suffixes of the files ``--weights`` accepts: the weights or their sidecar
+WEIGHTS_SUFFIXES = (".safetensors", ".json")
+
+
+def check_weights_path(text: Optional[str]) -> Optional[str]:
+    """Check a ``--weights`` path before any work starts; returns it unchanged.
+
+    napari-inpaint weights are a ``NAME.safetensors`` file with a ``NAME.json``
+    sidecar next to it (what ``inpaint train`` writes). A folder, or a file of
+    another kind (a PyTorch ``.pt`` / ``.pth`` pickle), gets a message saying
+    what was given and what is expected.
+
+    Raises:
+        WeightsError: the path is missing, a folder, or not a napari-inpaint checkpoint.
+    """
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if path.is_dir():
+        found = sorted(path.rglob("*.safetensors"))[:3]
+        hint = f" (it holds {', '.join(str(p) for p in found)}{', ...' if len(found) == 3 else ''})" if found else ""
+        raise WeightsError(
+            f"--weights {text} is a directory, not a weights file: give the .safetensors file of a "
+            f"checkpoint, e.g. RUN/checkpoints/best.safetensors{hint}"
+        )
+    if not path.exists():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.suffix.lower() not in WEIGHTS_SUFFIXES:
+        sidecar = path.with_suffix(".json")
+        if not sidecar.is_file():
+            raise WeightsError(
+                f"{path} has no sidecar {sidecar.name}: it is not a napari-inpaint checkpoint (those are a "
+                f".safetensors file written by 'inpaint train' with a .json sidecar of the same name; "
+                f"PyTorch .pt / .pth files cannot be loaded)"
+            )
+    return text
+
+
+def parse_volume_axis(text: str) -> Union[int, None, str]:
+    """``--volume-axis``: ``auto`` -> "auto", ``none`` -> None, ``z`` / ``t`` -> "z" / "t", an integer -> int.
+
+    ``z`` and ``t`` are turned into an axis index once the file's axes are
+    known (:func:`volume_axis_index`).
+    """
+    value = text.strip().lower()
+    if value in ("auto", "z", "t"):
+        return value
+    if value == "none":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, none, z, t or an axis number, got {text!r}") from None
+
+
+#: tifffile's axis letters that are not stack axes: rows, columns, colour samples, channels
+_IMAGE_AXES = frozenset("YXSC")
+
+
+def volume_axis_index(choice: Union[int, None, str], axes: str, name: str) -> Union[int, None, str]:
+    """The ``volume_axis`` to pass to :func:`inpaint_models.fill` for an image with tifffile ``axes``.
+
+    ``z`` (``t``) is the axis the file labels Z (T); a stack whose one stack
+    axis carries no label (``Q``, e.g. ``"QYX"``, as most plain multi-page
+    TIFFs) takes that axis for either letter. ``auto``, ``none`` and integers
+    pass through unchanged.
+
+    Raises:
+        InpaintError: the image has no such axis (the message lists its axes).
+    """
+    if choice not in ("z", "t"):
+        return choice
+    letter = str(choice).upper()
+    if letter in axes:
+        return axes.index(letter)
+    stack_axes = [i for i, a in enumerate(axes) if a not in _IMAGE_AXES]
+    if len(stack_axes) == 1 and axes[stack_axes[0]] in "QI":
+        return stack_axes[0]
+    if not stack_axes:
+        raise InpaintError(
+            f"--volume-axis {choice}: {name} is a single 2D image (axes {axes}); a volume needs a stack "
+            f"(a multi-page TIFF)"
+        )
+    raise InpaintError(
+        f"--volume-axis {choice}: {name} has axes {axes} and none is labelled {letter}; give the axis "
+        f"number instead (0 = first), or none for plane by plane"
+    )
 
 
 def parse_channel_axis(text: str) -> Union[int, None, str]:

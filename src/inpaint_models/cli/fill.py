@@ -4,9 +4,13 @@
 * a folder:   ``inpaint fill --image DIR --mask DIR|FILE --output DIR`` (IOPaint's
   ``iopaint run`` conventions: masks matched by file stem, also as
   ``<stem>_mask.*`` or ``<stem>.mask.*``; one mask file applies to every image;
-  images without a mask are listed on stderr and skipped; each output keeps its
-  input's file name and format);
+  images without a mask and masks without an image are listed on stderr and
+  skipped; each output keeps its input's file name and format);
 * the sample: ``inpaint fill --sample -o astronaut_filled.png``.
+
+``--model auto`` (the default) lets :func:`inpaint_models.api.default_model`
+choose for each input: the content-aware fill for photographs, a volume fill
+for stacks filled as volumes (``--volume-axis``).
 """
 
 from __future__ import annotations
@@ -15,18 +19,27 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import numpy as np
-
-from .. import api, imageio
-from ..devices import resolve_device
 from ..errors import InpaintError
-from ..options import build_options, parse_option_strings
-from ..plugins import default_registry
-from ._common import EventProgress, add_quiet, non_negative_int, note, parse_channel_axis, progress_bar
+from ._common import (
+    EventProgress,
+    add_quiet,
+    check_weights_path,
+    non_negative_int,
+    note,
+    parse_channel_axis,
+    parse_volume_axis,
+    progress_bar,
+    volume_axis_index,
+    warn,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NAME = "fill"
+AUTO = "auto"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,13 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         NAME,
         help="fill the masked pixels of an image or a folder of images",
         description="Fill the masked pixels (non-zero in the mask) of an image, a TIFF stack,\n"
-        "or every image of a folder (masks matched by file name: a.png, a_mask.png or\n"
+        "or every image of a folder (masks matched by file stem: a.png, a_mask.png or\n"
         "a.mask.png for a.jpg; or one mask for all). PNG, JPEG and TIFF in and out;\n"
         "16-bit images and multi-page stacks are kept as they are.",
         epilog="examples:\n"
         "  inpaint fill photo.png mask.png -o filled.png\n"
-        "  inpaint fill stack.tif mask.png -o filled.tif --model biharmonic\n"
-        "  inpaint fill --image photos/ --mask masks/ --output filled/ --opt radius=5\n"
+        "  inpaint fill stack.tif stack_mask.tif -o filled.tif --volume-axis z\n"
+        "  inpaint fill --image photos/ --mask masks/ --output filled/ --model telea --opt radius=5\n"
         "  inpaint fill --sample -o astronaut_filled.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -50,19 +63,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--image", dest="image_opt", metavar="PATH", help="an image file or a folder of images")
     parser.add_argument(
         "--mask", dest="mask_opt", metavar="PATH",
-        help="a mask file (used for every image) or a folder of masks matched by file name",
+        help="a mask file (used for every image) or a folder of masks matched by file stem",
     )
     parser.add_argument(
         "-o", "--output", metavar="PATH", required=True,
         help="output file (one image) or folder (folder mode; created if missing)",
     )
     parser.add_argument("--sample", action="store_true", help="fill the bundled sample photo with its mask")
-    parser.add_argument("-m", "--model", default="telea", help="model name (see 'inpaint models'; default: telea)")
-    parser.add_argument("--weights", metavar="FILE", help="weights file of a trainable model (default: its own)")
+    parser.add_argument(
+        "-m", "--model", default=AUTO,
+        help="model name (see 'inpaint models'); default: auto, the best measured fill for the input "
+        "(content-aware for photos, a volume fill for stacks)",
+    )
+    parser.add_argument(
+        "--weights", metavar="FILE",
+        help="weights of a trainable model: the .safetensors file written by 'inpaint train' (default: its own)",
+    )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument(
         "--opt", action="append", default=[], metavar="KEY=VALUE",
-        help="a model option, repeatable (e.g. --opt radius=5; see 'inpaint models --json')",
+        help="a fill option of the model, repeatable (e.g. --opt radius=5; see 'inpaint models --json')",
     )
     parser.add_argument(
         "--margin", type=non_negative_int, metavar="N",
@@ -71,6 +91,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--channel-axis", type=parse_channel_axis, default="auto", metavar="N|none|auto",
         help="the image's channel axis; 'none' for a grey stack (default: auto, from the mask's shape)",
+    )
+    parser.add_argument(
+        "--volume-axis", type=parse_volume_axis, default="auto", metavar="auto|none|z|t|N",
+        help="fill a stack as a volume along this axis: z or t (the TIFF's Z or T axis; an unlabelled "
+        "stack's one stack axis), an axis number, none (plane by plane), or auto (default: a stack's "
+        "one stack axis, for models that fill volumes)",
     )
     add_quiet(parser)
     return parser
@@ -88,26 +114,71 @@ def mask_names(stem: str) -> tuple[str, ...]:
 
 
 class FillJob:
-    """The validated model, options, weights and device of one ``inpaint fill`` run."""
+    """The validated model, options, weights and device of one ``inpaint fill`` run.
+
+    Everything that can be checked before reading an image is checked here
+    (a named model, its options, ``--weights``, the device). With ``--model
+    auto`` the model is chosen per input by :func:`inpaint_models.api.default_model`
+    and checked the first time it is chosen.
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
-        registry = default_registry()
-        info = registry.info(args.model)
-        self.options = parse_option_strings(args.opt)
-        build_options(info, self.options)  # a bad option fails here, before any file is read
-        api.resolve_weights(info, args.weights)
-        resolve_device(args.device, needs_torch=info.trainable)
-        self.args = args
+        from ..options import parse_option_strings
 
-    def fill(self, image: np.ndarray, mask: np.ndarray, progress: Any = None) -> np.ndarray:
+        self.args = args
+        self.options = parse_option_strings(args.opt)
+        check_weights_path(args.weights)
+        if args.model == AUTO and args.weights is not None:
+            raise InpaintError("--weights belongs to one trainable model: name it with --model")
+        self._checked: set[str] = set()
+        self._announced: set[str] = set()
+        if args.model != AUTO:
+            self._check(args.model)
+
+    def _check(self, name: str) -> None:
+        if name in self._checked:
+            return
+        from .. import api
+        from ..devices import resolve_device
+        from ..options import build_fill_options
+        from ..plugins import default_registry
+
+        info = default_registry().info(name)
+        build_fill_options(info, self.options)  # a bad option fails here, before any file is read
+        api.resolve_weights(info, self.args.weights)
+        resolve_device(self.args.device, needs_torch=info.trainable)
+        self._checked.add(name)
+
+    def model_for(self, image: np.ndarray, mask: np.ndarray, volume_axis: Any) -> str:
+        """The model to fill ``image`` with: ``--model``, or the default for this input."""
+        if self.args.model != AUTO:
+            return self.args.model
+        from .. import api
+
+        name = api.default_model(
+            image.shape, mask_shape=mask.shape, channel_axis=self.args.channel_axis, volume_axis=volume_axis
+        )
+        self._check(name)
+        if name not in self._announced:
+            self._announced.add(name)
+            note(f"model: {name} (the default for this input; choose another with --model)", self.args.quiet)
+        return name
+
+    def fill(self, image: np.ndarray, mask: np.ndarray, axes: str, name: str, progress: Any = None) -> np.ndarray:
+        """Fill one image read from a file with tifffile ``axes`` (``name`` is the file's name for messages)."""
+        from .. import api
+
         args = self.args
+        volume_axis = volume_axis_index(args.volume_axis, axes, name)
+        model = self.model_for(image, mask, volume_axis)
         return api.fill(
             image,
             mask,
-            model=args.model,
+            model=model,
             weights=args.weights,
             device=args.device,
             channel_axis=args.channel_axis,
+            volume_axis=volume_axis,
             margin=args.margin,
             progress=progress,
             **self.options,
@@ -123,34 +194,37 @@ def _single_output(image_path: Path, output: str) -> Path:
 
 
 def _run_single(job: FillJob, image_path: Path, mask_path: Path, output: str) -> int:
+    from .. import imageio
+
     out = _single_output(image_path, output)
     imageio.refuse_overwrite(out, image_path, mask_path)
     if out.suffix.lower() not in imageio.IMAGE_SUFFIXES:
         raise InpaintError(f"output {out} needs an image suffix: {', '.join(imageio.IMAGE_SUFFIXES)}")
-    image = imageio.read_image(image_path)
+    image, axes = imageio.read_image_with_axes(image_path)
     mask = imageio.read_mask(mask_path)
     with EventProgress(f"fill {image_path.name}", job.args.quiet, unit="region") as progress:
-        filled = job.fill(image, mask, progress)
-    imageio.write_image(out, filled)
+        filled = job.fill(image, mask, axes, image_path.name, progress)
+    imageio.write_image(out, filled, axes=axes)
     print(out)
     return 0
 
 
 def _run_sample(job: FillJob, output: str) -> int:
+    from .. import imageio
     from ..samples import sample_photo_with_mask
 
     out = Path(output)
     if out.is_dir():
         out = out / "astronaut_filled.png"
     image, mask = sample_photo_with_mask()
-    filled = job.fill(image, mask)
+    filled = job.fill(image, mask, "YXS", "the sample photo")
     imageio.write_image(out, filled)
     print(out)
     return 0
 
 
-def pair_folder(image_dir: Path, mask_path: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """Pair each image of ``image_dir`` with its mask.
+def pair_folder(image_dir: Path, mask_path: Path) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
+    """Pair each image of ``image_dir`` with its mask, by file stem.
 
     Args:
         image_dir: folder of images.
@@ -160,22 +234,26 @@ def pair_folder(image_dir: Path, mask_path: Path) -> tuple[list[tuple[Path, Path
             the ``_mask`` / ``.mask`` names.
 
     Returns:
-        (image, mask) pairs and the images that have no mask, both sorted.
+        (image, mask) pairs, the images that have no mask, and the masks that
+        match no image; all sorted.
     """
+    from .. import imageio
+
     images = imageio.list_images(image_dir)
     if mask_path.is_file():
-        return [(image, mask_path) for image in images if image.resolve() != mask_path.resolve()], []
+        return [(image, mask_path) for image in images if image.resolve() != mask_path.resolve()], [], []
     if not mask_path.is_dir():
         raise InpaintError(f"mask file or folder not found: {mask_path}")
     masks = imageio.list_images(mask_path)
     same_folder = mask_path.resolve() == image_dir.resolve()
     if same_folder:  # the mask files are not images to fill, and an image is not its own mask
         mask_stems = {name for image in images for name in mask_names(image.stem)[1:]}
-        images = [image for image in images if image.stem not in mask_stems]
+        masks = [mask for mask in masks if mask.stem in mask_stems or _looks_like_mask(mask.stem)]
+        images = [image for image in images if image not in masks]
     by_stem: dict[str, Path] = {}
     for mask in masks:
         by_stem.setdefault(mask.stem, mask)
-    pairs, missing = [], []
+    pairs, missing, used = [], [], set()
     for image in images:
         candidates = mask_names(image.stem)[1:] if same_folder else mask_names(image.stem)
         match = next((by_stem[name] for name in candidates if name in by_stem), None)
@@ -183,10 +261,18 @@ def pair_folder(image_dir: Path, mask_path: Path) -> tuple[list[tuple[Path, Path
             missing.append(image)
         else:
             pairs.append((image, match))
-    return pairs, missing
+            used.add(match)
+    unmatched = [mask for mask in masks if mask not in used]
+    return pairs, missing, unmatched
+
+
+def _looks_like_mask(stem: str) -> bool:
+    return stem.endswith(("_mask", ".mask"))
 
 
 def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> int:
+    from .. import imageio
+
     out_dir = Path(output)
     if out_dir.exists() and not out_dir.is_dir():
         raise InpaintError(f"--output must be a folder when --image is a folder; {out_dir} is a file")
@@ -197,16 +283,21 @@ def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> 
         )
     if not imageio.list_images(image_dir):
         raise InpaintError(f"no images ({', '.join(imageio.IMAGE_SUFFIXES)}) in {image_dir}")
-    pairs, missing = pair_folder(image_dir, mask_path)
+    pairs, missing, unmatched = pair_folder(image_dir, mask_path)
     if missing:
-        note(
+        warn(
             f"skipping {len(missing)} image(s) without a mask in {mask_path}: "
             + ", ".join(image.name for image in missing)
         )
+    if unmatched:
+        warn(
+            f"skipping {len(unmatched)} mask(s) without an image in {image_dir}: "
+            + ", ".join(mask.name for mask in unmatched)
+        )
     if not pairs:
         raise InpaintError(
-            f"no image in {image_dir} has a mask in {mask_path} (for a.png the mask is named "
-            f"a.png, a_mask.png or a.mask.png; any image suffix)"
+            f"no image in {image_dir} has a mask in {mask_path} (masks are matched by file stem: for a.png "
+            f"the mask is a, a_mask or a.mask with any image suffix)"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     failures = 0
@@ -216,25 +307,25 @@ def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> 
             out = out_dir / image_path.name
             try:
                 imageio.refuse_overwrite(out, image_path, mask_file)
-                filled = job.fill(imageio.read_image(image_path), imageio.read_mask(mask_file))
-                imageio.write_image(out, filled)
+                image, axes = imageio.read_image_with_axes(image_path)
+                filled = job.fill(image, imageio.read_mask(mask_file), axes, image_path.name)
+                imageio.write_image(out, filled, axes=axes)
             except InpaintError as error:  # one bad file must not stop the rest
                 failures += 1
                 message = str(error)
                 if image_path.name not in message and mask_file.name not in message:
                     message = f"{image_path.name}: {message}"
                 if bar is not None:
-                    bar.write(f"inpaint: warning: {message}", file=sys.stderr)
+                    bar.write(f"inpaint: warning: {message}", file=sys.stderr)  # above the bar, not through it
                 else:
-                    note(f"warning: {message}")
+                    warn(message)
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
     written = len(pairs) - failures
-    if not job.args.quiet:
-        note(f"wrote {written} image(s) to {out_dir}")
+    note(f"wrote {written} image(s) to {out_dir}", job.args.quiet)
     if failures:
         note(f"error: {failures} of {len(pairs)} image(s) failed")
         return 1
@@ -243,6 +334,8 @@ def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> 
 
 def run(args: argparse.Namespace) -> int:
     """Fill one image, a folder or the sample, as the arguments say."""
+    from .. import imageio
+
     image = _one(args.image_arg, args.image_opt, "image")
     mask = _one(args.mask_arg, args.mask_opt, "mask")
     if args.sample:

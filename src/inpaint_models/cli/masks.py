@@ -1,12 +1,18 @@
-"""``inpaint masks``: write a reproducible mask set (box, centre, strokes, mosaic)."""
+"""``inpaint masks``: write a reproducible mask set (box, centre, strokes, mosaic).
+
+The output folder must be new or empty: a set written over an older one (say
+10 masks over 100) would silently leave a mixed set behind. ``--overwrite``
+replaces the ``mask_*.png`` files of an earlier set instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 from typing import Union
 
-from .. import masks as mask_sets
+from ..errors import InpaintError
 from ._common import add_quiet, non_negative_int, note
 
 NAME = "masks"
@@ -36,14 +42,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "  inpaint masks --kind box --count 50 --size 512 --bucket 10-20 --seed 1 -o masks_10_20/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from .. import masks as mask_sets
+
     kinds = list(mask_sets.MASK_KINDS)
+    presets = list(mask_sets.STROKE_PRESETS)
     parser.add_argument(
         "--kind", default="strokes", choices=kinds + ["center"], metavar="KIND",
         help=f"mask kind: {', '.join(kinds)} (default: strokes)",
     )
     parser.add_argument(
-        "--preset", choices=list(mask_sets.STROKE_PRESETS), metavar="PRESET",
-        help=f"stroke preset for --kind strokes: {', '.join(mask_sets.STROKE_PRESETS)} (default: medium)",
+        "--preset", choices=presets, metavar="PRESET",
+        help=f"stroke preset for --kind strokes: {', '.join(presets)} (default: medium)",
     )
     parser.add_argument("-n", "--count", type=non_negative_int, default=10, help="number of masks (default: 10)")
     parser.add_argument(
@@ -54,18 +63,63 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--bucket", metavar="LOW-HIGH",
         help="keep the hole ratio in this range of percent, e.g. 10-20 (evaluation sets)",
     )
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="output folder (created if missing; must be empty)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="write into a folder that holds an earlier set: its mask_*.png files are deleted first",
+    )
     add_quiet(parser)
     return parser
 
 
+def _mask_file(path: Path) -> bool:
+    return re.fullmatch(r"mask_\d+\.png", path.name) is not None
+
+
+def prepare_folder(folder: Path, overwrite: bool) -> int:
+    """Make sure ``folder`` can take a new set; returns how many old mask files were deleted.
+
+    Raises:
+        InpaintError: the path is a file, or a non-empty folder without ``overwrite``
+            (or with files other than an earlier mask set, which ``overwrite`` does not touch).
+    """
+    if folder.exists() and not folder.is_dir():
+        raise InpaintError(f"--output {folder} is a file, not a folder")
+    if not folder.is_dir():
+        return 0
+    entries = sorted(folder.iterdir())
+    if not entries:
+        return 0
+    if not overwrite:
+        raise InpaintError(
+            f"--output {folder} is not empty ({len(entries)} entries, e.g. {entries[0].name}): a new set "
+            f"would mix with them; choose a new folder, or pass --overwrite to replace an earlier mask set"
+        )
+    others = [entry for entry in entries if not _mask_file(entry)]
+    if others:
+        raise InpaintError(
+            f"--output {folder} holds files that are not masks of an earlier set ({others[0].name}"
+            f"{', ...' if len(others) > 1 else ''}); choose a new or empty folder"
+        )
+    for entry in entries:
+        entry.unlink()
+    return len(entries)
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate and save the masks; print the folder."""
+    from .. import masks as mask_sets
+
+    folder = Path(args.output)
     generated = mask_sets.generate_masks(
         args.kind, args.count, args.size, args.seed, preset=args.preset, bucket=args.bucket
     )
-    paths = mask_sets.save_masks(generated, args.output)
-    if not args.quiet:
-        note(f"wrote {len(paths)} {args.kind} mask(s) to {args.output}")
+    generated = list(generated)  # any generation error comes before the folder is touched
+    deleted = prepare_folder(folder, args.overwrite)
+    paths = mask_sets.save_masks(generated, folder)
+    replaced = f" (replacing {deleted} earlier mask file(s))" if deleted else ""
+    note(f"wrote {len(paths)} {args.kind} mask(s) to {args.output}{replaced}", args.quiet)
     print(args.output)
     return 0

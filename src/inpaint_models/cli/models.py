@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from ..datatypes import ModelInfo
-from ..plugins import default_registry
-from ._common import format_table, note
+from ._common import add_quiet, format_table, note, warn
+
+if TYPE_CHECKING:
+    from ..datatypes import ModelInfo
 
 NAME = "models"
 
@@ -24,6 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "whether weights are available and the paper or report it comes from.",
     )
     parser.add_argument("--json", action="store_true", help="print the models as JSON (with options and defaults)")
+    add_quiet(parser)
     return parser
 
 
@@ -32,6 +35,45 @@ def weights_available(info: ModelInfo) -> Optional[bool]:
     if not info.trainable:
         return None
     return info.default_weights is not None and Path(info.default_weights).is_file()
+
+
+#: what to expect from default weights trained briefly on a CPU (see :func:`weights_note`)
+SMALL_WEIGHTS_NOTE = "small CPU-trained default weights: expect results close to the classical fills"
+
+
+def shipped_weights_record(info: ModelInfo) -> Optional[dict[str, Any]]:
+    """The ``shipped`` record of the sidecar of a model's default weights, if any.
+
+    Read as plain JSON (``NAME.json`` next to ``NAME.safetensors``), so listing
+    models never imports torch.
+    """
+    if info.default_weights is None:
+        return None
+    sidecar = Path(info.default_weights).with_suffix(".json")
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    record = data.get("shipped") if isinstance(data, dict) else None
+    if not isinstance(record, dict):
+        return None
+    train = (data.get("config") or {}).get("train") or {}
+    return dict(record, device=train.get("device"))
+
+
+def weights_note(info: ModelInfo) -> Optional[str]:
+    """A few words on what a model's default weights are, or None.
+
+    Weights whose sidecar says they were trained on a CPU (the weights this
+    package ships were trained for at most about an hour on 2 CPU cores) are
+    marked :data:`SMALL_WEIGHTS_NOTE`, so nobody mistakes them for a network
+    trained at scale.
+    """
+    record = shipped_weights_record(info)
+    if record is None:
+        return None
+    on_cpu = record.get("device") == "cpu" or "CPU" in str(record.get("hardware", ""))
+    return SMALL_WEIGHTS_NOTE if on_cpu else None
 
 
 def _jsonable(value: Any) -> Any:
@@ -67,26 +109,57 @@ def describe(info: ModelInfo, origin: str) -> dict[str, Any]:
         "channels": _jsonable(info.channels),
         "native_size": info.native_size,
         "options": _option_defaults(info),
+        "weights_note": weights_note(info),
+        "volumes": 3 in getattr(info, "spatial_dims", (2,)),
         "origin": origin,
     }
 
 
+def load_registry():
+    """The default registry, with each skipped plugin reported once on stderr, in one wording.
+
+    The registry warns (``PluginSkippedWarning``) when it is first built and
+    records the same message in ``registry.failed``; this command prints the
+    record (so the list is complete even when the registry was built earlier
+    in the process) and silences the warning, so each skipped plugin shows
+    exactly once.
+    """
+    from ..plugins import PluginSkippedWarning, default_registry
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginSkippedWarning)
+        registry = default_registry()
+    for message in registry.failed.values():
+        warn(message)
+    return registry
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the models table (or JSON)."""
-    registry = default_registry()
-    for name, message in sorted(registry.failed.items()):
-        note(f"warning: plugin {name!r} failed to load: {message}")
+    registry = load_registry()
     infos = registry.infos()
     if args.json:
         print(json.dumps([describe(info, registry.origins.get(info.name, "")) for info in infos], indent=2))
         return 0
     if not infos:
-        note("no models installed")
+        note("no models installed", args.quiet)
         return 0
     yes_no = {True: "yes", False: "no", None: "-"}
+    notes = {info.name: weights_note(info) for info in infos}
+    marks = {text: "*" * (i + 1) for i, text in enumerate(dict.fromkeys(n for n in notes.values() if n))}
     rows = [
-        (info.name, info.title, yes_no[info.trainable], yes_no[weights_available(info)], info.source)
+        (
+            info.name,
+            info.title,
+            yes_no[info.trainable],
+            yes_no[weights_available(info)] + (marks[notes[info.name]] if notes[info.name] else ""),
+            info.source,
+        )
         for info in infos
     ]
     print(format_table(("NAME", "TITLE", "TRAINABLE", "WEIGHTS", "SOURCE"), rows))
+    if marks:
+        print()
+        for text, mark in marks.items():
+            print(f"{mark} {text}")
     return 0

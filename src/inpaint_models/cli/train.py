@@ -1,53 +1,78 @@
-"""``inpaint train CONFIG [--resume] [--set section.key=value ...]``.
+"""``inpaint train CONFIG | --example NAME [--resume] [--set section.key=value ...]``.
 
 Trains the model named in the config's ``[model]`` section with the shared
 trainer, showing a progress bar (step, losses, images/s, ETA) on stderr, and
-prints the final checkpoint path on stdout. Ctrl-C (or SIGTERM, e.g. a
-cluster pre-empting the job) stops after the current step, writes a
-checkpoint and exits with status 130; ``--resume`` continues from it with the
-same step count. A second Ctrl-C interrupts the current step at once (a
-checkpoint of the last completed step is still written). Under ``torchrun`` only rank 0 shows the bar.
+prints the final checkpoint path on stdout. The example configs ship inside
+the package (``--list-examples``, ``--example autoencoder-cpu``), so a pip
+install needs no repository checkout.
+
+Ctrl-C (or SIGTERM, e.g. a cluster pre-empting the job) stops after the
+current step, writes a checkpoint, prints the command that continues the run
+(the same config, ``--resume`` and every ``--set``) and exits with status 130.
+A second Ctrl-C interrupts the current step at once (a checkpoint of the last
+completed step is still written) and exits the same way, without a traceback.
+Under ``torchrun`` only rank 0 shows the bar and the messages.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
-from ..datatypes import ProgressEvent
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..datatypes import ProgressEvent
+
+NAME = "train"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand."""
     parser = subparsers.add_parser(
-        "train",
-        help="train a model from a TOML or YAML config",
+        NAME,
+        help="train a model from a TOML or YAML config (or a shipped example)",
         description=(
-            "Train a model from a config file with [model] (name and options) and [train] sections. "
-            "Examples are in configs/ (one for CPU and one for a GPU per model). Multi-GPU: "
+            "Train a model from a config file with [model] (name and options) and [train] sections, "
+            "or from an example config shipped with the package (two per model: NAME-cpu for a CPU, "
+            "NAME-gpu for GPUs; see --list-examples). Training reads images from the config's data "
+            "folder: give yours with --set train.data=DIR. Multi-GPU: "
             "torchrun --nproc-per-node N -m inpaint_models.cli train CONFIG"
         ),
+        epilog="examples:\n"
+        "  inpaint train --list-examples\n"
+        "  inpaint train --example autoencoder-cpu --set train.data=photos/ --set train.output=runs/ae\n"
+        "  inpaint train my.toml --set train.steps=100 --set model.depth=3\n"
+        "  inpaint train my.toml --resume",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", help="config file (.toml, .yaml or .yml)")
+    parser.add_argument("config", nargs="?", help="config file (.toml, .yaml or .yml)")
+    parser.add_argument("--example", metavar="NAME", help="train a shipped example config, e.g. autoencoder-cpu")
+    parser.add_argument("--list-examples", action="store_true", help="list the shipped example configs and exit")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in the run's output folder, same step count")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set train.steps=100 --set model.depth=3 (repeatable)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar (the messages after Ctrl-C still show)")
     return parser
+
+
+def _is_rank_zero() -> bool:
+    return os.environ.get("RANK", "0") in ("", "0")
 
 
 class TrainProgress:
     """Drives a tqdm bar from training events (rank 0 only)."""
 
     def __init__(self, quiet: bool) -> None:
-        rank = os.environ.get("RANK", "0")
-        self.enabled = not quiet and rank in ("", "0")
+        self.enabled = not quiet and _is_rank_zero()
         self.bar = None
         self.last: Optional[ProgressEvent] = None
 
@@ -78,18 +103,31 @@ class TrainProgress:
 
 @contextmanager
 def stop_on_signals(event: threading.Event) -> Iterator[None]:
-    """SIGINT / SIGTERM set ``event`` (the run stops cleanly); a second SIGINT raises KeyboardInterrupt."""
+    """SIGINT / SIGTERM set ``event`` (the run stops cleanly); a second SIGINT raises KeyboardInterrupt.
+
+    Data-loader worker processes are forked from this one and inherit the
+    handler, and Ctrl-C reaches every process of the terminal's group: only
+    the process that installed the handler acts (and prints), so the message
+    appears once however many workers there are. The workers ignore the
+    signal; the main process stops them when the run ends.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    owner = os.getpid()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def handler(signum, frame):
-        if event.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+        if os.getpid() != owner:  # a forked data-loader worker: the main process decides
+            return
+        if event.is_set():
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
         event.set()
-        print("\ninpaint: stopping after this step and writing a checkpoint (Ctrl-C again to abort)",
-              file=sys.stderr)
+        if _is_rank_zero():
+            print("\ninpaint: stopping after this step and writing a checkpoint (Ctrl-C again to stop at once)",
+                  file=sys.stderr, flush=True)
 
     for sig in previous:
         signal.signal(sig, handler)
@@ -100,8 +138,85 @@ def stop_on_signals(event: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that continues this run: the same config, ``--resume`` and every ``--set``."""
+    words = ["inpaint", "train"]
+    words += ["--example", args.example] if args.example else [args.config]
+    words.append("--resume")
+    for override in args.overrides:
+        words += ["--set", override]
+    if args.quiet:
+        words.append("-q")
+    return shlex.join(words)
+
+
+def _overrides_key(overrides: list[str], key: str) -> bool:
+    return any(item.partition("=")[0].strip() == key for item in overrides)
+
+
+def config_source(args: argparse.Namespace):
+    """The config file to train: CONFIG or the example's file.
+
+    An example reads images from its ``data`` folder (relative to where it is
+    run); when that folder is not here and no ``--set train.data=...`` is
+    given, the error says how to give one before anything is loaded.
+    """
+    if args.example and args.config:
+        raise ConfigError("give a CONFIG file or --example NAME, not both")
+    if not args.example:
+        if not args.config:
+            raise ConfigError("give a CONFIG file or --example NAME (see 'inpaint train --list-examples')")
+        return args.config
+    from ..configs import example_path
+
+    path = example_path(args.example)
+    if not _overrides_key(args.overrides, "train.data"):
+        data = _example_summary(path)["data"]
+        folders = [data] if isinstance(data, str) else list(data or [])
+        if not all(os.path.isdir(folder) for folder in folders):
+            raise ConfigError(
+                f"the example {args.example} trains on the images in {', '.join(map(str, folders))}, which is not "
+                f"a folder here: give a folder of your own images with --set train.data=DIR"
+            )
+    return path
+
+
+def _example_summary(path) -> dict:
+    import tomllib
+
+    with open(path, "rb") as file:
+        config = tomllib.load(file)
+    model, train = config.get("model", {}), config.get("train", {})
+    return {
+        "model": model.get("name", "?"),
+        "device": train.get("device", "auto"),
+        "image_size": train.get("image_size"),
+        "steps": train.get("steps"),
+        "batch_size": train.get("batch_size"),
+        "data": train.get("data"),
+    }
+
+
+def list_examples() -> int:
+    """Print the shipped example configs: name, model, device, crop size, steps, batch size."""
+    from ._common import format_table
+    from ..configs import example_names, example_path
+
+    rows = []
+    for name in example_names():
+        summary = _example_summary(example_path(name))
+        rows.append((name, summary["model"], summary["device"], f"{summary['image_size']} px",
+                     str(summary["steps"]), str(summary["batch_size"])))
+    print(format_table(("EXAMPLE", "MODEL", "DEVICE", "CROPS", "STEPS", "BATCH"), rows))
+    print("\ntrain one: inpaint train --example NAME --set train.data=DIR  (a folder of your images)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Train; 0 when finished, 130 when stopped by a signal (after writing a checkpoint)."""
+    if args.list_examples:
+        return list_examples()
+    source = config_source(args)
     from ..api_train import train
 
     overrides = list(args.overrides)
@@ -111,17 +226,22 @@ def run(args: argparse.Namespace) -> int:
     progress = TrainProgress(args.quiet)
     try:
         with stop_on_signals(stop):
-            path = train(args.config, report=progress, cancel=stop, overrides=overrides)
+            path = train(source, report=progress, cancel=stop, overrides=overrides)
     except FloatingPointError as error:  # diverged: a training problem, not a traceback-worthy bug
         progress.close()
         print(f"inpaint: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the second Ctrl-C: the trainer wrote a checkpoint of the last step
+        progress.close()
+        if _is_rank_zero():
+            print(f"inpaint: interrupted; continue with: {resume_command(args)}", file=sys.stderr)
+        return 130
     finally:
         progress.close()
-    rank = os.environ.get("RANK", "0")
-    if rank in ("", "0"):
+    if _is_rank_zero():
         print(path)
     if stop.is_set():
-        print(f"inpaint: stopped early; continue with: inpaint train {args.config} --resume", file=sys.stderr)
+        if _is_rank_zero():
+            print(f"inpaint: stopped early; continue with: {resume_command(args)}", file=sys.stderr)
         return 130
     return 0
