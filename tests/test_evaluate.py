@@ -52,6 +52,7 @@ def test_evaluate_rows_for_each_model(photo_dir, registry):
         assert row["psnr_hole"] < row["psnr"]
         assert row["l1_hole"] > row["l1"]
         assert 0.0 < row["ssim"] <= 1.0
+        assert 0.0 < row["texture_ratio"] < 1.0  # smooth fills lose the photos' texture
         assert row["ms_per_image"] > 0.0
     assert rows[0] != rows[1]
     again = evaluate("telea", photo_dir, "box", size=SIZE, seed=3, registry=registry)
@@ -176,7 +177,7 @@ def test_format_markdown_table():
     table = format_markdown([row, {**row, "model": "biharmonic"}]).splitlines()
     assert len(table) == 4
     cells = [c.strip() for c in table[0].strip("|").split("|")]
-    assert cells == ["Model", "PSNR", "PSNR hole", "SSIM", "SSIM hole", "L1", "MSE", "TV", "ms/image"]
+    assert cells == ["Model", "PSNR", "PSNR hole", "SSIM", "SSIM hole", "Texture", "L1", "MSE", "TV", "ms/image"]
     assert set(table[1]) <= set("|-:")
     first = [c.strip() for c in table[2].strip("|").split("|")]
     assert first[0] == "telea" and first[1] == "31.42" and first[-1] == "12.3"

@@ -17,6 +17,7 @@ from inpaint_models.metrics import (
     mse,
     psnr,
     ssim,
+    texture_ratio,
     total_variation,
 )
 
@@ -151,15 +152,72 @@ def test_compute_metrics_keys_and_values() -> None:
     assert tuple(metrics) == METRIC_NAMES
     assert METRIC_NAMES == (
         "psnr", "psnr_hole", "ssim", "ssim_hole", "l1", "l1_hole", "mse", "mse_hole", "tv", "tv_hole",
+        "texture_ratio",
     )
     assert all(isinstance(v, float) for v in metrics.values())
     assert metrics["psnr"] == pytest.approx(psnr(pred, target))
     assert metrics["ssim_hole"] == pytest.approx(ssim(pred, target, mask))
     assert metrics["tv"] == pytest.approx(total_variation(pred))
     assert metrics["tv_hole"] == pytest.approx(total_variation(pred, mask))
+    assert metrics["texture_ratio"] == pytest.approx(texture_ratio(pred, target, mask))
     empty = compute_metrics(pred, target, np.zeros((32, 32), bool))
     assert math.isnan(empty["psnr_hole"]) and math.isnan(empty["ssim_hole"])
+    assert math.isnan(empty["texture_ratio"])
     assert empty["psnr"] == pytest.approx(metrics["psnr"])
+
+
+# --------------------------------------------------------------------------- #
+# texture ratio
+# --------------------------------------------------------------------------- #
+def _textured(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """Fine random texture on a ramp, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0.2, 0.8, shape[1])[None, :]
+    if len(shape) == 3:
+        ramp = ramp[..., None]
+    return np.clip(ramp + 0.15 * gaussian_filter(rng.standard_normal(shape), (1.0, 1.0) + (0,) * (len(shape) - 2)), 0, 1)
+
+
+@pytest.mark.parametrize("shape", [(40, 48), (40, 48, 3)])
+def test_texture_ratio_truth_is_one_smooth_fill_far_below(shape: tuple[int, ...]) -> None:
+    truth = _textured(shape, 3)
+    mask = _box(shape[:2], 10, 12, 20, 24)
+    assert texture_ratio(truth, truth, mask) == pytest.approx(1.0)
+    flat = truth.copy()
+    flat[mask] = truth[mask].mean(axis=0)
+    assert texture_ratio(flat, truth, mask) == pytest.approx(0.0, abs=1e-12)
+    smooth = truth.copy()  # a blurred fill: the texture is mostly gone
+    smooth[mask] = gaussian_filter(truth, (3, 3) + (0,) * (len(shape) - 2))[mask]
+    assert texture_ratio(smooth, truth, mask) < 0.6  # only the ramp is left
+    noisier = truth.copy()
+    noisier[mask] = np.clip(truth[mask] + 0.2 * np.random.default_rng(1).standard_normal(truth[mask].shape), 0, 1)
+    assert texture_ratio(noisier, truth, mask) > 1.0
+
+
+def test_texture_ratio_ignores_the_seam_and_is_scale_free() -> None:
+    truth = _textured((40, 48), 5)
+    mask = _box((40, 48), 10, 12, 20, 24)
+    seam = truth.copy()
+    seam[mask] += 0.3  # a step at the border only: the eroded hole keeps the truth's texture
+    assert texture_ratio(seam, truth, mask) == pytest.approx(1.0)
+    assert texture_ratio(3 * seam, 3 * truth, mask) == pytest.approx(1.0)
+    # the mean gradient magnitude inside the eroded hole, by hand for a horizontal ramp: Sobel's 8 * slope
+    ramp = np.tile(np.arange(48, dtype=np.float64) / 100, (40, 1))
+    steeper = np.tile(np.arange(48, dtype=np.float64) / 50, (40, 1))
+    assert texture_ratio(steeper, ramp, mask) == pytest.approx(2.0)
+
+
+def test_texture_ratio_undefined_cases_are_nan() -> None:
+    truth = _textured((30, 30), 7)
+    assert math.isnan(texture_ratio(truth, truth, None))
+    assert math.isnan(texture_ratio(truth, truth, np.zeros((30, 30), bool)))
+    thin = np.zeros((30, 30), bool)
+    thin[5:25, 10:12] = True  # 2 px wide: nothing left after the erosion
+    assert math.isnan(texture_ratio(truth, truth, thin))
+    flat_truth = np.full((30, 30), 0.5)
+    assert math.isnan(texture_ratio(truth, flat_truth, _box((30, 30), 5, 5, 10, 10)))
+    with pytest.raises(ShapeMismatchError):
+        texture_ratio(truth, truth[:-1], _box((30, 30), 5, 5, 10, 10))
 
 
 # --------------------------------------------------------------------------- #

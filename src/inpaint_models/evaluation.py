@@ -39,6 +39,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("PSNR hole", "psnr_hole", "{:.2f}"),
     ("SSIM", "ssim", "{:.4f}"),
     ("SSIM hole", "ssim_hole", "{:.4f}"),
+    ("Texture", "texture_ratio", "{:.2f}"),
     ("L1", "l1", "{:.4f}"),
     ("MSE", "mse", "{:.5f}"),
     ("TV", "tv", "{:.4f}"),
@@ -299,8 +300,8 @@ def evaluate(
     Returns:
         One dict per model, in the given order: ``model``, ``images`` (count),
         the mean of every :data:`~inpaint_models.metrics.METRIC_NAMES` key over
-        the images (hole metrics ignore images with an empty mask; NaN if all
-        are empty) and ``ms_per_image``, the median wall time of one fill in
+        the images (hole metrics ignore images with an empty mask, the texture
+        ratio also images where it is undefined; NaN if none is left) and ``ms_per_image``, the median wall time of one fill in
         milliseconds.
 
     Raises:
@@ -367,8 +368,9 @@ def _format_value(value: Any, fmt: str) -> str:
 def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """A markdown table of :func:`evaluate` rows.
 
-    Columns: Model, PSNR, PSNR hole, SSIM, SSIM hole, L1, MSE, TV, ms/image
-    (NaN shown as ``n/a``). Cells are padded so the table also reads well as
+    Columns: Model, PSNR, PSNR hole, SSIM, SSIM hole, Texture (the hole's
+    texture ratio, see :func:`~inpaint_models.metrics.texture_ratio`), L1, MSE,
+    TV, ms/image (NaN shown as ``n/a``). Cells are padded so the table also reads well as
     plain text.
     """
     header = ["Model"] + [title for title, _, _ in TABLE_COLUMNS]

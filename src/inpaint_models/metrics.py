@@ -1,5 +1,5 @@
 """Image-quality metrics for inpainting: MSE, L1, PSNR, SSIM and total variation,
-on the whole image and on the hole only.
+on the whole image and on the hole only, and the hole's texture ratio.
 
 Inputs: ``prediction`` and ``target`` are float arrays in [0, 1] of shape
 ``(H, W)`` or ``(H, W, C)`` (same shape); ``mask`` is a ``bool`` ``(H, W)``
@@ -19,7 +19,7 @@ import math
 from typing import Optional
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import binary_erosion, gaussian_filter, sobel
 
 from inpaint_models.errors import ShapeMismatchError
 
@@ -30,6 +30,7 @@ __all__ = [
     "mse",
     "psnr",
     "ssim",
+    "texture_ratio",
     "total_variation",
 ]
 
@@ -45,6 +46,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "mse_hole",
     "tv",
     "tv_hole",
+    "texture_ratio",
 )
 
 _SSIM_SIGMA = 1.5
@@ -244,6 +246,55 @@ def total_variation(image: np.ndarray, mask: Optional[np.ndarray] = None) -> flo
 
 
 # --------------------------------------------------------------------------- #
+# texture
+# --------------------------------------------------------------------------- #
+def _gradient_magnitude(image: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of each channel: (H, W) or (H, W, C), ``reflect`` borders."""
+    if image.ndim == 3:  # ndimage's sobel would also smooth across the channel axis
+        return np.stack([_gradient_magnitude(image[..., c]) for c in range(image.shape[-1])], axis=-1)
+    return np.hypot(sobel(image, axis=1, mode="reflect"), sobel(image, axis=0, mode="reflect"))
+
+
+def _inner_hole(mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """The hole eroded by one pixel (3x3 square): pixels whose whole 3x3 neighbourhood is hole."""
+    if mask is None:
+        return None
+    return binary_erosion(mask, structure=np.ones((3, 3), bool), border_value=0)
+
+
+def _texture_ratio(pred: np.ndarray, targ: np.ndarray, inner: Optional[np.ndarray]) -> float:
+    if inner is None or not inner.any():
+        return float("nan")
+    truth = float(_gradient_magnitude(targ)[inner].mean(dtype=np.float64))
+    if not truth > 1e-12:  # a flat truth: no texture to keep, the ratio is undefined
+        return float("nan")
+    return float(_gradient_magnitude(pred)[inner].mean(dtype=np.float64)) / truth
+
+
+def texture_ratio(prediction: np.ndarray, target: np.ndarray, mask: Optional[np.ndarray]) -> float:
+    """How much of the truth's texture a fill keeps: 1 for the truth itself, well below 1 for a smooth fill.
+
+    The mean Sobel gradient magnitude (over pixels and channels) of ``prediction``
+    inside the hole eroded by one pixel (3x3), divided by the same for ``target``.
+    The erosion keeps the seam at the hole's border out, and every Sobel window
+    used lies inside the hole, so only filled pixels count. Scale-free (any
+    ``data_range``); above 1 for a fill noisier than the truth.
+
+    Args:
+        prediction, target: float (H, W) or (H, W, C), same shape.
+        mask: bool (H, W), True = hole.
+
+    Returns:
+        The ratio, or ``nan`` when it is undefined: no mask, a hole with no pixel
+        left after the erosion (strokes thinner than 3 px), or a truth without
+        texture there (mean gradient below 1e-12). Average over images with
+        NaN-aware means (as :func:`inpaint_models.evaluate` does).
+    """
+    pred, targ, m = _check_pair(prediction, target, mask)
+    return _texture_ratio(pred, targ, _inner_hole(m))
+
+
+# --------------------------------------------------------------------------- #
 # all at once
 # --------------------------------------------------------------------------- #
 def compute_metrics(
@@ -257,7 +308,8 @@ def compute_metrics(
     ``psnr``/``ssim``/``l1``/``mse`` compare ``prediction`` with ``target`` on
     the whole image, the ``*_hole`` variants on the hole pixels of ``mask``
     (bool (H, W), True = hole; ``None`` or an empty mask gives ``nan``).
-    ``tv``/``tv_hole`` are the total variation of ``prediction`` (report 004).
+    ``tv``/``tv_hole`` are the total variation of ``prediction`` (report 004);
+    ``texture_ratio`` is :func:`texture_ratio` (``nan`` where undefined).
     """
     pred, targ, m = _check_pair(prediction, target, mask)
     dr = float(data_range)
@@ -277,4 +329,5 @@ def compute_metrics(
         "mse_hole": err_hole,
         "tv": total_variation(pred),
         "tv_hole": total_variation(pred, m) if has_hole else nan,
+        "texture_ratio": _texture_ratio(pred, targ, _inner_hole(m)) if has_hole else nan,
     }
