@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import inpaint_models
 from inpaint_models.arrays import hole_boxes, resolve_layout
 from inpaint_models.datatypes import ModelInfo, ProgressEvent
-from inpaint_models.errors import Cancelled, OptionError, ShapeMismatchError, UnsupportedDtypeError
+from inpaint_models.errors import Cancelled, InvalidValuesError, OptionError, ShapeMismatchError, UnsupportedDtypeError
 from inpaint_models.hookspecs import hookimpl
 from inpaint_models.plugins import make_registry
 
@@ -121,7 +121,7 @@ def test_mask_0_255_uint8_equals_bool():
     image = np.random.default_rng(2).integers(0, 255, (40, 40, 3), dtype=np.uint8)
     mask = np.zeros((40, 40), np.uint8)
     mask[10:20, 15:30] = 255
-    assert np.array_equal(inpaint_models.fill(image, mask), inpaint_models.fill(image, mask > 0))
+    assert np.array_equal(inpaint_models.fill(image, mask, model="telea"), inpaint_models.fill(image, mask > 0, model="telea"))
 
 
 # ---------------------------------------------------------------- never modify, always composite
@@ -133,11 +133,11 @@ def test_write_protected_and_non_contiguous_inputs():
     mask = mask_base[::2, ::2]
     image_copy = image.copy()
     base.flags.writeable = False
-    out = inpaint_models.fill(image, mask)
+    out = inpaint_models.fill(image, mask, model="telea")
     assert out.flags.writeable and out.flags.c_contiguous
     assert np.array_equal(image, image_copy)
     assert np.array_equal(out[~mask], image[~mask])
-    assert np.array_equal(out, inpaint_models.fill(np.ascontiguousarray(image), np.ascontiguousarray(mask)))
+    assert np.array_equal(out, inpaint_models.fill(np.ascontiguousarray(image), np.ascontiguousarray(mask), model="telea"))
 
 
 def test_nan_under_the_mask_is_allowed():
@@ -146,7 +146,7 @@ def test_nan_under_the_mask_is_allowed():
     mask[10:15, 10:15] = True
     holed = image.copy()
     holed[mask] = np.nan
-    out = inpaint_models.fill(holed, mask)
+    out = inpaint_models.fill(holed, mask, model="telea")
     assert np.isfinite(out).all()
     assert np.abs(out[mask] - image[mask]).max() < 0.05
 
@@ -171,7 +171,7 @@ def test_bool_image():
     image[:, 16:] = True
     mask = np.zeros((32, 32), bool)
     mask[10:20, 4:10] = True
-    out = inpaint_models.fill(image, mask)
+    out = inpaint_models.fill(image, mask, model="telea")
     assert out.dtype == np.bool_ and not out[mask].any()
 
 
@@ -187,12 +187,12 @@ def test_bad_option_values():
     image = np.zeros((16, 16), np.uint8)
     mask = np.eye(16, dtype=bool)
     with pytest.raises(OptionError, match="radius must be at least 1"):
-        inpaint_models.fill(image, mask, radius=0)
+        inpaint_models.fill(image, mask, model="telea", radius=0)
     with pytest.raises(OptionError, match="'radius' must be an integer"):
-        inpaint_models.fill(image, mask, radius="wide")
-    assert inpaint_models.fill(image, mask, radius="5").shape == image.shape  # CLI strings are coerced
+        inpaint_models.fill(image, mask, model="telea", radius="wide")
+    assert inpaint_models.fill(image, mask, model="telea", radius="5").shape == image.shape  # CLI strings are coerced
     with pytest.raises(OptionError, match="margin"):
-        inpaint_models.fill(image, mask, margin=-1)
+        inpaint_models.fill(image, mask, model="telea", margin=-1)
 
 
 # ---------------------------------------------------------------- crop around mask
@@ -358,3 +358,94 @@ def test_thousands_of_specks_are_grouped_quickly():
                 break
             assert not box.overlaps(other)
     assert elapsed < 5.0, f"grouping 5000 specks took {elapsed:.1f} s"
+
+
+# ---------------------------------------------------------------- bad numeric input (issue 12)
+def classical_models() -> list[str]:
+    return [info.name for info in inpaint_models.api.default_registry().infos() if not info.trainable]
+
+
+def test_a_value_beyond_float32_range_is_named_before_any_model_runs(spy_registry):
+    ramp = np.tile(np.linspace(0.2, 0.8, 48), (48, 1))
+    mask = np.zeros((48, 48), bool)
+    mask[18:30, 18:30] = True
+    image = ramp.copy()
+    image[0, 0] = 1e39  # finite in float64, beyond float32
+    assert {"telea", "navier-stokes", "biharmonic", "push-pull"} <= set(classical_models())
+    for model in classical_models():
+        with pytest.raises(InvalidValuesError, match=r"span 0.2 to 1e\+39.*wider than float32"):
+            inpaint_models.fill(image, mask, model=model)
+    registry, spy = spy_registry()
+    with pytest.raises(InvalidValuesError):
+        inpaint_models.fill(image, mask, model="spy", registry=registry)
+    assert spy.crops == []  # no model ran
+    image[0, 0] = np.nan  # and NaN, inf under the hole are still fine
+    mask[0, 0] = True
+    inpaint_models.fill(image, mask, model="spy", registry=registry)
+
+
+def test_values_beyond_float32_range_with_a_float32_sized_spread_are_filled_exactly():
+    ramp = np.tile(np.linspace(0.2, 0.8, 48), (48, 1))
+    mask = np.zeros((48, 48), bool)
+    mask[18:30, 18:30] = True
+    huge = 1e39 + ramp * 1e38  # float64 values float32 cannot hold; conversion runs in float64
+    tiny = ramp * 1e-300  # and values it would flush to zero
+    for model in classical_models():
+        for image, unit in ((huge, 1e38), (tiny, 1e-300)):
+            out = inpaint_models.fill(image, mask, model=model)
+            assert np.isfinite(out).all() and np.array_equal(out[~mask], image[~mask]), model
+            error = np.abs(out[mask] - image[mask]).max() / unit
+            assert error < 0.1, (model, error)  # as good as on the same ramp in [0.2, 0.8]
+
+
+def test_int64_values_keep_their_precision():
+    base = np.int64(10**15)
+    image = base + np.tile(np.arange(48, dtype=np.int64) * 10, (48, 1))
+    mask = np.zeros((48, 48), bool)
+    mask[18:30, 18:30] = True
+    out = inpaint_models.fill(image, mask, model="biharmonic")
+    assert np.abs(out[mask] - image[mask]).max() <= 2  # float32 alone would err by ~6e7
+
+
+def rgb_only_plugin(calls: list):
+    """An inline 3-channel (colour) plugin that fills with mid-grey."""
+
+    class Plugin:
+        @hookimpl
+        def model_info(self):
+            return ModelInfo(name="rgb-only", title="RGB only", description="fills grey", source="tests", channels=(3,))
+
+        @hookimpl
+        def fill(self, image, mask):
+            assert image.shape[-1] == 3 and np.isfinite(image).all()
+            calls.append(image.shape)
+            out = image.copy()
+            out[mask] = 0.5
+            return out
+
+    return Plugin()
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_nan_alpha_under_the_hole_comes_back_finite(stack):
+    calls: list = []
+    registry = make_registry(load_entry_points=False)
+    registry.register(rgb_only_plugin(calls))
+    rng = np.random.default_rng(10)
+    image = rng.random((3, 32, 32, 4)) if stack else rng.random((32, 32, 4))
+    image[..., 3] = 0.25
+    image[..., 16:, 3] = 0.75  # alpha: two halves
+    mask = np.zeros(image.shape[:-1], bool)
+    mask[..., 10:20, 5:12] = True  # the hole straddles the alpha edge
+    holed = image.copy()
+    holed[mask] = np.nan  # every channel, alpha included
+    out = inpaint_models.fill(holed, mask, model="rgb-only", registry=registry)
+    assert calls and np.isfinite(out).all()
+    assert np.array_equal(out[~mask], holed[~mask])
+    assert np.allclose(out[mask][:, :3], 0.5)
+    assert np.array_equal(out[..., 3][mask], image[..., 3][mask])  # the nearest known alpha
+    finite_alpha = image.copy()  # a finite alpha under the hole is the caller's and stays as it is
+    finite_alpha[..., :3][mask] = np.nan
+    finite_alpha[..., 3][mask] = 0.6
+    out = inpaint_models.fill(finite_alpha, mask, model="rgb-only", registry=registry)
+    assert np.all(out[..., 3][mask] == 0.6)

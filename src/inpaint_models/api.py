@@ -1,4 +1,4 @@
-"""The public Python API: ``fill``, ``available_models``, ``model_info``, ``train``, ``evaluate``.
+"""The public Python API: ``fill``, ``default_model``, ``available_models``, ``model_info``, ``train``, ``evaluate``.
 
 ``fill`` runs the whole model-independent pipeline (validate, normalise, crop
 around the holes, call exactly one plugin, composite) so that every model gets
@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from . import arrays
-from .arrays import ChannelAxis, Layout
+from .arrays import ChannelAxis, Layout, VolumeAxis
 from .datatypes import FillContext, ModelInfo, ProgressEvent, Reporter
 from .devices import resolve_device
 from .errors import (
@@ -25,7 +25,9 @@ from .errors import (
     MaskCoversImageError,
     MissingWeightsError,
     OptionError,
+    PlaneByPlaneWarning,
     ShapeMismatchError,
+    UnknownModelError,
     WeightsError,
 )
 from .crops import fill_crop
@@ -102,36 +104,126 @@ def _prepare_mask(image: np.ndarray, mask: np.ndarray, channel_axis: ChannelAxis
     return mask
 
 
+#: default models, best first, as measured (benchmarks/bench_volume.py, docs/results.md); the first
+#: one registered wins. Photographs: PatchMatch keeps texture; stacks: the volume fill uses the
+#: neighbouring planes (and the smooth fills measure best plane by plane on them too).
+IMAGE_DEFAULTS = ("patchmatch", "biharmonic")
+STACK_DEFAULTS = ("biharmonic", "push-pull")
+
+#: context planes added along the volume axis on each side of a hole region (see ``fill``'s volume_margin)
+DEFAULT_VOLUME_MARGIN = 3
+
+
+def default_model(
+    image_shape: tuple[int, ...],
+    registry: Optional[ModelRegistry] = None,
+    *,
+    mask_shape: Optional[tuple[int, ...]] = None,
+    channel_axis: ChannelAxis = "auto",
+    volume_axis: VolumeAxis = "auto",
+) -> str:
+    """The model ``fill(model="auto")`` uses for an image of this shape.
+
+    A single 2D image gets ``patchmatch`` (content-aware, keeps texture), or
+    ``biharmonic`` when that is not installed; a stack gets the best measured
+    volume fill (``biharmonic``, which fills it as a volume unless
+    ``volume_axis=None``). Only registered models are chosen: failing the
+    preferred ones, a stack gets any model that fills volumes, then any
+    non-trainable model, then any model.
+
+    Args:
+        image_shape: the image's shape, e.g. (H, W, 3) or (Z, H, W).
+        registry: the plugin registry (default: installed plugins).
+        mask_shape: the mask's shape when known (resolves ambiguous layouts as
+            ``fill`` does); default: the image's spatial shape, reading a
+            trailing axis of size <= 4 as channels when ``channel_axis="auto"``.
+        channel_axis: as in :func:`fill`.
+        volume_axis: as in :func:`fill`; None picks the best plane-by-plane model.
+
+    Raises:
+        ShapeMismatchError: the shapes do not fit (as in :func:`fill`).
+        UnknownModelError: no model is installed.
+    """
+    registry = registry or default_registry()
+    image_shape = tuple(int(n) for n in image_shape)
+    if mask_shape is None:
+        trailing_channels = channel_axis == "auto" and len(image_shape) >= 3 and image_shape[-1] <= 4
+        if channel_axis == "auto":
+            mask_shape = image_shape[:-1] if trailing_channels else image_shape
+        elif channel_axis is None:
+            mask_shape = image_shape
+        else:
+            mask_shape = tuple(n for i, n in enumerate(image_shape) if i != int(channel_axis) % len(image_shape))
+    layout = arrays.resolve_layout(image_shape, tuple(mask_shape), channel_axis)
+    stack = bool(layout.stack_shape)
+    volume = arrays.resolve_volume_axis(image_shape, layout, volume_axis) is not None
+    names = registry.names()
+    if not names:
+        raise UnknownModelError("no model is installed: there is no default model to choose")
+    infos = {name: registry.info(name) for name in names}
+    preferred = STACK_DEFAULTS if stack else IMAGE_DEFAULTS
+    for name in preferred:
+        if name in infos and (not volume or infos[name].fills_volumes):
+            return name
+    fallbacks = [
+        [name for name in names if volume and infos[name].fills_volumes],
+        [name for name in names if not infos[name].trainable],
+        names,
+    ]
+    return next(group[0] for group in fallbacks if group)
+
+
 def fill(
     image: np.ndarray,
     mask: np.ndarray,
-    model: str = "telea",
+    model: str = "auto",
     weights: Optional[Union[str, Path]] = None,
     device: str = "auto",
     *,
     channel_axis: ChannelAxis = "auto",
+    volume_axis: VolumeAxis = "auto",
     margin: Optional[int] = None,
+    volume_margin: Optional[int] = None,
     progress: Optional[Reporter] = None,
     cancel: Optional[CancelCheck] = None,
     registry: Optional[ModelRegistry] = None,
     **options: Any,
 ) -> np.ndarray:
-    """Inpaint the masked pixels of an image or a stack of images.
+    """Inpaint the masked pixels of an image, or of a stack plane by plane or as a volume.
 
     Args:
         image: (H, W), (H, W, C) or a stack such as (Z, H, W) or (T, Z, H, W, C);
             dtype bool, any integer type or float of any range (NaN allowed only
-            under the mask). C = 4 is RGBA: a colour model never fills alpha.
+            under the mask). C = 4 is RGBA: a colour model never fills alpha
+            (alpha under the hole keeps the caller's values; NaN there becomes
+            the nearest known pixel's alpha).
         mask: True / non-zero = pixel to fill. Bool or integer (0/1, 0/255); the
             image's spatial shape, or its trailing (H, W) axes broadcast over the
             stack. An (H, W, 3) mask for an (H, W, 3) image is merged over channels.
-        model: a name from :func:`available_models`.
+        model: a name from :func:`available_models`, or ``"auto"``: the best
+            measured fill for the data (:func:`default_model`: ``patchmatch``
+            for a single image, the ``biharmonic`` volume fill for a stack).
         weights: weights file for a trainable model (default: the shipped ones).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         channel_axis: the channel axis, None for none, or "auto" (inferred from
             the mask's shape; pass it when the shape is ambiguous).
-        margin: context pixels around each hole region sent to the model
-            (default: the model's ``crop_margin``).
+        volume_axis: the image axis that forms the third spatial dimension (an
+            index into ``image.shape``: 0 for Z of (Z, H, W), 1 for Z of
+            (T, Z, H, W, C), 0 for T of a (T, H, W) time-lapse); the other stack
+            axes are iterated. Hole regions are then found in 3D (connected
+            components of the mask in each volume) and cropped with
+            ``volume_margin`` planes of context along that axis, for models that
+            fill volumes (``ModelInfo.spatial_dims`` contains 3); a plane the
+            mask covers entirely is filled from its neighbours. None fills plane
+            by plane. ``"auto"`` (default): the innermost stack axis (just before
+            H) for a stack, none for a single image. A model that fills 2D images
+            only gets planes: with an explicit ``volume_axis`` it warns
+            :class:`~inpaint_models.errors.PlaneByPlaneWarning`, with "auto" silently.
+        margin: context pixels along H and W around each hole region sent to
+            the model (default: the model's ``crop_margin``).
+        volume_margin: context planes along the volume axis on each side of a
+            hole region (default :data:`DEFAULT_VOLUME_MARGIN` = 3: beyond that
+            the neighbouring planes add cost, not accuracy, on the stack sample).
         progress: called with a :class:`ProgressEvent` after each region and by
             models with long steps (diffusion sampling).
         cancel: a ``threading.Event`` or a callable returning True to stop; the
@@ -146,14 +238,15 @@ def fill(
 
     Raises:
         InpaintError (a ValueError) subclasses naming the problem: shape
-        mismatch, NaN/inf, unsupported dtype, unknown model or option, mask
-        covering a whole plane, image too small for the model, missing weights.
+        mismatch, NaN/inf, known values spanning more than float32 holds,
+        unsupported dtype, unknown model or option, bad volume axis, mask
+        covering a whole plane (a whole volume in volume mode), image too
+        small for the model, missing weights.
     """
     registry = registry or default_registry()
-    info = registry.info(model)
-    model_options = build_fill_options(info, options)
-    if margin is not None and (not isinstance(margin, (int, np.integer)) or isinstance(margin, bool) or margin < 0):
-        raise OptionError(f"margin must be a non-negative integer, got {margin!r}")
+    for name, value in (("margin", margin), ("volume_margin", volume_margin)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0):
+            raise OptionError(f"{name} must be a non-negative integer, got {value!r}")
 
     image = np.asarray(image)
     mask = np.asarray(mask)
@@ -163,6 +256,24 @@ def fill(
         raise ShapeMismatchError(f"image is empty (shape {image.shape})")
     mask = _prepare_mask(image, mask, channel_axis)
     layout = arrays.resolve_layout(image.shape, mask.shape, channel_axis)
+    if model == "auto":
+        model = default_model(
+            image.shape, registry, mask_shape=mask.shape, channel_axis=channel_axis, volume_axis=volume_axis
+        )
+    info = registry.info(model)
+    model_options = build_fill_options(info, options)
+    volume_index = arrays.resolve_volume_axis(image.shape, layout, volume_axis)
+    if volume_index is not None and not info.fills_volumes:
+        if volume_axis != "auto":
+            volume_models = [name for name in registry.names() if registry.info(name).fills_volumes]
+            warnings.warn(
+                f"model {info.name!r} fills 2D images only: the stack is filled plane by plane, without its "
+                f"neighbouring planes along axis {volume_axis}; a volume model uses them "
+                f"({', '.join(volume_models) or 'none installed'})",
+                PlaneByPlaneWarning,
+                stacklevel=2,
+            )
+        volume_index = None
     mask_bool = arrays.mask_to_bool(mask)
     planes, mask_planes = arrays.as_planes(image, mask_bool, layout)
 
@@ -170,7 +281,9 @@ def fill(
     if not plane_indices:
         warnings.warn("the mask is empty: returning an unchanged copy of the image", EmptyMaskWarning, stacklevel=2)
         return image.copy()
-    _check_sizes(info, layout, mask_planes, plane_indices)
+    _check_sizes(info, layout, mask_planes, plane_indices if volume_index is None else [])
+    if volume_index is not None:
+        _check_volumes(arrays.as_volumes(arrays.channel_last(image, layout), mask_bool, layout, volume_index)[1])
     value_range = arrays.value_range(planes, mask_planes)
     context = FillContext(
         weights=resolve_weights(info, weights),
@@ -180,8 +293,36 @@ def fill(
     )
 
     work = _output_buffer(image, layout)
-    work_planes = work.reshape((layout.planes, layout.height, layout.width, layout.channels))
     margin = info.crop_margin if margin is None else int(margin)
+    if volume_index is None:
+        _fill_planes(registry, info, model_options, context, value_range, layout, planes, mask_planes, work, plane_indices, margin)
+    else:
+        depth_margin = DEFAULT_VOLUME_MARGIN if volume_margin is None else int(volume_margin)
+        _fill_volumes(
+            registry, info, model_options, context, value_range, layout, volume_index,
+            arrays.channel_last(image, layout), mask_bool, work, margin, depth_margin,
+        )
+
+    if layout.channel_axis is None or layout.channel_axis == image.ndim - 1:
+        return work
+    return np.ascontiguousarray(np.moveaxis(work, -1, layout.channel_axis))
+
+
+def _fill_planes(
+    registry: ModelRegistry,
+    info: ModelInfo,
+    model_options: Any,
+    context: FillContext,
+    value_range: arrays.ValueRange,
+    layout: Layout,
+    planes: np.ndarray,
+    mask_planes: np.ndarray,
+    work: np.ndarray,
+    plane_indices: list[int],
+    margin: int,
+) -> None:
+    """Fill every hole region of every plane, one 2D crop each, into ``work`` (one event per region)."""
+    work_planes = work.reshape((layout.planes, layout.height, layout.width, layout.channels))
     jobs = [
         (index, box)
         for index in plane_indices
@@ -193,16 +334,119 @@ def fill(
         crop_mask = np.ascontiguousarray(mask_planes[index][box.slices])
         crop = planes[index][box.slices]
         filled, channels = fill_crop(registry, info, model_options, context, crop, crop_mask, value_range)
-        target = work_planes[index][box.slices]
-        if channels is None:
-            target[crop_mask] = filled[crop_mask]
-        else:
-            target[crop_mask, :channels] = filled[crop_mask][:, :channels]
+        _write(work_planes[index][box.slices], crop_mask, filled, channels)
         context.report(ProgressEvent("fill", step, len(jobs), message=f"plane {index + 1} of {layout.planes}"))
 
-    if layout.channel_axis is None or layout.channel_axis == image.ndim - 1:
-        return work
-    return np.ascontiguousarray(np.moveaxis(work, -1, layout.channel_axis))
+
+def _fill_volumes(
+    registry: ModelRegistry,
+    info: ModelInfo,
+    model_options: Any,
+    context: FillContext,
+    value_range: arrays.ValueRange,
+    layout: Layout,
+    volume_index: int,
+    image: np.ndarray,
+    mask: np.ndarray,
+    work: np.ndarray,
+    margin: int,
+    depth_margin: int,
+) -> None:
+    """Fill every 3D hole region of every volume into ``work`` (one event per region).
+
+    ``image`` is channel-last (stack..., H, W, C); the volume axis is moved
+    next to H by views, so nothing is copied but the crops. A region whose box
+    spans a single plane goes to the model as a 2D crop.
+    """
+    volumes, mask_volumes = arrays.as_volumes(image, mask, layout, volume_index)
+    work_volumes, _ = arrays.as_volumes(
+        work.reshape(layout.stack_shape + (layout.height, layout.width, layout.channels)), mask, layout, volume_index
+    )
+    outer_shape = mask_volumes.shape[:-3]
+    jobs = [
+        (outer, box)
+        for outer in np.ndindex(outer_shape)
+        for box in arrays.volume_boxes(mask_volumes[outer], margin, depth_margin, info.min_size)
+    ]
+    count = int(np.prod(outer_shape, dtype=np.int64))
+    for step, (outer, box) in enumerate(jobs, start=1):
+        crop_mask = np.ascontiguousarray(mask_volumes[outer][box.slices])
+        crop = volumes[outer][box.slices]
+        if crop.shape[0] == 1:
+            filled, channels = fill_crop(registry, info, model_options, context, crop[0], crop_mask[0], value_range)
+            filled = filled[np.newaxis]
+        else:
+            filled, channels = fill_volume_crop(registry, info, model_options, context, crop, crop_mask, value_range)
+        _write(work_volumes[outer][box.slices], crop_mask, filled, channels)
+        where = f" of volume {outer} ({count} volumes)" if count > 1 else ""
+        context.report(ProgressEvent("fill", step, len(jobs), message=f"region {step} of {len(jobs)}{where}"))
+
+
+def fill_volume_crop(
+    registry: ModelRegistry,
+    info: ModelInfo,
+    options: Any,
+    context: FillContext,
+    crop: np.ndarray,
+    crop_mask: np.ndarray,
+    value_range: arrays.ValueRange,
+) -> tuple[np.ndarray, Optional[int]]:
+    """Fill one (d, h, w, C) volume crop with a model that fills volumes.
+
+    The same value conversion (``value_range``) and channel adaptation as a 2D
+    crop (:func:`inpaint_models.crops.fill_crop`); the plugin receives float32
+    (d, h, w, c) in [0, 1] and a bool (d, h, w) mask (True = fill), padded
+    (symmetric) to ``ModelInfo.size_multiple`` along all three axes.
+
+    Returns:
+        Values in the caller's dtype, shape of ``crop``, and how many leading
+        channels to write (None = all; 3 for RGBA through a colour model).
+    """
+    return fill_crop(registry, info, options, context, crop, crop_mask, value_range, model_call=_call_volume_model)
+
+
+def _call_volume_model(
+    registry: ModelRegistry, info: ModelInfo, options: Any, context: FillContext, unit: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
+    """Pad a float32 (d, h, w, c) crop to the model's size multiple, call it, undo the padding."""
+    multiple = max(1, info.size_multiple)
+    pads = [(-n) % multiple for n in unit.shape[:-1]]
+    if any(pads):
+        unit = np.pad(unit, [(0, p) for p in pads] + [(0, 0)], mode="symmetric")
+        mask = np.pad(mask, [(0, p) for p in pads], mode="symmetric")
+    predicted = np.asarray(
+        registry.call_fill(info.name, np.ascontiguousarray(unit, dtype=np.float32), np.ascontiguousarray(mask), options, context),
+        dtype=np.float32,
+    )
+    if predicted.shape != unit.shape:
+        raise RuntimeError(f"plugin {info.name!r} returned shape {predicted.shape} for a volume of shape {unit.shape}")
+    predicted = predicted[tuple(slice(0, n - p) for n, p in zip(predicted.shape, pads))]
+    if not np.isfinite(predicted).all():
+        raise RuntimeError(f"plugin {info.name!r} returned NaN or infinite values")
+    return predicted
+
+
+def _write(target: np.ndarray, crop_mask: np.ndarray, filled: np.ndarray, channels: Optional[int]) -> None:
+    """Composite a filled crop into ``target`` (a view of the output) under ``crop_mask``.
+
+    Channels the model did not fill (alpha through a colour model) keep the
+    caller's values, except non-finite ones under the hole (NaN alpha in a
+    float RGBA image), which take the nearest known pixel's value: a filled
+    image never holds NaN.
+    """
+    if channels is None:
+        target[crop_mask] = filled[crop_mask]
+        return
+    target[crop_mask, :channels] = filled[crop_mask][:, :channels]
+    rest = target[..., channels:]
+    if rest.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(rest) & crop_mask[..., np.newaxis]
+    if bad.any():
+        from scipy import ndimage
+
+        nearest = ndimage.distance_transform_edt(crop_mask, return_distances=False, return_indices=True)
+        rest[bad] = rest[tuple(nearest)][bad]
 
 
 def _check_sizes(info: ModelInfo, layout: Layout, mask_planes: np.ndarray, plane_indices: list[int]) -> None:
@@ -214,6 +458,14 @@ def _check_sizes(info: ModelInfo, layout: Layout, mask_planes: np.ndarray, plane
     for index in plane_indices:
         if mask_planes[index].all():
             where = "the whole image" if layout.planes == 1 else f"the whole of plane {index}"
+            raise MaskCoversImageError(f"the mask covers {where}: there is nothing to inpaint from")
+
+
+def _check_volumes(mask_volumes: np.ndarray) -> None:
+    """Raise MaskCoversImageError when the mask covers a whole volume ((..., D, H, W) views)."""
+    for outer in np.ndindex(mask_volumes.shape[:-3]):
+        if mask_volumes[outer].all():
+            where = "the whole stack" if not outer else f"the whole of volume {outer}"
             raise MaskCoversImageError(f"the mask covers {where}: there is nothing to inpaint from")
 
 

@@ -24,9 +24,12 @@ from .errors import (
 )
 
 ChannelAxis = Union[int, None, Literal["auto"]]
+VolumeAxis = Union[int, None, Literal["auto"]]
 
 #: dtype kinds that can be inpainted: bool, signed/unsigned integers, floats
 SUPPORTED_KINDS = "biuf"
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # --------------------------------------------------------------------------- layout
@@ -167,8 +170,21 @@ class ValueRange:
     low: Optional[float] = None
     high: Optional[float] = None
 
+    @property
+    def exact(self) -> bool:
+        """Whether conversions run in float64: the dtype holds values float32 cannot (float64, int32,
+        int64...), or the range is too wide or narrow to scale in float32 (1e39 in a float64 image)."""
+        return (
+            not np.can_cast(self.dtype, np.float32, "safe")
+            or not 1e-30 <= self.scale <= 1e30
+            or abs(self.offset) > 1e30
+        )
+
     def to_unit(self, values: np.ndarray) -> np.ndarray:
-        """Caller values (any dtype) -> float32 in [0, 1]."""
+        """Caller values (any dtype) -> float32 in [0, 1] (hole pixels, not clipped, may hold anything)."""
+        if self.exact:
+            with np.errstate(over="ignore", invalid="ignore"):  # hole pixels may be NaN or huge
+                return ((values.astype(np.float64) - self.offset) / self.scale).astype(np.float32)
         unit = values.astype(np.float32)
         if self.offset != 0.0:
             unit -= np.float32(self.offset)
@@ -178,7 +194,7 @@ class ValueRange:
 
     def from_unit(self, unit: np.ndarray) -> np.ndarray:
         """float values in [0, 1] (clipped) -> the caller's dtype and range."""
-        values = np.clip(unit, 0.0, 1.0).astype(np.float64 if self.dtype == np.float64 else np.float32)
+        values = np.clip(unit, 0.0, 1.0).astype(np.float64 if self.exact else np.float32)
         if self.dtype == np.bool_:
             return values > 0.5
         if self.scale != 1.0:
@@ -203,9 +219,15 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     (unmasked) pixels, so hole contents never influence the result (and filled
     values stay inside that range).
 
+    The conversion runs in float64 where float32 would overflow or lose the
+    values (float64 and 32/64-bit integer images, extreme ranges), so a float64
+    image around 1e39 is filled like one around 1.
+
     Raises:
         InvalidValuesError: a known pixel is NaN or infinite (NaN under the mask is
-            allowed: those pixels are being replaced).
+            allowed: those pixels are being replaced), or the known values span
+            a range wider than float32's (models compute in float32 [0, 1]: a
+            single 1e39 among values near 1 would leave them no resolution).
     """
     dtype = planes.dtype
     if dtype == np.bool_:
@@ -227,9 +249,16 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
         raise MaskCoversImageError("the mask covers the whole image: there is nothing to inpaint from")
     low = float(known.min())
     high = float(known.max())
-    if dtype.kind == "f" and low >= 0.0 and high <= 1.0:
-        return ValueRange(dtype, 0.0, 1.0)
+    if dtype.kind == "f" and low >= 0.0 and high <= 1.0 and (high == 0.0 or high >= 1e-30):
+        return ValueRange(dtype, 0.0, 1.0)  # (values all below 1e-30 are stretched: float32 would flush them)
     scale = high - low
+    if not scale <= _FLOAT32_MAX:
+        extreme = high if abs(high) >= abs(low) else low
+        raise InvalidValuesError(
+            f"the image's known values span {low:.6g} to {high:.6g} (e.g. {extreme:.6g}), a range wider than "
+            f"float32 can hold ({_FLOAT32_MAX:.3g}), in which the models compute; rescale the image, or add "
+            f"the extreme pixels to the mask"
+        )
     return ValueRange(dtype, low, scale if scale > 0 else 1.0, low, high)
 
 
@@ -264,17 +293,22 @@ class Box:
         return Box(min(self.top, other.top), min(self.left, other.left), max(self.bottom, other.bottom), max(self.right, other.right))
 
 
+def _expand_span(start: int, stop: int, limit: int, margin: int, target: int) -> tuple[int, int]:
+    """``[start, stop)`` widened by ``margin`` on both sides, then to ``target`` long (centred), inside ``[0, limit)``."""
+    start, stop = max(0, start - margin), min(limit, stop + margin)
+    target = min(max(target, stop - start), limit)
+    missing = target - (stop - start)
+    start = max(0, start - missing // 2)
+    stop = min(limit, start + target)
+    start = max(0, stop - target)
+    return start, stop
+
+
 def _grow(box: Box, margin: int, min_size: int, square: bool, height: int, width: int) -> Box:
     """Expand ``box`` by ``margin`` and to at least ``min_size`` (square if asked), inside the plane."""
 
     def expand(start: int, stop: int, limit: int, target: int) -> tuple[int, int]:
-        start, stop = max(0, start - margin), min(limit, stop + margin)
-        target = min(max(target, stop - start), limit)
-        missing = target - (stop - start)
-        start = max(0, start - missing // 2)
-        stop = min(limit, start + target)
-        start = max(0, stop - target)
-        return start, stop
+        return _expand_span(start, stop, limit, margin, target)
 
     top, bottom = expand(box.top, box.bottom, height, min_size)
     left, right = expand(box.left, box.right, width, min_size)
@@ -388,6 +422,179 @@ def _sweep_merge(boxes: list[Box], min_size: int, square: bool, height: int, wid
                     break
             else:
                 active.append(len(result))
+                result.append(box)
+        boxes = result
+    return boxes
+
+
+# --------------------------------------------------------------------------- volumes
+def resolve_volume_axis(image_shape: tuple[int, ...], layout: Layout, volume_axis: VolumeAxis = "auto") -> Optional[int]:
+    """Which stack axis forms the third spatial dimension, as an index into ``layout.stack_shape``.
+
+    Args:
+        image_shape: the image's shape.
+        layout: the image's layout (:func:`resolve_layout`).
+        volume_axis: an axis of the image (an index into ``image_shape``,
+            negative counts from the end) that is a stack axis: 0 for Z of
+            (Z, H, W), 1 for Z of (T, Z, H, W, C); None for none; "auto" for the
+            innermost stack axis (the one just before H), or none for a single image.
+
+    Returns:
+        The position of that axis in ``layout.stack_shape``, or None (plane by plane).
+
+    Raises:
+        ShapeMismatchError: ``volume_axis`` is out of range, the channel axis,
+            H or W, or not an int / None / "auto".
+    """
+    if volume_axis is None:
+        return None
+    ndim = len(image_shape)
+    stack_axes = [axis for axis in range(ndim) if axis != layout.channel_axis][: len(layout.stack_shape)]
+    if isinstance(volume_axis, str) and volume_axis == "auto":
+        return len(stack_axes) - 1 if stack_axes else None
+    if not isinstance(volume_axis, (int, np.integer)) or isinstance(volume_axis, bool):
+        raise ShapeMismatchError(f"volume_axis must be an axis index (int), None or 'auto', got {volume_axis!r}")
+    if not -ndim <= volume_axis < ndim:
+        raise ShapeMismatchError(f"volume_axis {volume_axis} is out of range for an image with {ndim} dimensions")
+    axis = int(volume_axis) % ndim
+    if axis in stack_axes:
+        return stack_axes.index(axis)
+    if axis == layout.channel_axis:
+        role = "the channel axis"
+    elif not stack_axes:
+        role = "H or W of a single image: there is no stack to fill as a volume"
+    else:
+        role = "H or W of each plane"
+    raise ShapeMismatchError(
+        f"volume_axis {volume_axis} is {role}; the stack axes of an image of shape {tuple(image_shape)} "
+        f"are {', '.join(map(str, stack_axes)) or 'none'}"
+    )
+
+
+def channel_last(image: np.ndarray, layout: Layout) -> np.ndarray:
+    """A view of ``image`` as ``stack + (H, W, C)`` (C = 1 for an image without channel axis)."""
+    if layout.channel_axis is None:
+        return image[..., np.newaxis]
+    return np.moveaxis(image, layout.channel_axis, -1)
+
+
+def as_volumes(
+    image: np.ndarray, mask: np.ndarray, layout: Layout, volume_index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Views of a channel-last image as (..., D, H, W, C) and of its mask as (..., D, H, W).
+
+    D is the volume axis; the leading axes are the other stack axes (iterate
+    them with ``np.ndindex(volumes.shape[:-4])``). No data is copied, so writing
+    to the views of an output buffer writes the buffer.
+
+    Args:
+        image: ``stack + (H, W, C)``, e.g. from :func:`channel_last`.
+        mask: bool, broadcastable to ``stack + (H, W)``.
+        layout: from :func:`resolve_layout`.
+        volume_index: from :func:`resolve_volume_axis`.
+    """
+    depth_position = len(layout.stack_shape) - 1
+    full_mask = np.broadcast_to(mask, layout.stack_shape + (layout.height, layout.width))
+    return np.moveaxis(image, volume_index, depth_position), np.moveaxis(full_mask, volume_index, depth_position)
+
+
+@dataclass(frozen=True)
+class VolumeBox:
+    """A half-open voxel box ``[start[i]:stop[i]]`` along (D, H, W) of one volume."""
+
+    start: tuple[int, int, int]
+    stop: tuple[int, int, int]
+
+    @property
+    def slices(self) -> tuple[slice, slice, slice]:
+        return tuple(slice(a, b) for a, b in zip(self.start, self.stop))  # type: ignore[return-value]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(b - a for a, b in zip(self.start, self.stop))  # type: ignore[return-value]
+
+    def overlaps(self, other: "VolumeBox") -> bool:
+        return all(a < d and c < b for a, b, c, d in zip(self.start, self.stop, other.start, other.stop))
+
+    def union(self, other: "VolumeBox") -> "VolumeBox":
+        return VolumeBox(
+            tuple(map(min, self.start, other.start)),  # type: ignore[arg-type]
+            tuple(map(max, self.stop, other.stop)),  # type: ignore[arg-type]
+        )
+
+
+def volume_boxes(mask: np.ndarray, margin: int, volume_margin: int, min_size: int = 1) -> list[VolumeBox]:
+    """Context boxes around the holes of one volume, found in 3D and merged where they overlap.
+
+    Args:
+        mask: bool (D, H, W), True = hole (a broadcast view is fine).
+        margin: context pixels added along H and W on every side of each hole
+            region (a connected component of the mask, 26-connected in 3D).
+        volume_margin: context planes added along D on every side.
+        min_size: smallest box side along H and W (clamped to the volume).
+
+    Returns:
+        Disjoint boxes covering every hole voxel with its margins; each holds at
+        least one known voxel (a box that would be all hole grows until it does),
+        so each can be filled alone and the cost follows the holes, not the volume.
+    """
+    from scipy import ndimage
+
+    shape = mask.shape
+    start, stop = [], []
+    for axis in range(3):  # label only inside the bounding box of all holes
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        if present.size == 0:
+            return []
+        start.append(int(present[0]))
+        stop.append(int(present[-1]) + 1)
+    sub = np.ascontiguousarray(mask[tuple(slice(a, b) for a, b in zip(start, stop))])
+    labels, _ = ndimage.label(sub, structure=np.ones((3, 3, 3), bool))
+    margins = (volume_margin, margin, margin)
+    targets = (1, min_size, min_size)
+    boxes = []
+    for found in ndimage.find_objects(labels):
+        spans = [
+            _expand_span(start[axis] + found[axis].start, start[axis] + found[axis].stop, shape[axis], margins[axis], targets[axis])
+            for axis in range(3)
+        ]
+        box = VolumeBox(tuple(a for a, _ in spans), tuple(b for _, b in spans))  # type: ignore[arg-type]
+        while mask[box.slices].all() and box.shape != shape:  # no known voxel: nothing to fill from
+            spans = [_expand_span(a, b, limit, 1, 1) for (a, b), limit in zip(spans, shape)]
+            box = VolumeBox(tuple(a for a, _ in spans), tuple(b for _, b in spans))  # type: ignore[arg-type]
+        boxes.append(box)
+    return _merge_volume_boxes(boxes)
+
+
+def _merge_volume_boxes(boxes: list[VolumeBox]) -> list[VolumeBox]:
+    """Merge boxes until no two overlap: pairwise for a few, on a raster for many (linear in their count)."""
+    from scipy import ndimage
+
+    while len(boxes) > 64:
+        low = np.min([b.start for b in boxes], axis=0)
+        high = np.max([b.stop for b in boxes], axis=0)
+        canvas = np.zeros(tuple(high - low), bool)
+        for box in boxes:
+            canvas[tuple(slice(a - o, b - o) for a, b, o in zip(box.start, box.stop, low))] = True
+        labels, count = ndimage.label(canvas)
+        grouped = [
+            VolumeBox(tuple(int(o + s.start) for o, s in zip(low, found)), tuple(int(o + s.stop) for o, s in zip(low, found)))  # type: ignore[arg-type]
+            for found in ndimage.find_objects(labels)
+        ]
+        if count == len(boxes):  # every box its own component: none overlaps another
+            return grouped
+        boxes = grouped
+    merged = True
+    while merged:
+        merged = False
+        result: list[VolumeBox] = []
+        for box in boxes:
+            for index, kept in enumerate(result):
+                if kept.overlaps(box):
+                    result[index] = kept.union(box)
+                    merged = True
+                    break
+            else:
                 result.append(box)
         boxes = result
     return boxes

@@ -32,6 +32,14 @@ class ModelInfo:
             model sees it and the prediction is resized back (fixed-input nets).
         size_multiple: crops are padded (reflect) to a multiple of this.
         crop_margin: default context margin, in pixels, around each hole region.
+        spatial_dims: the numbers of spatial dimensions ``fill`` handles: ``(2,)``
+            (the default) for a model of 2D images; ``(2, 3)`` for a model that
+            also fills volumes, whose ``fill`` then also receives float32
+            (D, H, W, C) crops with a bool (D, H, W) mask when the caller fills a
+            stack as a volume (``fill(..., volume_axis=...)``). 2 must be present:
+            every model fills single images. Volume crops are padded to
+            ``size_multiple`` along all three axes; ``native_size`` resizes 2D
+            crops only.
     """
 
     name: str
@@ -46,6 +54,24 @@ class ModelInfo:
     native_size: Optional[int] = None
     size_multiple: int = 1
     crop_margin: int = 16
+    spatial_dims: tuple[int, ...] = (2,)
+
+    def __post_init__(self) -> None:
+        dims = self.spatial_dims
+        if (
+            not isinstance(dims, tuple)
+            or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims)
+            or not set(dims) <= {2, 3}
+            or 2 not in dims
+        ):
+            raise ValueError(
+                f"ModelInfo {self.name!r}: spatial_dims must be (2,) or (2, 3), got {dims!r}"
+            )
+
+    @property
+    def fills_volumes(self) -> bool:
+        """Whether ``fill`` accepts (D, H, W, C) volume crops (3 in :attr:`spatial_dims`)."""
+        return 3 in self.spatial_dims
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def model_info() -> ModelInfo:
 
 @hookspec(firstresult=True)
 def fill(image: np.ndarray, mask: np.ndarray, options: Any, context: FillContext) -> np.ndarray:
-    """Fill the holes of one 2D crop.
+    """Fill the holes of one 2D crop, or of one 3D crop for a model that fills volumes.
 
     The backend has already validated and normalised the input, cropped around
     the hole and chosen the channel count, so a plugin only predicts pixels.
@@ -46,8 +46,13 @@ def fill(image: np.ndarray, mask: np.ndarray, options: Any, context: FillContext
     Args:
         image: float32 array (H, W, C) with values in [0, 1]; C is one of
             ``ModelInfo.channels`` (any C when that is None). Pixels under the
-            mask hold no information (the backend zeroes them).
-        mask: bool array (H, W); True marks pixels to fill (the hole).
+            mask hold no information (the backend zeroes them). A model whose
+            ``ModelInfo.spatial_dims`` contains 3 also receives volume crops,
+            float32 (D, H, W, C), when a stack is filled as a volume (D is the
+            caller's volume axis: Z of a Z-stack, T of a time-lapse); tell them
+            apart by ``image.ndim`` (3 = plane, 4 = volume).
+        mask: bool array (H, W), or (D, H, W) with a volume crop; True marks
+            pixels to fill (the hole).
         options: an instance of the model's ``ModelInfo.options`` dataclass.
         context: weights path, concrete device, source dtype and the progress
             callback (see :class:`~inpaint_models.datatypes.FillContext`);
@@ -55,7 +60,8 @@ def fill(image: np.ndarray, mask: np.ndarray, options: Any, context: FillContext
             when the user cancels.
 
     Returns:
-        float32 array (H, W, C) in [0, 1]. Only pixels under the mask are used:
+        float32 array of the image's shape ((H, W, C) or (D, H, W, C)) in
+        [0, 1]. Only pixels under the mask are used:
         the backend composites, so values outside the hole do not matter.
     """
 

@@ -1,11 +1,15 @@
-"""``biharmonic``: scikit-image's biharmonic-equation fill, solved per hole region."""
+"""``biharmonic``: scikit-image's biharmonic-equation fill, solved per hole region.
+
+scikit-image's solver is n-dimensional, so the model also fills volumes: a stack
+filled with ``volume_axis`` gets (D, H, W, C) crops and solves the biharmonic
+equation in 3D, taking the neighbouring planes as boundary too.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.restoration import inpaint_biharmonic
 
 from ...datatypes import ModelInfo
 from ...hookspecs import hookimpl
@@ -36,11 +40,15 @@ def model_info() -> ModelInfo:
         channels=None,
         min_size=3,
         crop_margin=8,
+        spatial_dims=(2, 3),
     )
 
 
 @hookimpl
 def fill(image: np.ndarray, mask: np.ndarray, options: BiharmonicOptions) -> np.ndarray:
-    """float32 (H, W, C) in [0, 1] and bool (H, W) hole mask -> float32 (H, W, C)."""
+    """float32 (H, W, C) or (D, H, W, C) in [0, 1] and bool (H, W) or (D, H, W) hole mask (True = fill)
+    -> float32 of the image's shape."""
+    from skimage.restoration import inpaint_biharmonic  # imported on the first fill, not when models are listed
+
     filled = inpaint_biharmonic(image, mask, split_into_regions=options.split_into_regions, channel_axis=-1)
     return np.asarray(filled, dtype=np.float32)

@@ -5,7 +5,8 @@ known pixel, then the pyramid is walked back up, filling the hole from the
 coarser levels (bilinear). It is the pre-fill that the trainable models with
 ``residual = true`` correct, offered on its own: on the held-out photographs
 (docs/results.md) it is as good as Telea and the biharmonic fill in PSNR and
-runs in a few milliseconds.
+runs in a few milliseconds. It also fills volumes: on (D, H, W, C) crops the
+pyramid is 3D (2x2x2 cells; an axis that reaches one cell stops shrinking).
 """
 
 from __future__ import annotations
@@ -37,18 +38,21 @@ def model_info() -> ModelInfo:
         channels=None,
         min_size=2,
         crop_margin=128,
+        spatial_dims=(2, 3),
     )
 
 
 @hookimpl
 def fill(image: np.ndarray, mask: np.ndarray, options: PushPullOptions) -> np.ndarray:
-    """float32 (H, W, C) in [0, 1] and bool (H, W) hole mask (True = fill) -> float32 (H, W, C) in [0, 1]."""
+    """float32 (H, W, C) or (D, H, W, C) in [0, 1] and bool (H, W) or (D, H, W) hole mask (True = fill)
+    -> float32 of the image's shape, in [0, 1]."""
     import torch
 
     from ..prefill import smooth_fill
 
-    planes = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
+    channels_first = np.moveaxis(image, -1, 0)  # (C, [D,] H, W)
+    planes = torch.from_numpy(np.ascontiguousarray(channels_first, dtype=np.float32))[None]
     hole = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
     with torch.inference_mode():
         filled = smooth_fill(planes, hole)[0]  # values under the hole are ignored
-    return np.ascontiguousarray(filled.permute(1, 2, 0).numpy(), dtype=np.float32)
+    return np.ascontiguousarray(np.moveaxis(filled.numpy(), 0, -1), dtype=np.float32)
