@@ -26,6 +26,7 @@ from .errors import (
     MissingWeightsError,
     NotTrainableError,
     OptionError,
+    PlaneByPlaneWarning,
     PluginConflictError,
     ShapeMismatchError,
     UnknownModelError,
@@ -41,7 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Cancelled", "ConfigError", "DeviceError", "EmptyMaskWarning", "FillContext", "ImageTooSmallError",
     "InpaintError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
-    "NotTrainableError", "OptionError", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
+    "NotTrainableError", "OptionError", "PlaneByPlaneWarning", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
     "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
     "available_models", "evaluate", "fill", "hookimpl", "model_info", "train",
 ]

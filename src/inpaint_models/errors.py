@@ -73,5 +73,9 @@ class EmptyMaskWarning(UserWarning):
     """The mask has no hole pixel: the image is returned unchanged."""
 
 
+class PlaneByPlaneWarning(UserWarning):
+    """A stack was to be filled as a volume, but the model fills 2D images only: it was filled plane by plane."""
+
+
 class Cancelled(Exception):
     """Raised inside a fill or training run when the caller asked it to stop."""

@@ -27,17 +27,19 @@ def smooth_fill(image: Tensor, mask: Tensor) -> Tensor:
     """Fill the hole of ``image`` by push-pull pyramid interpolation of the known pixels.
 
     Args:
-        image: (B, C, H, W) float tensor; the values under the hole are ignored.
-        mask: (B, 1, H, W) float or bool, 1 (True) = hole.
+        image: (B, C, H, W) float tensor, or (B, C, D, H, W) for volumes; the
+            values under the hole are ignored.
+        mask: (B, 1, H, W) or (B, 1, D, H, W) float or bool, 1 (True) = hole.
 
     Returns:
-        (B, C, H, W), same dtype and device: known pixels unchanged, hole
+        The image's shape, dtype and device: known pixels unchanged, hole
         pixels interpolated (within the range of the known values). An image
         with no known pixel at all is returned as zeros.
     """
-    if image.ndim != 4 or mask.ndim != 4 or mask.shape[1] != 1:
-        raise ValueError(f"expected image (B, C, H, W) and mask (B, 1, H, W), got {tuple(image.shape)}, "
-                         f"{tuple(mask.shape)}")
+    if image.ndim not in (4, 5) or mask.ndim != image.ndim or mask.shape[1] != 1:
+        raise ValueError(f"expected image (B, C, H, W) and mask (B, 1, H, W), or (B, C, D, H, W) and "
+                         f"(B, 1, D, H, W), got {tuple(image.shape)}, {tuple(mask.shape)}")
+    pool, mode = (F.avg_pool3d, "trilinear") if image.ndim == 5 else (F.avg_pool2d, "bilinear")
     dtype = image.dtype
     work = image.float()
     weight = 1.0 - mask.to(work.dtype)
@@ -45,16 +47,19 @@ def smooth_fill(image: Tensor, mask: Tensor) -> Tensor:
     value = work * weight
     while True:
         levels.append((value, weight))
-        if min(value.shape[-2:]) <= 1 or bool((weight > 0).all()):
+        sizes = value.shape[2:]
+        if max(sizes) <= 1 or bool((weight > 0).all()):
             break
-        # weighted average over 2x2 cells (ceil mode keeps odd edges)
-        value = F.avg_pool2d(value, 2, ceil_mode=True)
-        weight = F.avg_pool2d(weight, 2, ceil_mode=True)
+        # weighted average over 2x2(x2) cells (ceil mode keeps odd edges); an axis already
+        # 1 long (the few planes of a volume crop) stays so while the others shrink
+        kernel = tuple(2 if n > 1 else 1 for n in sizes)
+        value = pool(value, kernel, ceil_mode=True)
+        weight = pool(weight, kernel, ceil_mode=True)
     # pull: normalise the coarsest level, then go back up
     value, weight = levels[-1]
     filled = value / weight.clamp_min(1e-8) * (weight > 0)
     for value, weight in reversed(levels[:-1]):
-        up = F.interpolate(filled, size=value.shape[-2:], mode="bilinear", align_corners=False)
+        up = F.interpolate(filled, size=value.shape[2:], mode=mode, align_corners=False)
         known = value / weight.clamp_min(1e-8)
         alpha = weight.clamp(0.0, 1.0)
         filled = alpha * known + (1.0 - alpha) * up
