@@ -12,6 +12,7 @@ from inpaint_models.imageio import (
     IMAGE_SUFFIXES,
     list_images,
     read_image,
+    read_image_with_axes,
     read_mask,
     refuse_overwrite,
     write_image,
@@ -105,6 +106,24 @@ def test_tiff_stacks_round_trip_as_multi_page(tmp_path, rng):
     np.testing.assert_array_equal(back, stack)
     colour = rng.integers(0, 256, (3, 16, 18, 3), dtype=np.uint8)
     np.testing.assert_array_equal(read_image(write_image(tmp_path / "colour.tif", colour)), colour)
+
+
+def test_tiff_axes_are_read_and_written(tmp_path, rng):
+    stack = rng.integers(0, 65536, (2, 3, 8, 9), dtype=np.uint16)
+    assert read_image_with_axes(write_image(tmp_path / "plain.tif", stack))[1] == "QQYX"  # nothing recorded
+    back, axes = read_image_with_axes(write_image(tmp_path / "tz.tif", stack, axes="TZYX"))
+    assert axes == "TZYX"
+    np.testing.assert_array_equal(back, stack)
+    colour = rng.integers(0, 256, (4, 8, 9, 3), dtype=np.uint8)
+    back, axes = read_image_with_axes(write_image(tmp_path / "zc.tif", colour, axes="ZYXS"))
+    assert axes == "ZYXS"
+    np.testing.assert_array_equal(back, colour)
+    # axes that do not fit the array, or hold unknown ones, are not recorded rather than recorded wrongly
+    assert read_image_with_axes(write_image(tmp_path / "bad.tif", stack, axes="ZYX"))[1] == "QQYX"
+    assert read_image_with_axes(write_image(tmp_path / "q.tif", stack, axes="QZYX"))[1] == "QQYX"
+    # other formats: rows, columns and colour samples
+    assert read_image_with_axes(write_image(tmp_path / "a.png", colour[0]))[1] == "YXS"
+    assert read_image_with_axes(write_image(tmp_path / "g.png", colour[0, ..., 0], axes="ZYX"))[1] == "YX"
 
 
 def test_tiff_pages_written_one_by_one_read_as_a_stack(tmp_path, rng):

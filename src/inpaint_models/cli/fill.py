@@ -127,9 +127,9 @@ class FillJob:
 
         self.args = args
         self.options = parse_option_strings(args.opt)
-        check_weights_path(args.weights)
         if args.model == AUTO and args.weights is not None:
             raise InpaintError("--weights belongs to one trainable model: name it with --model")
+        check_weights_path(args.weights)
         self._checked: set[str] = set()
         self._announced: set[str] = set()
         if args.model != AUTO:
