@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inpaint_models.errors import InpaintError, ShapeMismatchError
+from inpaint_models.errors import InpaintError
 from inpaint_models.masks import (
     MASK_KINDS,
     RATIO_BUCKETS,
@@ -20,8 +20,6 @@ from inpaint_models.masks import (
     hole_ratio,
     load_mask,
     make_mask,
-    mosaic_fill,
-    mosaic_mask,
     ratio_bucket,
     save_masks,
     strokes_mask,
@@ -196,46 +194,8 @@ def test_scales_with_image_size(size: int) -> None:
 # --------------------------------------------------------------------------- #
 # mosaic
 # --------------------------------------------------------------------------- #
-def test_mosaic_mask_is_box_mask() -> None:
-    np.testing.assert_array_equal(mosaic_mask((64, 64), _rng(4)), box_mask((64, 64), _rng(4)))
-
-
-@pytest.mark.parametrize(
-    "image",
-    [
-        np.random.default_rng(0).random((37, 45)).astype(np.float32),
-        np.random.default_rng(1).integers(0, 256, (37, 45, 3), dtype=np.uint8),
-        np.random.default_rng(2).integers(0, 65536, (37, 45, 4), dtype=np.uint16),
-    ],
-)
-def test_mosaic_fill_outside_unchanged_input_untouched(image: np.ndarray) -> None:
-    original = image.copy()
-    mask = np.zeros(image.shape[:2], bool)
-    mask[5:30, 9:40] = True
-    mask_copy = mask.copy()
-    out = mosaic_fill(image, mask, block=8)
-    np.testing.assert_array_equal(image, original)
-    np.testing.assert_array_equal(mask, mask_copy)
-    assert out is not image
-    assert out.dtype == image.dtype and out.shape == image.shape
-    np.testing.assert_array_equal(out[~mask], image[~mask])
-    assert not np.array_equal(out[mask], image[mask])
-
-
-def test_mosaic_fill_block_values() -> None:
-    image = np.arange(16 * 16, dtype=np.float64).reshape(16, 16)
-    mask = np.zeros((16, 16), bool)
-    mask[:8, :8] = True  # exactly one block
-    out = mosaic_fill(image, mask, block=8)
-    np.testing.assert_allclose(out[:8, :8], image[:8, :8].mean())
-    # partial edge block (rows 8..9 of a 10-row image) averages what it holds
-    image = np.arange(10 * 4, dtype=np.float64).reshape(10, 4)
-    mask = np.ones((10, 4), bool)
-    out = mosaic_fill(image, mask, block=8)
-    np.testing.assert_allclose(out[9, 0], image[8:10, 0:4].mean())
-    np.testing.assert_array_equal(mosaic_fill(image, mask, block=1), image)
-    with pytest.raises(ShapeMismatchError):
-        mosaic_fill(image, np.ones((4, 10), bool))
+def test_mosaic_masks_are_box_masks() -> None:
+    np.testing.assert_array_equal(make_mask("mosaic", (64, 64), _rng(4)), box_mask((64, 64), _rng(4)))
 
 
 # --------------------------------------------------------------------------- #

@@ -8,7 +8,8 @@ import torch
 
 import inpaint_models
 from inpaint_models.models.autoencoder.network import Autoencoder
-from inpaint_models.models.autoencoder.plugin import AutoencoderOptions, build_task, weighted_loss
+from inpaint_models.models.autoencoder.plugin import AutoencoderOptions
+from inpaint_models.models.autoencoder.task import build_task, weighted_loss
 from inpaint_models.models.layers import SelfAttention2d
 from inpaint_models.models.neural import clear_cache, loaded_model, predict_array
 from inpaint_models.plugins import make_registry

@@ -8,7 +8,8 @@ import torch
 
 import inpaint_models
 from inpaint_models.models.context_encoder.network import ContextEncoder, Discriminator
-from inpaint_models.models.context_encoder.plugin import ContextEncoderOptions, build_task
+from inpaint_models.models.context_encoder.plugin import ContextEncoderOptions
+from inpaint_models.models.context_encoder.task import build_task
 from inpaint_models.models.layers import SelfAttention2d
 from inpaint_models.models.neural import clear_cache, loaded_model, predict_array
 from inpaint_models.plugins import make_registry

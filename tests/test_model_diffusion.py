@@ -16,12 +16,8 @@ import torch
 
 import inpaint_models
 from inpaint_models.errors import Cancelled, ConfigError, OptionError, WeightsError
-from inpaint_models.models.diffusion.plugin import (
-    DEFAULT_EMA_DECAY,
-    DiffusionOptions,
-    build_task,
-    with_default_ema,
-)
+from inpaint_models.models.diffusion.plugin import DiffusionOptions
+from inpaint_models.models.diffusion.task import DEFAULT_EMA_DECAY, build_task, with_default_ema
 from inpaint_models.models.neural import clear_cache, loaded_model
 from inpaint_models.plugins import make_registry
 from inpaint_models.training import TaskSpec, TrainSettings, load_config, quick_config
@@ -221,9 +217,13 @@ def test_bad_options_are_rejected_clearly(run, models):
         _fill(models, path, steps=0)
     with pytest.raises(OptionError, match="eta"):
         _fill(models, path, eta=-0.5)
-    with pytest.raises(OptionError, match="preset"):
-        _fill(models, path, preset="huge")
-    with pytest.raises(WeightsError, match="preset"):  # an architecture option the checkpoint cannot honour
-        _fill(models, path, preset="base")
+    # the weights fix the architecture: a fill may not set it, to any value (the checkpoint's is used)
+    for preset in ("huge", "base", "tiny"):
+        with pytest.raises(OptionError, match="option 'preset' of model 'diffusion' is fixed by the weights"):
+            _fill(models, path, preset=preset)
+    with pytest.raises(OptionError, match="option 'uncond_prob' of model 'diffusion' is used only in training"):
+        _fill(models, path, uncond_prob=0.1)
+    with pytest.raises(OptionError, match="its fill options are: steps, eta, seed"):
+        _fill(models, path, hole_weight=2.0)
     with pytest.raises(WeightsError, match="uncond_prob"):
         _fill(models, path, conditional=False)

@@ -8,7 +8,7 @@ import torch
 
 import inpaint_models
 from inpaint_models.models.mlp_gan.network import MLPDiscriminator, MLPGenerator, RepairGenerator
-from inpaint_models.models.mlp_gan.plugin import build_task
+from inpaint_models.models.mlp_gan.task import build_task
 from inpaint_models.models.neural import clear_cache, loaded_model, predict_array
 from inpaint_models.plugins import make_registry
 from inpaint_models.training import Trainer, load_config, quick_config

@@ -11,7 +11,8 @@ import torch
 import inpaint_models
 from inpaint_models.errors import ConfigError, WeightsError
 from inpaint_models.models.neural import clear_cache
-from inpaint_models.models.pconv_unet.plugin import PConvUNetOptions, PConvUNetTask, build_task
+from inpaint_models.models.pconv_unet.plugin import PConvUNetOptions
+from inpaint_models.models.pconv_unet.task import PConvUNetTask, build_task
 from inpaint_models.plugins import make_registry
 from inpaint_models.training import TaskSpec, Trainer, TrainSettings, load_config, quick_config, read_sidecar
 

@@ -19,7 +19,7 @@ import torch
 import inpaint_models
 from inpaint_models.datatypes import ProgressEvent
 from inpaint_models.errors import ConfigError, MissingWeightsError, WeightsError
-from inpaint_models.models.autoencoder.plugin import build_task as autoencoder_task
+from inpaint_models.models.autoencoder.task import build_task as autoencoder_task
 from inpaint_models.models.neural import clear_cache, predict_array
 from inpaint_models.plugins import make_registry
 from inpaint_models.training import Trainer, load_config, load_tensors, quick_config, read_sidecar

@@ -2,12 +2,17 @@
 
 The pipeline (:func:`inpaint_models.api.fill`) finds the hole regions and their
 crop boxes; this module owns what happens to one crop between the caller's
-values and the plugin's float32 [0, 1] contract, and back.
+values and the plugin's float32 [0, 1] contract, and back. It is the one owner
+of crop geometry: the channel count, native size and size multiple come from
+:func:`weights_geometry` — the sidecar of the weights in use for a trained
+model (a context encoder trained at 64 px gets 64 x 64 crops), ModelInfo for
+the others — and a plugin receives crops that already fit.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -16,6 +21,57 @@ from .arrays import ValueRange
 from .datatypes import FillContext, ModelInfo
 from .errors import ShapeMismatchError
 from .plugins import ModelRegistry
+from .training.sidecar import WeightsGeometry, geometry_of, info_geometry, read_sidecar, weights_path_from
+
+_geometries: dict[tuple, WeightsGeometry] = {}
+
+
+def weights_geometry(info: ModelInfo, weights: Optional[Union[str, Path]]) -> WeightsGeometry:
+    """How crops must look for ``info``'s model with ``weights`` (None: a model without weights).
+
+    Read from the checkpoint's sidecar (``geometry``, written since checkpoints
+    record it); an older sidecar's geometry is computed by rebuilding the task
+    (built-in models; this imports torch, which the fill needs anyway), else
+    inferred from the sidecar and ModelInfo. Cached per file, modification time and size.
+
+    Raises:
+        WeightsError: the checkpoint is unreadable or belongs to another model.
+    """
+    if weights is None or not info.trainable:
+        return info_geometry(info)
+    path = weights_path_from(weights).resolve()
+    try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = (0, 0)
+    key = (info.name, str(path), stamp)
+    geometry = _geometries.get(key)
+    if geometry is None:
+        geometry = _read_geometry(info, str(path))
+        if len(_geometries) >= 64:
+            _geometries.clear()
+        _geometries[key] = geometry
+    return geometry
+
+
+def _read_geometry(info: ModelInfo, path: str) -> WeightsGeometry:
+    geometry, recorded = geometry_of(path, info)
+    if recorded:
+        return geometry
+    from .models.neural_hooks import task_factory_for
+
+    factory = task_factory_for(info.name)
+    if factory is None:
+        return geometry
+    from .training.inference import merge_options
+    from .training.task import TaskSpec
+
+    sidecar = read_sidecar(path, info.name)
+    options = merge_options(info, sidecar.get("options", {}))
+    task = factory(TaskSpec(options=options, channels=int(sidecar.get("channels", 3)),
+                            image_size=int(sidecar.get("image_size", 64)), train=None))
+    return task.geometry()
 
 
 def fill_crop(
@@ -26,27 +82,41 @@ def fill_crop(
     crop: np.ndarray,
     crop_mask: np.ndarray,
     value_range: ValueRange,
+    model_call: Optional[Callable[..., np.ndarray]] = None,
 ) -> tuple[np.ndarray, Optional[int]]:
-    """Fill one crop; returns values in the caller's dtype and how many leading channels to write (None = all)."""
+    """Fill one crop; returns values in the caller's dtype and how many leading channels to write (None = all).
+
+    Args:
+        crop: (h, w, C) in the caller's dtype and range; ``crop_mask`` bool (h, w), True = fill.
+        value_range: the caller's values <-> float32 [0, 1] (:func:`inpaint_models.arrays.value_range`).
+        model_call: calls the plugin on one converted crop (default :func:`call_model`, for (h, w, c)
+            crops); the volume pipeline passes its own for (d, h, w, c) crops, so both share this
+            conversion and channel adaptation.
+
+    The crop's channels are adapted to those the weights accept
+    (:func:`weights_geometry`): RGBA through a colour model keeps its alpha,
+    other counts go channel by channel (grey through a colour model as R = G = B).
+    """
+    call = model_call or call_model
     unit = value_range.to_unit(crop)
     unit[crop_mask] = 0.0  # hole pixels carry no information (and may be NaN)
     count = unit.shape[-1]
-    accepted = info.channels
+    accepted = weights_geometry(info, context.weights).channels
     written: Optional[int] = None
     if accepted is None or count in accepted:
-        predicted = call_model(registry, info, options, context, unit, crop_mask)
+        predicted = call(registry, info, options, context, unit, crop_mask)
     elif count == 4 and 3 in accepted:
-        predicted = call_model(registry, info, options, context, np.ascontiguousarray(unit[..., :3]), crop_mask)
+        predicted = call(registry, info, options, context, np.ascontiguousarray(unit[..., :3]), crop_mask)
         written = 3  # RGBA: alpha is never inpainted by a colour model
     elif 1 in accepted:
         predicted = np.concatenate(
-            [call_model(registry, info, options, context, unit[..., c : c + 1].copy(), crop_mask) for c in range(count)],
+            [call(registry, info, options, context, unit[..., c : c + 1].copy(), crop_mask) for c in range(count)],
             axis=-1,
         )
     elif 3 in accepted:
         predicted = np.concatenate(
             [
-                call_model(registry, info, options, context, np.repeat(unit[..., c : c + 1], 3, axis=-1), crop_mask).mean(
+                call(registry, info, options, context, np.repeat(unit[..., c : c + 1], 3, axis=-1), crop_mask).mean(
                     axis=-1, keepdims=True
                 )
                 for c in range(count)
@@ -61,17 +131,29 @@ def fill_crop(
 
 
 def call_model(
-    registry: ModelRegistry, info: ModelInfo, options: Any, context: FillContext, unit: np.ndarray, mask: np.ndarray
+    registry: ModelRegistry,
+    info: ModelInfo,
+    options: Any,
+    context: FillContext,
+    unit: np.ndarray,
+    mask: np.ndarray,
+    geometry: Optional[WeightsGeometry] = None,
 ) -> np.ndarray:
-    """Resize / pad a float32 (h, w, c) crop as the model needs, call it, undo the resize / pad."""
+    """Resize / pad a float32 (h, w, c) crop in [0, 1] to ``geometry``, call the plugin, undo the resize / pad.
+
+    ``mask`` is bool (h, w), True = fill; ``geometry`` defaults to :func:`weights_geometry`.
+    Returns float32 (h, w, c) in [0, 1].
+    """
+    geometry = geometry or weights_geometry(info, context.weights)
     height, width, channels = unit.shape
     model_image, model_mask = unit, mask
-    if info.native_size is not None and (height, width) != (info.native_size, info.native_size):
-        model_image = arrays.resize_plane(unit, info.native_size, info.native_size)
-        model_mask = arrays.resize_mask(mask, info.native_size, info.native_size)
+    native = geometry.native_size
+    if native is not None and (height, width) != (native, native):
+        model_image = arrays.resize_plane(unit, native, native)
+        model_mask = arrays.resize_mask(mask, native, native)
         model_image[model_mask] = 0.0
     padded_h, padded_w = model_image.shape[:2]
-    multiple = max(1, info.size_multiple)
+    multiple = max(1, geometry.size_multiple)
     pad_h, pad_w = (-padded_h) % multiple, (-padded_w) % multiple
     if pad_h or pad_w:
         model_image = np.pad(model_image, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")

@@ -11,8 +11,9 @@ fixes every mask):
 * ``centre`` -- a centred square (report 004: 128x128 in 256x256).
 * ``strokes`` -- free-form brush strokes (DeepFill v2 / LaMa style random
   polyline walks), presets ``thin``, ``medium``, ``thick``.
-* ``mosaic`` -- report 004's pixelated-region variant: the mask is a box mask;
-  :func:`mosaic_fill` produces the pixelated input shown under it.
+* ``mosaic`` -- the mask set of report 004's mosaic variant: box masks drawn
+  exactly as ``box`` draws them (the pixelated network input under the hole is
+  made by the deepfill model itself: ``models/deepfill/inputs.py``).
 
 Evaluation sets can be bucketed by hole ratio (0-10 %, ..., 50-60 %) with
 :func:`generate_masks`. Only numpy and OpenCV are used here.
@@ -45,8 +46,6 @@ __all__ = [
     "hole_ratio",
     "load_mask",
     "make_mask",
-    "mosaic_fill",
-    "mosaic_mask",
     "ratio_bucket",
     "save_masks",
     "strokes_mask",
@@ -104,7 +103,7 @@ def _scale(shape: tuple[int, int]) -> float:
 
 
 # --------------------------------------------------------------------------- #
-# box / centre / mosaic
+# box / centre (the "mosaic" kind draws box masks)
 # --------------------------------------------------------------------------- #
 def _box_mask_ranges(
     shape: tuple[int, int],
@@ -202,78 +201,6 @@ def centre_mask(shape: tuple[int, int], size: int | None = None) -> np.ndarray:
     left = (w - size) // 2
     mask[top : top + size, left : left + size] = True
     return mask
-
-
-def mosaic_mask(
-    shape: tuple[int, int],
-    rng: np.random.Generator,
-    count: int = 1,
-    min_size: int | None = None,
-    max_size: int | None = None,
-) -> np.ndarray:
-    """Mask for report 004's pixelated-region ("mosaic") variant.
-
-    The region is a random box exactly as :func:`box_mask` draws it (same
-    arguments and defaults); use :func:`mosaic_fill` to make the pixelated
-    network input under it. Returns a ``bool`` ``(H, W)`` array, ``True`` = hole.
-    """
-    return box_mask(shape, rng, count=count, min_size=min_size, max_size=max_size)
-
-
-def mosaic_fill(image: np.ndarray, mask: np.ndarray, block: int = 8) -> np.ndarray:
-    """Pixelate the masked region of an image (report 004's mosaic input).
-
-    The whole original image is block-averaged (``block`` x ``block`` blocks
-    aligned to the top-left corner; partial blocks at the right/bottom edges
-    average the pixels they hold) and upsampled back by nearest neighbour;
-    pixels under the mask take that mosaic value, all others are copied
-    unchanged.
-
-    Args:
-        image: ``(H, W)`` or ``(H, W, C)`` array of any numeric or bool dtype.
-        mask: ``(H, W)`` mask, ``True`` (non-zero) = region to pixelate.
-        block: mosaic block size in pixels (>= 1; 1 returns an exact copy).
-
-    Returns:
-        A new array with the dtype and shape of ``image`` (integers are rounded
-        and clipped to the dtype's range). The input is never modified.
-    """
-    image = np.asarray(image)
-    mask = np.asarray(mask)
-    if image.ndim not in (2, 3):
-        raise ShapeMismatchError(
-            f"mosaic_fill expects an (H, W) or (H, W, C) image, got shape {image.shape}"
-        )
-    if mask.shape != image.shape[:2]:
-        raise ShapeMismatchError(
-            f"mask shape {mask.shape} does not match the image's (H, W) = {image.shape[:2]}"
-        )
-    block = int(block)
-    if block < 1:
-        raise InpaintError(f"mosaic block size must be at least 1, got {block}")
-    out = image.copy()
-    hole = mask.astype(bool)
-    if not hole.any():
-        return out
-    h, w = image.shape[:2]
-    rows = np.arange(0, h, block)
-    cols = np.arange(0, w, block)
-    data = image.astype(np.float64)
-    sums = np.add.reduceat(np.add.reduceat(data, rows, axis=0), cols, axis=1)
-    counts = np.add.reduceat(
-        np.add.reduceat(np.ones((h, w), dtype=np.float64), rows, axis=0), cols, axis=1
-    )
-    if data.ndim == 3:
-        counts = counts[..., None]
-    means = sums / counts
-    mosaic = np.repeat(np.repeat(means, block, axis=0), block, axis=1)[:h, :w]
-    if image.dtype == np.bool_:
-        mosaic = mosaic >= 0.5
-    elif np.issubdtype(image.dtype, np.integer):
-        info = np.iinfo(image.dtype)
-        mosaic = np.clip(np.rint(mosaic), info.min, info.max)
-    out[hole] = mosaic[hole].astype(image.dtype)
-    return out
 
 
 # --------------------------------------------------------------------------- #
@@ -473,8 +400,8 @@ def make_mask(
     _check_request(name, preset, params)
     if name == "box":
         return box_mask(shape, rng, **params)
-    if name == "mosaic":
-        return mosaic_mask(shape, rng, **params)
+    if name == "mosaic":  # report 004's mosaic variant uses box holes; the model pixelates under them
+        return box_mask(shape, rng, **params)
     if name == "mixed":
         if rng.random() < 0.5:
             return box_mask(shape, rng, **params)

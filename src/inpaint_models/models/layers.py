@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from ..errors import OptionError
+from ..errors import OptionError, ShapeMismatchError
+from .widths import WIDTH_PRESETS  # noqa: F401 (re-exported)
 
 
 class SelfAttention2d(nn.Module):
@@ -51,9 +54,6 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-#: Named channel-width multipliers shared by the width-scalable networks;
-#: ``paper`` is the published network.
-WIDTH_PRESETS: dict[str, float] = {"paper": 1.0, "half": 0.5, "quarter": 0.25, "tiny": 0.125}
 
 
 def resolve_width(width: float | str) -> float:
@@ -70,3 +70,34 @@ def resolve_width(width: float | str) -> float:
     if not width > 0:
         raise OptionError(f"width must be positive, got {width}")
     return width
+
+
+# --------------------------------------------------------------------------- local discriminator patches
+def hole_centred_boxes(mask: torch.Tensor, size: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``size`` x ``size`` windows centred on each sample's hole.
+
+    The window is centred on the bounding box of the hole pixels of ``mask``
+    (B, 1, H, W) and shifted to lie inside the image; a sample without hole
+    gets the centre window.
+    """
+    h, w = mask.shape[-2:]
+    if size > min(h, w):
+        raise ShapeMismatchError(f"local patch size {size} does not fit in a {h}x{w} image")
+    boxes = []
+    for m in mask[:, 0] > 0:
+        rows = torch.nonzero(m.any(dim=1)).flatten()
+        cols = torch.nonzero(m.any(dim=0)).flatten()
+        if rows.numel():
+            cy = (int(rows[0]) + int(rows[-1]) + 1) // 2
+            cx = (int(cols[0]) + int(cols[-1]) + 1) // 2
+        else:
+            cy, cx = h // 2, w // 2
+        top = min(max(cy - size // 2, 0), h - size)
+        left = min(max(cx - size // 2, 0), w - size)
+        boxes.append((top, left))
+    return boxes
+
+
+def crop_boxes(x: torch.Tensor, boxes: Sequence[tuple[int, int]], size: int) -> torch.Tensor:
+    """Stack the ``size`` x ``size`` crops of x (B, C, H, W) at ``boxes`` -> (B, C, size, size)."""
+    return torch.stack([x[i, :, t : t + size, l : l + size] for i, (t, l) in enumerate(boxes)])

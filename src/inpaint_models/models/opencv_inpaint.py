@@ -1,13 +1,17 @@
-"""Shared OpenCV fill used by the ``telea`` and ``navier-stokes`` plugins."""
+"""The one OpenCV inpainting call: the ``telea`` and ``navier-stokes`` plugins and DeepFill's ``hole_ns`` input.
+
+OpenCV is imported on the first fill, not when the plugins are listed.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, Union
 
-import cv2
 import numpy as np
 
 _FLOAT_SCALE = 65535.0
+Method = Literal["telea", "ns"]
 
 
 @dataclass(frozen=True)
@@ -25,14 +29,15 @@ class RadiusOptions:
             raise ValueError(f"radius must be at least 1, got {self.radius}")
 
 
-def opencv_inpaint(image: np.ndarray, mask: np.ndarray, radius: int, method: int, source_dtype: str) -> np.ndarray:
+def opencv_inpaint(image: np.ndarray, mask: np.ndarray, radius: int, method: Union[Method, int],
+                   source_dtype: str = "float32") -> np.ndarray:
     """Fill ``image`` with ``cv2.inpaint``, never quantising high-bit-depth data.
 
     Args:
         image: float32 (H, W, C) in [0, 1].
         mask: bool (H, W), True = fill.
         radius: ``inpaintRadius``.
-        method: ``cv2.INPAINT_TELEA`` or ``cv2.INPAINT_NS``.
+        method: ``"telea"`` or ``"ns"`` (or ``cv2.INPAINT_TELEA`` / ``cv2.INPAINT_NS``).
         source_dtype: the caller's dtype; for ``uint8`` with 1 or 3 channels the
             exact 8-bit path of OpenCV is used (values are k/255, so lossless),
             otherwise each channel is filled as a float32 plane scaled to 0..65535.
@@ -40,6 +45,11 @@ def opencv_inpaint(image: np.ndarray, mask: np.ndarray, radius: int, method: int
     Returns:
         float32 (H, W, C) in [0, 1].
     """
+    import cv2
+
+    if isinstance(method, str):
+        method = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[method]
+    image = np.asarray(image, dtype=np.float32)
     mask_u8 = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
     channels = image.shape[-1]
     if source_dtype == "uint8" and channels in (1, 3):

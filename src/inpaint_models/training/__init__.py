@@ -24,20 +24,17 @@ problem raises one ``ConfigError`` before any work starts.
 Writing a trainable model (plugin authors)
 ==========================================
 
-A model provides a *task factory* ``build_task(spec: TaskSpec) -> TrainTask``
-(usually the TrainTask subclass itself), ``model_info`` with ``trainable=True``
-and these two hooks::
+A model provides a torch-free ``plugin.py`` (options dataclass, ``model_info``
+with ``trainable=True``) and a ``task.py`` holding a *task factory*
+``build_task(spec: TaskSpec) -> TrainTask``; the plugin's two other hooks are
+built from the task module's dotted path, which is imported on first use::
 
-    from inpaint_models.models.neural import neural_fill
-    from inpaint_models.training import Batch, StepContext, TaskSpec, TrainTask, fit
+    from inpaint_models.models.neural_hooks import neural_hooks
 
-    @hookimpl
-    def train(config, report):
-        return fit(config, build_task, report)          # the shared trainer
+    fill, train, build_task = neural_hooks(model_info, "my_package.my_model.task")
 
-    @hookimpl
-    def fill(image, mask, options, context):            # load once (cached), predict the crop
-        return neural_fill(model_info(), build_task, image, mask, options, context)
+(``train`` runs the shared trainer, :func:`fit`; ``fill`` loads the checkpoint
+once, cached, and predicts each crop.)
 
 ``TaskSpec`` carries ``options`` (the model's options instance), ``channels``,
 ``image_size`` and ``train`` (the ``TrainSettings``; None when loading for
@@ -51,7 +48,9 @@ subclass sets and overrides:
     the networks ``predict`` needs (default: all); they get the EMA and are the
     ones ``fill`` loads (EMA weights when the run kept an EMA).
 ``native_size`` / ``size_multiple``
-    what ``predict`` accepts; the fill helper resizes / pads crops to fit.
+    what ``predict`` accepts; saved in every sidecar's ``geometry`` with the
+    channel count, and the fill pipeline (``inpaint_models.crops``) resizes /
+    pads crops to fit before ``predict`` sees them.
 ``configure_optimizers(settings) -> dict[str, Optimizer]``
     any number of optimisers by name (``generator``, ``discriminator``, ``critic``...).
     The trainer sets ``group["lr"] = group["initial_lr"] * schedule(step)`` before
@@ -92,8 +91,11 @@ subclass sets and overrides:
 ``extra_state()`` / ``load_extra_state(state)``
     JSON-able task state saved in the sidecar (e.g. a phase counter).
 
-Options that only matter at fill time (a sampler's step count) are declared
-with ``fill_option(default)``; every other option is fixed by the checkpoint.
+Every option declares its kind (``inpaint_models.options``): ``fill_option(default)``
+(a sampler's step count: set per fill, reaching the cached task through
+``use_options(options)`` before ``predict``), ``architecture_option(default)``
+(fixed by the checkpoint) or ``training_option(default)`` (used only in training);
+architecture and training values of a fill come from the checkpoint's sidecar.
 ``load_task(weights, info, build_task, device)`` rebuilds a task from a
 checkpoint outside ``fill`` (evaluation scripts); ``Trainer(config, build_task,
 report).run()`` is ``fit`` keeping the trainer (``trainer.task``, ``.metrics``,
@@ -135,29 +137,39 @@ Run folder layout::
 
 from __future__ import annotations
 
-from .checkpoints import (
-    CheckpointFiles,
-    atomic_write_bytes,
-    complete_checkpoints,
-    load_networks,
-    load_tensors,
-    read_sidecar,
-    save_checkpoint,
-)
-from .config import TrainConfig, TrainSettings, apply_overrides, config_to_dict, load_config, read_config_file
-from .data import Batch, ImageFolderDataset, find_images, read_unit_image
-from .ema import EMA
-from .inference import LoadedModel, describe_checkpoint, fill_option, load_task, merge_options
-from .loop import Trainer, fit
-from .preview import preview_grid
-from .quick import quick_checkpoint, quick_config, write_synthetic_images
-from .task import StepContext, TaskFactory, TaskSpec, TrainTask
+import importlib
+from typing import Any
 
-__all__ = [
-    "Batch", "CheckpointFiles", "EMA", "ImageFolderDataset", "LoadedModel", "StepContext", "TaskFactory",
-    "TaskSpec", "TrainConfig", "TrainSettings", "TrainTask", "Trainer", "apply_overrides", "atomic_write_bytes",
-    "complete_checkpoints", "config_to_dict", "describe_checkpoint", "fill_option", "find_images", "fit",
-    "load_config", "load_networks", "load_task", "load_tensors", "merge_options", "preview_grid",
-    "quick_checkpoint", "quick_config", "read_config_file", "read_sidecar", "read_unit_image", "save_checkpoint",
-    "write_synthetic_images",
-]
+# Names are imported on first use (PEP 562), so ``import inpaint_models.training.sidecar`` (torch-free,
+# used while listing models) does not import torch through this package's ``__init__``.
+_EXPORTS: dict[str, str] = {
+    "CheckpointFiles": "sidecar", "read_sidecar": "sidecar", "architecture_of": "sidecar",
+    "geometry_of": "sidecar", "shipped_weights": "sidecar", "WeightsGeometry": "sidecar",
+    "atomic_write_bytes": "checkpoints", "complete_checkpoints": "checkpoints", "load_networks": "checkpoints",
+    "load_tensors": "checkpoints", "save_checkpoint": "checkpoints",
+    "TrainConfig": "config", "TrainSettings": "config", "apply_overrides": "config", "config_to_dict": "config",
+    "load_config": "config", "read_config_file": "config",
+    "Batch": "data", "ImageFolderDataset": "data", "find_images": "data", "read_unit_image": "data",
+    "EMA": "ema",
+    "LoadedModel": "inference", "describe_checkpoint": "inference", "fill_option": "inference",
+    "load_task": "inference", "merge_options": "inference",
+    "Trainer": "loop", "fit": "loop",
+    "preview_grid": "preview",
+    "quick_checkpoint": "quick", "quick_config": "quick", "write_synthetic_images": "quick",
+    "StepContext": "task", "TaskFactory": "task", "TaskSpec": "task", "TrainTask": "task",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -27,11 +27,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 import platform
 import re
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -41,55 +38,22 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from ..atomic import atomic_write_bytes, atomic_write_text, remove_temporary_files  # noqa: F401 (re-exported)
 from ..errors import ConfigError, WeightsError
+from .sidecar import (  # noqa: F401 (re-exported: torch-free, see .sidecar)
+    EMA_PREFIX,
+    FORMAT,
+    FORMAT_VERSION,
+    CheckpointFiles,
+    WeightsGeometry,
+    read_sidecar,
+    weights_path_from,
+)
 
-FORMAT = "napari-inpaint-checkpoint"
-FORMAT_VERSION = 1
-EMA_PREFIX = "ema."
 STEP_PATTERN = re.compile(r"^step_(\d+)$")
-_TEMP_MARK = ".tmp-"
 
 
 # --------------------------------------------------------------------------- atomic files
-def _fsync_directory(directory: Path) -> None:
-    if os.name == "nt":  # directories cannot be opened on Windows; rename is durable enough there
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Union[str, Path], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: temp file, fsync, rename, fsync of the folder.
-
-    A reader (or a crash) sees either the old file or the whole new one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}{_TEMP_MARK}", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(path.parent)
-    return path
-
-
-def atomic_write_text(path: Union[str, Path], text: str) -> Path:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def atomic_write_json(path: Union[str, Path], data: Any) -> Path:
     """Write ``data`` as indented JSON, atomically."""
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
@@ -109,61 +73,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def remove_temporary_files(directory: Union[str, Path]) -> int:
-    """Delete temporary files left by an interrupted atomic write; returns how many."""
-    directory = Path(directory)
-    count = 0
-    if directory.is_dir():
-        for path in directory.iterdir():
-            if path.name.startswith(".") and _TEMP_MARK in path.name and path.is_file():
-                path.unlink(missing_ok=True)
-                count += 1
-    return count
-
-
 # --------------------------------------------------------------------------- naming
-@dataclass(frozen=True)
-class CheckpointFiles:
-    """The four files of one checkpoint."""
-
-    weights: Path
-
-    @property
-    def stem(self) -> str:
-        return self.weights.name[: -len(".safetensors")]
-
-    @property
-    def sidecar(self) -> Path:
-        return self.weights.with_name(self.stem + ".json")
-
-    @property
-    def state(self) -> Path:
-        return self.weights.with_name(self.stem + ".state.safetensors")
-
-    @property
-    def state_json(self) -> Path:
-        return self.weights.with_name(self.stem + ".state.json")
-
-    def all(self) -> list[Path]:
-        """Every file, sidecar first (the order in which they are deleted)."""
-        return [self.sidecar, self.weights, self.state, self.state_json]
-
-    @classmethod
-    def for_stem(cls, directory: Path, stem: str) -> "CheckpointFiles":
-        return cls(Path(directory) / f"{stem}.safetensors")
-
-
 def step_stem(step: int) -> str:
     """File stem of the checkpoint at ``step`` (``step_00001234``)."""
     return f"step_{step:08d}"
-
-
-def weights_path_from(path: Union[str, Path]) -> Path:
-    """The weights file for a given path (a ``.safetensors`` file or its ``.json`` sidecar)."""
-    path = Path(path)
-    if path.suffix == ".json" and not path.name.endswith(".state.json"):
-        return path.with_suffix(".safetensors")
-    return path
 
 
 # --------------------------------------------------------------------------- tensors
@@ -321,53 +234,6 @@ def prune_checkpoints(directory: Union[str, Path], keep_last: int) -> list[Path]
 
 
 # --------------------------------------------------------------------------- reading
-def read_sidecar(path: Union[str, Path], model_name: Optional[str] = None) -> dict[str, Any]:
-    """Read and check the sidecar of a weights file.
-
-    Raises:
-        WeightsError: no sidecar, not a napari-inpaint checkpoint, or a checkpoint
-            of another model than ``model_name``.
-    """
-    weights = weights_path_from(path)
-    files = CheckpointFiles(weights)
-    if not weights.is_file():
-        raise WeightsError(f"weights file not found: {weights}")
-    if not files.sidecar.is_file():
-        foreign = _weights_metadata(weights).get("model")
-        hint = f" (its header says model {foreign!r})" if foreign else ""
-        raise WeightsError(
-            f"{weights} has no sidecar {files.sidecar.name}{hint}: it is not a napari-inpaint checkpoint, "
-            f"or the .json file was not copied along with it"
-        )
-    try:
-        data = json.loads(files.sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"cannot read the checkpoint sidecar {files.sidecar}: {error}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise WeightsError(f"{files.sidecar} is not a napari-inpaint checkpoint sidecar")
-    if int(data.get("format_version", 0)) > FORMAT_VERSION:
-        raise WeightsError(
-            f"{weights} was written by a newer napari-inpaint (checkpoint format {data.get('format_version')}); "
-            f"upgrade to load it"
-        )
-    if model_name is not None and data.get("model") != model_name:
-        raise WeightsError(
-            f"{weights.name} is a checkpoint of model {data.get('model')!r}, not {model_name!r}; "
-            f"use model={data.get('model')!r} or weights trained for {model_name!r}"
-        )
-    return data
-
-
-def _weights_metadata(path: Path) -> dict[str, str]:
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as handle:
-            return dict(handle.metadata() or {})
-    except Exception:
-        return {}
-
-
 def load_tensors(path: Union[str, Path]) -> dict[str, torch.Tensor]:
     """Read a safetensors file to CPU tensors (never unpickles).
 

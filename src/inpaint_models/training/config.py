@@ -26,13 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Sequence, Union
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
-    import tomli as tomllib  # type: ignore[no-redef]
+import tomllib
 
 from ..errors import ConfigError, InpaintError, OptionError
-from ..options import build_options, coerce_value, option_types, options_as_dict
+from ..options import build_options, coerce_value, options_as_dict
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -481,10 +478,3 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
         model.update(_plain(options_as_dict(config.model)))
     train = {f.name: _plain(getattr(config.train, f.name)) for f in dataclasses.fields(TrainSettings)}
     return {"model": model, "train": train}
-
-
-def options_from_dict(info: Any, values: Mapping[str, Any]) -> Any:
-    """Rebuild a model's options instance from a checkpoint sidecar (unknown keys are an error)."""
-    types = option_types(info.options)
-    clean = {k: v for k, v in values.items() if k in types}
-    return build_options(info, clean)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..arrays import image_to_unit
 from ..imageio import IMAGE_SUFFIXES
 from ..masks import make_mask
 from .config import TrainSettings
@@ -73,9 +74,10 @@ def image_shape(path: Path) -> Union[tuple[int, int], str]:
 def read_unit_image(path: Path, channels: int) -> np.ndarray:
     """Read an image file as float32 (H, W, ``channels``) in [0, 1].
 
-    8- and 16-bit integers are divided by their maximum, floats are clipped to
-    [0, 1]; grey is repeated to RGB, RGB is converted to grey (ITU-R 601 luma),
-    alpha is dropped.
+    Values become floats as a fill converts them (:func:`inpaint_models.arrays.image_to_unit`:
+    8-bit / 255, floats in [0, 1] as they are, other ranges stretched from the
+    image's min to its max), so training sees what a fill will show the model;
+    grey is repeated to RGB, RGB is converted to grey (ITU-R 601 luma), alpha is dropped.
 
     Raises:
         OSError / ValueError: the file cannot be decoded or has an unusable layout.
@@ -87,20 +89,10 @@ def read_unit_image(path: Path, channels: int) -> np.ndarray:
         array = array[..., np.newaxis]
     if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"unsupported image layout {array.shape}")
-    if array.dtype == np.bool_:
-        unit = array.astype(np.float32)
-    elif array.dtype.kind == "u":
-        unit = array.astype(np.float32) / np.float32(np.iinfo(array.dtype).max)
-    elif array.dtype.kind == "i":
-        info = np.iinfo(array.dtype)
-        unit = (array.astype(np.float32) - info.min) / np.float32(info.max - info.min)
-    elif array.dtype.kind == "f":
-        unit = np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-        if unit.max(initial=0.0) > 1.0 or unit.min(initial=0.0) < 0.0:
-            low, high = float(unit.min()), float(unit.max())
-            unit = (unit - low) / (high - low) if high > low else np.zeros_like(unit)
-    else:
+    if array.dtype.kind not in "biuf":
         raise ValueError(f"unsupported image dtype {array.dtype}")
+    # the fill's conversion, every pixel known: NaN / infinite values make the file unusable (skipped)
+    unit = image_to_unit(array)
     count = unit.shape[-1]
     if count in (2, 4):  # drop alpha
         unit = unit[..., : count - 1]

@@ -111,12 +111,3 @@ def mean_over_processes(info: DistInfo, values: Mapping[str, float], device: tor
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     tensor /= info.world_size
     return {k: float(v) for k, v in zip(keys, tensor.tolist())}
-
-
-def broadcast_flag(info: DistInfo, flag: bool, device: torch.device) -> bool:
-    """Rank 0's value of ``flag`` on every process."""
-    if not info.distributed:
-        return flag
-    tensor = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.broadcast(tensor, src=0)
-    return bool(tensor.item() > 0)

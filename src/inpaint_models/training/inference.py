@@ -1,9 +1,11 @@
-"""Loading a checkpoint for inference (``fill``) and merging fill-time options.
+"""Loading a checkpoint for inference (``fill``) and merging a fill's options with the checkpoint's.
 
-The architecture of a trained model is fixed by its checkpoint: the options
-stored in the sidecar rebuild the networks. Options marked with
-:func:`fill_option` (for example a diffusion sampler's step count) are not
-architecture and are taken from the fill call instead.
+Options have three kinds (:mod:`inpaint_models.options`). A checkpoint's
+*architecture* options rebuild its networks and its *training* options are
+kept as they were trained: both come from the sidecar. *Fill* options (a
+diffusion sampler's steps and seed, GLCIC's post-processing) come from the
+fill call, and reach the cached task through :meth:`TrainTask.use_options
+<inpaint_models.training.task.TrainTask.use_options>` before each prediction.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any, Optional, Union
 import torch
 
 from ..errors import WeightsError
-from ..options import FILL, build_options, declared_kind, fill_option, option_types  # noqa: F401 (fill_option re-exported)
+from ..options import FILL, build_options, declared_kind, fill_option, option_default, option_kind, option_types  # noqa: F401 (fill_option re-exported)
 from .checkpoints import load_networks, load_tensors, read_sidecar, weights_path_from
 from .task import TaskFactory, TaskSpec, TrainTask
+
 
 def is_fill_option(field: dataclasses.Field) -> bool:
     """Whether an options field was declared with :func:`~inpaint_models.options.fill_option`."""
@@ -27,27 +30,27 @@ def is_fill_option(field: dataclasses.Field) -> bool:
 
 
 def merge_options(info: Any, saved: dict[str, Any], given: Any = None) -> Any:
-    """The options to rebuild a checkpoint's networks with.
+    """The options of a fill with a checkpoint: architecture and training values saved, fill values given.
 
-    Architecture options come from the checkpoint (``saved``); fill options from
-    ``given`` (an options instance from the fill call, or None for defaults).
-    An architecture option that the caller set to a non-default value different
-    from the checkpoint's is an error (the weights cannot honour it).
+    Args:
+        info: the model's ModelInfo.
+        saved: the sidecar's ``options``.
+        given: an options instance from the fill call (its fill options are
+            used), or None to keep the checkpoint's own fill values too.
 
     Raises:
-        WeightsError: such a conflict, or options the model no longer accepts.
+        WeightsError: ``given`` sets a non-fill option to a value that is neither
+            its default nor the checkpoint's (the weights cannot honour it), or
+            the checkpoint's options no longer fit the model.
     """
     types = option_types(info.options)
     values = {key: value for key, value in saved.items() if key in types}
-    for field in dataclasses.fields(info.options):
-        if given is None:
-            continue
+    for field in dataclasses.fields(info.options) if given is not None else ():
         value = getattr(given, field.name)
-        if is_fill_option(field):
+        if option_kind(info, field) == FILL:
             values[field.name] = value
             continue
-        default = field.default if field.default is not dataclasses.MISSING else (
-            field.default_factory() if field.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+        default = option_default(field)
         saved_value = saved.get(field.name, default)
         if value != default and _plain(value) != _plain(saved_value):
             raise WeightsError(
@@ -89,7 +92,7 @@ def load_task(
         info: the model's :class:`~inpaint_models.datatypes.ModelInfo`.
         factory: the model's task factory.
         device: a concrete torch device string.
-        options: fill-time options instance (see :func:`merge_options`).
+        options: options of the fill (see :func:`merge_options`); None = the checkpoint's.
 
     Raises:
         WeightsError: missing sidecar, a checkpoint of another model, options
@@ -111,6 +114,7 @@ def load_task(
     for name in task.inference_names():
         task.networks[name].to(target)
     task.eval_mode()
+    task.use_options(merged)
     return LoadedModel(task=task, sidecar=sidecar, options=merged, device=target, path=path)
 
 

@@ -525,6 +525,7 @@ class Trainer:
             "options": {k: v for k, v in config["model"].items() if k != "name"},
             "channels": self.settings.channels,
             "image_size": self.settings.image_size,
+            "geometry": task.geometry().to_dict(),  # how fill crops must fit these weights (crops.py)
             "step": step,
             "total_steps": self.settings.steps,
             "phase": phase,
@@ -555,10 +556,3 @@ class Trainer:
             }
         return save_checkpoint(self.checkpoint_dir, stem, weights=weights, sidecar=sidecar,
                                state_tensors=state_tensors, state_json=state_json)
-
-
-def describe_run(path: Path) -> dict[str, Any]:
-    """The sidecar of a checkpoint as a dict (for front ends showing what a weights file is)."""
-    return read_sidecar(path)
-
-

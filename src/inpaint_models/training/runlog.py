@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .checkpoints import atomic_write_text
+from ..atomic import atomic_write_text
 
 logger = logging.getLogger("inpaint_models.training")
 

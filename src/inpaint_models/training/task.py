@@ -11,6 +11,7 @@ whole contract and an example.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Mapping, Optional, Union
 
@@ -19,6 +20,7 @@ from torch import nn
 
 from .config import TrainSettings
 from .data import Batch
+from .sidecar import WeightsGeometry
 
 LossValue = Union[float, torch.Tensor]
 
@@ -49,9 +51,11 @@ class TrainTask:
         inference_networks: names of the networks ``predict`` uses (default: all);
             these get the EMA and are the ones ``fill`` needs.
         native_size: if set, ``predict`` only takes square inputs of this side
-            (the fill helper resizes crops to it); None = any size that is a
-            multiple of ``size_multiple``.
-        size_multiple: ``predict`` inputs are padded to a multiple of this.
+            (the fill pipeline, :mod:`inpaint_models.crops`, resizes crops to it);
+            None = any size that is a multiple of ``size_multiple``.
+        size_multiple: ``predict`` inputs have sides that are multiples of this
+            (the fill pipeline pads crops). Both are saved in every checkpoint's
+            sidecar (``geometry``, see :meth:`geometry`).
     """
 
     networks: dict[str, nn.Module]
@@ -123,6 +127,17 @@ class TrainTask:
         """
         raise NotImplementedError
 
+    def use_options(self, options: Any) -> None:
+        """Take the options of one fill before ``predict`` (a task loaded for ``fill`` is cached and reused).
+
+        ``options`` is the model's options instance: the checkpoint's architecture
+        and training values with the fill options of the call. The default keeps
+        it as ``self.spec.options``, which ``predict`` reads (a diffusion sampler's
+        steps and seed). Override to check a fill option against the weights
+        (raise :class:`~inpaint_models.errors.WeightsError`).
+        """
+        self.spec = dataclasses.replace(self.spec, options=options)
+
     # -- extra state ---------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
         """JSON-able state saved in the checkpoint sidecar (tensors belong in buffers)."""
@@ -130,6 +145,11 @@ class TrainTask:
 
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`extra_state` (called on resume and when loading for ``fill``)."""
+
+    def geometry(self) -> WeightsGeometry:
+        """What ``predict`` accepts: the channel count, the native size, the size multiple (saved in sidecars)."""
+        return WeightsGeometry(channels=(int(self.spec.channels),), native_size=self.native_size,
+                               size_multiple=max(1, int(self.size_multiple)))
 
     def inference_names(self) -> tuple[str, ...]:
         """Names of the networks ``predict`` uses."""

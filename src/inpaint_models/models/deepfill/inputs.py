@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import OptionError, ShapeMismatchError
+from ..opencv_inpaint import opencv_inpaint
 from ..prefill import smooth_fill
 
 Variant = Literal["hole", "mosaic", "hole_ns", "hole_smooth"]
@@ -54,17 +54,13 @@ def mosaic(image: Tensor, unit: int = 12) -> Tensor:
 
 
 def navier_stokes_fill(image: Tensor, mask: Tensor, radius: int = 3) -> Tensor:
-    """Fill the hole of image (B, C, H, W) in [0, 1] with ``cv2.INPAINT_NS``, per
-    channel on float32 planes (no 8-bit quantisation); runs on the CPU."""
-    planes = image.detach().to("cpu", torch.float32).numpy()
-    holes = (mask.detach().to("cpu")[:, 0] > 0).numpy().astype(np.uint8)
-    out = np.empty_like(planes)
-    for b in range(planes.shape[0]):
-        for c in range(planes.shape[1]):
-            # OpenCV's inpainting misbehaves on small float values: work on 0..65535
-            plane = np.ascontiguousarray(planes[b, c]) * np.float32(65535.0)
-            out[b, c] = cv2.inpaint(plane, holes[b], int(radius), cv2.INPAINT_NS) / np.float32(65535.0)
-    return torch.from_numpy(out).to(image.device, image.dtype).clamp(0.0, 1.0)
+    """Fill the hole of image (B, C, H, W) in [0, 1] with OpenCV's Navier-Stokes inpainting, on float
+    planes (no 8-bit quantisation: :func:`..opencv_inpaint.opencv_inpaint`); runs on the CPU."""
+    planes = image.detach().to("cpu", torch.float32).numpy().transpose(0, 2, 3, 1)  # (B, H, W, C)
+    holes = (mask.detach().to("cpu")[:, 0] > 0).numpy()
+    out = np.stack([opencv_inpaint(planes[b], holes[b], int(radius), "ns") for b in range(planes.shape[0])])
+    out = torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
+    return out.to(image.device, image.dtype).clamp(0.0, 1.0)
 
 
 def network_input(

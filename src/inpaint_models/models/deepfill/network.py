@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
-from ..layers import resolve_width
+from ..layers import crop_boxes, hole_centred_boxes, resolve_width  # noqa: F401 (re-exported)
 from .contextual_attention import ContextualAttention
 
 BASE_WIDTH = 32
@@ -276,30 +276,6 @@ class Critic(nn.Module):
 
 LOCAL_CHANNELS = (64, 128, 256, 512)
 GLOBAL_CHANNELS = (64, 128, 256, 256)
-
-
-def hole_centred_boxes(mask: Tensor, size: int) -> list[tuple[int, int]]:
-    """Top-left corners of ``size`` x ``size`` windows centred on each sample's hole
-    bounding box (shifted inside the image; the centre window if no hole)."""
-    h, w = mask.shape[-2:]
-    if size > min(h, w):
-        raise ShapeMismatchError(f"local patch size {size} does not fit in a {h}x{w} image")
-    boxes = []
-    for m in mask[:, 0] > 0:
-        rows = torch.nonzero(m.any(dim=1)).flatten()
-        cols = torch.nonzero(m.any(dim=0)).flatten()
-        if rows.numel():
-            cy = (int(rows[0]) + int(rows[-1]) + 1) // 2
-            cx = (int(cols[0]) + int(cols[-1]) + 1) // 2
-        else:
-            cy, cx = h // 2, w // 2
-        boxes.append((min(max(cy - size // 2, 0), h - size), min(max(cx - size // 2, 0), w - size)))
-    return boxes
-
-
-def crop_boxes(x: Tensor, boxes: Sequence[tuple[int, int]], size: int) -> Tensor:
-    """Stack the ``size`` x ``size`` crops of x (B, C, H, W) at ``boxes`` -> (B, C, size, size)."""
-    return torch.stack([x[i, :, t : t + size, l : l + size] for i, (t, l) in enumerate(boxes)])
 
 
 class DeepFillCritics(nn.Module):

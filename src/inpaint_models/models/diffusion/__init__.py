@@ -9,23 +9,25 @@ Pieces, kept apart so the shared trainer and the plugin use each on its own:
 The EMA of the weights is the shared trainer's (``inpaint_models.training.ema``, ``ema_decay``).
 """
 
-from .network import PRESETS, DiffusionUNet, UNetConfig, count_parameters, preset_config
-from .objective import default_schedule, diffusion_loss
-from .sampling import ddim_sample, ddim_timesteps, inpaint_array, repaint_schedule
-from .schedule import CosineSchedule, cosine_betas
+import importlib
+from typing import Any
 
-__all__ = [
-    "PRESETS",
-    "CosineSchedule",
-    "DiffusionUNet",
-    "UNetConfig",
-    "count_parameters",
-    "cosine_betas",
-    "ddim_sample",
-    "ddim_timesteps",
-    "default_schedule",
-    "diffusion_loss",
-    "inpaint_array",
-    "preset_config",
-    "repaint_schedule",
-]
+# Imported on first use (PEP 562): the plugin module ``diffusion.plugin`` is loaded while listing
+# models, and must not import torch through this package's ``__init__``.
+_EXPORTS: dict[str, str] = {
+    "PRESETS": "network", "DiffusionUNet": "network", "UNetConfig": "network", "count_parameters": "network",
+    "preset_config": "network", "default_schedule": "objective", "diffusion_loss": "objective",
+    "ddim_sample": "sampling", "ddim_timesteps": "sampling", "inpaint_array": "sampling",
+    "repaint_schedule": "sampling", "CosineSchedule": "schedule", "cosine_betas": "schedule",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -85,11 +85,6 @@ class UNetConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (lists for tuples), for checkpoint metadata."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "UNetConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
-        return cls(**dict(values))
 
 
 #: Named presets. ``tiny`` is for CPU experiments at 32-64 px (~1.2M parameters); ``base``

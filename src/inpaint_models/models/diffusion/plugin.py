@@ -1,9 +1,10 @@
-"""``diffusion`` plugin: options, training task and hooks of the mask-conditioned DDPM.
+"""``diffusion`` plugin: options, model info and hooks of the mask-conditioned DDPM (torch-free; the
+training task and the sampler call are in ``task.py``).
 
 Training (shared trainer, :func:`inpaint_models.training.fit`): epsilon-prediction MSE
 (:func:`.objective.diffusion_loss`) on the cosine T = 1000 schedule, AdamW, an EMA of the
 weights (``[train] ema_decay``; left at 0, the trainer's "off", it becomes
-:data:`DEFAULT_EMA_DECAY` for this model). The checkpoint's EMA weights are what ``fill``
+:data:`.task.DEFAULT_EMA_DECAY` for this model). The checkpoint's EMA weights are what ``fill``
 samples with.
 
 Filling: DDIM (:func:`.sampling.ddim_sample`) with ``steps`` / ``eta`` / ``seed``, or RePaint
@@ -15,44 +16,29 @@ checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from functools import reduce
-from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Optional
+from typing import Literal
 
-import numpy as np
-import torch
-
-from ...datatypes import FillContext, ModelInfo, Reporter
-from ...errors import ConfigError
+from ...datatypes import ModelInfo
 from ...hookspecs import hookimpl
-from ...training import Batch, StepContext, TaskSpec, TrainConfig, TrainSettings, TrainTask, fill_option, fit
-from ..neural import neural_fill, shipped_weights
-from ..prefill import smooth_fill
-from .network import PRESETS, DiffusionUNet, UNetConfig, preset_config
-from .objective import diffusion_loss
-from .sampling import ddim_sample
+from ...options import architecture_option, fill_option, training_option
+from ...training.sidecar import shipped_weights
+from ..neural_hooks import neural_hooks
 
-#: EMA decay used when the ``[train]`` section leaves ``ema_decay`` at 0 (the trainer's "off"):
-#: sampling with raw weights is markedly worse, so this model always keeps an average. The
-#: trainer warms the decay up as ``min(decay, (1 + n) / (10 + n))``, so short runs are fine too.
-#: To sample with (practically) raw weights, set a tiny positive ``ema_decay`` such as ``1e-9``.
-DEFAULT_EMA_DECAY = 0.9999
+#: the network presets (``network.PRESETS``; a test checks the two agree)
+PRESET_NAMES: tuple[str, ...] = ("tiny", "base")
 
-#: Crops are padded to this (the least common multiple of the presets' size multiples).
-SIZE_MULTIPLE = reduce(math.lcm, (config.size_multiple for config in PRESETS.values()), 1)
+#: Crops of a checkpoint without a recorded geometry are padded to this: the least common multiple
+#: of the presets' size multiples (``task.SIZE_MULTIPLE``; a test checks the two agree).
+SIZE_MULTIPLE = 8
 
 MAX_STEPS = 1000  # T of the cosine schedule
 
 
 @dataclass(frozen=True)
 class DiffusionOptions:
-    """Options of the diffusion model.
-
-    ``preset``, ``hole_weight`` and ``uncond_prob`` are fixed by a checkpoint once trained; the
-    sampler options (``steps`` to ``conditional``) are chosen at fill time.
+    """Options of the diffusion model: the sampler's (fill options), ``preset`` (fixed by the weights), training.
 
     Attributes:
         preset: network size, ``tiny`` (CPU, 32-64 px, ~1.2M parameters) or ``base`` (MODELS.md:
@@ -82,9 +68,9 @@ class DiffusionOptions:
             held-out photographs; a well-trained model may prefer 1.
     """
 
-    preset: Literal["tiny", "base"] = "tiny"
-    hole_weight: float = 1.0
-    uncond_prob: float = 0.0
+    preset: Literal["tiny", "base"] = architecture_option("tiny")
+    hole_weight: float = training_option(1.0)
+    uncond_prob: float = training_option(0.0)
     steps: int = fill_option(50)
     eta: float = fill_option(0.0)
     seed: int = fill_option(0)
@@ -95,8 +81,8 @@ class DiffusionOptions:
     strength: float = fill_option(0.5)
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+        if self.preset not in PRESET_NAMES:
+            raise ValueError(f"preset must be one of {sorted(PRESET_NAMES)}, got {self.preset!r}")
         if self.hole_weight < 0:
             raise ValueError(f"hole_weight must be >= 0, got {self.hole_weight}")
         if not 0.0 <= self.uncond_prob < 1.0:
@@ -113,95 +99,6 @@ class DiffusionOptions:
             raise ValueError(f"resample_count must be >= 1, got {self.resample_count}")
         if not 0.0 < self.strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1], got {self.strength}")
-
-
-def network_config(options: DiffusionOptions, channels: int, image_size: int) -> UNetConfig:
-    """The U-Net of ``options.preset`` for ``channels``-channel images, attention placed for ``image_size``."""
-    return preset_config(options.preset, image_size=int(image_size), image_channels=int(channels))
-
-
-class DiffusionTask(TrainTask):
-    """One U-Net (``unet``), one AdamW optimiser, the epsilon loss; ``predict`` samples."""
-
-    inference_networks = ("unet",)
-
-    def __init__(self, spec: TaskSpec) -> None:
-        super().__init__(spec)
-        o: DiffusionOptions = spec.options
-        config = network_config(o, spec.channels, spec.image_size)
-        if spec.train is not None and spec.image_size % config.size_multiple:
-            raise ConfigError(
-                f"[train] image_size {spec.image_size} must be a multiple of {config.size_multiple} "
-                f"for the diffusion preset {o.preset!r}"
-            )
-        if not o.conditional and o.uncond_prob == 0.0:
-            # training: validation and previews would sample a prior that is never trained
-            error = ConfigError if spec.train is not None else ValueError
-            raise error(
-                "conditional = false samples from the unconditional prior, but the model is trained with "
-                "uncond_prob = 0 (no unconditional prior): use conditional = true, or train with "
-                "uncond_prob > 0 (e.g. 0.1)"
-            )
-        self.size_multiple = config.size_multiple
-        self.networks = {"unet": DiffusionUNet(config)}
-
-    def configure_optimizers(self, settings: TrainSettings) -> dict[str, torch.optim.Optimizer]:
-        return {"unet": torch.optim.AdamW(self.networks["unet"].parameters(), lr=settings.learning_rate,
-                                          weight_decay=settings.weight_decay)}
-
-    def train_step(self, batch: Batch, ctx: StepContext) -> Mapping[str, torch.Tensor]:
-        o: DiffusionOptions = self.spec.options
-        x0 = batch.image * 2.0 - 1.0  # the trainer's [0, 1] -> the network's [-1, 1]
-        with ctx.autocast():
-            loss = diffusion_loss(ctx.nets["unet"], x0, batch.mask, hole_weight=o.hole_weight,
-                                  uncond_prob=o.uncond_prob)
-        ctx.optimize(loss, "unet")
-        return {"loss": loss.detach()}
-
-    def predict(self, image: torch.Tensor, mask: torch.Tensor, *, seed: int = 0,
-                progress: Optional[Callable[[int, int], None]] = None) -> torch.Tensor:
-        """Sample the hole with the options' sampler; (B, C, H, W) in [0, 1] (known pixels returned as given).
-
-        The sampler's seed is ``options.seed + seed``: the shared fill helper always passes
-        ``seed = 0``, so the ``seed`` option decides the fill (validation and previews use it too).
-        """
-        o: DiffusionOptions = self.spec.options
-        start = None
-        if o.strength < 1.0:
-            hole = (mask if mask.ndim == 4 else mask[:, None]).float()
-            start = smooth_fill(image.float(), hole) * 2.0 - 1.0
-        out = ddim_sample(
-            self.networks["unet"],
-            image.float() * 2.0 - 1.0,
-            mask,
-            strength=o.strength,
-            start=start,
-            steps=o.steps,
-            eta=o.eta,
-            seed=int(o.seed) + int(seed),
-            repaint=o.repaint,
-            jump_length=o.jump_length,
-            resample_count=o.resample_count,
-            conditional=o.conditional,
-            report=progress,
-        )
-        return (out + 1.0) / 2.0
-
-    def extra_state(self) -> dict[str, Any]:
-        # the network actually built, so a checkpoint documents its architecture
-        return {"unet": self.networks["unet"].config.to_dict()}
-
-
-def build_task(spec: TaskSpec) -> DiffusionTask:
-    """The diffusion model's task factory."""
-    return DiffusionTask(spec)
-
-
-def with_default_ema(config: TrainConfig) -> TrainConfig:
-    """``config`` with ``[train] ema_decay`` = :data:`DEFAULT_EMA_DECAY` when it is 0 (off); else unchanged."""
-    if config.train.ema_decay > 0:
-        return config
-    return dataclasses.replace(config, train=dataclasses.replace(config.train, ema_decay=DEFAULT_EMA_DECAY))
 
 
 @hookimpl
@@ -223,17 +120,4 @@ def model_info() -> ModelInfo:
     )
 
 
-@hookimpl
-def fill(image: np.ndarray, mask: np.ndarray, options: DiffusionOptions, context: FillContext) -> np.ndarray:
-    """float32 (H, W, C) in [0, 1] and bool (H, W) hole mask -> float32 (H, W, C), sampled with EMA weights.
-
-    The shared fill helper turns each sampler step into ``ProgressEvent("sample", i, n)`` through
-    ``context.report`` (which raises ``Cancelled`` when the caller cancels: sampling stops there).
-    """
-    return neural_fill(model_info(), build_task, image, mask, options, context)
-
-
-@hookimpl
-def train(config: TrainConfig, report: Reporter) -> Path:
-    """Train the diffusion model with the shared trainer (EMA always on); returns the final checkpoint."""
-    return fit(with_default_ema(config), build_task, report)
+fill, train, build_task = neural_hooks(model_info, "inpaint_models.models.diffusion.task")

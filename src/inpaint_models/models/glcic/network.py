@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
-from ..layers import resolve_width
+from ..layers import crop_boxes, hole_centred_boxes, resolve_width  # noqa: F401 (re-exported)
 from ..prefill import smooth_fill, zero_init
 
 # Width presets (layers.WIDTH_PRESETS): ``paper`` is the published network (about
@@ -199,36 +199,6 @@ class ContextDiscriminator(nn.Module):
                 f"discriminator built for {self.size}x{self.size} inputs, got {tuple(x.shape[-2:])}"
             )
         return self.fc(self.features(x))
-
-
-def hole_centred_boxes(mask: Tensor, size: int) -> list[tuple[int, int]]:
-    """Top-left corners of ``size`` x ``size`` windows centred on each sample's hole.
-
-    The window is centred on the bounding box of the hole pixels of ``mask``
-    (B, 1, H, W) and shifted to lie inside the image; a sample without hole
-    gets the centre window.
-    """
-    h, w = mask.shape[-2:]
-    if size > min(h, w):
-        raise ShapeMismatchError(f"local patch size {size} does not fit in a {h}x{w} image")
-    boxes = []
-    for m in mask[:, 0] > 0:
-        rows = torch.nonzero(m.any(dim=1)).flatten()
-        cols = torch.nonzero(m.any(dim=0)).flatten()
-        if rows.numel():
-            cy = (int(rows[0]) + int(rows[-1]) + 1) // 2
-            cx = (int(cols[0]) + int(cols[-1]) + 1) // 2
-        else:
-            cy, cx = h // 2, w // 2
-        top = min(max(cy - size // 2, 0), h - size)
-        left = min(max(cx - size // 2, 0), w - size)
-        boxes.append((top, left))
-    return boxes
-
-
-def crop_boxes(x: Tensor, boxes: Sequence[tuple[int, int]], size: int) -> Tensor:
-    """Stack the ``size`` x ``size`` crops of x (B, C, H, W) at ``boxes`` -> (B, C, size, size)."""
-    return torch.stack([x[i, :, t : t + size, l : l + size] for i, (t, l) in enumerate(boxes)])
 
 
 class GLCICDiscriminator(nn.Module):

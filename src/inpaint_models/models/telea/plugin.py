@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ...datatypes import FillContext, ModelInfo
@@ -29,4 +28,4 @@ def model_info() -> ModelInfo:
 @hookimpl
 def fill(image: np.ndarray, mask: np.ndarray, options: RadiusOptions, context: FillContext) -> np.ndarray:
     """float32 (H, W, C) in [0, 1] and bool (H, W) hole mask -> float32 (H, W, C)."""
-    return opencv_inpaint(image, mask, options.radius, cv2.INPAINT_TELEA, context.source_dtype)
+    return opencv_inpaint(image, mask, options.radius, "telea", context.source_dtype)

@@ -1,0 +1,225 @@
+"""``deepfill`` training task (WGAN-GP critics, coarse-to-fine generator) and the attention display."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError, OptionError, ShapeMismatchError
+from ...training.config import TrainSettings
+from ...training.data import Batch
+from ...training.task import StepContext, TaskSpec, TrainTask
+from ..neural import loaded_model
+from .contextual_attention import flow_to_rgb
+from .inputs import TASKS, network_input
+from .losses import DeepFillLossWeights, critic_loss, generator_loss
+from .network import DeepFillCritics, DeepFillGenerator, GeneratorOutput
+from .plugin import DeepFillOptions, model_info
+
+
+class _Critics(DeepFillCritics):
+    """The local + global critics; ``forward(real, mask, fake)`` returns the WGAN-GP critic loss,
+    so the whole critic update is one forward of the (possibly DDP-wrapped) module."""
+
+    def __init__(self, *args, weights: DeepFillLossWeights, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.loss_weights = weights
+
+    def forward(self, image, mask, fake=None):  # type: ignore[override]
+        if fake is None:
+            return super().forward(image, mask)
+        return critic_loss(self, image, fake, mask, self.loss_weights)
+
+
+def _mosaic_refused() -> OptionError:
+    return OptionError(
+        "this deepfill checkpoint was trained with variant = 'mosaic', a deblurring task: its input is a "
+        "low-resolution copy of the original pixels under the hole, which a fill never has (they are zeroed). "
+        "It is a training / evaluation variant (DeepFillTask.complete takes the original image); "
+        "fill with a 'hole' or 'hole_ns' checkpoint instead"
+    )
+
+
+class DeepFillTask(TrainTask):
+    """Coarse-to-fine generator with contextual attention + WGAN-GP local/global critics."""
+
+    inference_networks = ("generator",)
+
+    def __init__(self, spec: TaskSpec) -> None:
+        super().__init__(spec)
+        o: DeepFillOptions = spec.options
+        self.weights = DeepFillLossWeights(adversarial=o.adversarial_weight, gradient_penalty=o.gradient_penalty,
+                                           gamma=o.gamma)
+        generator = DeepFillGenerator(o.width, spec.channels, residual=o.residual)
+        self.size_multiple = generator.size_multiple
+        self.networks = {"generator": generator}
+        if spec.train is None:
+            return
+        size = spec.image_size
+        if size % self.size_multiple:
+            raise ConfigError(f"[train] image_size {size} must be a multiple of {self.size_multiple} for deepfill "
+                              f"(two stride-2 layers, then attention at rate 2)")
+        local = o.local_size or size // 2
+        if local > size:
+            raise ConfigError(f"[model] local_size {local} is larger than train.image_size {size}")
+        if o.variant == "mosaic" and (spec.train.validate_every or spec.train.preview_every):
+            raise ConfigError(
+                "[model] variant = 'mosaic' needs the original pixels under the hole, which the trainer's "
+                "validation and previews do not pass to the model: set train.validate_every = 0 and "
+                "train.preview_every = 0 (evaluate with DeepFillTask.complete on the original images)")
+        if o.adversarial_weight > 0:
+            self.networks["critics"] = _Critics(size, local, o.width, spec.channels, weights=self.weights)
+
+    # -- set-up ------------------------------------------------------------------------
+    def configure_optimizers(self, settings: TrainSettings) -> dict[str, torch.optim.Optimizer]:
+        optimizers = {"generator": torch.optim.Adam(self.networks["generator"].parameters(),
+                                                    lr=settings.learning_rate, betas=(0.5, 0.9))}
+        if "critics" in self.networks:
+            optimizers["critics"] = torch.optim.Adam(self.networks["critics"].parameters(),
+                                                     lr=settings.d_learning_rate, betas=(0.5, 0.9))
+        return optimizers
+
+    # -- training ----------------------------------------------------------------------
+    def _input(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        o: DeepFillOptions = self.spec.options
+        return network_input(image, mask, o.variant, o.mosaic_unit, o.ns_radius)
+
+    def train_step(self, batch: Batch, ctx: StepContext) -> Mapping[str, torch.Tensor]:
+        o: DeepFillOptions = self.spec.options
+        losses: dict[str, torch.Tensor] = {}
+        critics = self.networks.get("critics")
+        if critics is not None:
+            wgan, penalty = 0.0, 0.0
+            for index in range(o.critic_steps):
+                critic_batch = batch if index == 0 else ctx.next_batch()
+                with torch.no_grad(), ctx.autocast():
+                    fake = self.networks["generator"](self._input(critic_batch.image, critic_batch.mask),
+                                                      critic_batch.mask).refined
+                # the critic loss (with its double-backward gradient penalty) runs in fp32
+                terms = ctx.nets["critics"](critic_batch.image * 2 - 1, critic_batch.mask, fake.float())
+                ctx.optimize(terms["total"], "critics")
+                wgan = wgan + terms["wgan"].detach()
+                penalty = penalty + terms["gradient_penalty"].detach()
+            losses["critic_wgan"] = wgan / o.critic_steps
+            losses["gradient_penalty"] = penalty / o.critic_steps
+            batch = ctx.next_batch()
+        real = batch.image * 2 - 1
+        with ctx.autocast():
+            output = ctx.nets["generator"](self._input(batch.image, batch.mask), batch.mask)
+        output = GeneratorOutput(output.coarse.float(), output.refined.float(), output.flow)
+        terms = generator_loss(output, real, batch.mask, critics, self.weights)
+        ctx.optimize(terms["total"], "generator")
+        losses.update(loss_g=terms["total"], coarse_l1=terms["coarse_l1"], refine_l1=terms["refine_l1"],
+                      known_l1=terms["known_l1"])
+        if "adversarial" in terms:
+            losses["adversarial"] = terms["adversarial"]
+        return losses
+
+    def extra_state(self) -> dict:
+        o: DeepFillOptions = self.spec.options
+        return {"task": TASKS[o.variant], "critic_steps_per_generator_step": o.critic_steps}
+
+    # -- inference ---------------------------------------------------------------------
+    def generate(self, image: torch.Tensor, mask: torch.Tensor) -> GeneratorOutput:
+        """The generator's raw output for image (B, C, H, W) in [0, 1] and mask (B, 1, H, W)
+        (H, W multiples of ``size_multiple``); the hole content of ``image`` is used by ``mosaic`` only."""
+        return self.networks["generator"](self._input(image, mask), mask)
+
+    def complete(self, original: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Prediction (B, C, H, W) in [0, 1] from the *original* image — every variant, mosaic included."""
+        return (self.generate(original, mask).refined + 1.0) * 0.5
+
+    def predict(self, image, mask, *, seed=0, progress=None):
+        if self.spec.options.variant == "mosaic":
+            raise _mosaic_refused()
+        return (self.generate(image, mask).refined + 1.0) * 0.5
+
+
+def build_task(spec: TaskSpec) -> DeepFillTask:
+    """DeepFill's task factory."""
+    return DeepFillTask(spec)
+
+
+# ------------------------------------------------------------------------------ attention display
+@dataclass(frozen=True)
+class AttentionView:
+    """What :func:`attention_map` returns.
+
+    Attributes:
+        rgb: float32 (H, W, 3) in [0, 1]: the attention flow colour-coded (hue =
+            direction, saturation = distance, white = no offset).
+        flow: float32 (H, W, 2): (dy, dx) in image pixels from each location to
+            the centre of the background patch it attends to most.
+        filled: float32 (H, W, C) in [0, 1]: the refined output composited into
+            the image (hole pixels predicted, the rest unchanged).
+    """
+
+    rgb: np.ndarray
+    flow: np.ndarray
+    filled: np.ndarray
+
+
+def attention_map(image: np.ndarray, mask: np.ndarray, weights: str | Path, device: str = "cpu",
+                  max_norm: float | None = None) -> AttentionView:
+    """Where a trained DeepFill's attention branch copies from, for display next to a fill.
+
+    Args:
+        image: (H, W) or (H, W, C) image; float in [0, 1] or an integer dtype
+            (scaled by its maximum). Hole pixels are ignored, except by a
+            ``mosaic`` checkpoint, which needs the original there.
+        mask: bool (H, W), True = hole.
+        weights: a deepfill checkpoint.
+        device: a concrete torch device string.
+        max_norm: offset length shown at full saturation (default: the largest).
+
+    Returns:
+        :class:`AttentionView` (``rgb`` is what napari shows as an RGB layer).
+    """
+    array = np.asarray(image)
+    if np.issubdtype(array.dtype, np.integer):
+        array = array.astype(np.float32) / np.float32(np.iinfo(array.dtype).max)
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[..., None]
+    hole = np.asarray(mask).astype(bool)
+    if array.ndim != 3 or hole.shape != array.shape[:2]:
+        raise ShapeMismatchError(f"expected image (H, W[, C]) and mask (H, W), got {np.shape(image)} and "
+                                 f"{np.shape(mask)}")
+    model = loaded_model(model_info(), build_task, weights, device)
+    task: DeepFillTask = model.task
+    channels = task.spec.channels
+    if array.shape[-1] == 4:  # RGBA: the colour planes
+        array = array[..., :3]
+    count = array.shape[-1]
+    if count == channels:
+        work = array
+    elif count == 1:
+        work = np.repeat(array, channels, axis=-1)
+    elif channels == 1 and count == 3:
+        work = array.mean(axis=-1, keepdims=True)
+    else:
+        raise ShapeMismatchError(f"attention_map takes grey, RGB or RGBA images, got {count} channels")
+    height, width = hole.shape
+    multiple = task.size_multiple
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    work = np.pad(work, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+    work_mask = np.pad(hole, ((0, pad_h), (0, pad_w)), mode="symmetric")
+    image_t = torch.from_numpy(np.ascontiguousarray(work.transpose(2, 0, 1)))[None].to(model.device)
+    mask_t = torch.from_numpy(work_mask.astype(np.float32))[None, None].to(model.device)
+    if task.spec.options.variant != "mosaic":
+        image_t = image_t * (1 - mask_t)
+    with torch.inference_mode():
+        output = task.generate(image_t, mask_t)
+    scale = work.shape[0] // output.flow.shape[-2]
+    flow = torch.nn.functional.interpolate(output.flow.float(), scale_factor=scale, mode="nearest") * scale
+    flow = flow[0, :, :height, :width].cpu().numpy()
+    refined = ((output.refined[0].float() + 1) * 0.5).clamp(0, 1).permute(1, 2, 0).cpu().numpy()[:height, :width]
+    if refined.shape[-1] != count:
+        refined = np.repeat(refined.mean(axis=-1, keepdims=True), count, axis=-1)
+    filled = np.where(hole[..., None], refined, array).astype(np.float32)
+    return AttentionView(rgb=flow_to_rgb(flow, max_norm), flow=np.ascontiguousarray(flow.transpose(1, 2, 0)),
+                         filled=filled)
