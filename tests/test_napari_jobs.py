@@ -124,25 +124,51 @@ def test_checkpoint_store_lists_a_models_checkpoints_from_seen_folders(tmp_path)
     assert store.for_model(classical) == []
 
 
-# --------------------------------------------------------------------------- option descriptions
-def test_option_descriptions_come_from_the_dataclass_docstring():
-    pytest.importorskip("qtpy")
-    from napari_inpaint.option_fields import field_descriptions
+# --------------------------------------------------------------------------- the fill clock
+def _event(phase: str, step: int, total: int):
+    from inpaint_models.datatypes import ProgressEvent
 
-    @dataclass
-    class Options:
-        """Options.
+    return ProgressEvent(phase, step, total)
 
-        Attributes:
-            radius: pixels around each
-                filled pixel.
-            mode (str): how to fill.
-        """
 
-        radius: int = 3
-        mode: str = "a"
+def test_fill_clock_measures_calls_between_events_not_the_model_loading():
+    from napari_inpaint.jobs import FillClock
 
-    assert field_descriptions(Options) == {"radius": "pixels around each filled pixel.", "mode": "how to fill."}
+    now = [0.0]
+    clock = FillClock(now=lambda: now[0])
+    now[0] = 20.0  # torch import and weights loading before the first network call
+    assert clock.update(_event("sample", 1, 50)) is None  # one call: nothing to measure yet
+    now[0] = 22.0
+    assert clock.update(_event("sample", 2, 50)) == pytest.approx(2.0 * 48)  # 2 s per call, 48 calls left
+    assert not clock.regions_known
+    now[0] = 118.0
+    assert clock.update(_event("sample", 50, 50)) == pytest.approx(0.0)
+
+
+def test_fill_clock_counts_the_regions_left():
+    from napari_inpaint.jobs import FillClock
+
+    now = [0.0]
+    clock = FillClock(now=lambda: now[0])
+    now[0] = 10.0
+    assert clock.update(_event("fill", 1, 4)) == pytest.approx(30.0)  # the first region's time x 3 left
+    now[0] = 12.0
+    assert clock.update(_event("fill", 2, 4)) == pytest.approx(4.0)  # later regions: 2 s each, loading left out
+    # a sampler inside the third region: its calls and one more region of the same number of calls
+    now[0] = 13.0
+    clock.update(_event("sample", 1, 10))
+    now[0] = 14.0
+    assert clock.update(_event("sample", 2, 10)) == pytest.approx(1.0 * 8 + 1.0 * 10)
+    assert clock.regions_known
+
+
+def test_durations_read_as_a_person_says_them():
+    from napari_inpaint.jobs import format_duration
+
+    assert format_duration(0.2) == "1 s"
+    assert format_duration(45) == "45 s"
+    assert format_duration(334) == "5 min 34 s"
+    assert format_duration(3 * 3600 + 300) == "3 h 05 min"
 
 
 # --------------------------------------------------------------------------- Mesa's LLVM and triton

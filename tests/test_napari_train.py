@@ -29,13 +29,14 @@ def data_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def docks(make_napari_viewer):
+def docks(make_napari_viewer, qtbot):
     from napari_inpaint.checkpoints import store
 
     store.forget_all()
     viewer = make_napari_viewer()
     _dock, train = viewer.window.add_plugin_dock_widget("napari-inpaint", "Train inpainting model")
     _dock, inpaint = viewer.window.add_plugin_dock_widget("napari-inpaint", "Inpaint")
+    qtbot.waitUntil(lambda: train.loaded and inpaint.loaded, timeout=RUN_TIMEOUT_MS)
     yield viewer, train, inpaint
     store.forget_all()
 
@@ -64,8 +65,9 @@ def test_a_short_run_writes_a_checkpoint_that_appears_in_the_inpaint_widget_and_
     viewer, train, inpaint = docks
     inpaint.set_model("autoencoder")
     shipped = inpaint_models.model_info("autoencoder").default_weights
-    # nothing trained yet: at most the weights shipped in the package are listed
-    assert inpaint.weights_paths() == ([str(shipped.resolve())] if shipped else [])
+    # nothing trained yet: at most the weights shipped in the package are listed (after a scan in a worker)
+    expected = [str(shipped.resolve())] if shipped else []
+    qtbot.waitUntil(lambda: inpaint.weights_paths() == expected, timeout=RUN_TIMEOUT_MS)
     tiny_run(train, data_folder, tmp_path / "run", steps=6)
 
     with qtbot.waitSignal(train.training_finished, timeout=RUN_TIMEOUT_MS) as blocker:
@@ -83,8 +85,8 @@ def test_a_short_run_writes_a_checkpoint_that_appears_in_the_inpaint_widget_and_
     assert preview.rgb and preview.data.ndim == 3
     assert "Finished" in train.status.text()
 
-    # the Inpaint widget lists the new checkpoint without being touched, first in the list
-    assert str(checkpoint.resolve()) in inpaint.weights_paths()
+    # the Inpaint widget lists the new checkpoint without being touched
+    qtbot.waitUntil(lambda: str(checkpoint.resolve()) in inpaint.weights_paths(), timeout=RUN_TIMEOUT_MS)
     assert inpaint.weights() is not None
 
     # ... and fills with it
@@ -126,6 +128,7 @@ def test_stop_writes_a_checkpoint_and_resume_continues(qtbot, docks, data_folder
 def test_closing_napari_during_a_run_stops_it_and_keeps_a_checkpoint(make_napari_viewer, qtbot, data_folder, tmp_path):
     viewer = make_napari_viewer()
     _dock, train = viewer.window.add_plugin_dock_widget("napari-inpaint", "Train inpainting model")
+    qtbot.waitUntil(lambda: train.loaded, timeout=RUN_TIMEOUT_MS)
     tiny_run(train, data_folder, tmp_path / "run", steps=100_000)
     job = train.start()
     assert job is not None
@@ -135,6 +138,21 @@ def test_closing_napari_during_a_run_stops_it_and_keeps_a_checkpoint(make_napari
     assert list((tmp_path / "run" / "checkpoints").glob("step_*.json"))
 
 
+def test_train_fields_are_the_architecture_and_training_options_not_the_fill_ones(docks):
+    from inpaint_models.options import option_kind
+
+    _viewer, train, _inpaint = docks
+    for name in ("glcic", "diffusion"):
+        train.set_model(name)
+        info = inpaint_models.model_info(name)
+        shown = train.option_names()
+        assert shown and all(option_kind(info, option) in ("architecture", "training") for option in shown)
+        assert train.architecture_options.names() and all(
+            option_kind(info, option) == "architecture" for option in train.architecture_options.names()
+        )
+    assert "preset" in train.option_names() and "steps" not in train.option_names()  # diffusion: steps fill
+
+
 def test_a_config_file_fills_the_fields(docks):
     _viewer, train, _inpaint = docks
     train.config_path.set_text(str(CONFIGS / "autoencoder-cpu.toml"))
@@ -142,8 +160,8 @@ def test_a_config_file_fills_the_fields(docks):
     assert train.image_size.value() == 64 and train.batch_size.value() == 16 and train.steps.value() == 4000
     assert float(train.learning_rate.text()) == pytest.approx(2e-4)
     assert train.device_combo.currentText() == "cpu"
-    assert train.options.widget("width").value() == 16  # [model] width = 16 in the file
-    train.options.set_value("width", 8)
+    assert train.option_widget("width").value == 16  # [model] width = 16 in the file
+    train.set_option("width", 8)
     request = train.request()
     assert request.config == CONFIGS / "autoencoder-cpu.toml"
     assert request.overrides["model.width"] == 8 and request.overrides["train.image_size"] == 64

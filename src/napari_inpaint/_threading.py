@@ -1,5 +1,12 @@
 """The one module that runs work in threads.
 
+Nothing slow runs on the GUI thread: building the model registry (which
+imports every model plugin), scanning checkpoint folders, reading a
+checkpoint's sidecar, rasterising a Shapes mask and the fill itself all run
+here. :func:`call_in_background` runs a plain ``function()`` and hands its
+result to the GUI thread; :func:`load_models` builds the process-wide registry
+that way.
+
 A :class:`Job` runs a plain function ``function(progress, cancel)`` (see
 :mod:`napari_inpaint.jobs`) in a napari thread worker and calls back on the GUI
 thread: ``on_progress(event, extra)`` at most every ``interval`` seconds
@@ -7,7 +14,8 @@ thread: ``on_progress(event, extra)`` at most every ``interval`` seconds
 of ``on_done(result)``, ``on_cancelled()`` or ``on_error(exception)``.
 
 The function never raises into Qt: every exception is caught in the worker and
-handed to ``on_error``, so a backend error becomes a notification, not a crash.
+handed to ``on_error``, so a backend error becomes a notification, not a crash;
+a warning raised in the worker becomes a napari notification too.
 Cancelling sets a :class:`threading.Event` the backend polls between steps.
 napari asks every worker to quit when its window closes; a job's worker then
 sets that event too, and :meth:`Job.stop` waits for the function to return
@@ -16,13 +24,15 @@ sets that event too, and :meth:`Job.stop` waits for the function to return
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from napari.qt.threading import FunctionWorker, create_worker
 from qtpy.QtCore import QObject, Signal
 
+from inpaint_models import plugins
 from inpaint_models.datatypes import ProgressEvent
 from inpaint_models.errors import Cancelled
 
@@ -85,6 +95,7 @@ class Job:
         self.name = name
         self.worker = create_worker(self._run, _worker_class=_JobWorker, _start_thread=False)
         self.worker.cancel_event = self.cancel_event
+        self.worker.warned.connect(_show_warning)
 
     # -- control (GUI thread) ----------------------------------------------------
     def start(self) -> "Job":
@@ -161,6 +172,41 @@ class Job:
             _call(finished)
 
 
+def call_in_background(
+    function: Callable[[], Any],
+    on_done: Callable[[Any], None],
+    on_error: Optional[Callable[[BaseException], None]] = None,
+    name: str = "napari-inpaint background call",
+) -> Job:
+    """Run ``function()`` in a worker thread; ``on_done(result)`` or ``on_error(exception)`` on the GUI thread.
+
+    Warnings raised meanwhile become napari notifications (see :class:`Job`).
+    """
+    return Job(lambda _progress, _cancel: function(), on_done=on_done, on_error=on_error, name=name).start()
+
+
+def load_models(
+    on_loaded: Callable[[Any], None],
+    on_error: Optional[Callable[[BaseException], None]] = None,
+    warm_up: Sequence[str] = (),
+) -> Job:
+    """Build (or get) the process-wide model registry in a worker thread and hand it to ``on_loaded``.
+
+    Building it imports every model plugin; a plugin that fails is skipped with a
+    ``PluginSkippedWarning``, shown as a napari notification. The modules
+    named in ``warm_up`` are imported there too, so that the GUI thread later
+    finds them loaded (importing scipy or OpenCV takes a good fraction of a second).
+    """
+
+    def load() -> Any:
+        registry = plugins.default_registry()
+        for module in warm_up:
+            importlib.import_module(module)
+        return registry
+
+    return call_in_background(load, on_loaded, on_error, name="load inpaint models")
+
+
 def stop_jobs_when_destroyed(widget: QObject, jobs: dict, timeout: float) -> None:
     """When ``widget`` is deleted (napari closing), stop its running jobs and wait for them.
 
@@ -176,6 +222,16 @@ def stop_jobs_when_destroyed(widget: QObject, jobs: dict, timeout: float) -> Non
                 job.stop(timeout)
 
     widget.destroyed.connect(stop)
+
+
+def _show_warning(show_warning_args: tuple) -> None:
+    """A warning raised in a worker thread (a skipped plugin, a plane-by-plane fill), as a napari notification.
+
+    napari's notification manager shows each distinct warning once.
+    """
+    from napari.utils.notifications import notification_manager
+
+    notification_manager.receive_warning(*show_warning_args)
 
 
 def _call(handler: Callable, *args: Any) -> None:

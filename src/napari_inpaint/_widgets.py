@@ -1,6 +1,7 @@
 """Small Qt building blocks shared by the Inpaint and Train widgets.
 
-``LayerComboBox`` (layers of given types, kept in sync with the viewer),
+``ModelComboBox`` (models by title, with a tooltip each; "loading models…"
+while the registry is built), ``LayerComboBox`` (layers of given types, kept in sync with the viewer),
 ``RefreshingComboBox`` (asks for fresh items whenever it opens),
 ``PathEdit`` (a path with a Browse… button) and ``LossPlot`` (loss curves
 drawn with QPainter, no plotting library needed).
@@ -9,7 +10,7 @@ drawn with QPainter, no plotting library needed).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from qtpy.QtCore import QPointF, Qt, Signal
 from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
@@ -34,10 +35,60 @@ class RefreshingComboBox(QComboBox):
         super().showPopup()
 
 
-class ModelComboBox(RefreshingComboBox):
-    """A drop-down of models (title shown, name as item data, description as tooltip)."""
+#: Said of every model whose shipped weights are the small CPU-trained ones (trainable, with default
+#: weights), in the model list's tooltips, so nobody mistakes them for a network trained at scale.
+SMALL_WEIGHTS_NOTE = "small CPU-trained default weights: expect a result close to the classical fills"
 
-    def set_models(self, infos, fallback: str | None = None) -> None:
+LOADING_MODELS = "loading models…"
+
+
+def ships_small_weights(info) -> bool:
+    """Whether the model's shipped weights are the small CPU-trained ones (trainable, with default weights)."""
+    return bool(info.trainable and info.default_weights is not None)
+
+
+def model_tooltip(info) -> str:
+    """The drop-down tooltip of one model: its description, and what to expect of its shipped weights."""
+    if ships_small_weights(info):
+        return f"{info.description}\n({SMALL_WEIGHTS_NOTE})"
+    return info.description
+
+
+_notified_failures: set[str] = set()
+
+
+def notify_skipped_plugins(failed: dict[str, str]) -> list[str]:
+    """Show each skipped plugin's message (``registry.failed``) as a napari warning, once per process.
+
+    A message napari already showed (a warning relayed from the worker thread
+    that built the registry) is not shown again. Returns the messages shown now.
+    """
+    from napari.utils.notifications import notification_manager, show_warning
+
+    already = {str(notification.message) for notification in notification_manager.records}
+    shown = []
+    for message in failed.values():
+        if message in _notified_failures:
+            continue
+        _notified_failures.add(message)
+        if message not in already:
+            show_warning(message)
+            shown.append(message)
+    return shown
+
+
+class ModelComboBox(RefreshingComboBox):
+    """A drop-down of models (title shown, name as item data, :func:`model_tooltip` as tooltip)."""
+
+    def show_loading(self) -> None:
+        """One disabled "loading models…" item, while the registry is built in a worker thread."""
+        self.blockSignals(True)
+        self.clear()
+        self.addItem(LOADING_MODELS, None)
+        self.setEnabled(False)
+        self.blockSignals(False)
+
+    def set_models(self, infos: Iterable, fallback: str | None = None) -> None:
         """Replace the items with ``infos``, keeping the current model (else ``fallback``, else the first).
 
         Emits no ``currentIndexChanged`` while refilling: callers update once afterwards.
@@ -47,14 +98,15 @@ class ModelComboBox(RefreshingComboBox):
         self.clear()
         for info in infos:
             self.addItem(info.title, info.name)
-            self.setItemData(self.count() - 1, info.description, 3)  # 3: Qt.ToolTipRole
+            self.setItemData(self.count() - 1, model_tooltip(info), Qt.ItemDataRole.ToolTipRole)
         index = self.findData(current) if current else -1
         self.setCurrentIndex(index if index >= 0 else 0)
+        self.setEnabled(True)
         self.blockSignals(False)
 
     def names(self) -> list[str]:
         """The model names listed, in order."""
-        return [self.itemData(i) for i in range(self.count())]
+        return [name for name in (self.itemData(i) for i in range(self.count())) if name]
 
     def select(self, name: str) -> bool:
         """Select model ``name``; False when it is not listed."""

@@ -9,7 +9,9 @@ readable sidecar is offered for every trainable model.
 
 :data:`store` emits ``changed`` when a folder or file is added, so an open
 Inpaint widget refreshes its weights list when a training run finishes.
-Nothing here imports Qt.
+:func:`weights_summary` describes what a checkpoint fixes (its architecture)
+for the Inpaint widget's read-only line. Nothing here imports Qt; the widgets
+call the slow parts (folder scans, sidecar reads) in a worker thread.
 """
 
 from __future__ import annotations
@@ -146,6 +148,68 @@ class CheckpointStore:
                 continue
             offered.append(Checkpoint(path, _short_label(path), model))
         return offered
+
+
+def architecture_values(weights: Optional[Union[str, Path]], info: ModelInfo) -> dict[str, Any]:
+    """``{option: value}`` of the options ``weights`` fix (None: the model's default weights).
+
+    Raises:
+        WeightsError: the checkpoint is unreadable or belongs to another model.
+    """
+    try:
+        from inpaint_models.training.sidecar import architecture_of
+    except ImportError:  # a backend without sidecar helpers: read the JSON sidecar's "options" here
+        from inpaint_models.options import ARCHITECTURE, fields_of_kind, option_default
+
+        path = Path(weights) if weights is not None else info.default_weights
+        if path is None:
+            return {}
+        data = json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))
+        saved = data.get("options") or {}
+        return {name: saved.get(name, option_default(field))
+                for name, field in fields_of_kind(info, ARCHITECTURE).items()}
+    return architecture_of(weights, info)
+
+
+def trained_size(weights: Optional[Union[str, Path]], info: ModelInfo) -> Optional[int]:
+    """The image size (pixels) a checkpoint was trained at, from its sidecar; None when not recorded."""
+    path = Path(weights) if weights is not None else info.default_weights
+    if path is None:
+        return None
+    for sidecar in _sidecars(Path(path)):
+        try:
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        size = data.get("image_size") if isinstance(data, dict) else None
+        return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
+    return None
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def weights_summary(weights: Optional[Union[str, Path]], info: ModelInfo) -> str:
+    """One line saying what the chosen weights fix, e.g. ``"Weights: width=tiny, residual=on; trained at 256 px"``.
+
+    Empty for a model that takes no weights. Reads the checkpoint's sidecar only
+    (no torch); a sidecar that cannot be read is said so in the line.
+    """
+    if not info.trainable:
+        return ""
+    if weights is None and info.default_weights is None:
+        return "Weights: none chosen (train a model, or Browse… for a checkpoint)"
+    try:
+        values = architecture_values(weights, info)
+    except Exception as error:  # noqa: BLE001 - shown to the user; the fill reports it again
+        return f"Weights: cannot read the checkpoint's sidecar: {error}"
+    parts = ", ".join(f"{name}={_shown(value)}" for name, value in values.items())
+    size = trained_size(weights, info)
+    trained = f"trained at {size} px" if size else ""
+    return "Weights: " + "; ".join(part for part in (parts, trained) if part) if (parts or trained) else ""
 
 
 def is_weights_file(path: Path) -> bool:

@@ -3,25 +3,34 @@
 The widget only gathers inputs and shows results: the fill itself is
 :func:`napari_inpaint.jobs.run_fill` (mask preparation in
 :mod:`inpaint_models.maskops`, the fill in :func:`inpaint_models.fill`), run by
-:mod:`napari_inpaint._threading` so the viewer stays responsive.
+:mod:`napari_inpaint._threading` so the viewer stays responsive. Everything
+slow runs there too: building the model registry when the dock opens (the
+model list says "loading models…" meanwhile), scanning checkpoint folders,
+reading a checkpoint's sidecar and rasterising a Shapes mask.
+
+The options form shows only what a fill may change (the model's ``"fill"``
+options); what the chosen weights fix is one read-only line below the weights
+picker, and training options belong to the Train widget.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from napari.layers import Image, Labels, Layer, Shapes
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QRadioButton,
@@ -32,15 +41,21 @@ from qtpy.QtWidgets import (
 
 from inpaint_models.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.errors import InpaintError
-from inpaint_models.maskops import new_mask
-from inpaint_models.plugins import default_registry
+from inpaint_models.options import FILL, fields_of_kind
 
 from ._compat import avoid_triton_llvm_clash
-from ._threading import Job, stop_jobs_when_destroyed
-from ._widgets import LayerComboBox, ModelComboBox, RefreshingComboBox
-from .checkpoints import store
-from .jobs import FillRequest, run_fill
-from .option_fields import OptionFields
+from ._threading import Job, call_in_background, load_models, stop_jobs_when_destroyed
+from ._widgets import (
+    SMALL_WEIGHTS_NOTE,
+    LayerComboBox,
+    ModelComboBox,
+    RefreshingComboBox,
+    notify_skipped_plugins,
+    ships_small_weights,
+)
+from .checkpoints import store, weights_summary
+from .jobs import FillClock, FillRequest, format_duration, run_fill
+from .option_form import OptionForm
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -48,6 +63,12 @@ if TYPE_CHECKING:
 BROWSE = "Browse…"
 DEVICES = ("auto", "cpu", "cuda")
 UNDO_DEPTH = 5
+#: imported with the registry in the worker thread, so the GUI thread finds them loaded when it needs them
+BACKEND_MODULES = ("inpaint_models.api", "inpaint_models.maskops")
+#: a fill expected to take longer than this (seconds) asks whether to go on
+LONG_FILL_SECONDS = 30.0
+#: shape standing for "a photograph" when choosing the default model before any image is open
+PHOTO_SHAPE = (512, 512, 3)
 
 
 def spatial_shape(layer: Image) -> tuple[int, ...]:
@@ -56,26 +77,46 @@ def spatial_shape(layer: Image) -> tuple[int, ...]:
     return shape[:-1] if layer.rgb else shape
 
 
+def is_stack(layer: Optional[Image]) -> bool:
+    """Whether a (single-scale) image layer has more than two spatial axes."""
+    return layer is not None and not layer.multiscale and len(spatial_shape(layer)) > 2
+
+
 class InpaintWidget(QWidget):
     """Dock widget filling the masked pixels of an image layer with any registered model.
 
-    ``fill_finished`` is emitted after each fill with ``"done"``, ``"cancelled"`` or ``"error"``.
+    ``fill_finished`` is emitted after each fill with ``"done"``, ``"cancelled"`` or ``"error"``;
+    ``models_loaded`` once the model registry is ready (it is built in a worker thread).
     """
 
     fill_finished = Signal(str)
+    models_loaded = Signal()
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer", registry=None) -> None:
         super().__init__()
         avoid_triton_llvm_clash()  # before the registry imports model plugins (some import torch)
         self.viewer = napari_viewer
-        self.registry = registry or default_registry()
+        self.registry = None  # set once loaded (see models_loaded)
         self.job: Optional[Job] = None
+        self.long_fill_seconds = LONG_FILL_SECONDS
+        self.long_fill_dialog: Optional[QMessageBox] = None
         # (layer, data before the fill); layers are held as napari hands them to plugins (proxies),
         # so they are compared by membership in the layer list, not by identity
         self._undo: list[tuple[Layer, Any]] = []
         self._started = 0.0
         self._outcome = ""
+        self._clock: Optional[FillClock] = None
+        self._asked_long = False
+        self.long_fill_cancel = None
+        self._form_model: Optional[str] = None
+        self._fill_model: Optional[ModelInfo] = None
+        self._fill_device = "auto"
         self._brush_layer: Optional[Labels] = None
+        self._model_chosen = False  # the user picked a model: stop choosing the default for them
+        self._option_memory: dict[str, dict[str, Any]] = {}  # per model: fill options the user changed
+        self._weights_generation = 0
+        self._wanted_weights: Optional[str] = None
+        self._summary_generation = 0
         self._jobs: dict[str, Optional[Job]] = {"fill": None}
         stop_jobs_when_destroyed(self, self._jobs, timeout=60)  # the dock is deleted when napari closes
 
@@ -99,8 +140,14 @@ class InpaintWidget(QWidget):
         self.planes_row = QWidget()
         self.planes_row.setLayout(planes)
         planes.setContentsMargins(0, 0, 0, 0)
-        self.planes_row.setToolTip("For a stack: fill the plane on screen only, or every plane that has a mask")
+        self.planes_row.setToolTip("For a stack: fill the holes of the plane on screen only, or of every plane")
         form.addRow("Fill", self.planes_row)
+        self.volume_check = QCheckBox("use neighbouring planes")
+        self.volume_check.setToolTip(
+            "For a stack: fill it as a volume, so the planes above and below a hole are context too "
+            "(models that fill 2D images only still get one plane at a time)"
+        )
+        form.addRow("", self.volume_check)
 
         # mask
         self.mask_combo = LayerComboBox(napari_viewer, [Labels, Shapes])
@@ -124,7 +171,7 @@ class InpaintWidget(QWidget):
         self.dilation.setToolTip("Grow the mask by this many pixels before filling (covers soft object edges)")
         form.addRow("Dilate mask", self.dilation)
 
-        # model, options, weights, device
+        # model, fill options, weights (and what they fix), device
         self.model_combo = ModelComboBox()
         self.model_combo.setToolTip("Every installed inpainting model, built-in or from another package")
         form.addRow("Model", self.model_combo)
@@ -132,13 +179,19 @@ class InpaintWidget(QWidget):
         self.model_description.setWordWrap(True)
         self.model_description.setStyleSheet("color: #a0a4aa")
         form.addRow(self.model_description)
-        self.options = OptionFields()
+        self.options = OptionForm()
+        self.options.setToolTip("What a fill may change; the weights fix the rest")
         layout.addWidget(self.options)
         form2 = QFormLayout()
         layout.addLayout(form2)
         self.weights_combo = RefreshingComboBox()
         self.weights_combo.setToolTip("Weights of a trainable model: shipped defaults, your training runs, or a file")
         form2.addRow("Weights", self.weights_combo)
+        self.weights_info = QLabel()
+        self.weights_info.setWordWrap(True)
+        self.weights_info.setStyleSheet("color: #a0a4aa")
+        self.weights_info.setToolTip("Fixed by the chosen weights (read from the checkpoint); train to change them")
+        form2.addRow(self.weights_info)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU")
@@ -159,6 +212,7 @@ class InpaintWidget(QWidget):
         self.fill_button = QPushButton("Fill")
         self.cancel_button = QPushButton("Cancel")
         self.undo_button = QPushButton("Undo")
+        self.fill_button.setEnabled(False)  # until the models are loaded
         self.cancel_button.setEnabled(False)
         self.undo_button.setEnabled(False)
         self.undo_button.setToolTip("Restore the image data replaced by the last in-place fill")
@@ -170,20 +224,23 @@ class InpaintWidget(QWidget):
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         layout.addWidget(self.progress)
-        self.status = QLabel("Paint a mask, then press Fill.")
+        self.status = QLabel()
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         layout.addStretch(1)
 
         # connections
-        self.image_combo.currentIndexChanged.connect(self._update_planes_row)
+        self.image_combo.currentIndexChanged.connect(self._on_image_changed)
+        self.volume_check.toggled.connect(self._on_volume_toggled)
         self.new_mask_button.clicked.connect(self.new_mask)
         self.mask_combo.currentIndexChanged.connect(self._on_mask_changed)
         self.brush_size.valueChanged.connect(self._set_brush_size)
         self.model_combo.about_to_show.connect(self.refresh_models)
+        self.model_combo.activated.connect(self._on_model_activated)
         self.model_combo.currentIndexChanged.connect(self._on_model_changed)
         self.weights_combo.about_to_show.connect(self.refresh_weights)
         self.weights_combo.activated.connect(self._on_weights_activated)
+        self.weights_combo.currentIndexChanged.connect(self._update_weights_info)
         self.fill_button.clicked.connect(self.fill)
         self.cancel_button.clicked.connect(self.cancel)
         self.undo_button.clicked.connect(self.undo)
@@ -192,14 +249,40 @@ class InpaintWidget(QWidget):
         self.destroyed.connect(lambda *_: store.changed.disconnect(refresh))
         napari_viewer.dims.events.ndim.connect(self._update_planes_row)
 
-        self.refresh_models()
-        self._update_planes_row()
+        self._on_image_changed()
         self._on_mask_changed()
+        if registry is not None:
+            self._on_registry(registry)
+        else:  # building the registry imports every model plugin: never on the GUI thread
+            self.model_combo.show_loading()
+            self.weights_combo.setEnabled(False)
+            self._update_hint()
+            load_models(self._on_registry, self._on_registry_error, warm_up=BACKEND_MODULES)
 
-    # -- models and weights ----------------------------------------------------------------
+    # -- models ------------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        """Whether the model registry is ready."""
+        return self.registry is not None
+
+    def _on_registry(self, registry) -> None:
+        self.registry = registry
+        notify_skipped_plugins(getattr(registry, "failed", {}))
+        self.refresh_models()
+        self._choose_default_model()
+        self.fill_button.setEnabled(self.job is None or not self.job.running)
+        self.models_loaded.emit()
+
+    def _on_registry_error(self, error: BaseException) -> None:
+        self.model_combo.clear()
+        self.model_description.setText(f"The models could not be loaded: {error}")
+        show_error(f"Inpaint: the models could not be loaded: {type(error).__name__}: {error}")
+
     def refresh_models(self) -> None:
         """List every registered model, keeping the current choice."""
-        self.model_combo.set_models(self.registry.infos(), fallback="telea")
+        if self.registry is None:
+            return
+        self.model_combo.set_models(self.registry.infos(), fallback=self.default_model())
         self._on_model_changed()
 
     def model_names(self) -> list[str]:
@@ -207,35 +290,108 @@ class InpaintWidget(QWidget):
         return self.model_combo.names()
 
     def set_model(self, name: str) -> None:
-        """Choose model ``name`` (refreshing the list first)."""
+        """Choose model ``name`` (refreshing the list first), as if the user had picked it."""
         self.refresh_models()
         if not self.model_combo.select(name):
             raise ValueError(f"model {name!r} is not in the list: {self.model_names()}")
+        self._model_chosen = True
+
+    def _on_model_activated(self, _index: int) -> None:
+        self._model_chosen = True
+
+    def default_model(self) -> Optional[str]:
+        """The best measured model for the chosen image (``inpaint_models.api.default_model``)."""
+        if self.registry is None or not self.registry.names():
+            return None
+        image = self.image_combo.value()
+        if image is None or image.multiscale:
+            shape, channel_axis, volume_axis = PHOTO_SHAPE, len(PHOTO_SHAPE) - 1, None
+        else:
+            shape = tuple(image.data.shape)
+            channel_axis = len(shape) - 1 if image.rgb else None
+            volume_axis = self.volume_axis(image)
+        from inpaint_models import api  # loaded with the registry (BACKEND_MODULES)
+
+        choose: Optional[Callable] = getattr(api, "default_model", None)
+        if choose is not None:
+            try:
+                return choose(shape, self.registry, channel_axis=channel_axis, volume_axis=volume_axis)
+            except (InpaintError, ValueError):
+                pass
+        names = self.registry.names()
+        return "telea" if "telea" in names else names[0]
+
+    def _choose_default_model(self) -> None:
+        """Select the default model for the chosen image, unless the user picked one."""
+        if self._model_chosen or self.registry is None:
+            return
+        name = self.default_model()
+        if name is not None and name != self.model_combo.currentData():
+            self.model_combo.select(name)
 
     def model_info(self) -> Optional[ModelInfo]:
         """The chosen model's info (None if the list is empty or the model went away)."""
         name = self.model_combo.currentData()
-        if name is None or name not in self.registry.names():
+        if self.registry is None or name is None or name not in self.registry.names():
             return None
         return self.registry.info(name)
 
     def _on_model_changed(self, *_args) -> None:
         info = self.model_info()
-        if info is None:
-            self.model_description.setText("No model installed.")
-            self.options.set_options_class(None)
-            self.refresh_weights()
-            return
-        self.model_description.setText(info.description)
-        self.model_description.setToolTip(info.source)
-        if self.options.options_class is not info.options:
-            self.options.set_options_class(info.options)
+        name = info.name if info is not None else None
+        if name != self._form_model or self.options.options_class is not (info.options if info else None):
+            if self._form_model is not None:
+                self._option_memory[self._form_model] = self.options.values()
+            if info is None:
+                self.model_description.setText("No model installed." if self.registry is not None else "")
+            else:
+                text = info.description
+                if ships_small_weights(info):
+                    text += f" ({SMALL_WEIGHTS_NOTE}.)"
+                self.model_description.setText(text)
+                self.model_description.setToolTip(info.source)
+            self._set_form(info)
+            self._update_hint()
         self.refresh_weights()
 
+    def _set_form(self, info: Optional[ModelInfo]) -> None:
+        """Show the fill options of ``info``'s model, with the values the user gave them before."""
+        self._form_model = info.name if info is not None else None
+        if info is None:
+            self.options.set_fields(None, {})
+            return
+        self.options.set_fields(info.options, fields_of_kind(info, FILL))
+        for name, value in self._option_memory.get(info.name, {}).items():
+            if name in self.options.names():
+                self.options.set_value(name, value)
+
+    # -- weights -------------------------------------------------------------------------------------
     def refresh_weights(self, *_args) -> None:
-        """List the chosen model's known checkpoints (plus Browse…), keeping the current choice."""
+        """List the chosen model's known checkpoints (plus Browse…), scanning the folders in a worker thread."""
         info = self.model_info()
-        current = self.weights_combo.currentData()
+        self._weights_generation += 1
+        if info is None or not info.trainable:
+            self._fill_weights_combo(info, [])
+            return
+        generation = self._weights_generation
+        if self.weights_combo.count() == 0 or self.weights_combo.itemData(0) is None:
+            self.weights_combo.blockSignals(True)
+            self.weights_combo.clear()
+            self.weights_combo.addItem("looking for weights…", None)
+            self.weights_combo.blockSignals(False)
+        call_in_background(
+            lambda: store.for_model(info),
+            lambda checkpoints: self._on_weights_listed(generation, info, checkpoints),
+            lambda error: self._on_weights_listed(generation, info, []),
+            name="list checkpoints",
+        )
+
+    def _on_weights_listed(self, generation: int, info: ModelInfo, checkpoints: list) -> None:
+        if generation == self._weights_generation:
+            self._fill_weights_combo(info, checkpoints)
+
+    def _fill_weights_combo(self, info: Optional[ModelInfo], checkpoints: list) -> None:
+        current = self._wanted_weights or self.weights_combo.currentData()
         self.weights_combo.blockSignals(True)
         self.weights_combo.clear()
         if info is None or not info.trainable:
@@ -243,7 +399,6 @@ class InpaintWidget(QWidget):
             self.weights_combo.setEnabled(False)
         else:
             self.weights_combo.setEnabled(True)
-            checkpoints = store.for_model(info)
             if not checkpoints:
                 self.weights_combo.addItem("none yet: train one, or Browse…", None)
             for checkpoint in checkpoints:
@@ -252,7 +407,34 @@ class InpaintWidget(QWidget):
             self.weights_combo.addItem(BROWSE, BROWSE)
             index = self.weights_combo.findData(current) if current else -1
             self.weights_combo.setCurrentIndex(index if index >= 0 else 0)
+            if index >= 0:
+                self._wanted_weights = None
         self.weights_combo.blockSignals(False)
+        self._update_weights_info()
+
+    def _update_weights_info(self, *_args) -> None:
+        """Show what the chosen weights fix (read from the sidecar in a worker thread)."""
+        info = self.model_info()
+        self._summary_generation += 1
+        generation = self._summary_generation
+        if info is None or not info.trainable:
+            self.weights_info.setText("")
+            self.weights_info.setVisible(False)
+            return
+        weights = self.weights()
+        if weights is None and self.weights_combo.currentData() is None and info.default_weights is None:
+            self._show_weights_info(generation, weights_summary(None, info))
+            return
+        call_in_background(
+            lambda: weights_summary(weights, info),
+            lambda text: self._show_weights_info(generation, text),
+            name="read weights sidecar",
+        )
+
+    def _show_weights_info(self, generation: int, text: str) -> None:
+        if generation == self._summary_generation:
+            self.weights_info.setText(text)
+            self.weights_info.setVisible(bool(text))
 
     def weights_paths(self) -> list[str]:
         """The checkpoint paths listed for the chosen model."""
@@ -260,13 +442,10 @@ class InpaintWidget(QWidget):
         return [item for item in items if item and item != BROWSE]
 
     def set_weights(self, path: str | Path) -> None:
-        """Choose a weights file (remembering it)."""
+        """Choose a weights file (remembering it); it is selected once the list is refreshed."""
         path = Path(path).expanduser().resolve()
-        store.add_file(path)
-        self.refresh_weights()
-        index = self.weights_combo.findData(str(path))
-        if index >= 0:
-            self.weights_combo.setCurrentIndex(index)
+        self._wanted_weights = str(path)
+        store.add_file(path)  # emits changed: the list is refreshed
 
     def _on_weights_activated(self, index: int) -> None:
         if self.weights_combo.itemData(index) != BROWSE:
@@ -283,9 +462,29 @@ class InpaintWidget(QWidget):
         return Path(data) if data and data != BROWSE else None
 
     # -- image, planes and mask -----------------------------------------------------------------
+    def _on_image_changed(self, *_args) -> None:
+        stack = is_stack(self.image_combo.value())
+        self.volume_check.blockSignals(True)
+        self.volume_check.setChecked(stack)  # on by default for stacks
+        self.volume_check.blockSignals(False)
+        self._update_planes_row()
+        self._choose_default_model()
+        self._update_hint()
+
+    def _on_volume_toggled(self, _checked: bool) -> None:
+        self._choose_default_model()
+
     def _update_planes_row(self, *_args) -> None:
-        layer = self.image_combo.value()
-        self.planes_row.setEnabled(layer is not None and not layer.multiscale and len(spatial_shape(layer)) > 2)
+        stack = is_stack(self.image_combo.value())
+        self.planes_row.setEnabled(stack)
+        self.volume_check.setEnabled(stack)
+
+    def volume_axis(self, image: Optional[Image] = None) -> Optional[int]:
+        """The image axis to fill as a volume (the innermost stack axis), or None for plane by plane."""
+        image = image if image is not None else self.image_combo.value()
+        if not is_stack(image) or not self.volume_check.isChecked():
+            return None
+        return len(spatial_shape(image)) - 3
 
     def new_mask(self) -> Optional[Labels]:
         """Add an empty Labels layer matching the image, select it and switch to the paint brush."""
@@ -296,6 +495,8 @@ class InpaintWidget(QWidget):
         if image.multiscale:
             show_warning("Multiscale images cannot be inpainted.")
             return None
+        from inpaint_models.maskops import new_mask  # loaded with the registry (BACKEND_MODULES)
+
         brush = self.brush_size.value()  # adding the layer may select it and show its own brush size
         labels = self.viewer.add_labels(
             new_mask(spatial_shape(image)),
@@ -309,6 +510,7 @@ class InpaintWidget(QWidget):
         self.mask_combo.set_value(labels)
         self.viewer.layers.selection.active = labels
         labels.mode = "paint"
+        self.status.setText("Paint over what should go, then press Fill.")
         return labels
 
     def _on_mask_changed(self, *_args) -> None:
@@ -325,6 +527,7 @@ class InpaintWidget(QWidget):
             self.brush_size.setValue(int(round(layer.brush_size)))
             self.brush_size.blockSignals(False)
             layer.events.brush_size.connect(self._on_layer_brush_size)
+        self._update_hint()
 
     def _on_layer_brush_size(self, event) -> None:
         layer = self._brush_layer
@@ -337,6 +540,24 @@ class InpaintWidget(QWidget):
         layer = self.mask_combo.value()
         if isinstance(layer, Labels):
             layer.brush_size = value
+
+    def _update_hint(self) -> None:
+        """Say what to do next (never "paint a mask" when one is loaded); not while a fill runs."""
+        if self.job is not None and self.job.running:
+            return
+        info = self.model_info()
+        mask = self.mask_combo.value()
+        if self.registry is None:
+            text = "Loading the models…"
+        elif self.image_combo.value() is None:
+            text = "Open an image (File ▸ Open Sample ▸ Inpaint has two), then choose or paint a mask."
+        elif mask is None:
+            text = "Press New mask and paint over what should go, then press Fill."
+        elif info is None:
+            text = "No inpainting model is installed."
+        else:
+            text = f"Press Fill to fill the pixels under {mask.name!r} with {info.title}."
+        self.status.setText(text)
 
     def current_plane(self, image: Image) -> Optional[tuple[int, ...]]:
         """Stack indices of the plane on screen, or None for a 2D image.
@@ -358,12 +579,21 @@ class InpaintWidget(QWidget):
         return tuple(min(max(int(round(position[i])), 0), shape[i] - 1) for i in range(ndim - 2))
 
     def _mask_data(self, image: Image) -> Any:
+        """The mask layer's data, or (Shapes) a function rasterising a copy of its shapes in the worker."""
         layer = self.mask_combo.value()
         if layer is None:
             raise ValueError("choose a mask layer, or press New mask and paint over what should go")
         if isinstance(layer, Shapes):
             shape = spatial_shape(image)
-            return layer.to_labels(labels_shape=shape[-layer.ndim:] if layer.ndim < len(shape) else shape)
+            labels_shape = shape[-layer.ndim :] if layer.ndim < len(shape) else shape
+            data = [vertices.copy() for vertices in layer.data]
+            shape_types = list(layer.shape_type)
+            ndim = layer.ndim
+
+            def rasterise() -> Any:
+                return Shapes(data, shape_type=shape_types, ndim=ndim).to_labels(labels_shape=labels_shape)
+
+            return rasterise
         return layer.data
 
     # -- filling -------------------------------------------------------------------------------------
@@ -378,6 +608,8 @@ class InpaintWidget(QWidget):
             raise ValueError("choose an image layer first")
         if image.multiscale:
             raise ValueError(f"{image.name!r} is a multiscale image; inpainting needs a single-scale layer")
+        if self.registry is None:
+            raise ValueError("the models are still loading; try again in a moment")
         info = self.model_info()
         if info is None:
             raise ValueError("no inpainting model is installed")
@@ -393,6 +625,7 @@ class InpaintWidget(QWidget):
             plane=plane,
             dilation=self.dilation.value(),
             registry=self.registry,
+            volume_axis=self.volume_axis(image),
         )
 
     def fill(self) -> Optional[Job]:
@@ -404,11 +637,17 @@ class InpaintWidget(QWidget):
         except ValueError as error:
             show_error(f"Inpaint: {error}")
             return None
-        if self.model_info() is not None and self.model_info().trainable:
+        info = self.model_info()
+        if info is not None and info.trainable:
             avoid_triton_llvm_clash()  # neural models import torch in the worker
         image = self.image_combo.value()
         in_place = self.result_inplace.isChecked()
         self._started = time.monotonic()
+        self._clock = FillClock()
+        self._fill_model = info
+        self._fill_device = request.device
+        self._close_long_fill_dialog()
+        self._asked_long = False
         self.job = Job(
             lambda progress, cancel: run_fill(request, progress, cancel),
             on_progress=self._on_progress,
@@ -432,11 +671,61 @@ class InpaintWidget(QWidget):
             self.status.setText("Cancelling…")
 
     def _on_progress(self, event: ProgressEvent, _extra: Any) -> None:
+        remaining = self._clock.update(event) if self._clock is not None else None
         self.progress.setRange(0, max(event.total, 1))
         self.progress.setValue(min(event.step, event.total))
-        self.progress.setFormat(f"{event.phase} %v / %m")
+        left = f" · {format_duration(remaining)} left" if remaining is not None and remaining >= 1 else ""
+        self.progress.setFormat(f"{event.phase} %v / %m{left}")
         if event.message:
             self.status.setText(f"{event.phase}: {event.message}")
+        if (
+            remaining is not None
+            and remaining > self.long_fill_seconds
+            and not self._asked_long
+            and self.job is not None
+            and not self.job.cancel_event.is_set()
+        ):
+            self._asked_long = True
+            self._ask_about_long_fill(remaining)
+
+    def long_fill_message(self, remaining: float) -> str:
+        """What the "long fill" question says: the measured estimate and how to go faster."""
+        info = self._fill_model
+        title = info.title if info is not None else "this model"
+        device = f" on {self._fill_device}" if self._fill_device != "auto" else ""
+        scope = "" if self._clock is None or self._clock.regions_known else ", for its first hole region"
+        text = (
+            f"Filling with {title}{device} will take about {format_duration(remaining)} more "
+            f"(measured on its first steps{scope})."
+        )
+        steps = [name for name in self.options.names() if "steps" in name]
+        if steps:
+            name = steps[0]
+            text += (
+                f"\n\nTo go faster, cancel, lower '{name.replace('_', ' ')}' (now {self.options.value(name)}) "
+                "in the options and press Fill again."
+            )
+        return text
+
+    def _ask_about_long_fill(self, remaining: float) -> None:
+        """Ask (without stopping the fill meanwhile) whether to go on with a long fill."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setWindowTitle("Long fill")
+        box.setText(self.long_fill_message(remaining))
+        box.addButton("Keep filling", QMessageBox.ButtonRole.AcceptRole)
+        self.long_fill_cancel = box.addButton("Cancel fill", QMessageBox.ButtonRole.RejectRole)
+        box.setModal(False)
+        box.buttonClicked.connect(lambda button: self.cancel() if button is self.long_fill_cancel else None)
+        self.long_fill_dialog = box
+        self.status.setText(f"About {format_duration(remaining)} left.")
+        box.show()
+
+    def _close_long_fill_dialog(self) -> None:
+        if self.long_fill_dialog is not None:
+            self.long_fill_dialog.close()
+            self.long_fill_dialog.deleteLater()
+            self.long_fill_dialog = None
 
     def _on_done(self, image: Image, result: Any, in_place: bool, model: str) -> None:
         seconds = time.monotonic() - self._started
@@ -473,6 +762,7 @@ class InpaintWidget(QWidget):
         show_error(f"Inpaint failed: {message}")
 
     def _on_finished(self) -> None:
+        self._close_long_fill_dialog()
         self.fill_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.setRange(0, 1)
@@ -495,4 +785,3 @@ class InpaintWidget(QWidget):
         """Refresh the model and weights lists whenever the dock is shown (plugins may have been added)."""
         self.refresh_models()
         super().showEvent(event)
-

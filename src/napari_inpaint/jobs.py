@@ -1,21 +1,24 @@
 """The work behind the widgets, as plain functions with a progress callback.
 
-Nothing here imports Qt or napari: a widget gathers its inputs into a request,
+Nothing here imports Qt or napari, and the heavy parts of the backend (the
+fill pipeline, OpenCV, scipy) are imported by the functions that run in the
+worker thread, not when a dock opens: a widget gathers its inputs into a request,
 ``_threading`` runs :func:`run_fill` / :func:`run_training` in a worker thread,
 and tests call the same functions directly, without a GUI.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from inpaint_models import api
-from inpaint_models.datatypes import Reporter
-from inpaint_models.maskops import prepare_mask
+from inpaint_models.datatypes import ProgressEvent, Reporter
 
 CancelCheck = Any  # threading.Event or a callable returning True to stop
 
@@ -26,7 +29,8 @@ class FillRequest:
 
     Attributes:
         image: the image layer's data (any array-like; read in the worker thread).
-        mask: the mask (labels data or rasterised shapes); non-zero = fill.
+        mask: the mask (labels data); non-zero = fill. Or a function returning
+            it, called in the worker thread (rasterising a Shapes layer).
         rgb: whether the image's last axis holds RGB(A) channels.
         model: registered model name.
         weights: weights file, or None for the model's default.
@@ -35,6 +39,8 @@ class FillRequest:
         plane: stack indices of the one plane to fill, or None for every plane.
         dilation: pixels to grow the mask by, within each plane.
         registry: the model registry (None: the installed plugins).
+        volume_axis: the image axis filled as the third spatial dimension (the
+            neighbouring planes are context), or None for plane by plane.
     """
 
     image: Any
@@ -47,6 +53,7 @@ class FillRequest:
     plane: Optional[Sequence[int]] = None
     dilation: int = 0
     registry: Any = None
+    volume_axis: Optional[int] = None
 
 
 def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: CancelCheck = None) -> np.ndarray:
@@ -55,9 +62,14 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
     Raises whatever :func:`inpaint_models.fill` raises (``InpaintError`` for bad
     input, ``Cancelled`` when ``cancel`` is set).
     """
+    from inpaint_models import api
+    from inpaint_models.maskops import prepare_mask
+
     image = np.asarray(request.image)
     spatial_shape = image.shape[:-1] if request.rgb else image.shape
-    mask = prepare_mask(request.mask, spatial_shape, plane=request.plane, dilation=request.dilation)
+    painted = request.mask() if callable(request.mask) else request.mask
+    mask = prepare_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
+    volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
     return api.fill(
         image,
         mask,
@@ -68,8 +80,84 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
         progress=progress,
         cancel=cancel,
         registry=request.registry,
+        **volume,
         **request.options,
     )
+
+
+def _fill_takes_volume_axis() -> bool:
+    """Whether the installed backend fills stacks as volumes (``fill(..., volume_axis=...)``)."""
+    from inpaint_models import api
+
+    return "volume_axis" in inspect.signature(api.fill).parameters
+
+
+class FillClock:
+    """How long the rest of a fill will take, from its progress events.
+
+    A fill reports ``("fill", k, N)`` after each of its N hole regions and, for
+    models that call a network many times per region (a diffusion sampler),
+    ``("sample", i, n)`` after each call. The time per call is measured between
+    calls (so loading torch and the weights does not count), the time per region
+    between regions. :meth:`update` returns the seconds left, or None until
+    there is a measurement. Before the first region ends the number of regions
+    is unknown (unless the fill announces it with ``("fill", 0, N)``):
+    :attr:`regions_known` then is False and the estimate covers the current
+    region only.
+    """
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._region_start = now()
+        self._region_times: list[float] = []
+        self._regions: Optional[int] = None
+        self._regions_done = 0
+        self._first_call: Optional[tuple[float, int]] = None
+        self.remaining: Optional[float] = None
+
+    @property
+    def regions_known(self) -> bool:
+        """Whether the number of hole regions is known yet."""
+        return self._regions is not None
+
+    def update(self, event: ProgressEvent) -> Optional[float]:
+        """Take one progress event; returns the estimated seconds left (None: not measurable yet)."""
+        now = self._now()
+        if event.phase == "fill":
+            self._regions = max(int(event.total), 1)
+            if event.step > self._regions_done:
+                self._region_times.append(now - self._region_start)
+                self._regions_done = int(event.step)
+                self._region_start = now
+                self._first_call = None
+            left = self._regions - self._regions_done
+            if left <= 0:
+                self.remaining = 0.0
+            elif self._region_times:
+                # the first region also paid for loading the model: leave it out once others are measured
+                times = self._region_times[1:] or self._region_times
+                self.remaining = left * sum(times) / len(times)
+            return self.remaining
+        if event.total <= 1:
+            return self.remaining
+        if self._first_call is None or event.step <= self._first_call[1]:
+            self._first_call = (now, int(event.step))
+            return self.remaining
+        start, first_step = self._first_call
+        per_call = (now - start) / (event.step - first_step)
+        regions_after = (self._regions - self._regions_done - 1) if self._regions is not None else 0
+        self.remaining = per_call * (event.total - event.step) + max(regions_after, 0) * per_call * event.total
+        return self.remaining
+
+
+def format_duration(seconds: float) -> str:
+    """``"45 s"``, ``"5 min 30 s"``, ``"1 h 05 min"``: a duration as a person reads it."""
+    seconds = max(0, int(math.ceil(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @dataclass

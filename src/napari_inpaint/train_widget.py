@@ -1,7 +1,9 @@
 """The "Train inpainting model" dock widget.
 
 The widget gathers a config (a file, the main ``[train]`` fields and the
-model's own options) and hands it to :func:`napari_inpaint.jobs.run_training`,
+model's own ``[model]`` options: those that fix the architecture and those
+used only in training; the options a fill may change belong to the Inpaint
+widget) and hands it to :func:`napari_inpaint.jobs.run_training`,
 which :mod:`napari_inpaint._threading` runs in a worker thread. Progress events
 update the progress bar, the loss plot and a "training preview" image layer;
 the finished checkpoint is added to :data:`napari_inpaint.checkpoints.store`,
@@ -34,15 +36,15 @@ from qtpy.QtWidgets import (
 
 from inpaint_models.datatypes import ProgressEvent
 from inpaint_models.errors import InpaintError
-from inpaint_models.plugins import default_registry
+from inpaint_models.options import ARCHITECTURE, TRAINING, fields_of_kind
 from inpaint_models.training.config import TrainSettings, read_config_file
 
 from ._compat import avoid_triton_llvm_clash
-from ._threading import Job, stop_jobs_when_destroyed
-from ._widgets import LossPlot, ModelComboBox, PathEdit
+from ._threading import Job, load_models, stop_jobs_when_destroyed
+from ._widgets import LossPlot, ModelComboBox, PathEdit, notify_skipped_plugins
 from .checkpoints import store
 from .jobs import TrainRequest, read_preview, run_training
-from .option_fields import OptionFields
+from .option_form import OptionForm
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -85,16 +87,20 @@ class TrainWidget(QWidget):
     """Dock widget training any trainable registered model from a folder of images.
 
     ``training_finished`` is emitted with ``"done"``, ``"error"`` (or ``"cancelled"``
-    when a run ends without a checkpoint) after each run.
+    when a run ends without a checkpoint) after each run; ``models_loaded`` once
+    the model registry is ready (it is built in a worker thread).
     """
 
     training_finished = Signal(str)
+    models_loaded = Signal()
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer", registry=None) -> None:
         super().__init__()
         avoid_triton_llvm_clash()  # before the registry imports model plugins (some import torch)
         self.viewer = napari_viewer
-        self.registry = registry or default_registry()
+        self.registry = None  # set once loaded (see models_loaded)
+        self._pending_config: Optional[str] = None
+        self._form_model: Optional[str] = None
         self.job: Optional[Job] = None
         self.checkpoint: Optional[Path] = None
         self._outcome = ""
@@ -141,9 +147,20 @@ class TrainWidget(QWidget):
         self.options_toggle.setArrowType(_arrow(False))
         self.options_toggle.setToolButtonStyle(_text_beside_icon())
         layout.addWidget(self.options_toggle)
-        self.options = OptionFields()
-        self.options.setVisible(False)
-        layout.addWidget(self.options)
+        self.options_panel = QWidget()
+        panel = QVBoxLayout(self.options_panel)
+        panel.setContentsMargins(0, 0, 0, 0)
+        self.architecture_heading = QLabel("Architecture (fixed in the checkpoint this run writes)")
+        self.architecture_options = OptionForm()
+        self.training_heading = QLabel("Training only")
+        self.training_options = OptionForm()
+        for heading in (self.architecture_heading, self.training_heading):
+            heading.setStyleSheet("color: #a0a4aa")
+        for widget in (self.architecture_heading, self.architecture_options, self.training_heading,
+                       self.training_options):
+            panel.addWidget(widget)
+        self.options_panel.setVisible(False)
+        layout.addWidget(self.options_panel)
 
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start")
@@ -176,11 +193,36 @@ class TrainWidget(QWidget):
         self.start_button.clicked.connect(lambda: self.start(resume=False))
         self.resume_button.clicked.connect(lambda: self.start(resume=True))
         self.stop_button.clicked.connect(self.stop)
-        self.refresh_models()
+        if registry is not None:
+            self._on_registry(registry)
+        else:  # building the registry imports every model plugin: never on the GUI thread
+            self.model_combo.show_loading()
+            self._update_buttons()
+            load_models(self._on_registry, self._on_registry_error)
 
     # -- model ------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        """Whether the model registry is ready."""
+        return self.registry is not None
+
+    def _on_registry(self, registry) -> None:
+        self.registry = registry
+        notify_skipped_plugins(getattr(registry, "failed", {}))
+        self.refresh_models()
+        if self._pending_config:
+            self.load_config_file(self._pending_config)
+        self.models_loaded.emit()
+
+    def _on_registry_error(self, error: BaseException) -> None:
+        self.model_combo.clear()
+        self.status.setText(f"The models could not be loaded: {error}")
+        show_error(f"Train: the models could not be loaded: {type(error).__name__}: {error}")
+
     def refresh_models(self) -> None:
         """List every registered trainable model, keeping the current choice."""
+        if self.registry is None:
+            return
         self.model_combo.set_models([info for info in self.registry.infos() if info.trainable])
         self._on_model_changed()
 
@@ -196,16 +238,46 @@ class TrainWidget(QWidget):
 
     def _on_model_changed(self, *_args) -> None:
         name = self.model_combo.currentData()
-        info = self.registry.info(name) if name in self.registry.names() else None
-        options_class = info.options if info is not None else None
-        if self.options.options_class is not options_class:
-            self.options.set_options_class(options_class)
-        self._update_buttons()
+        registry = self.registry
+        info = registry.info(name) if registry is not None and name in registry.names() else None
         if info is None:
+            self._form_model = None
+            self.architecture_options.set_fields(None, {})
+            self.training_options.set_fields(None, {})
+        elif self._form_model != info.name or self.architecture_options.options_class is not info.options:
+            self._form_model = info.name
+            self.architecture_options.set_fields(info.options, fields_of_kind(info, ARCHITECTURE))
+            self.training_options.set_fields(info.options, fields_of_kind(info, TRAINING))
+        self.architecture_heading.setVisible(bool(self.architecture_options.names()))
+        self.training_heading.setVisible(bool(self.training_options.names()))
+        self._update_buttons()
+        if info is None and registry is not None:
             self.status.setText("No trainable model is installed.")
 
+    def option_names(self) -> list[str]:
+        """The ``[model]`` options shown: architecture, then training."""
+        return self.architecture_options.names() + self.training_options.names()
+
+    def _option_form(self, name: str) -> OptionForm:
+        for form in (self.architecture_options, self.training_options):
+            if name in form.names():
+                return form
+        raise KeyError(f"no option {name!r} in the [model] fields; they are {self.option_names()}")
+
+    def option_widget(self, name: str):
+        """The magicgui widget of ``[model]`` option ``name``."""
+        return self._option_form(name).widget(name)
+
+    def set_option(self, name: str, value: Any) -> None:
+        """Set one ``[model]`` option field."""
+        self._option_form(name).set_value(name, value)
+
+    def option_values(self, only_changed: bool = True) -> dict[str, Any]:
+        """The ``[model]`` options as ``{name: value}`` (only those changed from the defaults, by default)."""
+        return {**self.architecture_options.values(only_changed), **self.training_options.values(only_changed)}
+
     def _toggle_options(self, shown: bool) -> None:
-        self.options.setVisible(shown)
+        self.options_panel.setVisible(shown)
         self.options_toggle.setArrowType(_arrow(shown))
 
     # -- config --------------------------------------------------------------------------------
@@ -214,6 +286,10 @@ class TrainWidget(QWidget):
         path = path or self.config_path.text()
         if not path:
             return
+        if self.registry is None:  # the model list is still loading: apply the file once it is there
+            self._pending_config = path
+            return
+        self._pending_config = None
         try:
             data = read_config_file(path)
         except InpaintError as error:
@@ -223,9 +299,9 @@ class TrainWidget(QWidget):
         train = data.get("train", {}) if isinstance(data.get("train"), dict) else {}
         if model.get("name") in self.model_names():
             self.set_model(model["name"])
-        for name in self.options.names():
+        for name in self.option_names():
             if name in model:
-                self.options.set_value(name, model[name])
+                self.set_option(name, model[name])
         folders = train.get("data")
         if isinstance(folders, list) and folders:
             folders = folders[0]
@@ -262,7 +338,7 @@ class TrainWidget(QWidget):
         config = Path(self.config_path.text()).expanduser() if self.config_path.text() else None
         overrides: dict[str, Any] = {"model.name": model}
         # over a file, every field wins (a field set back to its default must still override the file)
-        options = self.options.values(only_changed=config is None)
+        options = self.option_values(only_changed=config is None)
         overrides.update({f"model.{name}": _plain(value) for name, value in options.items()})
         if self.data_folder.text():
             overrides["train.data"] = [self.data_folder.text()]
@@ -381,8 +457,9 @@ class TrainWidget(QWidget):
 
     def _update_buttons(self, *_args) -> None:
         idle = not self.running
-        self.start_button.setEnabled(idle and self.model_combo.count() > 0)
-        self.resume_button.setEnabled(idle and self.model_combo.count() > 0 and bool(self.output_folder.text()))
+        models = bool(self.model_names())
+        self.start_button.setEnabled(idle and models)
+        self.resume_button.setEnabled(idle and models and bool(self.output_folder.text()))
         self.stop_button.setEnabled(not idle and not self.job.cancel_event.is_set())
 
     def _on_finished(self) -> None:
