@@ -37,6 +37,8 @@ _SEED_LOCK = threading.Lock()
 #: How far the source search may be from the exact nearest patch: a distance at
 #: most (1 + eps) times the best (scipy's approximate k-d tree search, ~4x faster).
 _SEARCH_EPS = 1.0
+#: The source search compares the patches' main components (27 values -> 9).
+_SEARCH_DIMS = 9
 
 
 @dataclass(frozen=True)
@@ -150,15 +152,15 @@ class _Guide:
         else:
             # the three main components keep the pixel distances best; one scale for all of them
             centre = pixels.mean(axis=0)
-            _, _, rows = np.linalg.svd(pixels - centre, full_matrices=False)
             basis = np.zeros((3, channels))
-            basis[: min(3, rows.shape[0])] = rows[:3]
-        projected = (pixels - centre) @ basis.T
-        used = projected[:, np.abs(basis).sum(axis=1) > 0]
-        low, high = float(used.min()), float(used.max())
+            components = _main_components(pixels - centre, 3)
+            basis[: len(components)] = components
+        used = np.abs(basis).sum(axis=1) > 0  # guide channels that carry data (the others stay 0)
+        projected = (pixels - centre) @ basis[used].T
+        low, high = (float(projected.min()), float(projected.max())) if projected.size else (0.0, 0.0)
         scale = 255.0 / (high - low) if high > low else 1.0
         forward = basis * scale
-        offset = np.where(np.abs(basis).sum(axis=1) > 0, -(centre @ basis.T) * scale - low * scale, 0.0)
+        offset = np.where(used, -(centre @ basis.T + low) * scale, 0.0)
         return cls(forward, offset, np.linalg.pinv(forward))
 
     def to_guide(self, pixels: np.ndarray) -> np.ndarray:
@@ -182,17 +184,47 @@ def _fill_full_precision(image: np.ndarray, mask: np.ndarray, options: PatchMatc
     # the source of each hole pixel: the known pixel whose 3x3 guide patch is nearest to its filled patch
     whole = ndimage.binary_erosion(known, np.ones((3, 3), bool), border_value=1)
     candidates = whole if whole.any() else known
-    tree = cKDTree(_patches(guide)[candidates])
-    _, nearest = tree.query(_patches(filled)[mask], k=1, eps=_SEARCH_EPS)
+    sources, queries = _descriptors(_patches(guide)[candidates], _patches(filled)[mask])
+    _, nearest = cKDTree(sources, balanced_tree=False, compact_nodes=False).query(queries, k=1, eps=_SEARCH_EPS)
     rows, cols = np.nonzero(candidates)
     source = (rows[nearest], cols[nearest])
 
-    deviation = filled[mask].astype(np.float64) - guide[source].astype(np.float64)  # guide units
-    values = image[source].astype(np.float64) + deviation @ guide_map.backward.T
+    origin = image[source].astype(np.float64)
+    deviation = (filled[mask].astype(np.float64) - guide[source].astype(np.float64)) @ guide_map.backward.T
+    # stay inside the crop's known range per channel by shortening each pixel's deviation as a whole (not a
+    # clip per channel): the source pixel is inside it, and relations between channels are kept
     low, high = known_pixels.min(axis=0), known_pixels.max(axis=0)
+    room = np.where(deviation > 0, high - origin, np.where(deviation < 0, low - origin, np.inf))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(deviation != 0, room / deviation, np.inf)
+    shortening = np.clip(fraction.min(axis=1, keepdims=True), 0.0, 1.0)
     out = image.copy()
-    out[mask] = np.clip(values, low, high).astype(np.float32)
+    out[mask] = (origin + shortening * deviation).astype(np.float32)
     return out
+
+
+def _descriptors(sources: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 27) and (M, 27) patches -> their main components: a k-d tree is slow in 27 dimensions."""
+    centre = sources.mean(axis=0)
+    basis = _main_components(sources - centre, _SEARCH_DIMS).T
+    if basis.shape[1] == 0:  # every known patch alike: any is the nearest
+        basis = np.zeros((sources.shape[1], 1))
+    return (sources - centre) @ basis, (queries - centre) @ basis
+
+
+def _main_components(centred: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` (or fewer) main axes of (N, D) centred data, as (k, D) unit rows, largest first.
+
+    Axes along which the data does not vary are left out: their direction is
+    arbitrary, and a fill's deviation mapped back along one would break the
+    relations between channels. From the D x D scatter matrix (an SVD of the
+    N x D data is far slower).
+    """
+    data = centred.astype(np.float64)
+    values, vectors = np.linalg.eigh(data.T @ data)
+    values, vectors = values[::-1], vectors[:, ::-1]
+    keep = values > max(float(values[0]), 0.0) * 1e-9
+    return vectors[:, keep][:, :count].T
 
 
 def _patches(guide: np.ndarray) -> np.ndarray:
