@@ -714,3 +714,20 @@ def test_a_short_fill_asks_nothing(qtbot, viewer_widget, slow_model):
     widget.options.set_value("delay", 0.005)
     assert fill_and_wait(qtbot, widget) == ["done"]
     assert widget.long_fill_dialog is None and not widget._asked_long
+
+
+def test_python_m_napari_inpaint_opens_with_the_whole_photo_in_view(qtbot):
+    from napari_inpaint.__main__ import open_viewer
+
+    viewer = open_viewer([])
+    try:
+        widget = viewer.window.dock_widgets["Inpaint (napari-inpaint)"]
+        qtbot.waitUntil(lambda: widget.loaded, timeout=TIMEOUT_MS)
+        qtbot.wait(200)  # the second fit, after the event loop has run
+        width, height = viewer.window._qt_viewer.canvas.size  # the canvas left beside the docks
+        photo = viewer.layers["astronaut"].data
+        zoom = getattr(viewer, "scene", viewer).camera.zoom  # napari 0.9 moved the camera to viewer.scene
+        assert photo.shape[0] * zoom <= height + 1 and photo.shape[1] * zoom <= width + 1
+        assert "Press Fill" in widget.status.text()
+    finally:
+        viewer.close()
