@@ -178,9 +178,9 @@ def test_stack_with_broadcast_mask(name, checkpoints):
     mask = _box(size)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        out = inpaint_models.fill(stack, mask, model=name, weights=checkpoints(name), registry=REGISTRY)
+        out = inpaint_models.fill(stack, mask, model=name, weights=checkpoints(name), registry=REGISTRY, volume_axis=None)
     assert out.shape == stack.shape
     assert np.array_equal(out[:, ~mask], stack[:, ~mask])
-    for z in range(3):  # plane by plane: the same as filling each plane alone
+    for z in range(3):  # plane by plane (volume_axis=None): the same as filling each plane alone
         alone = inpaint_models.fill(stack[z], mask, model=name, weights=checkpoints(name), registry=REGISTRY)
         assert np.array_equal(out[z], alone)
