@@ -101,13 +101,74 @@ class TrainProgress:
             self.bar = None
 
 
+def _quiet_connection_errors() -> None:
+    """In a data-loader worker being stopped: no traceback for its helper threads' broken connections.
+
+    When a second Ctrl-C stops the main process at once, it may stop in the
+    middle of receiving a batch; the worker thread that was sending it (Python's
+    ``multiprocessing.resource_sharer``) then fails with a connection error and
+    would print a traceback on the shared terminal. That error is the expected
+    end of the run, not news for the user.
+    """
+    previous = threading.excepthook
+    if getattr(previous, "_inpaint_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is not None and issubclass(args.exc_type, (ConnectionError, EOFError)):
+            return
+        previous(args)
+
+    hook._inpaint_quiet = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
+class StopRequest:
+    """The ``cancel`` flag handed to the trainer: set by the first Ctrl-C.
+
+    The trainer polls it with :meth:`is_set` at each progress event, after a
+    step; once it has seen the request, all that is left is that step's
+    bookkeeping and the final checkpoint, which a second Ctrl-C should not
+    throw away (:attr:`seen`).
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        #: the trainer has polled the flag since it was set: it is finishing, not mid-step
+        self.seen = False
+        #: the trainer has returned: only messages are left, which a late Ctrl-C does not cut short
+        self.finished = False
+
+    def set(self) -> None:
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        """Whether a stop was requested (without marking it seen)."""
+        return self._event.is_set()
+
+    def is_set(self) -> bool:
+        """The trainer's poll: whether to stop (and, if so, remember that it knows)."""
+        if self._event.is_set():
+            self.seen = True
+            return True
+        return False
+
+
 @contextmanager
-def stop_on_signals(event: threading.Event) -> Iterator[None]:
-    """SIGINT / SIGTERM set ``event`` (the run stops cleanly); a second SIGINT raises KeyboardInterrupt.
+def stop_on_signals(stop: StopRequest) -> Iterator[None]:
+    """Ctrl-C / SIGTERM stop the run cleanly; Ctrl-C again stops it at once.
+
+    The first SIGINT or SIGTERM sets ``stop``: the trainer finishes its step,
+    writes a checkpoint and returns. A second SIGINT raises KeyboardInterrupt
+    in the middle of the step (the trainer still writes a checkpoint of the
+    last completed step) — unless the trainer is already past its step and
+    only writing that checkpoint, which it is left to finish (a third Ctrl-C
+    abandons it too).
 
     Data-loader worker processes are forked from this one and inherit the
     handler, and Ctrl-C reaches every process of the terminal's group: only
-    the process that installed the handler acts (and prints), so the message
+    the process that installed the handler acts (and prints), so each message
     appears once however many workers there are. The workers ignore the
     signal; the main process stops them when the run ends.
     """
@@ -116,18 +177,30 @@ def stop_on_signals(event: threading.Event) -> Iterator[None]:
         return
     owner = os.getpid()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    finishing_told = False
+
+    def say(message: str) -> None:
+        if _is_rank_zero():
+            print(f"\ninpaint: {message}", file=sys.stderr, flush=True)
 
     def handler(signum, frame):
+        nonlocal finishing_told
         if os.getpid() != owner:  # a forked data-loader worker: the main process decides
+            _quiet_connection_errors()
             return
-        if event.is_set():
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
+        if stop.finished:  # the trainer has returned: only messages are left, do not cut them short
             return
-        event.set()
-        if _is_rank_zero():
-            print("\ninpaint: stopping after this step and writing a checkpoint (Ctrl-C again to stop at once)",
-                  file=sys.stderr, flush=True)
+        if not stop.requested:
+            stop.set()
+            say("stopping after this step and writing a checkpoint (Ctrl-C again to stop at once)")
+            return
+        if signum != signal.SIGINT:  # a repeated SIGTERM is not a user in a hurry
+            return
+        if stop.seen and not finishing_told:
+            finishing_told = True
+            say("the step is done; writing its checkpoint (Ctrl-C again to abandon it)")
+            return
+        raise KeyboardInterrupt
 
     for sig in previous:
         signal.signal(sig, handler)
@@ -222,26 +295,31 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.resume:
         overrides.append("train.resume=true")
-    stop = threading.Event()
+    stop = StopRequest()
     progress = TrainProgress(args.quiet)
-    try:
-        with stop_on_signals(stop):
+    # the handler stays installed until the last message: a late Ctrl-C cannot cut the command short
+    with stop_on_signals(stop):
+        try:
             path = train(source, report=progress, cancel=stop, overrides=overrides)
-    except FloatingPointError as error:  # diverged: a training problem, not a traceback-worthy bug
-        progress.close()
-        print(f"inpaint: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # the second Ctrl-C: the trainer wrote a checkpoint of the last step
-        progress.close()
+        except FloatingPointError as error:  # diverged: a training problem, not a traceback-worthy bug
+            progress.close()
+            print(f"inpaint: error: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:  # the second Ctrl-C: the trainer wrote a checkpoint of the last step
+            stop.finished = True
+            progress.close()
+            if os.environ.get("INPAINT_DEBUG", "").strip() not in ("", "0"):
+                raise
+            if _is_rank_zero():
+                print(f"inpaint: interrupted; continue with: {resume_command(args)}", file=sys.stderr)
+            return 130
+        finally:
+            stop.finished = True
+            progress.close()
         if _is_rank_zero():
-            print(f"inpaint: interrupted; continue with: {resume_command(args)}", file=sys.stderr)
-        return 130
-    finally:
-        progress.close()
-    if _is_rank_zero():
-        print(path)
-    if stop.is_set():
-        if _is_rank_zero():
-            print(f"inpaint: stopped early; continue with: {resume_command(args)}", file=sys.stderr)
-        return 130
-    return 0
+            print(path)
+        if stop.requested:
+            if _is_rank_zero():
+                print(f"inpaint: stopped early; continue with: {resume_command(args)}", file=sys.stderr)
+            return 130
+        return 0
