@@ -361,3 +361,20 @@ def test_fill_auto_uses_the_default_model():
     inpaint_models.fill(image, mask, registry=registry)  # model="auto": a volume fill of the stack
     assert [shape[:1] for shape, _ in spy.crops] == [(6,)]
     assert inpaint_models.api.fill.__kwdefaults__["volume_axis"] == "auto"
+
+
+def test_volume_crops_of_rgba_through_a_colour_model_keep_alpha_finite():
+    registry, spy = spy_registry(channels=(3,), margin=1)
+    rng = np.random.default_rng(9)
+    image = rng.random((6, 16, 16, 4))
+    image[..., 3] = np.linspace(0.1, 0.9, 6)[:, None, None]  # alpha varies along Z only
+    mask = np.zeros(image.shape[:-1], bool)
+    mask[2:4, 5:9, 5:9] = True
+    holed = image.copy()
+    holed[mask] = np.nan
+    out = inpaint_models.fill(holed, mask, model="volume-spy", registry=registry, volume_axis=0)
+    assert [shape for shape, _ in spy.crops] == [(6, 6, 6, 3)]  # one RGB volume crop: planes 0-5 (3 of margin)
+    assert np.isfinite(out).all() and np.array_equal(out[~mask], holed[~mask])
+    # alpha under the hole is the nearest known voxel's (in 3D: from its own plane or the next one)
+    filled_alpha = set(np.round(out[..., 3][mask], 6))
+    assert filled_alpha <= set(np.round(image[1:5, 0, 0, 3], 6)) and len(filled_alpha) > 1
