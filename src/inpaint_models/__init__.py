@@ -4,6 +4,8 @@ Quick start::
 
     import inpaint_models
     filled = inpaint_models.fill(image, mask, model="telea")   # mask: True = fill
+    weights = inpaint_models.fit(stack, mask, seconds=60)       # learn from the data itself
+    filled = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights)
     inpaint_models.available_models()
 
 No napari or Qt import anywhere in this package.
@@ -12,6 +14,7 @@ No napari or Qt import anywhere in this package.
 from __future__ import annotations
 
 from .api import available_models, fill, model_info
+from .api_fit import fit
 from .api_train import train
 from .datatypes import FillContext, ModelInfo, ProgressEvent
 from .errors import (
@@ -44,5 +47,5 @@ __all__ = [
     "InpaintError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
     "NotTrainableError", "OptionError", "PlaneByPlaneWarning", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
     "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
-    "available_models", "evaluate", "fill", "hookimpl", "model_info", "train",
+    "available_models", "evaluate", "fill", "fit", "hookimpl", "model_info", "train",
 ]

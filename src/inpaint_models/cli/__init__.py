@@ -1,4 +1,4 @@
-"""The ``inpaint`` command line: ``inpaint models | fill | sample | train | masks | eval``.
+"""The ``inpaint`` command line: ``inpaint models | fill | sample | train | fit | masks | eval``.
 
 Each subcommand lives in its own module of this package and exposes two
 functions; :func:`main` imports the modules named in :data:`SUBCOMMANDS` and
@@ -33,7 +33,7 @@ from typing import NoReturn, Optional, Sequence
 from ..errors import Cancelled, PluginConflictError
 
 #: Subcommand modules, in the order ``inpaint --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("models", "fill", "sample", "train", "masks", "eval")
+SUBCOMMANDS: tuple[str, ...] = ("models", "fill", "sample", "train", "fit", "masks", "eval")
 
 DEBUG_ENV_VAR = "INPAINT_DEBUG"
 

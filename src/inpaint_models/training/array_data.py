@@ -497,6 +497,7 @@ class _Sampler:
         s = self.settings
         n_volumes, depth, height, width, _ = self.data.shape
         size = self.size
+        r = self.radius
         for attempt in range(_PLACEMENT_TRIES):
             if cell is not None:
                 n, z, y, x = cell.n, cell.z, cell.y, cell.x
@@ -505,18 +506,14 @@ class _Sampler:
                 y, x = int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
             image, unknown = self.planes(n, z, y, x)
             held = self.held_back(n, z, y, x)
-            r = self.radius
             if train and r == 0 and (unknown[0].any() or held.any()):
                 continue  # 2D models: crops without any unknown or held-back pixel
             hole = draw_hole(self.shapes[int(rng.integers(0, len(self.shapes)))], size, rng)
             hole &= ~unknown[r]  # an artificial hole never covers a real hole pixel
             weight = hole & (~held if train else held)
-            if cell is None and int(weight.sum()) < _MIN_HOLE_PIXELS and attempt < _PLACEMENT_TRIES - 1:
-                continue
-            break
-        else:  # pragma: no cover - _PLACEMENT_TRIES is reached only through the break above
-            raise RuntimeError("no sample could be drawn")
-        if train and r == 0 and (unknown[0].any() or held.any()):
+            if cell is not None or int(weight.sum()) >= _MIN_HOLE_PIXELS or attempt == _PLACEMENT_TRIES - 1:
+                break
+        else:
             raise ConfigError(f"[train] no {size}x{size} crop free of holes and held-back pixels was found in "
                               f"{_PLACEMENT_TRIES} draws; use a smaller train.image_size or a model that reads "
                               f"the neighbouring planes")
@@ -601,8 +598,7 @@ class ArrayDataSets:
         validation = _ArraySet(sampler, False, len(sampler.cells), sampler.cells)
         count = max(0, settings.preview_images)
         preview_cells = sampler.cells[:count]
-        preview = validation if len(preview_cells) == count and preview_cells else _ArraySet(
-            sampler, False, count, preview_cells)
+        preview = _ArraySet(sampler, False, len(preview_cells) or count, preview_cells)
         if context_planes == 0:  # fail now, not at the first batch, when no hole-free crop exists
             train[(0, 0)]
         statistics = _known_statistics(data)

@@ -66,6 +66,10 @@ class TrainSettings:
             number of DDP processes).
         steps: total optimisation steps (a GAN's discriminator and generator updates
             of one iteration are one step).
+        seconds: a time budget: the run ends (normally, not cancelled) after the
+            step that passes this many seconds of training, or at ``steps``,
+            whichever comes first; a cosine schedule then decays over the budget.
+            0 = no budget. A resumed run continues the budget it had spent.
         learning_rate: learning rate of the main network (the generator).
         discriminator_learning_rate: learning rate of discriminators/critics; 0 means
             ``learning_rate``.
@@ -112,6 +116,7 @@ class TrainSettings:
     min_image_size: int = 0
     batch_size: int = 16
     steps: int = 1000
+    seconds: float = 0.0
     learning_rate: float = 2e-4
     discriminator_learning_rate: float = 0.0
     lr_schedule: Literal["constant", "cosine"] = "constant"
@@ -418,7 +423,7 @@ def check_config(config: TrainConfig, info: Any = None) -> None:
     for name in non_negative:
         if getattr(s, name) < 0:
             fail(f"[train] {name} must be 0 or more; got {getattr(s, name)}")
-    for name in ("learning_rate", "discriminator_learning_rate", "weight_decay", "grad_clip"):
+    for name in ("learning_rate", "discriminator_learning_rate", "weight_decay", "grad_clip", "seconds"):
         value = getattr(s, name)
         if not math.isfinite(value) or value < 0:
             fail(f"[train] {name} must be a finite number >= 0; got {value}")

@@ -45,7 +45,8 @@ from .checkpoints import (
     unflatten_optimizer,
 )
 from .config import BEST_METRICS, TrainConfig, check_config, config_to_dict
-from .data import Batch, ImageFolderDataset, StreamBatchSampler, collate, dataset_mean, scan_files
+from .array_data import find_array_data
+from .data import Batch, FileScan, ImageFolderDataset, StreamBatchSampler, collate, dataset_mean, scan_files
 from .ema import EMA
 from .precision import Precision
 from .preview import preview_grid, write_png
@@ -99,9 +100,13 @@ class Trainer:
         self.train_nets: dict[str, torch.nn.Module] = {}
         self.ema: Optional[EMA] = None
         self._cancel_seen = False
+        self._budget_start: Optional[float] = None  # perf_counter at the first step (time budget)
+        self._seconds_before = 0.0  # budget spent by the run this one resumes
         self._batches_drawn = 0
         self._best: Optional[dict[str, Any]] = None
         self._batches = None
+        self.collate = collate  # an array data source brings its own
+        self.data_summary: Optional[str] = None
 
     # ------------------------------------------------------------------ paths
     @property
@@ -163,20 +168,30 @@ class Trainer:
         if s.ema_decay > 0:
             self.ema = EMA({name: task.networks[name] for name in task.inference_names()}, s.ema_decay)
 
-        # data
-        scan = scan_files(s)
+        # data: image folders, or the array being filled (a fit: see array_data.py)
+        array_sets = None
+        array_data = find_array_data(s.data)
+        if array_data is not None:
+            array_sets = array_data.datasets(s, int(getattr(task, "context_planes", 0)))
+            scan = FileScan(train=[], validation=[])
+            self.train_set, self.validation_set = array_sets.train, array_sets.validation
+            self.preview_set, self.collate = array_sets.preview, array_sets.collate
+        else:
+            scan = scan_files(s)
         self.skipped_files = dict(scan.skipped)
-        if not scan.train:
+        if not scan.train and array_sets is None:
             detail = f" ({len(scan.skipped)} file(s) skipped as unreadable or too small)" if scan.skipped else ""
             raise ConfigError(
                 f"[train] data: no usable training image found in {', '.join(map(str, s.data))}{detail}"
             )
         self.train_files = scan.train
         self.validation_files = scan.validation
-        self.train_set = ImageFolderDataset(scan.train, s, train=True)
-        self.validation_set = ImageFolderDataset(scan.validation, s, train=False)
-        # previews: validation images first, topped up with (centre-cropped) training images
-        self.preview_set = ImageFolderDataset((scan.validation + scan.train)[: s.preview_images], s, train=False)
+        if array_sets is None:
+            self.train_set = ImageFolderDataset(scan.train, s, train=True)
+            self.validation_set = ImageFolderDataset(scan.validation, s, train=False)
+            # previews: validation images first, topped up with (centre-cropped) training images
+            self.preview_set = ImageFolderDataset((scan.validation + scan.train)[: s.preview_images], s, train=False)
+        self.data_summary = None if array_sets is None else array_sets.summary
 
         # every check has passed: from here on the run writes files
         if is_main:
@@ -191,6 +206,8 @@ class Trainer:
         start_step, samples = 0, 0
         if resume_from is not None:
             start_step, samples = self._load_resume_state(resume_from)
+        elif array_sets is not None:
+            task.prepare(array_sets.statistics)
         else:
             task.prepare({"mean": dataset_mean(self.train_set), "files": len(scan.train)})
         self.start_step = self.step = start_step
@@ -212,7 +229,7 @@ class Trainer:
             self.train_set,
             batch_sampler=sampler,
             num_workers=s.workers,
-            collate_fn=collate,
+            collate_fn=self.collate,
             pin_memory=self.device.type == "cuda",
             persistent_workers=s.workers > 0,
         )
@@ -223,7 +240,7 @@ class Trainer:
         if is_main:
             atomic_write_json(self.output / "config.json", config_to_dict(self.config))
             self.log.truncate_after(start_step)
-            self.log.write("data", start_step, {
+            self.log.write("data", start_step, array_sets.record if array_sets is not None else {
                 "train_images": len(scan.train), "validation_images": len(scan.validation),
                 "skipped": len(scan.skipped), "skipped_files": dict(list(scan.skipped.items())[:50]),
             })
@@ -265,6 +282,7 @@ class Trainer:
                 self.ema.load(ema_tensors, state.get("ema_updates", 0))
         task.load_extra_state(sidecar.get("extra", {}))
         self._best = state.get("best")
+        self._seconds_before = float(state.get("seconds_spent", 0.0))
         self.metrics = dict(sidecar.get("metrics") or {})
         self.last_checkpoint = weights
         return int(state["step"]), int(state.get("samples_consumed", 0))
@@ -305,6 +323,8 @@ class Trainer:
         if s.lr_schedule == "cosine":
             span = max(1, s.steps - s.warmup_steps)
             progress = min(1.0, max(0.0, (step - s.warmup_steps) / span))
+            if s.seconds > 0 and step > s.warmup_steps:  # a time budget: decay over the budget
+                progress = max(progress, min(1.0, self._spent_seconds() / s.seconds))
             factor *= 0.5 * (1.0 + math.cos(math.pi * progress))
         return factor
 
@@ -331,12 +351,14 @@ class Trainer:
         last_losses: dict[str, float] = {}
         started = time.perf_counter()
         last_event = 0.0
-        self._emit(self._event(f"{len(self.train_files)} training and {len(self.validation_files)} validation "
-                               f"images ({len(self.skipped_files)} skipped); device {self.device}, "
-                               f"{self.precision.name}", {}, None))
+        data = self.data_summary or (f"{len(self.train_files)} training and {len(self.validation_files)} "
+                                     f"validation images ({len(self.skipped_files)} skipped)")
+        self._emit(self._event(f"{data}; device {self.device}, {self.precision.name}", {}, None))
         interrupted: Optional[BaseException] = None
+        self._budget_start = time.perf_counter()
+        budget_spent = self._budget_spent()
         try:
-            while self.step < total and not self._stop_requested():
+            while self.step < total and not self._stop_requested() and not budget_spent:
                 step = self.step + 1
                 ctx.step = step
                 ctx.phase = task.phase(step)
@@ -359,7 +381,10 @@ class Trainer:
                 count += 1
 
                 now = time.perf_counter()
-                due_log = step % s.log_every == 0 or step == total
+                if s.seconds > 0:  # every process stops after the same step
+                    budget_spent = distributed.any_true(self.dist, self._budget_spent(), self.device)
+                last = step == total or budget_spent  # the run's final step
+                due_log = step % s.log_every == 0 or last
                 due_event = due_log or now - last_event >= REPORT_INTERVAL_SECONDS
                 if due_log or due_event:
                     last_losses = {k: float(v) / count for k, v in sums.items()}
@@ -374,22 +399,24 @@ class Trainer:
                         self.tensorboard.scalars("train", step, dict(last_losses, lr=self.learning_rate or 0.0,
                                                                      images_per_second=speed or 0.0))
                         sums, count = {}, 0
-                if s.validate_every and (step % s.validate_every == 0 or step == total):
+                if s.validate_every and (step % s.validate_every == 0 or last):
                     self._validate(step)
-                if s.preview_every and (step % s.preview_every == 0 or step == total):
+                if s.preview_every and (step % s.preview_every == 0 or last):
                     self._preview(step)
-                if step % s.checkpoint_every == 0 or step == total:
+                if step % s.checkpoint_every == 0 or last:
                     self._checkpoint(step, ctx.phase, last_losses)
                 if due_event:
                     last_event = now
                     eta = (now - started) / (step - self.start_step) * (total - step)  # wall clock: all overheads
+                    if s.seconds > 0:
+                        eta = max(0.0, min(eta, s.seconds - self._spent_seconds()))
                     self._emit(self._event("", last_losses, eta, stage=ctx.phase, speed=self._speed(window),
                                            elapsed=now - started))
         except KeyboardInterrupt as error:  # Ctrl-C outside the CLI: keep the work, then stop
             interrupted = error
             self.cancelled = True
         if self.step < total or interrupted is not None or self.last_checkpoint is None:
-            self.cancelled = self.cancelled or self.step < total
+            self.cancelled = self.cancelled or (self.step < total and not budget_spent)
             if self.last_checkpoint is None or not self._checkpoint_is_current():
                 self._checkpoint(self.step, task.phase(max(self.step, 1)), last_losses)
         distributed.barrier(self.dist)
@@ -399,6 +426,14 @@ class Trainer:
         if interrupted is not None:
             raise interrupted
         return self.last_checkpoint
+
+    def _spent_seconds(self) -> float:
+        """Seconds of training counted against ``[train] seconds`` (including a resumed run's)."""
+        start = self._budget_start
+        return self._seconds_before + (0.0 if start is None else time.perf_counter() - start)
+
+    def _budget_spent(self) -> bool:
+        return self.settings.seconds > 0 and self._spent_seconds() >= self.settings.seconds
 
     def _checkpoint_is_current(self) -> bool:
         return self.last_checkpoint is not None and self.last_checkpoint.name == f"{step_stem(self.step)}.safetensors"
@@ -461,14 +496,22 @@ class Trainer:
             with context, torch.inference_mode():
                 for start in range(0, count, self.settings.batch_size):
                     end = min(count, start + self.settings.batch_size)
-                    batch = collate([dataset[(i, 0)] for i in range(start, end)])
+                    batch = self.collate([dataset[(i, 0)] for i in range(start, end)])
                     batch = batch.to(self.device, self.channels_last)
                     with self.precision.autocast():
                         predicted = task.predict(batch.masked, batch.mask)
                     predicted = predicted.float().clamp(0, 1)
                     composite = batch.mask * predicted + (1 - batch.mask) * batch.image
+                    # array data: (B, C, K, H, W) samples are scored on their target plane, and only where
+                    # the truth is known (``weight``; array_data.py): real holes never count
+                    weight = getattr(batch, "weight", None)
+                    if composite.ndim == 5:
+                        k = composite.shape[2] // 2
+                        batch, composite = batch.target_plane(), composite[:, :, k]
+                        weight = batch.weight
+                    scored = batch.mask if weight is None else batch.mask * weight
                     truths.append(batch.image.float().permute(0, 2, 3, 1).cpu().numpy())
-                    masks.append(batch.mask[:, 0].cpu().numpy() > 0.5)
+                    masks.append(scored[:, 0].cpu().numpy() > 0.5)
                     outputs.append(composite.permute(0, 2, 3, 1).cpu().numpy())
         finally:
             task.train_mode()
@@ -553,6 +596,7 @@ class Trainer:
                 "scalers": self.precision.state(),
                 "ema_updates": self.ema.updates if self.ema is not None else 0,
                 "best": self._best,
+                "seconds_spent": round(self._spent_seconds(), 3),
             }
         return save_checkpoint(self.checkpoint_dir, stem, weights=weights, sidecar=sidecar,
                                state_tensors=state_tensors, state_json=state_json)

@@ -1,0 +1,193 @@
+"""``inpaint fit IMAGE MASK -o DIR [--model M] [--seconds S | --steps N]``: learn from the data being filled.
+
+Trains a model on the image or stack itself (:func:`inpaint_models.fit`):
+crops of its known pixels with artificial holes shaped like the mask's,
+validation on held-back known pixels, a time budget. A progress bar shows the
+time spent, the loss and the validation PSNR on stderr; the best checkpoint's
+path is printed on stdout, for ``inpaint fill IMAGE MASK --model M --weights
+PATH`` (or let ``inpaint fill ... --fit SECONDS`` do both). Ctrl-C stops the
+fit and keeps its best checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..errors import ConfigError, InpaintError
+from ._common import add_quiet, note, parse_channel_axis, parse_volume_axis, positive_int, volume_axis_index
+
+if TYPE_CHECKING:
+    from ..datatypes import ProgressEvent
+
+NAME = "fit"
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``inpaint fit``."""
+    parser = subparsers.add_parser(
+        NAME,
+        help="train a model on the image or stack being filled (a minute on a CPU)",
+        description="Fit a model to an image or stack: it learns to fill holes like the mask's from the\n"
+        "pixels that are known (artificial holes drawn like yours, where the truth is known),\n"
+        "holding back part of them to keep the best checkpoint. Prints the checkpoint's path;\n"
+        "fill with it: inpaint fill IMAGE MASK --model M --weights PATH.",
+        epilog="examples:\n"
+        "  inpaint fit stack.tif stack_mask.tif -o runs/fit --seconds 60\n"
+        "  inpaint fill stack.tif stack_mask.tif -o filled.tif --model stack-unet \\\n"
+        "      --weights runs/fit/checkpoints/best.safetensors\n"
+        "  inpaint fill stack.tif stack_mask.tif -o filled.tif --fit 60     # both at once",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("image", metavar="IMAGE", help="the image or stack file (TIFF, PNG, JPEG)")
+    parser.add_argument("mask", metavar="MASK", help="the mask file, non-zero = unknown (the holes to fill)")
+    parser.add_argument("-o", "--output", metavar="DIR", required=True,
+                        help="run folder: checkpoints, previews, metrics log")
+    parser.add_argument("-m", "--model", default=None,
+                        help="a trainable model (default: the model built for fitting, stack-unet)")
+    add_budget_arguments(parser)
+    parser.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the network, crops and holes (default 0)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    parser.add_argument(
+        "--channel-axis", type=parse_channel_axis, default="auto", metavar="N|none|auto",
+        help="the image's channel axis; 'none' for a grey stack (default: auto, from the mask's shape)",
+    )
+    parser.add_argument(
+        "--volume-axis", type=parse_volume_axis, default="auto", metavar="auto|none|z|t|N",
+        help="the stack axis whose neighbouring planes the model reads: z, t, an axis number, none "
+        "(planes are independent) or auto (default: a stack's one stack axis); use the same for the fill",
+    )
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a model option or training setting, e.g. --set model.width=8 "
+                        "--set train.batch_size=4 (repeatable)")
+    add_quiet(parser)
+    return parser
+
+
+def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--seconds`` and ``--steps`` (shared with ``inpaint fill --fit``)."""
+    parser.add_argument("--seconds", type=positive_seconds, default=None, metavar="S",
+                        help="time budget of the training (default 60 s unless --steps is given)")
+    parser.add_argument("--steps", type=positive_int, default=None, metavar="N",
+                        help="optimisation steps (with --seconds: whichever ends first)")
+
+
+def split_overrides(overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--set`` items as ``(model options, train settings)``.
+
+    Raises:
+        ConfigError: an item that is not ``model.KEY=VALUE`` or ``train.KEY=VALUE``.
+    """
+    from ..training.config import parse_value
+
+    sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    for item in overrides:
+        key, separator, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not separator or not dot or section not in sections or not name:
+            raise ConfigError(f"--set {item!r} must look like model.KEY=VALUE or train.KEY=VALUE")
+        sections[section][name] = parse_value(value.strip())
+    return sections["model"], sections["train"]
+
+
+class FitProgress:
+    """Drives a tqdm bar from a fit's events: seconds of the budget (or steps), loss, validation PSNR."""
+
+    def __init__(self, quiet: bool, seconds: Optional[float], description: str = "fit") -> None:
+        self.quiet = quiet
+        self.seconds = seconds
+        self.description = description
+        self.bar = None
+        self.last: Optional[ProgressEvent] = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        self.last = event
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        by_time = self.seconds is not None
+        if self.bar is None:
+            total = round(self.seconds, 1) if by_time else event.total
+            self.bar = tqdm(total=total, desc=self.description, unit="s" if by_time else "step",
+                            file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]" if by_time else None)
+        if by_time:
+            self.bar.n = min(self.seconds, round(event.elapsed_seconds or 0.0, 1))  # type: ignore[type-var]
+        else:
+            self.bar.n = min(event.step, event.total)
+        fields = {"step": str(event.step)} if by_time else {}
+        if "loss" in event.losses:
+            fields["loss"] = f"{event.losses['loss']:.3g}"
+        psnr = event.extra.get("metrics", {}).get("psnr_hole")
+        if psnr is not None:
+            fields["val PSNR"] = f"{psnr:.2f} dB"
+        self.bar.set_postfix(fields, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def fit_image(image: Any, mask: Any, *, output: str, model: Optional[str], seconds: Optional[float],
+              steps: Optional[int], volume_axis: Any, channel_axis: Any, device: str, seed: int = 0,
+              resume: bool = False, overrides: Optional[list[str]] = None, quiet: bool = False,
+              description: str = "fit") -> Path:
+    """Fit with a progress bar, Ctrl-C stopping cleanly (the best checkpoint is kept); returns the checkpoint."""
+    from ..api_fit import fit
+    from .train import StopRequest, stop_on_signals
+
+    options, train = split_overrides(list(overrides or []))
+    budget = seconds if seconds is not None or steps is not None else 60.0
+    stop = StopRequest()
+    progress = FitProgress(quiet, budget if steps is None or seconds is not None else None, description)
+    try:
+        with stop_on_signals(stop):
+            weights = fit(image, mask, model, seconds=seconds, steps=steps, volume_axis=volume_axis,
+                          channel_axis=channel_axis, output=output, device=device, seed=seed, resume=resume,
+                          options=options, train=train, progress=progress, cancel=stop)
+    finally:
+        stop.finished = True
+        progress.close()
+    if stop.requested:
+        note(f"fit stopped early; kept its best checkpoint {weights}", quiet)
+    return weights
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the image and mask, fit, print the checkpoint path."""
+    from .. import imageio
+
+    image_path, mask_path = Path(args.image), Path(args.mask)
+    for path in (image_path, mask_path):
+        if not path.is_file():
+            raise FileNotFoundError(2, "No such file", str(path))
+    image, axes = imageio.read_image_with_axes(image_path)
+    mask = imageio.read_mask(mask_path)
+    volume_axis = volume_axis_index(args.volume_axis, axes, image_path.name)
+    if args.model is not None:
+        from ..plugins import default_registry
+
+        if not default_registry().info(args.model).trainable:
+            raise InpaintError(f"model {args.model!r} is not trainable: choose one from 'inpaint models'")
+    weights = fit_image(image, mask, output=args.output, model=args.model, seconds=args.seconds, steps=args.steps,
+                        volume_axis=volume_axis, channel_axis=args.channel_axis, device=args.device, seed=args.seed,
+                        resume=args.resume, overrides=args.overrides, quiet=args.quiet)
+    print(weights)
+    return 0

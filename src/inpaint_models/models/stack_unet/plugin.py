@@ -1,0 +1,92 @@
+"""``stack-unet`` plugin: options, model info and hooks (torch-free; the network lives in ``task.py``).
+
+A model built to be *fitted* to the data it fills (``inpaint_models.fit``):
+it reads the neighbouring planes of a stack, so it fills volumes
+(``spatial_dims = (2, 3)``), and it ships no weights. Fit it to a stack with
+``inpaint_models.fit(stack, mask)`` (or ``inpaint fit``), then
+``fill(stack, mask, model="stack-unet", weights=<the fit's checkpoint>)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ...datatypes import FillContext, ModelInfo
+from ...hookspecs import hookimpl
+from ...options import architecture_option, fill_option, training_option
+from ..neural_hooks import neural_hooks
+
+TASK_MODULE = "inpaint_models.models.stack_unet.task"
+
+
+@dataclass(frozen=True)
+class StackUNetOptions:
+    """Options of the stack U-Net: fill (noise), architecture (fixed by the weights), training.
+
+    Attributes:
+        noise: false (default): the fill is the network's best estimate of the noise-free signal,
+            smoother than the noisy data around it (the highest PSNR against both the signal and
+            the recorded data). true: noise measured on the known pixels (its level at each
+            brightness) is added to that estimate, so the patch looks like the data around it;
+            this costs about 3 dB of PSNR, since the added noise is independent of the real one.
+        seed: seed of the added noise (``noise = true``).
+        context_planes: planes read on each side of the plane being filled (1 = planes z - 1 and z + 1).
+        width: channels of the U-Net's first level; its levels have width x 1, 2, 3, 4.
+        levels: levels of the U-Net (crops are padded to a multiple of 2**(levels - 1)).
+        loss: ``mse`` (the estimate of the mean: denoises) or ``l1`` (of the median).
+    """
+
+    noise: bool = fill_option(False)
+    seed: int = fill_option(0)
+    context_planes: int = architecture_option(1)
+    width: int = architecture_option(16)
+    levels: int = architecture_option(4)
+    loss: Literal["mse", "l1"] = training_option("mse")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.context_planes <= 4:
+            raise ValueError(f"context_planes must be between 0 and 4, got {self.context_planes}")
+        if self.width < 1:
+            raise ValueError(f"width must be at least 1, got {self.width}")
+        if not 1 <= self.levels <= 6:
+            raise ValueError(f"levels must be between 1 and 6, got {self.levels}")
+
+
+@hookimpl
+def model_info() -> ModelInfo:
+    """Describe the stack U-Net."""
+    return ModelInfo(
+        name="stack-unet",
+        title="Stack U-Net (fitted to your stack)",
+        description="Small 2.5D U-Net fitted to the stack being filled; reads the neighbouring planes and "
+                    "corrects their mean (fit it first: inpaint fit)",
+        source="napari-inpaint issue 14 (self-supervised fitting, as Noise2Void does for denoising)",
+        trainable=True,
+        default_weights=None,
+        options=StackUNetOptions,
+        channels=(1, 3),
+        min_size=8,
+        size_multiple=8,  # 2**(levels - 1) of the default options; a checkpoint's sidecar gives its own
+        crop_margin=24,
+        spatial_dims=(2, 3),
+    )
+
+
+# the shared train hook and task factory; fill is this model's own (volumes, added noise)
+_plane_fill, train, build_task = neural_hooks(model_info, TASK_MODULE)
+del _plane_fill
+
+
+@hookimpl
+def fill(image: np.ndarray, mask: np.ndarray, options: Any, context: FillContext) -> np.ndarray:
+    """Fill a plane float32 (H, W, C) or a volume float32 (D, H, W, C) in [0, 1]; mask bool (H, W) / (D, H, W), True = fill.
+
+    A plane is filled from itself alone; a volume's planes read their
+    neighbours. Returns float32 of the image's shape in [0, 1].
+    """
+    from .task import fill_array
+
+    return fill_array(model_info(), image, mask, options, context)

@@ -1,0 +1,183 @@
+"""``stack-unet`` training task: the 2.5D network, its masked loss, plane and volume prediction, the fill."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...datatypes import FillContext, ModelInfo
+from ...errors import ConfigError, MissingWeightsError, ShapeMismatchError
+from ...training.config import TrainSettings
+from ...training.data import Batch
+from ...training.task import StepContext, TaskSpec, TrainTask
+from .network import StackInpainter
+from .noise import add_noise, noise_model
+from .plugin import StackUNetOptions
+
+#: planes predicted per forward pass at fill time (bounds memory on large volumes)
+_PLANES_PER_PASS = 16
+
+
+def widths_of(o: StackUNetOptions) -> tuple[int, ...]:
+    """Channels per level: width x 1, 2, 3, 4... (16, 32, 48, 64 by default)."""
+    return tuple(o.width * (level + 1) for level in range(o.levels))
+
+
+class StackUNetTask(TrainTask):
+    """One 2.5D network, one AdamW optimiser, a loss on the artificial holes' known pixels.
+
+    ``context_planes`` tells the trainer's array data source
+    (:mod:`inpaint_models.training.array_data`) to send the 2r + 1 planes
+    around each target plane with the pixels the loss may read (``weight``).
+    From image folders (2D batches) the network gets one plane and unknown
+    neighbours, and the loss covers the generated hole.
+    """
+
+    def __init__(self, spec: TaskSpec) -> None:
+        super().__init__(spec)
+        o: StackUNetOptions = spec.options
+        self.size_multiple = 2 ** (o.levels - 1)
+        if spec.train is not None and spec.image_size % self.size_multiple:
+            raise ConfigError(f"[train] image_size {spec.image_size} must be a multiple of 2**(levels - 1) = "
+                              f"{self.size_multiple} for stack-unet")
+        self.context_planes = int(o.context_planes)
+        self.networks = {"stack_unet": StackInpainter(spec.channels, self.context_planes, widths_of(o))}
+
+    def configure_optimizers(self, settings: TrainSettings) -> dict[str, torch.optim.Optimizer]:
+        return {"stack_unet": torch.optim.AdamW(self.networks["stack_unet"].parameters(), lr=settings.learning_rate,
+                                                weight_decay=settings.weight_decay)}
+
+    def prepare(self, statistics: Mapping[str, Any]) -> None:
+        """Normalise by the known pixels' mean and standard deviation (saved as buffers with the weights)."""
+        net = self.networks["stack_unet"]
+        mean = torch.as_tensor(np.asarray(statistics.get("mean", 0.5), np.float32)).reshape(-1)
+        std = torch.as_tensor(np.asarray(statistics.get("std", 0.25), np.float32)).reshape(-1)
+        with torch.no_grad():
+            net.offset.copy_(mean.expand_as(net.offset))
+            net.scale.copy_(std.clamp_min(1e-3).expand_as(net.scale))
+
+    # -- training -------------------------------------------------------------------
+    def _planes(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, K, H, W) planes (0 where unknown) and masks; a 2D batch gets unknown neighbours."""
+        if image.ndim == 4:
+            image, mask = image[:, :, None], mask[:, :, None]
+        r = self.context_planes
+        have = image.shape[2] // 2
+        if have < r:  # fewer planes than the network reads: the missing ones are unknown
+            pad = (0, 0, 0, 0, r - have, r - have)
+            image, mask = F.pad(image, pad), F.pad(mask, pad, value=1.0)
+        elif have > r:
+            image, mask = image[:, :, have - r : have + r + 1], mask[:, :, have - r : have + r + 1]
+        # where(), not a product: a hole pixel holding NaN must not reach the network
+        return torch.where(mask > 0.5, torch.zeros_like(image), image), mask
+
+    def train_step(self, batch: Batch, ctx: StepContext) -> Mapping[str, torch.Tensor]:
+        o: StackUNetOptions = self.spec.options
+        weight = getattr(batch, "weight", None)
+        if batch.image.ndim == 5:
+            k = batch.image.shape[2] // 2
+            truth, weight = batch.image[:, :, k], weight[:, :, k]
+        else:
+            truth = batch.image
+            weight = batch.mask if weight is None else weight
+        planes, masks = self._planes(batch.image, batch.mask)
+        with ctx.autocast():
+            predicted = ctx.nets["stack_unet"](planes, masks)
+        # the loss reads only the weighted pixels: where() (not a product, whose gradient would carry a
+        # NaN through) keeps whatever an unknown pixel holds out of the loss and its gradient
+        truth = torch.where(weight > 0, truth, torch.zeros_like(truth))
+        error = predicted.float() - truth
+        error = error**2 if o.loss == "mse" else error.abs()
+        loss = (error * weight).sum() / (weight.sum() * truth.shape[1]).clamp_min(1.0)
+        ctx.optimize(loss, "stack_unet")
+        return {"loss": loss}
+
+    # -- inference ---------------------------------------------------------------------
+    def predict(self, image: torch.Tensor, mask: torch.Tensor, *, seed: int = 0,
+                progress: Optional[Callable[[int, int], None]] = None) -> torch.Tensor:
+        """Fill planes (B, C, H, W) or volumes (B, C, D, H, W) in [0, 1] (hole at 0); mask 1 = hole.
+
+        A volume's planes read their neighbours inside the volume (beyond its
+        ends they are unknown); a plane reads none. Returns the input's shape;
+        only planes with a hole are predicted (the others are returned as given).
+        """
+        if image.ndim == 4:
+            return self.predict(image[:, :, None], mask[:, :, None], seed=seed, progress=progress)[:, :, 0]
+        net = self.networks["stack_unet"]
+        r = self.context_planes
+        b, c, d, h, w = image.shape
+        padded = F.pad(torch.where(mask > 0.5, torch.zeros_like(image), image), (0, 0, 0, 0, r, r))
+        padded_mask = F.pad(mask, (0, 0, 0, 0, r, r), value=1.0)
+        out = image.clone()
+        jobs = [(i, z) for i in range(b) for z in range(d) if bool(mask[i, 0, z].any())]
+        for start in range(0, len(jobs), _PLANES_PER_PASS):
+            chunk = jobs[start : start + _PLANES_PER_PASS]
+            planes = torch.stack([padded[i, :, z : z + 2 * r + 1] for i, z in chunk])
+            masks = torch.stack([padded_mask[i, :, z : z + 2 * r + 1] for i, z in chunk])
+            predicted = net(planes, masks).to(out.dtype)
+            for (i, z), plane in zip(chunk, predicted):
+                out[i, :, z] = plane
+            if progress is not None:
+                progress(min(start + _PLANES_PER_PASS, len(jobs)), len(jobs))
+        return out.clamp(0.0, 1.0)
+
+
+def build_task(spec: TaskSpec) -> StackUNetTask:
+    """The stack U-Net's task factory."""
+    return StackUNetTask(spec)
+
+
+_locks: dict[int, threading.Lock] = {}
+
+
+def fill_array(info: ModelInfo, image: np.ndarray, mask: np.ndarray, options: StackUNetOptions,
+               context: FillContext) -> np.ndarray:
+    """The ``fill`` hook's body: a plane (H, W, C) or a volume (D, H, W, C) float32 in [0, 1], mask True = fill.
+
+    Loads the checkpoint once (cached with the other trained models), predicts
+    every plane with a hole (a volume's from its neighbours) and, with
+    ``options.noise``, adds noise measured on the crop's known pixels.
+
+    Returns:
+        float32 of the image's shape in [0, 1].
+
+    Raises:
+        MissingWeightsError: no weights (a fit makes them: ``inpaint_models.fit``).
+        ShapeMismatchError: the crop's channels or sides do not fit the weights.
+    """
+    from ..neural import loaded_model
+
+    if context.weights is None:
+        raise MissingWeightsError(f"model {info.name!r} needs weights: fit it to your data first "
+                                  f"(inpaint_models.fit or inpaint fit) and pass weights=PATH")
+    if image.ndim not in (3, 4) or mask.shape != image.shape[:-1]:
+        raise ShapeMismatchError(f"expected a plane (H, W, C) or a volume (D, H, W, C) with a matching mask; "
+                                 f"got {image.shape} and {mask.shape}")
+    model = loaded_model(info, build_task, context.weights, context.device, options)
+    task: StackUNetTask = model.task  # type: ignore[assignment]
+    channels, multiple = task.spec.channels, max(1, int(task.size_multiple))
+    height, width = image.shape[-3:-1]
+    if image.shape[-1] != channels or height % multiple or width % multiple:
+        raise ShapeMismatchError(f"crop {image.shape} does not fit these weights ({channels} channel(s), sides "
+                                 f"multiple of {multiple}); inpaint_models.crops fits crops to a checkpoint")
+    volume = image if image.ndim == 4 else image[np.newaxis]
+    holes = mask if mask.ndim == 3 else mask[np.newaxis]
+    image_t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(volume, -1, 0), dtype=np.float32))[None]
+    mask_t = torch.from_numpy(np.ascontiguousarray(holes, dtype=np.float32))[None, None]
+
+    def progress(i: int, n: int) -> None:
+        from ...datatypes import ProgressEvent
+
+        context.report(ProgressEvent("sample", i, n, message=f"{i} of {n} planes"))
+
+    lock = _locks.setdefault(id(task), threading.Lock())
+    with lock, torch.inference_mode():
+        predicted = task.predict(image_t.to(model.device), mask_t.to(model.device), progress=progress)
+    out = np.ascontiguousarray(np.moveaxis(predicted[0].float().cpu().numpy(), 0, -1), dtype=np.float32)
+    if options.noise:
+        out = add_noise(out, holes, noise_model(volume, holes), seed=options.seed)
+    return out if image.ndim == 4 else out[0]
