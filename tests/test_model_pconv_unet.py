@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import inpaint_models
-from inpaint_models.errors import ConfigError, WeightsError
+from inpaint_models.errors import ConfigError, OptionError
 from inpaint_models.models.neural import clear_cache
 from inpaint_models.models.pconv_unet.plugin import PConvUNetOptions
 from inpaint_models.models.pconv_unet.task import PConvUNetTask, build_task
@@ -144,5 +144,5 @@ def test_fill_options_that_contradict_the_checkpoint_are_refused(run, models):
     image = np.zeros((32, 32, 3), np.float32)
     mask = np.zeros((32, 32), bool)
     mask[8:16, 8:16] = True
-    with pytest.raises(WeightsError, match="width"):
+    with pytest.raises(OptionError, match="option 'width' of model 'pconv-unet' is fixed by the weights"):
         inpaint_models.fill(image, mask, model=MODEL, weights=path, registry=models, width="half")

@@ -74,7 +74,9 @@ def test_validation_split_is_deterministic_and_disjoint(tree):
 def test_read_unit_image_normalises_depth_and_channels(tree):
     rgb16 = read_unit_image(tree / "nested" / "rgb16.png", 3)
     raw = cv2.imread(str(tree / "nested" / "rgb16.png"), cv2.IMREAD_UNCHANGED)
-    np.testing.assert_allclose(rgb16[..., 0], raw[..., 2] / 65535.0, atol=1e-6)  # RGB order, 16-bit scale
+    # RGB order; a 16-bit image is stretched from its min to its max, as a fill converts it
+    low, high = float(raw.min()), float(raw.max())
+    np.testing.assert_allclose(rgb16[..., 0], (raw[..., 2] - low) / (high - low), atol=1e-6)
     grey = read_unit_image(tree / "grey8.png", 3)
     assert grey.shape == (40, 50, 3) and np.array_equal(grey[..., 0], grey[..., 2])
     rgba = read_unit_image(tree / "nested" / "rgba8.png", 3)

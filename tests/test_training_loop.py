@@ -18,7 +18,7 @@ import torch
 
 import inpaint_models
 from inpaint_models.datatypes import ProgressEvent
-from inpaint_models.errors import ConfigError, MissingWeightsError, WeightsError
+from inpaint_models.errors import ConfigError, MissingWeightsError, OptionError, WeightsError
 from inpaint_models.models.autoencoder.task import build_task as autoencoder_task
 from inpaint_models.models.neural import clear_cache, predict_array
 from inpaint_models.plugins import make_registry
@@ -144,7 +144,7 @@ def test_weights_errors_are_clear_and_nothing_is_unpickled(tmp_path, models):
     image, mask = image_and_mask()
     with pytest.raises(WeightsError, match="checkpoint of model 'autoencoder', not 'mlp-gan'"):
         inpaint_models.fill(image, mask, model="mlp-gan", weights=path, registry=models)
-    with pytest.raises(WeightsError, match="width=16 does not match the checkpoint"):
+    with pytest.raises(OptionError, match="option 'width' of model 'autoencoder' is fixed by the weights"):
         inpaint_models.fill(image, mask, model="autoencoder", weights=path, width=16, registry=models)
     # a sidecar whose options do not fit the tensors
     files = CheckpointFiles(path)
@@ -284,3 +284,38 @@ def test_tensorboard_is_used_when_installed(tmp_path, models, monkeypatch):
     kinds = {call[0] for call in calls}
     assert calls[0] == ("init", str(tmp_path / "run" / "tensorboard")) and kinds == {"init", "scalar", "image", "close"}
     assert ("scalar", "train/loss", 2) in calls and ("scalar", "validation/psnr_hole", 2) in calls
+
+
+def test_ema_warms_up_and_copies_integer_buffers():
+    from inpaint_models.training.ema import EMA
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = EMA({"net": net}, decay=0.9)
+    expected = None
+    for k in range(1, 6):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        net.train()
+        net(torch.randn(4, 3))  # moves the BatchNorm statistics and its integer counter
+        ema.update()
+        current = {key: value.clone() for key, value in net.state_dict().items()}
+        if expected is None:  # the first update copies: the random init never counts
+            expected = current
+        else:
+            decay = min(0.9, (1 + k) / (10 + k))
+            expected = {key: decay * value + (1 - decay) * current[key] if value.is_floating_point() else current[key]
+                        for key, value in expected.items()}
+    assert ema.updates == 5
+    saved = ema.tensors()
+    for key, value in expected.items():
+        torch.testing.assert_close(saved[f"net.{key}"], value)
+    assert int(saved["net.1.num_batches_tracked"]) == 5
+    restored = EMA({"net": net}, decay=0.9)
+    restored.load(saved, ema.updates)
+    assert restored.updates == 5 and all(torch.equal(saved[k], v) for k, v in restored.tensors().items())
+    raw = {key: value.clone() for key, value in net.state_dict().items()}
+    with ema.applied():
+        assert torch.equal(net.state_dict()["0.weight"], saved["net.0.weight"])
+    assert all(torch.equal(raw[k], v) for k, v in net.state_dict().items())

@@ -262,6 +262,33 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     return ValueRange(dtype, low, scale if scale > 0 else 1.0, low, high)
 
 
+def image_to_unit(image: np.ndarray) -> np.ndarray:
+    """A whole image (H, W) or (H, W, C), any dtype, as float32 of the same shape in [0, 1].
+
+    The one conversion of images into model floats outside a fill (training
+    data, evaluation images): :func:`value_range` with every pixel known, so a
+    model sees the same floats for an image whether it is trained on it,
+    evaluated on it or fills it (uint8 / 255, float in [0, 1] as is, any other
+    range stretched from its min to its max). A constant image outside those
+    ranges has nothing to stretch: integers are divided by their dtype's range,
+    floats clipped to [0, 1].
+
+    Raises:
+        InvalidValuesError: NaN or infinite values, or a range wider than float32 holds.
+    """
+    array = np.asarray(image)
+    planes = array if array.ndim == 3 else array[..., np.newaxis]
+    mapping = value_range(planes[np.newaxis], np.zeros((1,) + planes.shape[:2], dtype=bool))
+    if mapping.low is not None and mapping.low == mapping.high:
+        if array.dtype.kind in "iu":
+            info = np.iinfo(array.dtype)
+            unit = (array.astype(np.float64) - info.min) / (float(info.max) - info.min)
+        else:
+            unit = array
+        return np.clip(unit, 0.0, 1.0).astype(np.float32)
+    return np.clip(mapping.to_unit(array), 0.0, 1.0).astype(np.float32, copy=False)
+
+
 # --------------------------------------------------------------------------- regions
 @dataclass(frozen=True)
 class Box:

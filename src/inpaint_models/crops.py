@@ -21,7 +21,7 @@ from .arrays import ValueRange
 from .datatypes import FillContext, ModelInfo
 from .errors import ShapeMismatchError
 from .plugins import ModelRegistry
-from .training.sidecar import WeightsGeometry, geometry_of, info_geometry, read_sidecar, weights_path_from
+from .training.sidecar import WeightsGeometry, checkpoint_stamp, geometry_of, info_geometry, read_sidecar
 
 _geometries: dict[tuple, WeightsGeometry] = {}
 
@@ -32,23 +32,19 @@ def weights_geometry(info: ModelInfo, weights: Optional[Union[str, Path]]) -> We
     Read from the checkpoint's sidecar (``geometry``, written since checkpoints
     record it); an older sidecar's geometry is computed by rebuilding the task
     (built-in models; this imports torch, which the fill needs anyway), else
-    inferred from the sidecar and ModelInfo. Cached per file, modification time and size.
+    inferred from the sidecar and ModelInfo. Cached per checkpoint (see
+    :func:`~inpaint_models.training.sidecar.checkpoint_stamp`).
 
     Raises:
         WeightsError: the checkpoint is unreadable or belongs to another model.
     """
     if weights is None or not info.trainable:
         return info_geometry(info)
-    path = weights_path_from(weights).resolve()
-    try:
-        stat = path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        stamp = (0, 0)
-    key = (info.name, str(path), stamp)
+    path, stamp = checkpoint_stamp(weights)
+    key = (info.name, path, stamp)
     geometry = _geometries.get(key)
     if geometry is None:
-        geometry = _read_geometry(info, str(path))
+        geometry = _read_geometry(info, path)
         if len(_geometries) >= 64:
             _geometries.clear()
         _geometries[key] = geometry
@@ -125,9 +121,26 @@ def fill_crop(
         )
     else:
         raise ShapeMismatchError(
-            f"model {info.name!r} accepts images with {', '.join(map(str, accepted))} channel(s); this image has {count}"
+            f"model {info.name!r} accepts images with {', '.join(map(str, accepted))} channel(s); "
+            f"this image has {count}"
         )
     return value_range.from_unit(predicted), written
+
+
+def pad_to_multiple(
+    image: np.ndarray, mask: np.ndarray, multiple: int
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Pad (h, w, c) ``image`` and (h, w) ``mask`` at the bottom and right (mirrored) to multiples of ``multiple``.
+
+    Returns the padded image and mask and ``(pad_h, pad_w)``; crop a result with
+    ``[: h, : w]`` to undo it.
+    """
+    multiple = max(1, int(multiple))
+    pad_h, pad_w = (-image.shape[0]) % multiple, (-image.shape[1]) % multiple
+    if pad_h or pad_w:
+        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+        mask = np.pad(mask, ((0, pad_h), (0, pad_w)), mode="symmetric")
+    return image, mask, (pad_h, pad_w)
 
 
 def call_model(
@@ -152,14 +165,10 @@ def call_model(
         model_image = arrays.resize_plane(unit, native, native)
         model_mask = arrays.resize_mask(mask, native, native)
         model_image[model_mask] = 0.0
-    padded_h, padded_w = model_image.shape[:2]
-    multiple = max(1, geometry.size_multiple)
-    pad_h, pad_w = (-padded_h) % multiple, (-padded_w) % multiple
-    if pad_h or pad_w:
-        model_image = np.pad(model_image, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
-        model_mask = np.pad(model_mask, ((0, pad_h), (0, pad_w)), mode="symmetric")
+    model_image, model_mask, (pad_h, pad_w) = pad_to_multiple(model_image, model_mask, geometry.size_multiple)
     predicted = registry.call_fill(
-        info.name, np.ascontiguousarray(model_image, dtype=np.float32), np.ascontiguousarray(model_mask), options, context
+        info.name, np.ascontiguousarray(model_image, dtype=np.float32), np.ascontiguousarray(model_mask), options,
+        context,
     )
     predicted = np.asarray(predicted, dtype=np.float32)
     expected = model_image.shape

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from . import api, imageio
+from . import api, arrays, imageio
 from . import masks as mask_sets
 from .datatypes import ProgressEvent, Reporter
 from .errors import EmptyMaskWarning, InpaintError, ShapeMismatchError
@@ -51,8 +51,10 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 def to_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
     """float32 (H, W, 3) in [0, 1] from a grey, grey+alpha, RGB or RGBA image of any dtype.
 
-    Integers are divided by their dtype's maximum (uint8 by 255, uint16 by
-    65535), floats clipped to [0, 1], bool mapped to 0 / 1.
+    Values become floats as a fill and the trainer convert them
+    (:func:`inpaint_models.arrays.image_to_unit`: uint8 / 255, bool 0 / 1, floats
+    in [0, 1] as they are, other ranges stretched from the image's min to its
+    max), so a model is scored on the floats it is trained on and fills.
 
     Raises:
         InpaintError: a stack (more than 2 spatial axes) or an unsupported shape / dtype.
@@ -70,14 +72,9 @@ def to_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
         raise InpaintError(
             f"{name} has shape {array.shape}; evaluation takes 2-D grey or RGB(A) images, not stacks"
         )
-    if array.dtype == np.bool_:
-        unit = array.astype(np.float32)
-    elif array.dtype.kind in "iu":
-        unit = np.clip(array.astype(np.float32) / np.float32(np.iinfo(array.dtype).max), 0.0, 1.0)
-    else:
-        if not np.isfinite(array).all():
-            raise InpaintError(f"{name} holds NaN or infinite values")
-        unit = np.clip(array.astype(np.float32), 0.0, 1.0)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise InpaintError(f"{name} holds NaN or infinite values")
+    unit = arrays.image_to_unit(array)  # the one conversion (fill, training, evaluation)
     if unit.ndim == 2:
         unit = np.repeat(unit[..., np.newaxis], 3, axis=2)
     return np.ascontiguousarray(unit, dtype=np.float32)

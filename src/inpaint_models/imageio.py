@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from . import masks as _masks
+from .atomic import atomic_write_bytes
 from .errors import InpaintError
 
 PathType = Union[str, "PathLike[str]"]
@@ -289,12 +290,9 @@ def write_image(path: PathType, array: np.ndarray, axes: Optional[str] = None) -
         if not ok:
             raise InpaintError(f"cannot write {p.name}: OpenCV could not encode the image")
         payload = buffer.tobytes()
-    temporary = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_bytes(payload)
-        os.replace(temporary, p)
+        atomic_write_bytes(p, payload)  # temp file + rename: an interrupted write leaves no half file
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise InpaintError(f"cannot write {p}: {error.strerror or error}") from None
     return p
 

@@ -73,6 +73,18 @@ def resolve_width(width: float | str) -> float:
 
 
 # --------------------------------------------------------------------------- local discriminator patches
+def local_patch_size(image_size: int, local_size: int | None = None) -> int:
+    """Side of the local discriminator's / critic's patch: ``local_size``, or half the image (128 at 256).
+
+    Raises:
+        OptionError: a patch outside ``[1, image_size]``.
+    """
+    size = int(image_size) // 2 if local_size is None else int(local_size)
+    if not 1 <= size <= int(image_size):
+        raise OptionError(f"local_size must be in [1, {int(image_size)}], got {size}")
+    return size
+
+
 def hole_centred_boxes(mask: torch.Tensor, size: int) -> list[tuple[int, int]]:
     """Top-left corners of ``size`` x ``size`` windows centred on each sample's hole.
 

@@ -2,7 +2,7 @@
 
 A plugin built with :func:`~inpaint_models.models.neural_hooks.neural_hooks`
 calls :func:`neural_fill`. The checkpoint is loaded once per (weights file,
-its modification time and size, device) and kept in a small cache, so filling
+the modification times and sizes of it and its sidecar, device) and kept in a small cache, so filling
 many regions or planes, or filling again with another seed or step count,
 does not reload it: the fill's options reach the cached task through
 ``task.use_options`` before each prediction.
@@ -27,7 +27,7 @@ import torch
 from ..datatypes import FillContext, ModelInfo, ProgressEvent
 from ..errors import MissingWeightsError, ShapeMismatchError
 from ..training.inference import LoadedModel, load_task, merge_options
-from ..training.sidecar import SHIPPED_WEIGHTS_NAME, shipped_weights, weights_path_from  # noqa: F401 (re-exported)
+from ..training.sidecar import SHIPPED_WEIGHTS_NAME, checkpoint_stamp, shipped_weights  # noqa: F401 (re-exported)
 from ..training.task import TaskFactory, TrainTask
 
 _CACHE_SIZE = 4
@@ -44,21 +44,16 @@ def clear_cache() -> None:
 
 
 def _cache_key(info: ModelInfo, weights: Union[str, Path], device: str) -> tuple:
-    path = weights_path_from(weights).resolve()
-    try:
-        stat = path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        stamp = (0, 0)
-    return info.name, str(path), stamp, str(device)
+    path, stamp = checkpoint_stamp(weights)
+    return info.name, path, stamp, str(device)
 
 
 def loaded_model(info: ModelInfo, factory: TaskFactory, weights: Union[str, Path], device: str,
                  options: Any = None) -> LoadedModel:
     """The checkpoint ``weights`` rebuilt for ``device``, from the cache when possible.
 
-    The cache key is the weights file (path, modification time, size) and the
-    device only: the networks are fixed by the checkpoint. ``options`` (a fill's
+    The cache key is the checkpoint (path; modification times and sizes of the
+    weights and the sidecar) and the device only: the networks are fixed by the checkpoint. ``options`` (a fill's
     options instance, or None) is applied to the task with ``use_options``.
     """
     key = _cache_key(info, weights, device)

@@ -6,9 +6,12 @@ OpenCV is imported on the first fill, not when the plugins are listed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Callable, Literal, Union
 
 import numpy as np
+
+from ..datatypes import FillContext, ModelInfo
+from ..hookspecs import hookimpl
 
 _FLOAT_SCALE = 65535.0
 Method = Literal["telea", "ns"]
@@ -64,3 +67,25 @@ def opencv_inpaint(image: np.ndarray, mask: np.ndarray, radius: int, method: Uni
         cv2.inpaint(np.ascontiguousarray(image[..., c]) * scale, mask_u8, radius, method) for c in range(channels)
     ]
     return np.stack(planes, axis=-1) * np.float32(1.0 / _FLOAT_SCALE)
+
+
+def opencv_hooks(name: str, title: str, description: str, source: str,
+                 method: Method) -> tuple[Callable[[], ModelInfo], Callable[..., np.ndarray]]:
+    """The hookimpl-marked ``model_info`` and ``fill`` of an OpenCV fill plugin (``telea``, ``navier-stokes``).
+
+    Assign them as the plugin module's attributes: ``model_info, fill = opencv_hooks(...)``.
+    """
+
+    @hookimpl
+    def model_info() -> ModelInfo:
+        return ModelInfo(name=name, title=title, description=description, source=source, trainable=False,
+                         options=RadiusOptions, channels=None, min_size=3, crop_margin=16)
+
+    @hookimpl
+    def fill(image: np.ndarray, mask: np.ndarray, options: RadiusOptions, context: FillContext) -> np.ndarray:
+        return opencv_inpaint(image, mask, options.radius, method, context.source_dtype)
+
+    model_info.__doc__ = f"Describe the {title} fill."
+    fill.__doc__ = (f"{title}: float32 (H, W, C) in [0, 1] and bool (H, W) hole mask (True = fill) "
+                    f"-> float32 (H, W, C) in [0, 1].")
+    return model_info, fill

@@ -70,6 +70,23 @@ def weights_path_from(path: Union[str, Path]) -> Path:
     return path
 
 
+def checkpoint_stamp(weights: Union[str, Path]) -> tuple[str, tuple[int, ...]]:
+    """``(resolved weights path, modification times and sizes of the weights and the sidecar)``.
+
+    A key for caches of what a checkpoint holds: rewriting either file (a new
+    export, an edited sidecar) gives another stamp. Missing files count as 0.
+    """
+    path = weights_path_from(weights).resolve()
+    stamp: list[int] = []
+    for file in (path, CheckpointFiles(path).sidecar):
+        try:
+            stat = file.stat()
+            stamp += [stat.st_mtime_ns, stat.st_size]
+        except OSError:
+            stamp += [0, 0]
+    return str(path), tuple(stamp)
+
+
 def shipped_weights(plugin_file: Union[str, Path]) -> Optional[Path]:
     """The default weights shipped next to a plugin module, or None when there are none.
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, ContextManager, Mapping, Optional, Union
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .config import TrainSettings
 from .data import Batch
 from .sidecar import WeightsGeometry
@@ -126,6 +127,14 @@ class TrainTask:
             caller composites). Called under ``torch.inference_mode`` in eval mode.
         """
         raise NotImplementedError
+
+    def check_image_size(self, multiple: int, what: str) -> None:
+        """When training, raise ConfigError unless ``[train] image_size`` is a multiple of ``multiple``.
+
+        ``what`` ends the message: ``"4 for glcic (two stride-2 layers)"``.
+        """
+        if self.spec.train is not None and self.spec.image_size % max(1, int(multiple)):
+            raise ConfigError(f"[train] image_size {self.spec.image_size} must be a multiple of {what}")
 
     def use_options(self, options: Any) -> None:
         """Take the options of one fill before ``predict`` (a task loaded for ``fill`` is cached and reused).

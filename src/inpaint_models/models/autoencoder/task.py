@@ -6,7 +6,6 @@ from typing import Callable, Mapping, Optional
 
 import torch
 
-from ...errors import ConfigError
 from ...training.data import Batch
 from ...training.config import TrainSettings
 from ...training.task import StepContext, TaskSpec, TrainTask
@@ -39,10 +38,7 @@ class AutoencoderTask(TrainTask):
         super().__init__(spec)
         o: AutoencoderOptions = spec.options
         multiple = 2**o.depth
-        if spec.train is not None and spec.image_size % multiple:
-            raise ConfigError(
-                f"[train] image_size {spec.image_size} must be a multiple of 2**depth = {multiple} for the autoencoder"
-            )
+        self.check_image_size(multiple, f"2**depth = {multiple} for the autoencoder")
         self.size_multiple = multiple
         self.networks = {"autoencoder": build_network(spec.channels, o)}
 

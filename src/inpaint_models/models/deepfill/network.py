@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...errors import OptionError, ShapeMismatchError
-from ..layers import crop_boxes, hole_centred_boxes, resolve_width  # noqa: F401 (re-exported)
+from ...errors import ShapeMismatchError
+from ..layers import crop_boxes, hole_centred_boxes, local_patch_size, resolve_width  # noqa: F401 (re-exported)
 from .contextual_attention import ContextualAttention
 
 BASE_WIDTH = 32
@@ -294,9 +294,7 @@ class DeepFillCritics(nn.Module):
     ) -> None:
         super().__init__()
         self.image_size = int(image_size)
-        self.local_size = self.image_size // 2 if local_size is None else int(local_size)
-        if not 1 <= self.local_size <= self.image_size:
-            raise OptionError(f"local_size must be in [1, {self.image_size}], got {self.local_size}")
+        self.local_size = local_patch_size(self.image_size, local_size)
         self.local = Critic(self.local_size, LOCAL_CHANNELS, width, channels)
         self.global_ = Critic(self.image_size, GLOBAL_CHANNELS, width, channels)
 

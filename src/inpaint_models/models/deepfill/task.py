@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...arrays import value_range
+from ...crops import pad_to_multiple
 from ...errors import ConfigError, OptionError, ShapeMismatchError
 from ...training.config import TrainSettings
 from ...training.data import Batch
 from ...training.task import StepContext, TaskSpec, TrainTask
+from ..layers import local_patch_size
 from ..neural import loaded_model
 from .contextual_attention import flow_to_rgb
 from .inputs import TASKS, network_input
@@ -60,12 +63,12 @@ class DeepFillTask(TrainTask):
         if spec.train is None:
             return
         size = spec.image_size
-        if size % self.size_multiple:
-            raise ConfigError(f"[train] image_size {size} must be a multiple of {self.size_multiple} for deepfill "
-                              f"(two stride-2 layers, then attention at rate 2)")
-        local = o.local_size or size // 2
-        if local > size:
-            raise ConfigError(f"[model] local_size {local} is larger than train.image_size {size}")
+        self.check_image_size(self.size_multiple,
+                              f"{self.size_multiple} for deepfill (two stride-2 layers, then attention at rate 2)")
+        try:
+            local = local_patch_size(size, o.local_size or None)
+        except OptionError:
+            raise ConfigError(f"[model] local_size {o.local_size} is larger than train.image_size {size}") from None
         if o.variant == "mosaic" and (spec.train.validate_every or spec.train.preview_every):
             raise ConfigError(
                 "[model] variant = 'mosaic' needs the original pixels under the hole, which the trainer's "
@@ -168,9 +171,10 @@ def attention_map(image: np.ndarray, mask: np.ndarray, weights: str | Path, devi
     """Where a trained DeepFill's attention branch copies from, for display next to a fill.
 
     Args:
-        image: (H, W) or (H, W, C) image; float in [0, 1] or an integer dtype
-            (scaled by its maximum). Hole pixels are ignored, except by a
-            ``mosaic`` checkpoint, which needs the original there.
+        image: (H, W) or (H, W, C) image of any dtype and range, converted to
+            [0, 1] as a fill converts it (:func:`inpaint_models.arrays.value_range`).
+            Hole pixels are ignored, except by a ``mosaic`` checkpoint, which needs
+            the original there.
         mask: bool (H, W), True = hole.
         weights: a deepfill checkpoint.
         device: a concrete torch device string.
@@ -180,15 +184,14 @@ def attention_map(image: np.ndarray, mask: np.ndarray, weights: str | Path, devi
         :class:`AttentionView` (``rgb`` is what napari shows as an RGB layer).
     """
     array = np.asarray(image)
-    if np.issubdtype(array.dtype, np.integer):
-        array = array.astype(np.float32) / np.float32(np.iinfo(array.dtype).max)
-    array = np.asarray(array, dtype=np.float32)
     if array.ndim == 2:
         array = array[..., None]
     hole = np.asarray(mask).astype(bool)
     if array.ndim != 3 or hole.shape != array.shape[:2]:
         raise ShapeMismatchError(f"expected image (H, W[, C]) and mask (H, W), got {np.shape(image)} and "
                                  f"{np.shape(mask)}")
+    # the fill's conversion (hole values, NaN included, do not count; a mosaic checkpoint still sees them)
+    array = np.clip(np.nan_to_num(value_range(array[None], hole[None]).to_unit(array)), 0.0, 1.0)
     model = loaded_model(model_info(), build_task, weights, device)
     task: DeepFillTask = model.task
     channels = task.spec.channels
@@ -204,10 +207,7 @@ def attention_map(image: np.ndarray, mask: np.ndarray, weights: str | Path, devi
     else:
         raise ShapeMismatchError(f"attention_map takes grey, RGB or RGBA images, got {count} channels")
     height, width = hole.shape
-    multiple = task.size_multiple
-    pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    work = np.pad(work, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
-    work_mask = np.pad(hole, ((0, pad_h), (0, pad_w)), mode="symmetric")
+    work, work_mask, _ = pad_to_multiple(work, hole, task.size_multiple)
     image_t = torch.from_numpy(np.ascontiguousarray(work.transpose(2, 0, 1)))[None].to(model.device)
     mask_t = torch.from_numpy(work_mask.astype(np.float32))[None, None].to(model.device)
     if task.spec.options.variant != "mosaic":

@@ -9,8 +9,7 @@ Pieces, kept apart so the shared trainer and the plugin use each on its own:
 The EMA of the weights is the shared trainer's (``inpaint_models.training.ema``, ``ema_decay``).
 """
 
-import importlib
-from typing import Any
+from ...lazy import lazy_exports
 
 # Imported on first use (PEP 562): the plugin module ``diffusion.plugin`` is loaded while listing
 # models, and must not import torch through this package's ``__init__``.
@@ -24,10 +23,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

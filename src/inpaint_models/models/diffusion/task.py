@@ -48,11 +48,7 @@ class DiffusionTask(TrainTask):
         super().__init__(spec)
         o: DiffusionOptions = spec.options
         config = network_config(o, spec.channels, spec.image_size)
-        if spec.train is not None and spec.image_size % config.size_multiple:
-            raise ConfigError(
-                f"[train] image_size {spec.image_size} must be a multiple of {config.size_multiple} "
-                f"for the diffusion preset {o.preset!r}"
-            )
+        self.check_image_size(config.size_multiple, f"{config.size_multiple} for the diffusion preset {o.preset!r}")
         if spec.train is not None and not o.conditional and o.uncond_prob == 0.0:
             # validation and previews would sample a prior that is never trained
             raise ConfigError(_NO_PRIOR)

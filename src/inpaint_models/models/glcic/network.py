@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import OptionError, ShapeMismatchError
-from ..layers import crop_boxes, hole_centred_boxes, resolve_width  # noqa: F401 (re-exported)
+from ..layers import crop_boxes, hole_centred_boxes, local_patch_size, resolve_width  # noqa: F401 (re-exported)
 from ..prefill import smooth_fill, zero_init
 
 # Width presets (layers.WIDTH_PRESETS): ``paper`` is the published network (about
@@ -222,9 +222,7 @@ class GLCICDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         self.image_size = int(image_size)
-        self.local_size = self.image_size // 2 if local_size is None else int(local_size)
-        if not 1 <= self.local_size <= self.image_size:
-            raise OptionError(f"local_size must be in [1, {self.image_size}], got {self.local_size}")
+        self.local_size = local_patch_size(self.image_size, local_size)
         self.local = ContextDiscriminator(self.local_size, LOCAL_CHANNELS, width, channels)
         self.global_ = ContextDiscriminator(self.image_size, GLOBAL_CHANNELS, width, channels)
         self.head = nn.Linear(self.local.out_features + self.global_.out_features, 1)

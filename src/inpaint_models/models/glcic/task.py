@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...errors import ConfigError
+from ...errors import ConfigError, OptionError
 from ...training.config import TrainSettings
 from ...training.data import Batch
 from ...training.task import StepContext, TaskSpec, TrainTask
+from ..layers import local_patch_size
 from .losses import PhaseSchedule, completion_loss, discriminator_loss
 from .network import CompletionNetwork, GLCICDiscriminator
 from .plugin import GLCICOptions
@@ -49,12 +50,11 @@ class GLCICTask(TrainTask):
         if spec.train is None:
             return
         size = spec.image_size
-        if size % self.size_multiple:
-            raise ConfigError(f"[train] image_size {size} must be a multiple of {self.size_multiple} for glcic "
-                              f"(two stride-2 layers)")
-        local = o.local_size or size // 2
-        if local > size:
-            raise ConfigError(f"[model] local_size {local} is larger than train.image_size {size}")
+        self.check_image_size(self.size_multiple, f"{self.size_multiple} for glcic (two stride-2 layers)")
+        try:
+            local = local_patch_size(size, o.local_size or None)
+        except OptionError:
+            raise ConfigError(f"[model] local_size {o.local_size} is larger than train.image_size {size}") from None
         if spec.train.steps <= o.completion_steps:
             return  # the run never leaves the completion phase: no discriminator to build, train or save
         if spec.train.batch_size < 2:

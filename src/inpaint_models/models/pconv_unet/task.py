@@ -49,9 +49,7 @@ class PConvUNetTask(TrainTask):
         self._optimizer: torch.optim.Optimizer | None = None
         if spec.train is None:
             return
-        if spec.image_size % unet.size_multiple:
-            raise ConfigError(f"[train] image_size {spec.image_size} must be a multiple of 2**layers = "
-                              f"{unet.size_multiple} for a {layers}-level pconv-unet")
+        self.check_image_size(unet.size_multiple, f"2**layers = {unet.size_multiple} for a {layers}-level pconv-unet")
         if spec.train.batch_size < 2 and spec.image_size == unet.size_multiple:
             raise ConfigError("[train] batch_size of at least 2 is needed: the U-Net's bottleneck is 1x1 "
                               "and BatchNorm needs more than one value per channel")
