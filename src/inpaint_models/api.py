@@ -34,6 +34,8 @@ from .crops import fill_crop
 from .options import build_fill_options
 from .plugins import ModelRegistry, default_registry
 
+#: a numpy array (or anything ``np.asarray`` takes), a dask array, or a zarr array
+ArrayLike = Any
 CancelCheck = Union[Callable[[], bool], Any]  # a callable, or an object with is_set() (threading.Event)
 
 
@@ -102,6 +104,19 @@ def _prepare_mask(image: np.ndarray, mask: np.ndarray, channel_axis: ChannelAxis
         mask_bool = arrays.mask_to_bool(mask)
         return mask_bool.any(axis=-1)
     return mask
+
+
+def _is_lazy(array: Any) -> bool:
+    """Whether ``array`` is a dask or zarr array (filled chunk by chunk by :mod:`inpaint_models.chunked`).
+
+    Decided without importing dask: neither can be passed in unless its module is loaded.
+    """
+    import sys
+
+    dask_array = sys.modules.get("dask.array")
+    if dask_array is not None and isinstance(array, dask_array.Array):
+        return True
+    return type(array).__module__.split(".")[0] == "zarr"
 
 
 #: default models, best first, as measured (benchmarks/bench_volume.py, docs/results.md); the first
@@ -175,8 +190,8 @@ def default_model(
 
 
 def fill(
-    image: np.ndarray,
-    mask: np.ndarray,
+    image: ArrayLike,
+    mask: ArrayLike,
     model: str = "auto",
     weights: Optional[Union[str, Path]] = None,
     device: str = "auto",
@@ -189,8 +204,24 @@ def fill(
     cancel: Optional[CancelCheck] = None,
     registry: Optional[ModelRegistry] = None,
     **options: Any,
-) -> np.ndarray:
+) -> ArrayLike:
     """Inpaint the masked pixels of an image, or of a stack plane by plane or as a volume.
+
+    Only the pixels around the holes are read: each hole region is filled in a
+    crop box (the region plus ``margin`` pixels, ``volume_margin`` planes),
+    whose known pixels also set the value conversion (uint8 / 255, bool and
+    float in [0, 1] as they are, any other range stretched from the box's own
+    minimum to its maximum), so the cost follows the holes, not the image.
+
+    Lazy arrays in, lazy array out: a dask array (or a zarr array, read through
+    :func:`dask.array.from_zarr`) as ``image`` gives a dask array with its
+    chunks (:mod:`inpaint_models.chunked`). The hole regions are found from the
+    mask chunk by chunk (a region crossing a chunk border is one region, as in
+    memory) and the crops are filled during this call (on the workers of an
+    active ``dask.distributed`` client, if any); the chunks they touch are
+    patched, every other chunk is the image's own, read only when the result's
+    chunk is. The result equals the in-memory fill's bit for bit. NaN/inf are
+    checked in the crops read (in memory: in the whole image).
 
     Args:
         image: (H, W), (H, W, C) or a stack such as (Z, H, W) or (T, Z, H, W, C);
@@ -235,8 +266,9 @@ def fill(
 
     Returns:
         A new array of the image's shape and dtype: equal to ``image`` bit for
-        bit outside the mask, filled inside it, in the image's value range.
-        An empty mask returns an unchanged copy with an :class:`EmptyMaskWarning`.
+        bit outside the mask, filled inside it, in the image's value range
+        (a dask array for a dask or zarr image). An empty mask returns an
+        unchanged copy (the dask image itself) with an :class:`EmptyMaskWarning`.
 
     Raises:
         InpaintError (a ValueError) subclasses naming the problem: shape
@@ -250,8 +282,14 @@ def fill(
         if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0):
             raise OptionError(f"{name} must be a non-negative integer, got {value!r}")
 
-    image = np.asarray(image)
-    mask = np.asarray(mask)
+    lazy = _is_lazy(image)
+    if lazy:
+        from . import chunked
+
+        image, mask = chunked.as_dask(image, mask)
+    else:
+        image = np.asarray(image)
+        mask = np.asarray(mask)
     arrays.check_dtype(image, "image")
     arrays.check_dtype(mask, "mask")
     if image.size == 0:
@@ -276,6 +314,13 @@ def fill(
                 stacklevel=2,
             )
         volume_index = None
+    margin = info.crop_margin if margin is None else int(margin)
+    depth_margin = DEFAULT_VOLUME_MARGIN if volume_margin is None else int(volume_margin)
+    if lazy:
+        return chunked.fill_dask(
+            registry, info, model_options, layout, volume_index, image, mask, margin, depth_margin,
+            weights=weights, device=device, progress=progress, cancel=cancel,
+        )
     mask_bool = arrays.mask_to_bool(mask)
     planes, mask_planes = arrays.as_planes(image, mask_bool, layout)
 
@@ -286,22 +331,15 @@ def fill(
     _check_sizes(info, layout, mask_planes, plane_indices if volume_index is None else [])
     if volume_index is not None:
         _check_volumes(arrays.as_volumes(arrays.channel_last(image, layout), mask_bool, layout, volume_index)[1])
-    value_range = arrays.value_range(planes, mask_planes)
-    context = FillContext(
-        weights=resolve_weights(info, weights),
-        device=resolve_device(device, needs_torch=info.trainable),
-        source_dtype=str(image.dtype),
-        report=make_reporter(progress, cancel),
-    )
+    arrays.check_finite(planes, mask_planes)  # the whole image is at hand: name any NaN before filling
+    context = make_context(info, weights, device, str(image.dtype), make_reporter(progress, cancel))
 
     work = _output_buffer(image, layout)
-    margin = info.crop_margin if margin is None else int(margin)
     if volume_index is None:
-        _fill_planes(registry, info, model_options, context, value_range, layout, planes, mask_planes, work, plane_indices, margin)
+        _fill_planes(registry, info, model_options, context, layout, planes, mask_planes, work, plane_indices, margin)
     else:
-        depth_margin = DEFAULT_VOLUME_MARGIN if volume_margin is None else int(volume_margin)
         _fill_volumes(
-            registry, info, model_options, context, value_range, layout, volume_index,
+            registry, info, model_options, context, layout, volume_index,
             arrays.channel_last(image, layout), mask_bool, work, margin, depth_margin,
         )
 
@@ -315,7 +353,6 @@ def _fill_planes(
     info: ModelInfo,
     model_options: Any,
     context: FillContext,
-    value_range: arrays.ValueRange,
     layout: Layout,
     planes: np.ndarray,
     mask_planes: np.ndarray,
@@ -325,19 +362,21 @@ def _fill_planes(
 ) -> None:
     """Fill every hole region of every plane, one 2D crop each, into ``work`` (one event per region)."""
     work_planes = work.reshape((layout.planes, layout.height, layout.width, layout.channels))
-    jobs = [
+    regions = [
         (index, box)
         for index in plane_indices
         for box in arrays.hole_boxes(
             np.ascontiguousarray(mask_planes[index]), margin, info.min_size, square=info.native_size is not None
         )
     ]
-    for step, (index, box) in enumerate(jobs, start=1):
-        crop_mask = np.ascontiguousarray(mask_planes[index][box.slices])
-        crop = planes[index][box.slices]
-        filled, channels = fill_crop(registry, info, model_options, context, crop, crop_mask, value_range)
-        _write(work_planes[index][box.slices], crop_mask, filled, channels)
-        context.report(ProgressEvent("fill", step, len(jobs), message=f"plane {index + 1} of {layout.planes}"))
+    jobs = [
+        (planes[index][box.slices], np.ascontiguousarray(mask_planes[index][box.slices]), work_planes[index][box.slices])
+        for index, box in regions
+    ]
+    _run_jobs(
+        registry, info, model_options, context, jobs,
+        lambda step: f"plane {regions[step - 1][0] + 1} of {layout.planes}",
+    )
 
 
 def _fill_volumes(
@@ -345,7 +384,6 @@ def _fill_volumes(
     info: ModelInfo,
     model_options: Any,
     context: FillContext,
-    value_range: arrays.ValueRange,
     layout: Layout,
     volume_index: int,
     image: np.ndarray,
@@ -365,23 +403,88 @@ def _fill_volumes(
         work.reshape(layout.stack_shape + (layout.height, layout.width, layout.channels)), mask, layout, volume_index
     )
     outer_shape = mask_volumes.shape[:-3]
-    jobs = [
+    regions = [
         (outer, box)
         for outer in np.ndindex(outer_shape)
         for box in arrays.volume_boxes(mask_volumes[outer], margin, depth_margin, info.min_size)
     ]
+    jobs = [
+        (volumes[outer][box.slices], np.ascontiguousarray(mask_volumes[outer][box.slices]), work_volumes[outer][box.slices])
+        for outer, box in regions
+    ]
     count = int(np.prod(outer_shape, dtype=np.int64))
-    for step, (outer, box) in enumerate(jobs, start=1):
-        crop_mask = np.ascontiguousarray(mask_volumes[outer][box.slices])
-        crop = volumes[outer][box.slices]
-        if crop.shape[0] == 1:
-            filled, channels = fill_crop(registry, info, model_options, context, crop[0], crop_mask[0], value_range)
-            filled = filled[np.newaxis]
-        else:
-            filled, channels = fill_volume_crop(registry, info, model_options, context, crop, crop_mask, value_range)
-        _write(work_volumes[outer][box.slices], crop_mask, filled, channels)
-        where = f" of volume {outer} ({count} volumes)" if count > 1 else ""
-        context.report(ProgressEvent("fill", step, len(jobs), message=f"region {step} of {len(jobs)}{where}"))
+    _run_jobs(
+        registry, info, model_options, context, jobs,
+        lambda step: f"region {step} of {len(jobs)}" + (f" of volume {regions[step - 1][0]} ({count} volumes)" if count > 1 else ""),
+    )
+
+
+def _run_jobs(
+    registry: ModelRegistry,
+    info: ModelInfo,
+    model_options: Any,
+    context: FillContext,
+    jobs: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    message: Callable[[int], str],
+) -> None:
+    """Fill ``(crop, crop_mask, target)`` jobs in order, one event each.
+
+    Every crop's values are checked (and its value range chosen) before any
+    model runs, so bad values are named before minutes of work.
+    """
+    ranges = [arrays.value_range(crop, crop_mask) for crop, crop_mask, _ in jobs]
+    for step, ((crop, crop_mask, target), value_range) in enumerate(zip(jobs, ranges), start=1):
+        fill_region(registry, info, model_options, context, crop, crop_mask, target, value_range)
+        context.report(ProgressEvent("fill", step, len(jobs), message=message(step)))
+
+
+def fill_region(
+    registry: ModelRegistry,
+    info: ModelInfo,
+    options: Any,
+    context: FillContext,
+    crop: np.ndarray,
+    crop_mask: np.ndarray,
+    target: np.ndarray,
+    value_range: Optional[arrays.ValueRange] = None,
+) -> None:
+    """Fill one hole region and composite it into ``target``: the one step shared by in-memory and dask fills.
+
+    Args:
+        crop: (h, w, C) or (d, h, w, C) in the caller's dtype: the region's box
+            with its context; a (1, h, w, C) box goes to the model as a 2D crop.
+        crop_mask: bool (h, w) / (d, h, w), True = fill.
+        target: where the result goes, shape and dtype of ``crop`` and equal to it
+            (a view of the output buffer, or a copy of the crop); only pixels
+            under ``crop_mask`` change.
+        value_range: the value conversion; default (and what ``fill`` uses): the
+            crop's own, from its known pixels (:func:`inpaint_models.arrays.value_range`).
+
+    Raises:
+        InvalidValuesError: NaN/inf among the crop's known pixels, or a range float32 cannot hold.
+    """
+    if value_range is None:
+        value_range = arrays.value_range(crop, crop_mask)
+    if crop.ndim == 3:
+        filled, channels = fill_crop(registry, info, options, context, crop, crop_mask, value_range)
+    elif crop.shape[0] == 1:
+        filled, channels = fill_crop(registry, info, options, context, crop[0], crop_mask[0], value_range)
+        filled = filled[np.newaxis]
+    else:
+        filled, channels = fill_volume_crop(registry, info, options, context, crop, crop_mask, value_range)
+    _write(target, crop_mask, filled, channels)
+
+
+def make_context(
+    info: ModelInfo, weights: Optional[Union[str, Path]], device: str, source_dtype: str, report: Reporter
+) -> FillContext:
+    """The :class:`FillContext` of a fill: weights resolved, device made concrete."""
+    return FillContext(
+        weights=resolve_weights(info, weights),
+        device=resolve_device(device, needs_torch=info.trainable),
+        source_dtype=source_dtype,
+        report=report,
+    )
 
 
 def fill_volume_crop(

@@ -11,7 +11,7 @@ Terminology:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Literal, Optional, Union
+from typing import Callable, Iterator, Literal, Optional, Union
 
 import cv2
 import numpy as np
@@ -210,6 +210,24 @@ class ValueRange:
         return values.astype(self.dtype)
 
 
+def check_finite(planes: np.ndarray, mask_planes: np.ndarray) -> None:
+    """Raise :class:`InvalidValuesError` when a known (unmasked) pixel is NaN or infinite.
+
+    ``planes`` is (..., C) and ``mask_planes`` its (...) hole mask (True = fill):
+    (N, H, W, C) planes, or one (h, w, C) / (d, h, w, C) crop. NaN under the mask is fine.
+    """
+    if planes.dtype.kind != "f":
+        return
+    finite = np.isfinite(planes)
+    if not finite.all():
+        bad = ~finite.all(axis=-1) & ~mask_planes
+        if bad.any():
+            raise InvalidValuesError(
+                f"image holds {int(bad.sum())} NaN or infinite value(s) outside the mask; "
+                f"replace them or add those pixels to the mask"
+            )
+
+
 def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     """Choose how to map the image's values to [0, 1].
 
@@ -217,7 +235,10 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     already lie in [0, 1] is used as is; any other image (uint16, int16, float
     of any range...) is stretched from the min to the max of its *known*
     (unmasked) pixels, so hole contents never influence the result (and filled
-    values stay inside that range).
+    values stay inside that range). ``planes`` may be (N, H, W, C) planes or one
+    (h, w, C) / (d, h, w, C) crop: ``fill`` calls it on each crop box, so the
+    conversion is local (it reads only the pixels around a hole, which is what
+    lets a dask array be filled without reading every chunk).
 
     The conversion runs in float64 where float32 would overflow or lose the
     values (float64 and 32/64-bit integer images, extreme ranges), so a float64
@@ -235,15 +256,7 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     if dtype == np.uint8:
         return ValueRange(dtype, 0.0, 255.0)
     known_mask = ~mask_planes
-    if dtype.kind == "f":
-        finite = np.isfinite(planes)
-        if not finite.all():
-            bad = ~finite.all(axis=-1) & known_mask
-            if bad.any():
-                raise InvalidValuesError(
-                    f"image holds {int(bad.sum())} NaN or infinite value(s) outside the mask; "
-                    f"replace them or add those pixels to the mask"
-                )
+    check_finite(planes, mask_planes)
     known = planes[known_mask]
     if known.size == 0:
         raise MaskCoversImageError("the mask covers the whole image: there is nothing to inpaint from")
@@ -359,7 +372,13 @@ def hole_boxes(mask: np.ndarray, margin: int, min_size: int = 1, square: bool = 
         Disjoint boxes covering every hole pixel with its margin, so each can be
         filled alone and the cost follows the hole area, not the image size.
     """
-    height, width = mask.shape
+    return boxes_around(
+        plane_components(mask), mask.shape, margin, min_size, square, lambda box: bool(mask[box.slices].all())
+    )
+
+
+def plane_components(mask: np.ndarray) -> list[Box]:
+    """Bounding boxes of the 8-connected hole regions of one bool (H, W) plane."""
     mask_u8 = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
     # Label only inside the bounding box of all holes: on a huge image with a
     # small hole, labelling the whole plane would dominate the fill time.
@@ -371,18 +390,39 @@ def hole_boxes(mask: np.ndarray, margin: int, min_size: int = 1, square: bool = 
     left, right = int(columns[0]), int(columns[-1]) + 1
     sub = np.ascontiguousarray(mask_u8[top:bottom, left:right])
     count, _, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
-    boxes = [
-        _grow(
-            Box(top + int(y), left + int(x), top + int(y + h), left + int(x + w)),
-            margin, min_size, square, height, width,
-        )
-        for x, y, w, h, _area in stats[1:count]
-    ]
-    boxes = merge_overlapping(boxes, min_size, square, height, width)
+    return [Box(top + int(y), left + int(x), top + int(y + h), left + int(x + w)) for x, y, w, h, _area in stats[1:count]]
+
+
+def boxes_around(
+    components: list[Box],
+    shape: tuple[int, int],
+    margin: int,
+    min_size: int,
+    square: bool,
+    all_hole: Callable[[Box], bool],
+) -> list[Box]:
+    """The context boxes of :func:`hole_boxes` from the hole regions' bounding boxes.
+
+    The one place that decides 2D crop geometry, for in-memory planes and for
+    dask arrays, whose regions are found chunk by chunk (``inpaint_models.chunked``).
+
+    Args:
+        components: bounding boxes of the plane's 8-connected hole regions, in any
+            order (they are sorted first, so the boxes do not depend on how the
+            regions were found).
+        shape: the plane's (H, W).
+        all_hole: whether every pixel of a box is a hole (it then grows until it
+            holds context).
+    """
+    height, width = shape
+    ordered = sorted(components, key=lambda b: (b.top, b.left, b.bottom, b.right))
+    boxes = merge_overlapping(
+        [_grow(box, margin, min_size, square, height, width) for box in ordered], min_size, square, height, width
+    )
     # A box with no known pixel gives a model nothing to work from (margin 0 on
     # a rectangular hole): grow it until it holds context.
     for index, box in enumerate(boxes):
-        while mask[box.slices].all() and (box.height < height or box.width < width):
+        while all_hole(box) and (box.height < height or box.width < width):
             box = _grow(box, 1, min_size, square, height, width)
         boxes[index] = box
     return boxes
@@ -565,9 +605,15 @@ def volume_boxes(mask: np.ndarray, margin: int, volume_margin: int, min_size: in
         least one known voxel (a box that would be all hole grows until it does),
         so each can be filled alone and the cost follows the holes, not the volume.
     """
+    return volume_boxes_around(
+        volume_components(mask), mask.shape, margin, volume_margin, min_size, lambda box: bool(mask[box.slices].all())
+    )
+
+
+def volume_components(mask: np.ndarray) -> list[VolumeBox]:
+    """Bounding boxes of the 26-connected hole regions of one bool (D, H, W) volume."""
     from scipy import ndimage
 
-    shape = mask.shape
     start, stop = [], []
     for axis in range(3):  # label only inside the bounding box of all holes
         present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
@@ -577,16 +623,38 @@ def volume_boxes(mask: np.ndarray, margin: int, volume_margin: int, min_size: in
         stop.append(int(present[-1]) + 1)
     sub = np.ascontiguousarray(mask[tuple(slice(a, b) for a, b in zip(start, stop))])
     labels, _ = ndimage.label(sub, structure=np.ones((3, 3, 3), bool))
+    return [
+        VolumeBox(
+            tuple(start[axis] + found[axis].start for axis in range(3)),  # type: ignore[arg-type]
+            tuple(start[axis] + found[axis].stop for axis in range(3)),  # type: ignore[arg-type]
+        )
+        for found in ndimage.find_objects(labels)
+    ]
+
+
+def volume_boxes_around(
+    components: list[VolumeBox],
+    shape: tuple[int, int, int],
+    margin: int,
+    volume_margin: int,
+    min_size: int,
+    all_hole: Callable[[VolumeBox], bool],
+) -> list[VolumeBox]:
+    """The context boxes of :func:`volume_boxes` from the hole regions' bounding boxes.
+
+    As :func:`boxes_around` for 3D: ``components`` in any order (sorted first),
+    ``shape`` the volume's (D, H, W), ``all_hole`` whether a box holds no known voxel.
+    """
     margins = (volume_margin, margin, margin)
     targets = (1, min_size, min_size)
     boxes = []
-    for found in ndimage.find_objects(labels):
+    for found in sorted(components, key=lambda b: (b.start, b.stop)):
         spans = [
-            _expand_span(start[axis] + found[axis].start, start[axis] + found[axis].stop, shape[axis], margins[axis], targets[axis])
+            _expand_span(found.start[axis], found.stop[axis], shape[axis], margins[axis], targets[axis])
             for axis in range(3)
         ]
         box = VolumeBox(tuple(a for a, _ in spans), tuple(b for _, b in spans))  # type: ignore[arg-type]
-        while mask[box.slices].all() and box.shape != shape:  # no known voxel: nothing to fill from
+        while all_hole(box) and box.shape != tuple(shape):  # no known voxel: nothing to fill from
             spans = [_expand_span(a, b, limit, 1, 1) for (a, b), limit in zip(spans, shape)]
             box = VolumeBox(tuple(a for a, _ in spans), tuple(b for _, b in spans))  # type: ignore[arg-type]
         boxes.append(box)

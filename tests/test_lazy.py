@@ -1,0 +1,224 @@
+"""Lazy fills (issue 15): dask and zarr arrays in, a dask array out, equal to the in-memory fill bit for bit."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from dask.task_spec import Alias
+
+import inpaint_models
+from inpaint_models.datatypes import ModelInfo
+from inpaint_models.errors import Cancelled, EmptyMaskWarning, InvalidValuesError, MaskCoversImageError
+from inpaint_models.hookspecs import hookimpl
+from inpaint_models.plugins import make_registry
+
+
+def counting_plugin(name: str = "count", calls: list | None = None):
+    """An inline plugin that records each crop it fills and fills with the mean of the crop's known pixels."""
+
+    class Plugin:
+        @hookimpl
+        def model_info(self) -> ModelInfo:
+            return ModelInfo(name=name, title="Count", description="test", source="tests", crop_margin=2)
+
+        @hookimpl
+        def fill(self, image, mask):
+            if calls is not None:
+                calls.append(mask.shape)
+            out = image.copy()
+            out[mask] = image[~mask].mean(axis=0)
+            return out
+
+    return Plugin()
+
+
+def rng_image(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        return (rng.random(shape) * 300 - 50).astype(dtype)  # beyond [0, 1]: each crop stretches its own range
+    if dtype == np.uint8:
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    return rng.integers(0, 60000, shape).astype(dtype)
+
+
+def holes_2d(height, width):
+    mask = np.zeros((height, width), bool)
+    mask[13:21, 10:19] = True  # crosses the chunk borders at 16 along both axes
+    mask[15, 30] = mask[16, 31] = True  # touches only diagonally, across a chunk corner
+    mask[40:44, 3:7] = True  # inside one chunk
+    return mask
+
+
+CASES = {
+    # name: (image shape, dtype, image chunks, mask (from image shape), mask chunks, fill kwargs)
+    "2d uint16": ((48, 40), np.uint16, (16, 16), lambda s: holes_2d(*s), (16, 16), dict(model="telea")),
+    "2d margin 0": ((48, 40), np.uint16, (16, 16), lambda s: holes_2d(*s), (16, 16), dict(model="telea", margin=0)),
+    "rgb chunked channels": (
+        (48, 40, 3), np.uint8, (16, 16, 2), lambda s: holes_2d(*s[:2]), (24, 8), dict(model="navier-stokes"),
+    ),
+    "volume": (
+        (10, 40, 36), np.float32, (4, 16, 16), lambda s: np.broadcast_to(holes_2d(40, 36), s) & (np.arange(10) % 4 > 0)[:, None, None],
+        (3, 16, 16), dict(model="biharmonic"),
+    ),
+    "planes of a volume": (
+        (6, 40, 36), np.float64, (4, 16, 16), lambda s: holes_2d(40, 36), (16, 16), dict(model="telea", volume_axis=None),
+    ),
+    "2d mask over a volume": (
+        (6, 40, 36), np.uint16, (4, 16, 16), lambda s: holes_2d(40, 36), (16, 16), dict(model="biharmonic"),
+    ),
+    "t z stack, volume axis 1": (
+        (2, 6, 40, 36), np.int16, (1, 4, 16, 16), lambda s: np.broadcast_to(holes_2d(40, 36), s) & (np.arange(6) > 1)[:, None, None],
+        (2, 2, 16, 16), dict(model="biharmonic", volume_axis=1),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_lazy_fill_equals_the_in_memory_fill(case):
+    shape, dtype, chunks, make_mask, mask_chunks, kwargs = CASES[case]
+    image = rng_image(shape, dtype)
+    mask = np.ascontiguousarray(make_mask(shape))
+    expected = inpaint_models.fill(image, mask, **kwargs)
+    lazy = inpaint_models.fill(da.from_array(image, chunks=chunks), da.from_array(mask, chunks=mask_chunks), **kwargs)
+    assert isinstance(lazy, da.Array) and lazy.chunks == da.from_array(image, chunks=chunks).chunks
+    assert lazy.dtype == image.dtype
+    out = lazy.compute()
+    assert out.dtype == expected.dtype and out.shape == expected.shape
+    assert np.array_equal(out, expected, equal_nan=out.dtype.kind == "f"), case
+    # an in-memory mask with a lazy image works too
+    assert np.array_equal(inpaint_models.fill(da.from_array(image, chunks=chunks), mask, **kwargs).compute(), expected)
+
+
+def test_nan_under_the_mask_and_a_float_image_beyond_one():
+    image = rng_image((40, 40), np.float64)
+    mask = holes_2d(40, 40)
+    image[mask] = np.nan
+    expected = inpaint_models.fill(image, mask, model="biharmonic")
+    out = inpaint_models.fill(da.from_array(image, chunks=16), da.from_array(mask, chunks=16), model="biharmonic")
+    assert np.array_equal(out.compute(), expected) and np.isfinite(expected).all()
+
+
+def counting_image(shape, chunks, dtype, computed: list):
+    """A lazily generated image (seeded per chunk) that records every chunk it computes."""
+    lock = threading.Lock()
+
+    def make(block_info=None):
+        info = block_info[None]
+        with lock:
+            computed.append(tuple(info["chunk-location"]))
+        seed = int(np.ravel_multi_index(info["chunk-location"], info["num-chunks"]))
+        return np.random.default_rng(seed).integers(0, 4000, info["chunk-shape"]).astype(dtype)
+
+    return da.map_blocks(make, chunks=da.core.normalize_chunks(chunks, shape), dtype=dtype, meta=np.empty((0,) * len(shape), dtype))
+
+
+def test_untouched_chunks_are_never_computed():
+    computed: list = []
+    image = counting_image((64, 64, 64), (16, 16, 16), np.uint16, computed)
+    mask = da.zeros(image.shape, chunks=(16, 32, 32), dtype=bool)
+    mask[30:34, 20:26, 40:44] = True  # crosses chunk borders along Z: one region
+    calls: list = []
+    registry = make_registry(load_entry_points=False)
+    registry.register(counting_plugin(calls=calls))
+    out = inpaint_models.fill(image, mask, model="count", registry=registry, margin=2)
+    # a 2D model: four planes (Z 30..33), crop boxes Y 18:28, X 38:46 -> chunks Z 1-2, Y 1, X 2
+    touched = {(z, 1, 2) for z in (1, 2)}
+    assert set(computed) == touched and len(calls) == 4
+    graph = dict(out.__dask_graph__())
+    for index in np.ndindex(*out.numblocks):
+        node = graph[(out.name,) + index]
+        if index in touched:
+            assert not isinstance(node, Alias)
+        else:  # the output's chunk is the image's own graph key
+            assert isinstance(node, Alias) and node.target == (image.name,) + index
+    computed.clear()
+    block = out.blocks[1, 1, 2].compute()
+    assert set(computed) <= touched
+    reference = image.blocks[1, 1, 2].compute()
+    local_mask = mask[16:32, 16:32, 32:48].compute()
+    assert np.array_equal(block[~local_mask], reference[~local_mask]) and not np.array_equal(block, reference)
+    computed.clear()
+    assert np.array_equal(out.blocks[0, 0, 0].compute(), image.blocks[0, 0, 0].compute())
+    assert computed == [(0, 0, 0), (0, 0, 0)]  # only the untouched chunk itself, once for each compute
+
+
+def test_a_mask_chunk_of_zeros_costs_no_model_call():
+    calls: list = []
+    registry = make_registry(load_entry_points=False)
+    registry.register(counting_plugin(calls=calls))
+    image = da.from_array(rng_image((64, 64), np.uint16), chunks=16)
+    mask = np.zeros((64, 64), bool)
+    mask[5:8, 5:8] = True  # one hole in chunk (0, 0); the other 15 chunks are zeros
+    inpaint_models.fill(image, da.from_array(mask, chunks=16), model="count", registry=registry)
+    assert len(calls) == 1
+    calls.clear()
+    with pytest.warns(EmptyMaskWarning):
+        out = inpaint_models.fill(image, da.zeros((64, 64), chunks=16, dtype=bool), model="count", registry=registry)
+    assert out is image and calls == []
+
+
+def test_zarr_arrays_in():
+    zarr = pytest.importorskip("zarr")
+    image = rng_image((48, 40), np.uint16)
+    mask = holes_2d(48, 40)
+    stored = zarr.create_array(zarr.storage.MemoryStore(), shape=image.shape, chunks=(16, 16), dtype=image.dtype)
+    stored[:] = image
+    stored_mask = zarr.create_array(zarr.storage.MemoryStore(), shape=mask.shape, chunks=(16, 16), dtype=bool)
+    stored_mask[:] = mask
+    out = inpaint_models.fill(stored, stored_mask, model="telea")
+    assert isinstance(out, da.Array) and out.chunks == ((16, 16, 16), (16, 16, 8))
+    assert np.array_equal(out.compute(), inpaint_models.fill(image, mask, model="telea"))
+
+
+def test_errors_are_raised_by_fill_itself():
+    image = rng_image((48, 40), np.float32)
+    mask = holes_2d(48, 40)
+    bad = image.copy()
+    bad[12, 12] = np.nan  # next to a hole: inside its crop
+    with pytest.raises(InvalidValuesError, match="NaN or infinite"):
+        inpaint_models.fill(da.from_array(bad, chunks=16), mask, model="telea")
+    stack = np.stack([image, image])
+    covering = np.stack([mask, np.ones_like(mask)])
+    with pytest.raises(MaskCoversImageError, match="the whole of plane 1"):
+        inpaint_models.fill(da.from_array(stack, chunks=16), covering, model="telea", volume_axis=None)
+    with pytest.raises(MaskCoversImageError, match="the whole stack"):
+        inpaint_models.fill(da.from_array(stack, chunks=16), np.ones(stack.shape, bool), model="biharmonic")
+
+
+def test_progress_and_cancel():
+    image = da.from_array(rng_image((48, 40), np.uint16), chunks=16)
+    mask = holes_2d(48, 40)
+    registry = make_registry(load_entry_points=False)
+    registry.register(counting_plugin())
+    events = []
+    inpaint_models.fill(image, mask, model="count", registry=registry, progress=events.append)
+    phases = [(e.phase, e.step, e.total) for e in events]
+    assert phases[:9] == [("scan", i, 9) for i in range(1, 10)]
+    fills = [p for p in phases if p[0] == "fill"]
+    assert [p[1] for p in fills] == list(range(1, len(fills) + 1)) and len(fills) == fills[0][2] >= 3
+    stop = threading.Event()
+
+    def cancel_on_first_fill(event):
+        if event.phase == "fill":
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        inpaint_models.fill(image, mask, model="count", registry=registry, progress=cancel_on_first_fill, cancel=stop)
+
+
+def test_in_memory_fill_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, inpaint_models\n"
+        "m = np.zeros((32, 32), bool); m[8:12, 8:12] = True\n"
+        "inpaint_models.fill(np.zeros((32, 32), np.uint8), m, model='telea')\n"
+        "assert 'dask' not in sys.modules, 'dask imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
