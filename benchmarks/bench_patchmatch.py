@@ -4,7 +4,9 @@ The pipeline sends a model each hole region's bounding box plus ``margin``
 pixels of context (``ModelInfo.crop_margin`` by default). PatchMatch copies
 patches from that context, so too little starves it of sources, and more costs
 time (the crop's area). This prints a markdown table: for each margin, the mean
-hole PSNR and texture ratio (:func:`inpaint_models.metrics.texture_ratio`) and
+hole PSNR (with its standard error, and the mean per-fill difference to the
+default margin on the same holes) and texture ratio
+(:func:`inpaint_models.metrics.texture_ratio`) and
 the median wall and CPU time of one fill through :func:`inpaint_models.fill`,
 on real photographs (scikit-image's bundled ones, or ``--data``) centre-cropped
 to 512 x 512, each with seeded 128 x 128 holes, plus telea as the reference. The
@@ -63,8 +65,8 @@ def holes(count: int, seed: int) -> list[np.ndarray]:
     return masks
 
 
-def measure(model: str, margin: Optional[int], cases: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Mean hole PSNR / texture ratio and median wall / CPU ms of ``model`` over ``cases``."""
+def measure(model: str, margin: Optional[int], cases: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, object]:
+    """Hole PSNR / texture ratio per case (mean and standard error), median wall / CPU ms of ``model``."""
     inpaint_models.fill(cases[0][0], cases[0][1], model=model, margin=margin)  # warm-up (imports, library load)
     scores, textures, walls, cpus = [], [], [], []
     for image, mask in cases:
@@ -77,7 +79,9 @@ def measure(model: str, margin: Optional[int], cases: list[tuple[np.ndarray, np.
         scores.append(psnr(result, truth, mask))
         textures.append(texture_ratio(result, truth, mask))
     return {
+        "scores": np.array(scores),
         "psnr_hole": float(np.mean(scores)),
+        "psnr_se": float(np.std(scores, ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else float("nan"),
         "texture": float(np.nanmean(textures)),
         "wall_ms": statistics.median(walls) * 1000.0,
         "cpu_ms": statistics.median(cpus) * 1000.0,
@@ -98,15 +102,28 @@ def main() -> None:
     default = inpaint_models.model_info("patchmatch").crop_margin
     print(f"{len(photos)} photographs ({', '.join(name for name, _ in photos)}), {SIZE} x {SIZE}, "
           f"{args.holes} holes of {HOLE} x {HOLE} each ({len(cases)} fills per row)\n")
-    print("| model | margin | hole PSNR | texture ratio | ms (wall) | ms (CPU) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    rows = [("telea", None)] + [("patchmatch", m) for m in sorted(set(args.margins) | {default})]
+    print("| model | margin | hole PSNR (± s.e.) | vs default margin (paired, ± s.e.) | texture ratio "
+          "| ms (wall) | ms (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    margins = [default] + sorted(set(args.margins) - {default})  # the default first: the rest are paired with it
+    reference = None
+    rows = [("patchmatch", default), ("telea", None)] + [("patchmatch", m) for m in margins[1:]]
     for model, margin in rows:
         result = measure(model, margin, cases)
         shown = margin if margin is not None else inpaint_models.model_info(model).crop_margin
         mark = " (default)" if model == "patchmatch" and margin == default else ""
-        print(f"| {model} | {shown}{mark} | {result['psnr_hole']:.2f} | {result['texture']:.2f} "
-              f"| {result['wall_ms']:.0f} | {result['cpu_ms']:.0f} |", flush=True)
+        if model == "patchmatch" and reference is None:
+            reference = result["scores"]
+        paired = "" if reference is None else _paired(result["scores"] - reference)
+        print(f"| {model} | {shown}{mark} | {result['psnr_hole']:.2f} ± {result['psnr_se']:.2f} | {paired} "
+              f"| {result['texture']:.2f} | {result['wall_ms']:.0f} | {result['cpu_ms']:.0f} |", flush=True)
+
+
+def _paired(differences: np.ndarray) -> str:
+    """Mean ± standard error of per-fill PSNR differences (the same holes, so photo-to-photo spread cancels)."""
+    if len(differences) < 2:
+        return f"{differences.mean():+.2f}"
+    return f"{differences.mean():+.2f} ± {np.std(differences, ddof=1) / np.sqrt(len(differences)):.2f}"
 
 
 if __name__ == "__main__":

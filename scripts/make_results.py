@@ -1,7 +1,10 @@
 """Write docs/results.md: every model on the held-out photographs with three mask sets (issue 7).
 
-Models: telea, navier-stokes, biharmonic and every trainable model that ships
-default weights (``src/inpaint_models/models/<model>/weights/default.safetensors``).
+Models: every registered model (``inpaint_models.available_models()``) that can
+fill without extra files: the classical fills (non-trainable models) and every
+trainable model that ships default weights
+(``src/inpaint_models/models/<model>/weights/default.safetensors``), so a new
+model plugin reaches the tables without editing this script.
 Images: ``data/heldout/`` (built by ``scripts/prepare_training_data.py``; none of
 their source photographs is in the training set), at 256 x 256.
 Mask sets (one mask per image, seeded):
@@ -17,7 +20,7 @@ to the classical fills) and ``docs/images/results-grid.png``.
 
 Usage::
 
-    python scripts/make_results.py                   # all models with weights
+    python scripts/make_results.py                   # every model that can fill
     python scripts/make_results.py --models telea biharmonic --limit 8
 
     # spread the three mask sets over processes, then write the document from the cached rows
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import inspect
 import json
 import platform
 import sys
@@ -41,12 +45,13 @@ import cv2
 import numpy as np
 
 import inpaint_models
+from inpaint_models.api import default_model
 from inpaint_models.evaluation import evaluate, format_markdown, load_eval_images
 from inpaint_models.masks import centre_mask, generate_masks
+from inpaint_models.metrics import METRIC_NAMES
 from inpaint_models.plugins import default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSICAL = ("telea", "navier-stokes", "biharmonic", "push-pull")
 SIZE = 256
 SEED = 7
 MASK_SETS = {
@@ -72,11 +77,18 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def classical_models() -> list[str]:
+    """The registered models that need no training (the classical fills), sorted."""
+    registry = default_registry()
+    return [name for name in registry.names() if not registry.info(name).trainable]
+
+
 def models_with_weights() -> list[str]:
+    """Every registered model that can fill as installed: the classical ones, then the trained ones with weights."""
     registry = default_registry()
     trained = [name for name in registry.names()
                if registry.info(name).trainable and registry.info(name).default_weights is not None]
-    return list(CLASSICAL) + trained
+    return classical_models() + trained
 
 
 def training_record(name: str) -> dict | None:
@@ -110,13 +122,27 @@ def data_digest(images: list[np.ndarray], masks: list[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+def plugin_source(model: str) -> bytes:
+    """The source file of the model's plugin module (empty when it has none, e.g. an inline plugin)."""
+    plugin = default_registry().plugin_manager.get_plugin(model)
+    try:
+        return Path(inspect.getsourcefile(plugin) or "").read_bytes()
+    except (TypeError, OSError):
+        return b""
+
+
 def cache_key(model: str, data: str) -> str:
-    """Digest of what a model's rows depend on: its shipped weights, the data digest, its variant rows."""
+    """Digest of what a model's rows depend on: its shipped weights, its plugin's code and defaults (options,
+    crop geometry), the data digest, its variant rows and the metrics reported."""
     digest = hashlib.sha256(data.encode())
-    weights = default_registry().info(model).default_weights
-    if weights is not None:
-        digest.update(Path(weights).read_bytes())
+    info = default_registry().info(model)
+    if info.default_weights is not None:
+        digest.update(Path(info.default_weights).read_bytes())
+    digest.update(plugin_source(model))
+    digest.update(repr((info.options(), info.crop_margin, info.min_size, info.native_size, info.size_multiple,
+                        info.channels)).encode())
     digest.update(json.dumps(VARIANT_ROWS.get(model, []), sort_keys=True).encode())
+    digest.update(json.dumps(METRIC_NAMES).encode())
     return digest.hexdigest()
 
 
@@ -150,9 +176,12 @@ def model_rows(model: str, images: list[np.ndarray], masks: list[np.ndarray], ke
 def losses_statement(rows: list[dict]) -> str:
     """One plain paragraph: which model loses to which classical fill on hole PSNR."""
     by_name = {row["model"]: row for row in rows}
-    classical = [by_name[n] for n in CLASSICAL if n in by_name]
+    classical_names = classical_models()
+    classical = [by_name[n] for n in classical_names if n in by_name]
+    if not classical:
+        return "No classical fill was evaluated."
     best_classical = max(classical, key=lambda r: r["psnr_hole"])
-    learned = [row for row in rows if row["model"] not in CLASSICAL]
+    learned = [row for row in rows if row["model"] not in classical_names]
     parts = [f"Best classical fill: **{best_classical['model']}** ({best_classical['psnr_hole']:.2f} dB hole PSNR)."]
     if not learned:
         parts.append("No trained model with shipped weights was evaluated yet.")
@@ -173,9 +202,11 @@ def losses_statement(rows: list[dict]) -> str:
 def target_statement(rows: list[dict]) -> str:
     """Issue 7's box-hole targets, checked."""
     by_name = {row["model"]: row for row in rows}
+    if "telea" not in by_name or "biharmonic" not in by_name:
+        return "Targets (issue 7): not checked, telea and biharmonic were not both evaluated."
     telea, biharmonic = by_name["telea"]["psnr_hole"], by_name["biharmonic"]["psnr_hole"]
     # each model at its default options (the variant rows "<model> (...)" are extra information)
-    learned = [r for r in rows if r["model"] not in CLASSICAL and " (" not in r["model"]]
+    learned = [r for r in rows if r["model"] not in classical_models() and " (" not in r["model"]]
     if not learned:
         return "Targets (issue 7): not checked, no trained model has weights yet."
     failing = [r["model"] for r in learned if r["model"] != "mlp-gan" and r["psnr_hole"] <= telea]
@@ -187,6 +218,24 @@ def target_statement(rows: list[dict]) -> str:
         f"{best['psnr_hole']:.2f} dB) at least 1.5 dB above telea and above biharmonic ({biharmonic:.2f} dB): "
         f"{'met' if ok_best else 'NOT met'}."
     )
+
+
+def default_statement(results: dict[str, list[dict]]) -> str:
+    """Issue 13's targets for the default fill of a photograph: >= 0.8 dB above telea's hole PSNR and a texture
+    ratio >= 0.75 on every mask set."""
+    name = default_model((SIZE, SIZE, 3))
+    parts, met = [], True
+    for key, rows in results.items():
+        by_name = {row["model"]: row for row in rows}
+        if name not in by_name or "telea" not in by_name:
+            return f"Targets (issue 13): not checked, the default fill ({name}) and telea were not both evaluated."
+        gain = by_name[name]["psnr_hole"] - by_name["telea"]["psnr_hole"]
+        texture = by_name[name]["texture_ratio"]
+        met = met and gain >= 0.8 and texture >= 0.75
+        parts.append(f"{key} {gain:+.2f} dB, texture {texture:.2f}")
+    return (f"Targets (issue 13): the default fill of a photograph (`{name}`, `fill(model=\"auto\")`) at least "
+            f"0.8 dB above telea's hole PSNR with a texture ratio of at least 0.75 on every mask set: "
+            f"{'met' if met else 'NOT met'} ({'; '.join(parts)}).")
 
 
 def label(tile: np.ndarray, text: str) -> np.ndarray:
@@ -258,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     make_grid(images, masks, models, args.grid)
 
     ratios = {key: float(np.mean([m.mean() for m in ms])) for key, ms in masks.items()}
-    records = [r for r in (training_record(m) for m in models if m not in CLASSICAL) if r]
+    records = [r for r in (training_record(m) for m in models if m not in classical_models()) if r]
     manifest = ROOT / "data" / "manifest.json"
     held = []
     if manifest.is_file():
@@ -273,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         f"not in the training set ({', '.join(held) or 'see data/manifest.json'}; see [data.md](data.md)). "
         f"The trained models use their shipped default weights (`fill` without `weights`). "
         f"Metrics are `inpaint_models.evaluate`'s: PSNR / SSIM on the whole composited image and on the hole, "
+        f"the texture ratio (mean Sobel gradient magnitude of the fill inside the hole eroded by one pixel, divided "
+        f"by the same for the truth, averaged over images: well below 1 for a smooth fill, near 1 for a fill that "
+        f"keeps the photograph's texture), "
         f"L1, MSE and TV on the whole image, and the median wall time of one fill (CPU: "
         f"{cpu_name()}, no GPU). Masks are seeded (seed {SEED}); "
         f"one mask per image.",
@@ -299,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                   format_markdown(results[key]), "", losses_statement(results[key]), ""]
         if key == "boxes":
             lines += [target_statement(results[key]), ""]
+    lines += [default_statement(results), ""]
     lines += ["## Training of the shipped weights", ""]
     if records:
         lines += ["| Model | Steps (exported of run) | Batch | Size | Run wall time | Hardware | Config | Val. PSNR hole | Validated on | File |",

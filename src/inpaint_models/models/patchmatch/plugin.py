@@ -77,7 +77,7 @@ def model_info() -> ModelInfo:
         options=PatchMatchOptions,
         channels=None,
         min_size=1,
-        crop_margin=64,
+        crop_margin=48,
     )
 
 
