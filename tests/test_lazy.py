@@ -222,3 +222,60 @@ def test_in_memory_fill_does_not_import_dask():
         "assert 'dask' not in sys.modules, 'dask imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class LoadingPlugin:
+    """A plugin whose model is "loaded" on its first fill in each process; loads and fills are logged to files."""
+
+    def __init__(self, log_dir) -> None:
+        self.log_dir = str(log_dir)
+        self.model = None
+
+    @hookimpl
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(name="loading", title="Loading", description="test", source="tests", crop_margin=2)
+
+    @hookimpl
+    def fill(self, image, mask):
+        import os
+
+        if self.model is None:
+            with open(os.path.join(self.log_dir, "loads"), "a") as log:
+                log.write(f"{os.getpid()}\n")
+            self.model = "loaded"
+        with open(os.path.join(self.log_dir, "fills"), "a") as log:
+            log.write(f"{os.getpid()}\n")
+        out = image.copy()
+        out[mask] = image[~mask].mean(axis=0)
+        return out
+
+
+def test_a_distributed_client_fills_the_crops_on_its_workers_loading_the_model_once_each(tmp_path):
+    import os
+
+    distributed = pytest.importorskip("distributed")
+    image = rng_image((64, 64), np.uint16)
+    mask = np.zeros((64, 64), bool)
+    for top in range(2, 62, 10):  # 6 x 3 = 18 separate holes, 18 crops
+        for left in (4, 26, 48):
+            mask[top : top + 3, left : left + 3] = True
+    registry = make_registry(load_entry_points=False)
+    registry.register(LoadingPlugin(tmp_path / "local"))
+    (tmp_path / "local").mkdir()
+    expected = inpaint_models.fill(image, mask, model="loading", registry=registry)
+
+    remote = make_registry(load_entry_points=False)
+    remote.register(LoadingPlugin(tmp_path))
+    # fork: worker processes start in a second, not after importing everything again (the spawn default)
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=50
+    ) as cluster, distributed.Client(cluster) as client:
+        worker_pids = set(client.run(os.getpid).values())
+        out = inpaint_models.fill(da.from_array(image, chunks=16), da.from_array(mask, chunks=16), model="loading",
+                                  registry=remote)
+        result = out.compute()
+    assert np.array_equal(result, expected)
+    fills = (tmp_path / "fills").read_text().split()
+    loads = (tmp_path / "loads").read_text().split()
+    assert len(fills) == 18 and set(fills) <= {str(pid) for pid in worker_pids}  # none in this process
+    assert sorted(loads) == sorted(set(loads)) and len(loads) <= 2  # once per worker, not once per crop
