@@ -124,7 +124,8 @@ def _patchmatch(guide: np.ndarray, mask: np.ndarray, options: PatchMatchOptions)
     if not patchmatch.patchmatch_available:  # pragma: no cover - no wheel for this platform
         raise RuntimeError(
             "PyPatchMatch is installed without its native library (no wheel for this platform and the build "
-            "from source failed)"
+            "from source failed): install a C++ compiler, CMake and OpenCV, then "
+            "pip install --force-reinstall --no-deps --no-cache-dir PyPatchMatch"
         )
     hole = np.ascontiguousarray(mask, dtype=np.uint8)
     with _SEED_LOCK:
