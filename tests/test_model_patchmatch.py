@@ -174,3 +174,14 @@ def test_listing_models_does_not_load_pypatchmatch():
         "assert 'patchmatch' not in sys.modules, 'PyPatchMatch imported by listing models'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_source_search_on_a_sample_of_a_huge_crop(monkeypatch):
+    from inpaint_models.models.patchmatch import plugin
+
+    monkeypatch.setattr(plugin, "_MAX_SOURCES", 500)  # as if the crop were huge
+    image = _stripes().astype(np.uint16) * 200
+    mask = _hole()
+    out = _fill(image, mask, seed=4)
+    assert np.array_equal(out, _fill(image, mask, seed=4))
+    assert texture_ratio(_unit(out), _unit(image), mask) > 0.7

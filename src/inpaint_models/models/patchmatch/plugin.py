@@ -39,6 +39,8 @@ _SEED_LOCK = threading.Lock()
 _SEARCH_EPS = 1.0
 #: The source search compares the patches' main components (27 values -> 9).
 _SEARCH_DIMS = 9
+#: At most this many known pixels are searched as sources (a seeded sample beyond).
+_MAX_SOURCES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -184,10 +186,13 @@ def _fill_full_precision(image: np.ndarray, mask: np.ndarray, options: PatchMatc
 
     # the source of each hole pixel: the known pixel whose 3x3 guide patch is nearest to its filled patch
     whole = ndimage.binary_erosion(known, np.ones((3, 3), bool), border_value=1)
-    candidates = whole if whole.any() else known
-    sources, queries = _descriptors(_patches(guide)[candidates], _patches(filled)[mask])
+    rows, cols = np.nonzero(whole if whole.any() else known)
+    if len(rows) > _MAX_SOURCES:  # a huge crop: a seeded sample of the sources bounds time and memory
+        keep = np.sort(np.random.default_rng(options.seed % 2**32).choice(len(rows), _MAX_SOURCES, replace=False))
+        rows, cols = rows[keep], cols[keep]
+    hole_rows, hole_cols = np.nonzero(mask)
+    sources, queries = _descriptors(_patches(guide, rows, cols), _patches(filled, hole_rows, hole_cols))
     _, nearest = cKDTree(sources, balanced_tree=False, compact_nodes=False).query(queries, k=1, eps=_SEARCH_EPS)
-    rows, cols = np.nonzero(candidates)
     source = (rows[nearest], cols[nearest])
 
     origin = image[source].astype(np.float64)
@@ -228,8 +233,9 @@ def _main_components(centred: np.ndarray, count: int) -> np.ndarray:
     return vectors[:, keep][:, :count].T
 
 
-def _patches(guide: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) -> float32 (H, W, 27): each pixel's 3x3 neighbourhood (edges mirrored)."""
-    height, width = guide.shape[:2]
-    padded = np.pad(guide, ((1, 1), (1, 1), (0, 0)), mode="symmetric").astype(np.float32)
-    return np.concatenate([padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)], axis=-1)
+def _patches(guide: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) and N pixel positions -> float32 (N, 27): their 3x3 neighbourhoods (edges mirrored)."""
+    padded = np.pad(guide, ((1, 1), (1, 1), (0, 0)), mode="symmetric")
+    return np.concatenate(
+        [padded[rows + dy, cols + dx] for dy in range(3) for dx in range(3)], axis=-1, dtype=np.float32
+    )
