@@ -433,7 +433,7 @@ def test_usage_errors_are_one_line(inpaint):
     assert inpaint("--help").returncode == 0
 
 
-@pytest.mark.parametrize("command", ["models", "fill", "sample", "train", "masks", "eval"])
+@pytest.mark.parametrize("command", ["models", "fill", "sample", "train", "fit", "masks", "eval"])
 def test_every_command_takes_quiet(command, inpaint):
     """docs/cli.md: ``-q`` / ``--quiet`` is a convention shared by every command."""
     result = inpaint(command, "--help")
