@@ -6,7 +6,7 @@ precision and channels:
 
 - 8-bit grey or RGB data is its own guide (grey repeated three times): the fill
   is PyPatchMatch's, exactly.
-- Any other data (16-bit, float, 2 or more than 3 channels) is mapped linearly
+- Any other data (16-bit, float; 2, 4 or more channels) is mapped linearly
   onto three 8-bit channels stretched to the crop's own known range: RGB with
   one scale for all channels, grey repeated, other channel counts projected on
   their three main components. After the fill, each hole pixel looks up the
@@ -95,10 +95,12 @@ def fill(image: np.ndarray, mask: np.ndarray, options: PatchMatchOptions, contex
             or ``bool`` with 1 or 3 channels) or the full-precision one.
 
     Returns:
-        float32 (H, W, C) in [0, 1]; hole values stay inside the crop's known range per channel.
+        float32 (H, W, C) in [0, 1] (the hole filled; other pixels as given). On the
+        full-precision path every hole value lies inside the crop's known range per channel.
 
     Raises:
-        MaskCoversImageError: the crop has no known pixel (a margin of 0 around a box-shaped hole).
+        MaskCoversImageError: the crop has no known pixel (the pipeline grows such crops
+            until they have some; a direct call may not).
     """
     known = ~mask
     if not known.any():
