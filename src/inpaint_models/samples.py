@@ -67,7 +67,7 @@ class StackSample:
     signal: np.ndarray
 
 
-def stack_sample_with_truth(seed: int = 7) -> StackSample:
+def stack_sample_with_truth(seed: int = 7, shape: tuple[int, int, int] = STACK_SHAPE) -> StackSample:
     """A microscopy-like uint16 (24, 128, 128) stack with gaps, and its truth (see :class:`StackSample`).
 
     The structures are scikit-image's 3D ``binary_blobs``, blurred like an
@@ -76,13 +76,17 @@ def stack_sample_with_truth(seed: int = 7) -> StackSample:
     acquisition faults: dropped tiles (14-29 px squares) in every fifth plane and
     lost scan lines (three 2-row lines) in every seventh. Pixels in the gaps are
     zero, as a camera would record them. The same ``seed`` gives the same arrays.
+    ``shape`` = (Z, Y, X) makes a stack of another size by the same recipe (the
+    blobs scale with the longest side; Y and X at least 64).
     """
     from scipy import ndimage
     from skimage.data import binary_blobs
 
     rng = np.random.default_rng(seed)
-    depth, height, width = STACK_SHAPE
-    blobs = binary_blobs(length=height, n_dim=3, blob_size_fraction=0.08, volume_fraction=0.25, rng=seed)
+    depth, height, width = (int(n) for n in shape)
+    if depth < 1 or min(height, width) < 64:
+        raise ValueError(f"shape must be (Z >= 1, Y >= 64, X >= 64), got {shape}")
+    blobs = binary_blobs(length=max(depth, height, width), n_dim=3, blob_size_fraction=0.08, volume_fraction=0.25, rng=seed)
     blobs = blobs[:depth, :height, :width].astype(np.float32)
     structure = ndimage.gaussian_filter(blobs, sigma=(1.0, 1.8, 1.8))
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -92,7 +96,7 @@ def stack_sample_with_truth(seed: int = 7) -> StackSample:
     truth = np.clip(truth, 0, 65535).astype(np.uint16)
     signal = expected.astype(np.float64) * 40.0 + 100.0
 
-    mask = np.zeros(STACK_SHAPE, dtype=bool)
+    mask = np.zeros((depth, height, width), dtype=bool)
     for z in range(2, depth, 5):  # dropped tiles
         y, x = rng.integers(8, height - 40), rng.integers(8, width - 40)
         mask[z, y : y + rng.integers(14, 30), x : x + rng.integers(14, 30)] = True

@@ -55,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "  inpaint fill photo.png mask.png -o filled.png\n"
         "  inpaint fill stack.tif stack_mask.tif -o filled.tif --volume-axis z\n"
         "  inpaint fill --image photos/ --mask masks/ --output filled/ --model telea --opt radius=5\n"
+        "  inpaint fill stack.tif stack_mask.tif -o filled.tif --fit 60      # learn from the stack first\n"
         "  inpaint fill --sample -o astronaut_filled.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -98,8 +99,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "stack's one stack axis), an axis number, none (plane by plane), or auto (default: a stack's "
         "one stack axis, for models that fill volumes)",
     )
+    parser.add_argument(
+        "--fit", type=_positive_seconds, metavar="SECONDS",
+        help="first fit a trainable model (--model, default stack-unet) to this image for SECONDS, as "
+        "'inpaint fit' does, then fill with its best checkpoint; the run goes to --fit-output",
+    )
+    parser.add_argument("--fit-output", metavar="DIR",
+                        help="run folder of --fit (default: the output's name with -fit, next to it)")
     add_quiet(parser)
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    from .fit import positive_seconds
+
+    return positive_seconds(text)
 
 
 def _one(positional: Optional[str], option: Optional[str], what: str) -> Optional[str]:
@@ -127,6 +141,11 @@ class FillJob:
 
         self.args = args
         self.options = parse_option_strings(args.opt)
+        self.fit_seconds = getattr(args, "fit", None)
+        if self.fit_seconds is not None:  # inpaint fill --fit: the weights come from a fit of the input
+            from .fit import check_fit_request
+
+            args.model = check_fit_request(args.model, args.weights, AUTO)
         if args.model == AUTO and args.weights is not None:
             raise InpaintError("--weights belongs to one trainable model: name it with --model")
         check_weights_path(args.weights)
@@ -145,7 +164,8 @@ class FillJob:
 
         info = default_registry().info(name)
         build_fill_options(info, self.options)  # a bad option fails here, before any file is read
-        api.resolve_weights(info, self.args.weights)
+        if self.fit_seconds is None:
+            api.resolve_weights(info, self.args.weights)
         resolve_device(self.args.device, needs_torch=info.trainable)
         self._checked.add(name)
 
@@ -171,11 +191,16 @@ class FillJob:
         args = self.args
         volume_axis = volume_axis_index(args.volume_axis, axes, name)
         model = self.model_for(image, mask, volume_axis)
+        weights = args.weights
+        if self.fit_seconds is not None:
+            from .fit import fit_for_fill
+
+            weights = fit_for_fill(args, image, mask, model, volume_axis, self.fit_seconds)
         return api.fill(
             image,
             mask,
             model=model,
-            weights=args.weights,
+            weights=weights,
             device=args.device,
             channel_axis=args.channel_axis,
             volume_axis=volume_axis,
@@ -341,6 +366,8 @@ def run(args: argparse.Namespace) -> int:
     if args.sample:
         if image is not None or mask is not None:
             raise InpaintError("--sample brings its own image and mask; do not give IMAGE or MASK with it")
+        if getattr(args, "fit", None) is not None:
+            raise InpaintError("--fit learns from stacks and similar images; the sample photo has nothing to fit")
         return _run_sample(FillJob(args), args.output)
     if image is None or mask is None:
         raise InpaintError("give an IMAGE and a MASK (files, or --image DIR --mask DIR|FILE), or --sample")
@@ -351,6 +378,8 @@ def run(args: argparse.Namespace) -> int:
         raise InpaintError(f"mask file or folder not found: {mask_path}")
     job = FillJob(args)
     if image_path.is_dir():
+        if job.fit_seconds is not None:
+            raise InpaintError("--fit fits one image or stack at a time; give an IMAGE file, not a folder")
         return _run_folder(job, image_path, mask_path, args.output)
     if mask_path.is_dir():  # one image, its mask looked up by name in the folder
         found = [mask_path / f"{name}{suffix}" for name in mask_names(image_path.stem) for suffix in

@@ -170,6 +170,33 @@ def fit_image(image: Any, mask: Any, *, output: str, model: Optional[str], secon
     return weights
 
 
+def check_fit_request(model: str, weights: Optional[str], auto: str) -> str:
+    """``inpaint fill --fit``: the model to fit (``auto`` -> the fit default), refused with ``--weights``.
+
+    Raises:
+        InpaintError: ``--weights`` given, or a model that cannot be trained.
+    """
+    from ..api_fit import default_fit_model
+    from ..plugins import default_registry
+
+    if weights is not None:
+        raise InpaintError("--fit makes the weights from the input; do not give --weights with it")
+    name = default_fit_model() if model == auto else model
+    if not default_registry().info(name).trainable:
+        raise InpaintError(f"--fit trains the model; {name!r} is not trainable (see 'inpaint models')")
+    return name
+
+
+def fit_for_fill(args: argparse.Namespace, image: Any, mask: Any, model: str, volume_axis: Any,
+                 seconds: float) -> Path:
+    """The fit of ``inpaint fill --fit``: into ``--fit-output`` (default ``<output stem>-fit`` beside the output)."""
+    output = Path(args.output)
+    run_folder = getattr(args, "fit_output", None) or str(output.with_name(f"{output.stem}-fit"))
+    note(f"fitting {model} to the input for {seconds:g} s (run folder {run_folder})", args.quiet)
+    return fit_image(image, mask, output=run_folder, model=model, seconds=seconds, steps=None,
+                     volume_axis=volume_axis, channel_axis=args.channel_axis, device=args.device, quiet=args.quiet)
+
+
 def run(args: argparse.Namespace) -> int:
     """Read the image and mask, fit, print the checkpoint path."""
     from .. import imageio

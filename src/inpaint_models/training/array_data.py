@@ -65,6 +65,10 @@ _TRAIN_SET_LENGTH = 4096
 #: an artificial hole must leave at least this many known pixels to learn from, else it is redrawn
 _MIN_HOLE_PIXELS = 4
 _PLACEMENT_TRIES = 64
+#: training crops get artificial holes until they cover this share of the crop (at most _MAX_HOLES holes;
+#: validation crops get one hole, like the real data)
+HOLE_COVERAGE = 0.15
+_MAX_HOLES = 8
 
 
 # --------------------------------------------------------------------------- hole shapes
@@ -442,6 +446,7 @@ class _Sampler:
         self.radius = int(context_planes)
         self.size = int(settings.image_size)
         self.shapes = data.hole_shapes() or default_hole_shapes(self.size)
+        self.coverage = HOLE_COVERAGE
         self.cells: list[Cell] = []
         self.cells_by_plane: dict[tuple[int, int], list[Cell]] = {}
 
@@ -509,6 +514,11 @@ class _Sampler:
             if train and r == 0 and (unknown[0].any() or held.any()):
                 continue  # 2D models: crops without any unknown or held-back pixel
             hole = draw_hole(self.shapes[int(rng.integers(0, len(self.shapes)))], size, rng)
+            if train:  # more holes, up to a share of the crop: more pixels to learn from per step
+                for _ in range(_MAX_HOLES - 1):
+                    if hole.mean() >= self.coverage:
+                        break
+                    hole |= draw_hole(self.shapes[int(rng.integers(0, len(self.shapes)))], size, rng)
             hole &= ~unknown[r]  # an artificial hole never covers a real hole pixel
             weight = hole & (~held if train else held)
             if cell is not None or int(weight.sum()) >= _MIN_HOLE_PIXELS or attempt == _PLACEMENT_TRIES - 1:

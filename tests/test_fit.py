@@ -1,0 +1,404 @@
+"""Fitting a model to the data being filled: the array data source, the stack U-Net, fit(), inpaint fit.
+
+Everything runs on tiny stacks for a few steps: these tests check what a fit
+guarantees (no unknown pixel is ever trained on, held-back pixels pick the
+best checkpoint, cancel keeps it, the checkpoint fills), not how good a long
+fit gets (benchmarks/bench_fit.py measures that).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import inpaint_models
+from inpaint_models.errors import ConfigError, OptionError
+from inpaint_models.plugins import make_registry
+from inpaint_models.training.array_data import (
+    HoleShape,
+    collate_array,
+    describe_holes,
+    draw_hole,
+    open_array_data,
+    suggested_crop_size,
+    write_array_data,
+)
+from inpaint_models.training.config import TrainSettings
+
+REGISTRY = make_registry()
+
+#: a tiny fit: two-level U-Net of 4 channels, 32-px crops, batches of 2, no previews
+TINY_OPTIONS = {"width": 4, "levels": 2}
+TINY_TRAIN = {"batch_size": 2, "preview_every": 0, "validate_every": 2, "checkpoint_every": 1000, "log_every": 1}
+
+
+def tiny_stack(seed: int = 0, depth: int = 6, size: int = 32, noise: float = 0.03):
+    """(noisy uint16 stack with zeros in the holes, bool mask, float64 noise-free signal) of smooth blobs.
+
+    Holes: one box in every other plane and a 2-row line in plane 3.
+    """
+    rng = np.random.default_rng(seed)
+    z, y, x = np.mgrid[0:depth, 0:size, 0:size].astype(np.float64)
+    signal = 0.3 + 0.1 * np.sin(x / 5.0 + z / 3.0) * np.cos(y / 6.0)
+    for _ in range(4):
+        cz, cy, cx = rng.uniform(0, depth), rng.uniform(0, size), rng.uniform(0, size)
+        signal += 0.35 * np.exp(-((z - cz) ** 2 / 8.0 + (y - cy) ** 2 / 30.0 + (x - cx) ** 2 / 30.0))
+    noisy = signal + rng.normal(0.0, noise, signal.shape)
+    stack = np.clip(noisy * 4000 + 100, 0, 65535).astype(np.uint16)
+    mask = np.zeros(stack.shape, bool)
+    for plane in range(0, depth, 2):
+        top, left = rng.integers(4, size - 14, 2)
+        mask[plane, top : top + 8, left : left + 9] = True
+    mask[3, 20:22, :] = True
+    stack[mask] = 0
+    return stack, mask, signal * 4000 + 100
+
+
+def hole_psnr(filled: np.ndarray, reference: np.ndarray, mask: np.ndarray, peak: float) -> float:
+    error = (filled[mask].astype(np.float64) - reference[mask]) / peak
+    return float(10 * np.log10(1.0 / np.mean(error**2)))
+
+
+def quick_fit(tmp_path, image, mask, name="run", **kwargs):
+    kwargs.setdefault("steps", 4)
+    kwargs.setdefault("options", TINY_OPTIONS)
+    kwargs.setdefault("train", TINY_TRAIN)
+    return inpaint_models.fit(image, mask, output=tmp_path / name, device="cpu", registry=REGISTRY, **kwargs)
+
+
+# --------------------------------------------------------------------------- hole shapes
+def test_describe_holes_finds_boxes_lines_and_strokes():
+    mask = np.zeros((3, 64, 64), bool)
+    mask[0, 10:22, 30:45] = True  # a 12 x 15 box
+    mask[1, 40:42, :] = True  # a scan line, 2 rows, across the plane
+    for i in range(30):  # a diagonal stroke about 3 px wide
+        mask[2, 10 + i : 13 + i, 5 + i : 8 + i] = True
+    shapes = {s.kind: s for s in describe_holes(mask)}
+    assert shapes["box"] == HoleShape("box", 12, 15)
+    assert shapes["line"] == HoleShape("line", 2, 0, True)
+    assert shapes["stroke"].height in (3, 4, 5, 6)
+    assert describe_holes(np.zeros((4, 4), bool)) == []
+
+
+def test_drawn_holes_follow_the_shapes():
+    rng = np.random.default_rng(0)
+    box = draw_hole(HoleShape("box", 10, 6), 32, rng, jitter=0.0)
+    rows, cols = np.nonzero(box)
+    assert (np.ptp(rows) + 1, np.ptp(cols) + 1) == (10, 6) and box.sum() == 60
+    line = draw_hole(HoleShape("line", 2, 0, True), 32, rng, jitter=0.0)
+    assert line.sum() == 64 and line.any(axis=1).sum() == 2  # two rows across the crop
+    upright = draw_hole(HoleShape("line", 3, 0, False), 32, rng, jitter=0.0)
+    assert upright.any(axis=0).sum() == 3
+    assert draw_hole(HoleShape("stroke", 3, 40), 32, rng).any()
+    assert suggested_crop_size([HoleShape("box", 40, 20)], 256, 256) == 80
+    assert suggested_crop_size([HoleShape("box", 40, 20)], 48, 70) == 48
+
+
+# --------------------------------------------------------------------------- the array data source
+def _array_data(tmp_path, context_free_rows: bool = False):
+    rng = np.random.default_rng(3)
+    image = rng.uniform(0.2, 1.0, (1, 5, 48, 48, 1)).astype(np.float32)  # every known value > 0
+    mask = np.zeros((1, 5, 48, 48), bool)
+    mask[0, 1, 10:30, 12:20] = True
+    mask[0, 2, :, 30:32] = True
+    mask[0, 3, 5:9, 5:40] = True
+    if not context_free_rows:
+        mask[0, 4, 20:40, 20:40] = True
+    image[mask] = np.nan  # unknown: never to be read
+    return write_array_data(tmp_path / "data", image, mask)
+
+
+@pytest.mark.parametrize("context", [0, 1, 2])
+def test_artificial_holes_never_cover_a_real_hole_pixel(tmp_path, context):
+    data = _array_data(tmp_path)
+    settings = TrainSettings(image_size=16, channels=1, seed=1, validation_split=0.1, validation_images=4)
+    sets = data.datasets(settings, context)
+    batch = collate_array([sets.train[(i, 0)] for i in range(64)])
+    image, mask, weight = batch.image, batch.mask, batch.weight
+    assert torch.isfinite(image).all(), "an unknown value reached a sample"
+    known = image > 0  # every known value is > 0; unknown ones are stored as 0
+    assert torch.equal(mask[~known.any(1, keepdim=True)] > 0, torch.ones_like(mask[~known.any(1, keepdim=True)]) > 0), \
+        "a real hole is missing from the model's mask"
+    assert bool(((weight > 0) <= known).all()), "the loss may read an unknown pixel"
+    assert bool(((weight > 0) <= (mask > 0)).all()), "the loss reads pixels the model sees"
+    assert float(weight.sum()) > 0
+    if context == 0:  # 2D models train on crops without any unknown pixel (their losses read every pixel)
+        assert bool(known.all())
+    else:
+        assert image.shape[2] == 2 * context + 1
+        assert float(weight[:, :, :context].sum() + weight[:, :, context + 1 :].sum()) == 0.0  # target plane only
+
+
+def test_held_back_pixels_are_never_trained_on(tmp_path):
+    data = _array_data(tmp_path)
+    settings = TrainSettings(image_size=16, channels=1, seed=2, validation_split=0.2, validation_images=8)
+    cells = data.datasets(settings, 1).train.sampler.cells
+    assert 1 <= len(cells) <= 8
+    # the same mask with values telling held-back pixels (0.9) from the others (0.3): the cells only
+    # depend on the mask and the seed
+    held = np.zeros(data.mask.shape, bool)
+    for cell in cells:
+        held[cell.n, cell.z, cell.y : cell.y + cell.size, cell.x : cell.x + cell.size] = True
+    marked = np.where(held, 0.9, 0.3).astype(np.float32)[..., np.newaxis]
+    sets = write_array_data(tmp_path / "marked", marked, np.asarray(data.mask)).datasets(settings, 1)
+    assert sets.train.sampler.cells == cells and len(sets.validation) == len(cells)
+    train = collate_array([sets.train[(i, 0)] for i in range(64)])
+    assert float(train.weight.sum()) > 0
+    assert bool((train.image[train.weight > 0] < 0.5).all()), "a training loss may read a held-back pixel"
+    validation = collate_array([sets.validation[(i, 0)] for i in range(len(sets.validation))])
+    assert float(validation.weight.sum()) > 0
+    assert bool((validation.image[validation.weight > 0] > 0.5).all()), "validation scores a trained-on pixel"
+
+
+def test_two_dimensional_models_need_a_crop_without_holes(tmp_path):
+    image = np.full((1, 1, 32, 32, 1), 0.5, np.float32)
+    mask = np.zeros((1, 1, 32, 32), bool)
+    mask[:, :, ::8, :] = True  # a line every 8 rows: no 16-px crop is free of holes
+    data = write_array_data(tmp_path / "lines", image, mask)
+    with pytest.raises(ConfigError, match="no 16x16 crop free of holes"):
+        data.datasets(TrainSettings(image_size=16, channels=1, validation_split=0.0), 0)
+    assert data.datasets(TrainSettings(image_size=16, channels=1, validation_split=0.0), 1).train[(0, 0)]
+
+
+def test_array_data_round_trips_and_refuses_bad_input(tmp_path):
+    data = _array_data(tmp_path)
+    again = open_array_data(data.folder)
+    assert again.shape == (1, 5, 48, 48, 1) and again.image.dtype == np.float32
+    assert float(np.asarray(again.image)[np.asarray(again.mask)].max()) == 0.0  # NaN under the mask stored as 0
+    with pytest.raises(ValueError, match="outside the mask"):
+        write_array_data(tmp_path / "bad", np.full((1, 1, 8, 8, 1), np.nan, np.float32), np.zeros((1, 1, 8, 8), bool))
+
+
+# --------------------------------------------------------------------------- the loss
+def test_the_loss_never_reads_a_real_hole_pixel():
+    """A training step on a batch whose unknown pixels hold NaN stays finite, and their values change nothing."""
+    from inpaint_models.models.stack_unet.plugin import StackUNetOptions
+    from inpaint_models.models.stack_unet.task import StackUNetTask
+    from inpaint_models.training.array_data import ArrayBatch
+    from inpaint_models.training.task import TaskSpec
+
+    settings = TrainSettings(image_size=16, channels=1, learning_rate=1e-2)
+
+    class Context:  # the part of StepContext train_step uses
+        def __init__(self, task):
+            self.nets = task.networks
+            self.optimizer = task.configure_optimizers(settings)["stack_unet"]
+
+        def autocast(self):
+            import contextlib
+
+            return contextlib.nullcontext()
+
+        def optimize(self, loss, name):
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 1, 3, 16, 16, generator=generator)
+    real = torch.zeros(2, 1, 3, 16, 16)
+    real[:, :, 1, 4:8, 4:8] = 1.0  # real holes in the target plane
+    real[:, :, 0, 10:12, :] = 1.0  # and in a neighbouring plane
+    artificial = torch.zeros_like(real)
+    artificial[:, :, 1, 9:14, 2:7] = 1.0
+    results = []
+    for garbage in (float("nan"), 1e6, 0.0):
+        torch.manual_seed(0)
+        task = StackUNetTask(TaskSpec(StackUNetOptions(width=4, levels=2), 1, 16, settings))
+        filled = torch.where(real > 0, torch.full_like(image, garbage), image)
+        batch = ArrayBatch(filled, torch.clamp(real + artificial, 0, 1), [], artificial)
+        losses = task.train_step(batch, Context(task))
+        assert torch.isfinite(losses["loss"])
+        params = torch.cat([p.detach().flatten() for p in task.networks["stack_unet"].parameters()])
+        assert torch.isfinite(params).all()
+        results.append((float(losses["loss"].detach()), params))
+    for loss, params in results[1:]:
+        assert loss == results[0][0] and torch.equal(params, results[0][1])
+
+
+def test_fits_with_different_unknown_values_are_identical(tmp_path):
+    stack, mask, _ = tiny_stack()
+    as_float = stack.astype(np.float32)
+    weights = []
+    for name, garbage in (("nan", np.nan), ("huge", 1e9)):
+        image = as_float.copy()
+        image[mask] = garbage
+        weights.append(quick_fit(tmp_path, image, mask, name=name, steps=2))
+    from safetensors.numpy import load_file
+
+    first, second = (load_file(str(w)) for w in weights)
+    assert first.keys() == second.keys()
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+
+
+# --------------------------------------------------------------------------- fit()
+def test_a_short_fit_improves_on_its_start(tmp_path):
+    stack, mask, signal = tiny_stack(seed=1, depth=8, noise=0.05)
+    # the start: the same network untrained (a learning rate of ~0 keeps its zero correction)
+    start = quick_fit(tmp_path, stack, mask, name="start", steps=1, train={**TINY_TRAIN, "learning_rate": 1e-12})
+    fitted = quick_fit(tmp_path, stack, mask, name="fitted", steps=60,
+                       train={**TINY_TRAIN, "batch_size": 4, "validate_every": 20, "learning_rate": 3e-3})
+    peak = float(signal.max() - signal.min())
+    scores = {}
+    for label, weights in (("start", start), ("fitted", fitted)):
+        filled = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights, device="cpu", volume_axis=0,
+                                     registry=REGISTRY)
+        scores[label] = hole_psnr(filled, signal, mask, peak)
+    assert scores["fitted"] > scores["start"] + 0.5, scores
+
+
+def test_the_fitted_checkpoint_round_trips(tmp_path):
+    stack, mask, _ = tiny_stack()
+    weights = quick_fit(tmp_path, stack, mask, steps=4)
+    assert weights.name == "best.safetensors" and weights.is_file()
+    sidecar = json.loads(weights.with_suffix(".json").read_text())
+    assert sidecar["model"] == "stack-unet" and sidecar["options"]["width"] == 4
+    assert sidecar["config"]["train"]["data"] == [str(tmp_path / "run" / "data")]
+    filled = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights, device="cpu", registry=REGISTRY)
+    assert filled.dtype == stack.dtype and filled.shape == stack.shape
+    assert np.array_equal(filled[~mask], stack[~mask])
+    assert filled[mask].min() > 0  # the zeros of the holes are gone
+    again = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights, device="cpu", registry=REGISTRY)
+    assert np.array_equal(filled, again)
+    plane = inpaint_models.fill(stack[3], mask[3], model="stack-unet", weights=weights, device="cpu",
+                                registry=REGISTRY)  # one plane: filled from itself
+    assert np.array_equal(plane[~mask[3]], stack[3][~mask[3]])
+
+
+def test_cancel_keeps_the_best_checkpoint(tmp_path):
+    stack, mask, _ = tiny_stack()
+    stop = threading.Event()
+    events = []
+
+    def progress(event):
+        events.append(event)
+        if event.step >= 5:
+            stop.set()
+
+    weights = quick_fit(tmp_path, stack, mask, steps=1000, progress=progress, cancel=stop)
+    assert events[-1].extra["cancelled"] is True and events[-1].step < 1000
+    assert weights.name == "best.safetensors"
+    sidecar = json.loads(weights.with_suffix(".json").read_text())
+    assert sidecar["step"] % TINY_TRAIN["validate_every"] == 0 and sidecar["step"] <= events[-1].step
+    assert sidecar["best"]["metric"] == "psnr_hole"
+    filled = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights, device="cpu", registry=REGISTRY)
+    assert np.array_equal(filled[~mask], stack[~mask])
+
+
+def test_a_time_budget_ends_the_fit_normally(tmp_path):
+    stack, mask, _ = tiny_stack()
+    events = []
+    weights = quick_fit(tmp_path, stack, mask, steps=None, seconds=1.0, progress=events.append)
+    final = events[-1]
+    assert final.extra["cancelled"] is False and 1 <= final.step < 1_000_000
+    assert weights.is_file()
+    log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert log[-1]["kind"] in ("validation", "event") and any(r["kind"] == "validation" for r in log)
+
+
+def test_any_trainable_model_can_be_fitted(tmp_path):
+    stack, mask, _ = tiny_stack()
+    weights = inpaint_models.fit(stack, mask, "autoencoder", steps=2, output=tmp_path / "ae", device="cpu",
+                                 options={"depth": 2, "width": 4}, train=TINY_TRAIN, volume_axis=None,
+                                 registry=REGISTRY)
+    filled = inpaint_models.fill(stack, mask, model="autoencoder", weights=weights, device="cpu", volume_axis=None,
+                                 registry=REGISTRY)
+    assert np.array_equal(filled[~mask], stack[~mask])
+
+
+def test_fit_refuses_bad_requests(tmp_path):
+    stack, mask, _ = tiny_stack()
+    with pytest.raises(OptionError, match="seconds"):
+        inpaint_models.fit(stack, mask, seconds=-1, output=tmp_path / "a", registry=REGISTRY)
+    with pytest.raises(inpaint_models.NotTrainableError):
+        inpaint_models.fit(stack, mask, "telea", steps=1, output=tmp_path / "b", registry=REGISTRY)
+    with pytest.raises(inpaint_models.MaskCoversImageError):
+        inpaint_models.fit(stack, np.ones_like(mask), steps=1, output=tmp_path / "c", registry=REGISTRY)
+    with pytest.raises(ConfigError, match="width"):
+        quick_fit(tmp_path, stack, mask, name="d", options={"width": 0})
+    assert not (tmp_path / "d").exists(), "a refused fit wrote files"
+    quick_fit(tmp_path, stack, mask, name="e", steps=1)
+    with pytest.raises(ConfigError, match="already holds"):
+        quick_fit(tmp_path, stack, mask, name="e", steps=1)
+
+
+# --------------------------------------------------------------------------- the noise option
+def test_noise_model_measures_the_known_pixels_noise():
+    from inpaint_models.models.stack_unet.noise import add_noise, noise_model
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:64, 0:64] / 64.0
+    clean = (0.2 + 0.6 * x)[None, ..., None].repeat(4, axis=0)
+    noisy = clean + rng.normal(0, 1, clean.shape) * np.sqrt(0.0004 + 0.002 * clean)  # photon-like noise
+    mask = np.zeros(clean.shape[:-1], bool)
+    mask[:, 20:40, 20:40] = True
+    a, b = noise_model(noisy, mask)[0]
+    for level in (0.3, 0.7):
+        assert abs((a + b * level) / (0.0004 + 0.002 * level) - 1) < 0.25
+    out = add_noise(clean.astype(np.float32), mask, np.array([[a, b]]), seed=1)
+    assert np.array_equal(out[~mask], clean.astype(np.float32)[~mask])
+    measured = np.std(out[mask] - clean[mask])
+    assert 0.8 < measured / np.sqrt(np.mean(0.0004 + 0.002 * clean[mask])) < 1.2
+
+
+def test_the_noise_option_changes_only_the_hole_and_is_seeded(tmp_path):
+    stack, mask, _ = tiny_stack()
+    weights = quick_fit(tmp_path, stack, mask, steps=2)
+    kwargs = {"model": "stack-unet", "weights": weights, "device": "cpu", "registry": REGISTRY}
+    clean = inpaint_models.fill(stack, mask, **kwargs)
+    noisy = inpaint_models.fill(stack, mask, noise=True, **kwargs)
+    assert np.array_equal(noisy[~mask], stack[~mask])
+    assert not np.array_equal(noisy[mask], clean[mask])
+    assert np.array_equal(noisy, inpaint_models.fill(stack, mask, noise=True, **kwargs))
+    assert not np.array_equal(noisy, inpaint_models.fill(stack, mask, noise=True, seed=5, **kwargs))
+    rough = np.std(np.diff(noisy[mask].astype(float))) > np.std(np.diff(clean[mask].astype(float)))
+    assert rough
+
+
+# --------------------------------------------------------------------------- inpaint fit
+def test_cli_fit_and_fill(tmp_path, capsys):
+    import tifffile
+
+    from inpaint_models.cli import main
+
+    stack, mask, _ = tiny_stack()
+    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    tifffile.imwrite(tmp_path / "mask.tif", mask.astype(np.uint8) * 255)
+    status = main(["fit", str(tmp_path / "stack.tif"), str(tmp_path / "mask.tif"), "-o", str(tmp_path / "run"),
+                   "--steps", "2", "--device", "cpu", "-q", "--set", "model.width=4", "--set", "model.levels=2",
+                   "--set", "train.batch_size=2"])
+    out = capsys.readouterr()
+    assert status == 0, out.err
+    weights = out.out.strip().splitlines()[-1]
+    assert weights.endswith(".safetensors")
+    status = main(["fill", str(tmp_path / "stack.tif"), str(tmp_path / "mask.tif"), "-o", str(tmp_path / "out.tif"),
+                   "--model", "stack-unet", "--weights", weights, "--device", "cpu", "-q"])
+    assert status == 0, capsys.readouterr().err
+    filled = tifffile.imread(tmp_path / "out.tif")
+    assert np.array_equal(filled[~mask], stack[~mask])
+    status = main(["fit", str(tmp_path / "stack.tif"), str(tmp_path / "mask.tif"), "-o", str(tmp_path / "bad"),
+                   "--set", "nonsense=1"])
+    assert status == 2 and "model.KEY=VALUE" in capsys.readouterr().err
+
+
+def test_cli_fill_fit_does_both(tmp_path, capsys):
+    import tifffile
+
+    from inpaint_models.cli import main
+
+    stack, mask, _ = tiny_stack()
+    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    tifffile.imwrite(tmp_path / "mask.tif", mask.astype(np.uint8) * 255)
+    status = main(["fill", str(tmp_path / "stack.tif"), str(tmp_path / "mask.tif"), "-o", str(tmp_path / "out.tif"),
+                   "--fit", "0.5", "--device", "cpu", "-q"])
+    assert status == 0, capsys.readouterr().err
+    assert (tmp_path / "out-fit" / "checkpoints" / "best.safetensors").is_file()
+    filled = tifffile.imread(tmp_path / "out.tif")
+    assert np.array_equal(filled[~mask], stack[~mask]) and filled[mask].min() > 0
+    status = main(["fill", str(tmp_path / "stack.tif"), str(tmp_path / "mask.tif"), "-o", str(tmp_path / "x.tif"),
+                   "--fit", "1", "--model", "telea"])
+    assert status == 2 and "not trainable" in capsys.readouterr().err
