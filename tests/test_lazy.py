@@ -274,8 +274,101 @@ def test_a_distributed_client_fills_the_crops_on_its_workers_loading_the_model_o
         out = inpaint_models.fill(da.from_array(image, chunks=16), da.from_array(mask, chunks=16), model="loading",
                                   registry=remote)
         result = out.compute()
+        # the command line on the same cluster: inpaint fill ... --scheduler ADDRESS (an installed model there)
+        from inpaint_models.cli import main
+
+        source = write_store(tmp_path / "image.zarr", image, (16, 16))
+        mask_store = write_store(tmp_path / "mask.zarr", mask, (16, 16))
+        argv = ["fill", str(source), str(mask_store), "-o", str(tmp_path / "out.zarr"), "--model", "telea", "-q"]
+        assert main(argv + ["--scheduler", cluster.scheduler_address]) == 0
+        zarr = pytest.importorskip("zarr")
+        assert np.array_equal(zarr.open_array(str(tmp_path / "out.zarr"), mode="r")[:],
+                              inpaint_models.fill(image, mask, model="telea"))
     assert np.array_equal(result, expected)
     fills = (tmp_path / "fills").read_text().split()
     loads = (tmp_path / "loads").read_text().split()
     assert len(fills) == 18 and set(fills) <= {str(pid) for pid in worker_pids}  # none in this process
     assert sorted(loads) == sorted(set(loads)) and len(loads) <= 2  # once per worker, not once per crop
+
+
+# ---------------------------------------------------------------- the command line (zarr, OME-Zarr, big TIFFs)
+def write_store(path, array, chunks):
+    zarr = pytest.importorskip("zarr")
+    stored = zarr.create_array(str(path), shape=array.shape, chunks=chunks, dtype=array.dtype)
+    stored[:] = array
+    return path
+
+
+def test_cli_fills_a_zarr_store_into_a_new_one(tmp_path, capsys):
+    import zarr
+
+    from inpaint_models.cli import main
+
+    image, mask = rng_image((48, 40), np.uint16), holes_2d(48, 40)
+    source = write_store(tmp_path / "image.zarr", image, (16, 16))
+    mask_store = write_store(tmp_path / "mask.zarr", mask, (16, 16))
+    out = tmp_path / "filled.zarr"
+    assert main(["fill", str(source), str(mask_store), "-o", str(out), "--model", "telea", "-q"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    written = zarr.open_array(str(out), mode="r")
+    assert written.chunks == (16, 16)
+    assert np.array_equal(written[:], inpaint_models.fill(image, mask, model="telea"))
+    assert main(["fill", str(source), str(mask_store), "-o", str(out), "--model", "telea", "-q"]) == 2
+    assert "exists already" in capsys.readouterr().err
+
+
+def test_cli_fills_an_ome_zarr_image_and_rebuilds_its_lower_levels(tmp_path, capsys):
+    import zarr
+
+    from inpaint_models.cli import main
+
+    image = rng_image((2, 64, 48), np.uint16)  # (Z, Y, X)
+    mask = np.zeros(image.shape, bool)
+    mask[1, 20:30, 10:20] = True
+    group = zarr.open_group(str(tmp_path / "scan.ome.zarr"), mode="w")
+    axes = [{"name": "z", "type": "space"}, {"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    datasets = [{"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": [1, 2**level, 2**level]}]}
+                for level in range(3)]
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": axes, "datasets": datasets}]
+    group.attrs["omero"] = {"channels": [{"label": "test"}]}
+    for level in range(3):
+        f = 2**level
+        group.create_array(str(level), shape=(2, 64 // f, 48 // f), chunks=(1, 16, 16), dtype=np.uint16)[:] = image[:, ::f, ::f]
+    mask_store = write_store(tmp_path / "mask.zarr", mask, (1, 16, 16))
+    out = tmp_path / "filled.ome.zarr"
+    assert main(["fill", str(tmp_path / "scan.ome.zarr"), str(mask_store), "-o", str(out), "--model", "biharmonic",
+                 "-q"]) == 0
+    written = zarr.open_group(str(out), mode="r")
+    assert written.attrs["omero"] == {"channels": [{"label": "test"}]}
+    assert written.attrs["multiscales"][0]["datasets"] == datasets
+    expected = inpaint_models.fill(image, mask, model="biharmonic")
+    assert np.array_equal(written["0"][:], expected)
+    for level in (1, 2):  # each level the mean of 2 x 2 blocks of the one above
+        above = written[str(level - 1)][:].astype(np.float64)
+        mean = above.reshape(2, above.shape[1] // 2, 2, above.shape[2] // 2, 2).mean(axis=(2, 4))
+        assert np.array_equal(written[str(level)][:], np.round(mean).astype(np.uint16))
+
+
+def test_cli_reads_a_big_tiff_through_its_zarr_interface(tmp_path, monkeypatch, capsys):
+    import tifffile
+    import zarr
+
+    from inpaint_models import zarrio
+    from inpaint_models.cli import main
+
+    image, mask = rng_image((3, 48, 40), np.uint16), np.zeros((3, 48, 40), bool)
+    mask[1, 10:20, 10:20] = True
+    tifffile.imwrite(tmp_path / "stack.tif", image, tile=(16, 16), photometric="minisblack", metadata={"axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "mask.tif", mask.astype(np.uint8), photometric="minisblack")
+    monkeypatch.setattr(zarrio, "LAZY_TIFF_BYTES", 0)  # every TIFF is "big"
+    assert zarrio.open_lazy(tmp_path / "stack.tif").array.chunks == ((1, 1, 1), (16, 16, 16), (16, 16, 8))
+    out = tmp_path / "filled.zarr"
+    assert main(["fill", str(tmp_path / "stack.tif"), str(tmp_path / "mask.tif"), "-o", str(out), "-q",
+                 "--model", "biharmonic", "--volume-axis", "z"]) == 0
+    assert np.array_equal(zarr.open_array(str(out), mode="r")[:], inpaint_models.fill(image, mask, model="biharmonic"))
+    assert main(["fill", str(tmp_path / "stack.tif"), str(tmp_path / "mask.tif"), "-o", str(tmp_path / "f.tif")]) == 2
+    assert "write the result to a zarr store, -o OUT.zarr" in capsys.readouterr().err
+    monkeypatch.setattr(zarrio, "LAZY_TIFF_BYTES", 2 << 30)
+    assert main(["fill", str(tmp_path / "stack.tif"), str(tmp_path / "mask.tif"), "-o", str(tmp_path / "f.tif"),
+                 "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "--scheduler fills zarr stores" in capsys.readouterr().err

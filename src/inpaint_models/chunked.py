@@ -212,14 +212,25 @@ def scan_chunk(
         block = np.ascontiguousarray(block)
     elif not block.any():
         return None
-    labels, count = ndimage.label(block, structure=_structure(block.ndim, connected))
+    # Label only inside the bounding box of the chunk's holes: a small hole in a big chunk costs little.
+    low, high = [], []
+    for axis in range(block.ndim):
+        present = np.flatnonzero(block.any(axis=tuple(a for a in range(block.ndim) if a != axis)))
+        low.append(int(present[0]))
+        high.append(int(present[-1]) + 1)
+    inner = tuple(slice(a, b) for a, b in zip(low, high))
+    labels, count = ndimage.label(block[inner], structure=_structure(block.ndim, connected))
     found = ndimage.find_objects(labels)
-    starts = np.array([[s.start + o for s, o in zip(slices, offset)] for slices in found], np.int64)
-    stops = np.array([[s.stop + o for s, o in zip(slices, offset)] for slices in found], np.int64)
+    starts = np.array([[s.start + a + o for s, a, o in zip(slices, low, offset)] for slices in found], np.int64)
+    stops = np.array([[s.stop + a + o for s, a, o in zip(slices, low, offset)] for slices in found], np.int64)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(np.int64)
-    faces = {
-        (axis, side): np.ascontiguousarray(labels.take(-side, axis=axis)) for axis in connected for side in (0, 1)
-    }
+    faces = {}
+    for axis in connected:
+        for side in (0, 1):
+            face = np.zeros(block.shape[:axis] + block.shape[axis + 1 :], labels.dtype)
+            if (low[axis] == 0) if side == 0 else (high[axis] == block.shape[axis]):
+                face[inner[:axis] + inner[axis + 1 :]] = labels.take(-side, axis=axis)
+            faces[(axis, side)] = face
     return ChunkHoles(tuple(index), starts.reshape(-1, block.ndim), stops.reshape(-1, block.ndim), areas, faces)
 
 

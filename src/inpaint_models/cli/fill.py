@@ -6,7 +6,10 @@
   ``<stem>_mask.*`` or ``<stem>.mask.*``; one mask file applies to every image;
   images without a mask and masks without an image are listed on stderr and
   skipped; each output keeps its input's file name and format);
-* the sample: ``inpaint fill --sample -o astronaut_filled.png``.
+* the sample: ``inpaint fill --sample -o astronaut_filled.png``;
+* big data:   ``inpaint fill IMAGE.zarr MASK.zarr -o OUT.zarr [--scheduler ADDRESS]``: a zarr
+  store, an OME-Zarr image (its lower levels rebuilt) or a TIFF too big to read whole,
+  filled chunk by chunk (:mod:`inpaint_models.zarrio`, :mod:`inpaint_models.chunked`).
 
 ``--model auto`` (the default) lets :func:`inpaint_models.api.default_model`
 choose for each input: the content-aware fill for photographs, a volume fill
@@ -56,7 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "  inpaint fill stack.tif stack_mask.tif -o filled.tif --volume-axis z\n"
         "  inpaint fill --image photos/ --mask masks/ --output filled/ --model telea --opt radius=5\n"
         "  inpaint fill stack.tif stack_mask.tif -o filled.tif --fit 60      # learn from the stack first\n"
-        "  inpaint fill --sample -o astronaut_filled.png",
+        "  inpaint fill --sample -o astronaut_filled.png\n"
+        "  inpaint fill scan.ome.zarr scan_mask.zarr -o filled.ome.zarr    # chunk by chunk\n"
+        "  inpaint fill huge.tif huge_mask.tif -o filled.zarr --scheduler tcp://host:8786",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("image_arg", nargs="?", metavar="IMAGE", help="the image file (or use --image)")
@@ -106,6 +111,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--fit-output", metavar="DIR",
                         help="run folder of --fit (default: the output's name with -fit, next to it)")
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="fill on a running dask cluster (e.g. tcp://host:8786): the crops go to its workers; for zarr "
+        "stores and TIFFs read chunk by chunk (an IMAGE.zarr, -o OUT.zarr, or a TIFF over 2 GiB)",
+    )
     add_quiet(parser)
     return parser
 
@@ -357,6 +367,90 @@ def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> 
     return 0
 
 
+def _run_lazy(job: FillJob, image_path: Path, mask_path: Path, output: str) -> int:
+    """Fill a zarr store, an OME-Zarr image or a big TIFF chunk by chunk into a new zarr store."""
+    import contextlib
+
+    from .. import imageio, zarrio
+
+    args = job.args
+    out = Path(output)
+    if not zarrio.is_zarr_path(out):
+        raise InpaintError(f"{image_path.name} is filled chunk by chunk (a zarr store, or a TIFF over "
+                           f"{zarrio.LAZY_TIFF_BYTES >> 30} GiB): write the result to a zarr store, -o OUT.zarr")
+    if job.fit_seconds is not None:
+        raise InpaintError("--fit reads the whole image: it does not take zarr stores or big TIFFs")
+    source = zarrio.open_lazy(image_path)
+    lazy_mask = zarrio.is_zarr_path(mask_path) or zarrio.is_big_tiff(mask_path)
+    mask = zarrio.open_lazy(mask_path).array if lazy_mask else imageio.read_mask(mask_path)
+    if args.channel_axis == "auto" and "C" in source.axes:  # OME-Zarr's TCZYX: say where C is
+        args.channel_axis = source.axes.index("C")
+        if mask.ndim == source.array.ndim and mask.shape[args.channel_axis] == 1:  # a label image's C of 1
+            mask = mask[tuple(0 if i == args.channel_axis else slice(None) for i in range(mask.ndim))]
+    with contextlib.ExitStack() as stack:
+        if getattr(args, "scheduler", None) is not None:
+            stack.enter_context(_dask_client(args.scheduler))
+        progress = stack.enter_context(_PhaseProgress(image_path.name, args.quiet))
+        filled = job.fill(source.array, mask, source.axes, image_path.name, progress)
+        progress.close()
+        report = zarrio.write_zarr(out, filled, source, compute=lambda stored: _compute_write(stored, args.quiet))
+    if report.skipped:
+        warn(f"{out}: pyramid levels {', '.join(report.skipped)} not written (their shapes are not whole "
+             f"fractions of the level above); the metadata lists levels {', '.join(report.written)}")
+    print(out)
+    return 0
+
+
+class _PhaseProgress:
+    """One progress bar per phase of a lazy fill: mask chunks scanned, then regions filled."""
+
+    def __init__(self, name: str, quiet: bool) -> None:
+        self.name, self.quiet = name, quiet
+        self.phase: Optional[str] = None
+        self.bar: Optional[EventProgress] = None
+
+    def __call__(self, event: Any) -> None:
+        if event.phase != self.phase:
+            self.close()
+            self.phase = event.phase
+            unit = "chunk" if event.phase == "scan" else "region"
+            self.bar = EventProgress(f"{event.phase} {self.name}", self.quiet, unit=unit)
+        assert self.bar is not None
+        self.bar(event)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> "_PhaseProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _compute_write(stored: Any, quiet: bool) -> None:
+    """Run one zarr write, with dask's progress bar on stderr when it takes over a second (local scheduler)."""
+    from dask.diagnostics import ProgressBar
+
+    if quiet:
+        stored.compute()
+        return
+    with ProgressBar(minimum=1.0, out=sys.stderr):
+        stored.compute()
+
+
+def _dask_client(address: str) -> Any:
+    """A ``dask.distributed`` client of the cluster at ``address`` (a context manager)."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise InpaintError(f"cannot reach the dask scheduler at {address}: {error}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Fill one image, a folder or the sample, as the arguments say."""
     from .. import imageio
@@ -377,6 +471,13 @@ def run(args: argparse.Namespace) -> int:
     if not mask_path.exists():
         raise InpaintError(f"mask file or folder not found: {mask_path}")
     job = FillJob(args)
+    from .. import zarrio
+
+    if zarrio.is_zarr_path(image_path) or zarrio.is_zarr_path(Path(args.output)) or zarrio.is_big_tiff(image_path):
+        return _run_lazy(job, image_path, mask_path, args.output)
+    if getattr(args, "scheduler", None) is not None:
+        raise InpaintError("--scheduler fills zarr stores and big TIFFs chunk by chunk: give an IMAGE.zarr or "
+                           "-o OUT.zarr (an image that fits in memory is filled here)")
     if image_path.is_dir():
         if job.fit_seconds is not None:
             raise InpaintError("--fit fits one image or stack at a time; give an IMAGE file, not a folder")
