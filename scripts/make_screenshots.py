@@ -7,12 +7,15 @@ Run under a virtual display from the repository root::
 It writes ``docs/images/``:
 
 * ``inpaint-before.png``  the astronaut sample, its mask and the Inpaint widget;
-* ``inpaint-after.png``   the same after a Telea fill (the new "astronaut inpainted" layer);
-* ``stack-after.png``     a plane of the "Stack with gaps" sample before and after a whole-stack fill;
+* ``inpaint-after.png``   the same after the default fill (the new "astronaut inpainted" layer);
+* ``stack-after.png``     a plane of the "Stack with gaps" sample before and after a whole-stack fill
+  with the default model for stacks;
 * ``train-running.png``   the Train widget mid-run (progress, losses, loss plot, preview grid).
 
-Training data are crops of photographs that ship with scikit-image, written
-to a temporary folder; nothing is downloaded. Napari's settings go to a
+The models are the registry's: the default model for the photo and for the
+stack (``inpaint_models.api.default_model``), and the first trainable model
+for the Train widget. Training data are crops of photographs that ship with
+scikit-image, written to a temporary folder; nothing is downloaded. Napari's settings go to a
 temporary file, so the user's own settings are left alone.
 """
 
@@ -59,10 +62,19 @@ def new_viewer():
     return viewer
 
 
+def dock_inpaint(viewer):
+    """The Inpaint widget, docked, once its model list has loaded (in a worker thread)."""
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-inpaint", "Inpaint")
+    wait_until(lambda: widget.loaded, 120, "the model list")
+    return widget
+
+
 def grab(viewer, path: Path) -> None:
     settle()
+    viewer.reset_view()  # the docks narrowed the canvas after the layers were added: show all of them
+    settle(0.2)
     viewer.screenshot(path=str(path), canvas_only=False, flash=False)
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path}")
 
 
 def training_images(folder: Path, count: int = 48, size: int = 96, seed: int = 0) -> Path:
@@ -83,12 +95,28 @@ def training_images(folder: Path, count: int = 48, size: int = 96, seed: int = 0
     return folder
 
 
+def default_model_for(image_shape: tuple[int, ...]) -> str:
+    """The model ``fill(model="auto")`` picks for an image of this shape (from the registry)."""
+    from inpaint_models.api import default_model
+
+    return default_model(image_shape)
+
+
+def demo_trainable_model() -> str:
+    """The first trainable model in the registry (the Train widget's screenshot)."""
+    from inpaint_models.plugins import default_registry
+
+    registry = default_registry()
+    return next(name for name in registry.names() if registry.info(name).trainable)
+
+
 def inpaint_shots(out: Path) -> None:
+    from inpaint_models.samples import sample_photo_with_mask
+
     viewer = new_viewer()
     viewer.open_sample("napari-inpaint", "photo-with-mask")
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-inpaint", "Inpaint")
-    widget.set_model("telea")
-    widget.options.set_value("radius", 5)
+    widget = dock_inpaint(viewer)
+    widget.set_model(default_model_for(sample_photo_with_mask()[0].shape))  # what the widget chose itself
     widget.dilation.setValue(3)
     viewer.layers.selection.active = viewer.layers["astronaut mask"]
     grab(viewer, out / "inpaint-before.png")
@@ -106,10 +134,12 @@ def inpaint_shots(out: Path) -> None:
 
 
 def stack_shots(out: Path) -> None:
+    from inpaint_models.samples import STACK_SHAPE
+
     viewer = new_viewer()
     viewer.open_sample("napari-inpaint", "stack-with-gaps")
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-inpaint", "Inpaint")
-    widget.set_model("biharmonic")
+    widget = dock_inpaint(viewer)  # "use neighbouring planes" is on for a stack
+    widget.set_model(default_model_for(STACK_SHAPE))
     widget.plane_all.setChecked(True)
     viewer.dims.set_current_step(0, 11)  # a plane with lost scan lines
     outcome = []
@@ -132,10 +162,11 @@ def train_shots(out: Path, work: Path, steps_before_grab: int) -> None:
 
     data_folder = training_images(work / "photos")
     viewer = new_viewer()
-    viewer.window.add_plugin_dock_widget("napari-inpaint", "Inpaint")
+    dock_inpaint(viewer)
     # tabified after the Inpaint widget, so the Train tab is the one in front
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-inpaint", "Train inpainting model", tabify=True)
-    widget.set_model("autoencoder")
+    wait_until(lambda: widget.loaded, 120, "the model list")
+    widget.set_model(demo_trainable_model())
     widget.data_folder.set_text(str(data_folder))
     widget.image_size.setValue(48)
     widget.batch_size.setValue(8)
@@ -144,16 +175,19 @@ def train_shots(out: Path, work: Path, steps_before_grab: int) -> None:
     widget.preview_every.setValue(20)
     widget.device_combo.setCurrentText("cpu")
     widget.output_folder.set_text(str(work / "runs" / "autoencoder-demo"))
+    widget.options_toggle.setChecked(True)  # the [model] options: architecture, then training only
     outcome = []
     widget.training_finished.connect(outcome.append)
     widget.start_button.click()
-    wait_until(lambda: widget.progress.value() >= steps_before_grab or outcome, 600, "training steps")
-    assert not outcome, widget.status.text()
-    wait_until(lambda: "training preview" in viewer.layers, 60, "a preview grid")
-    viewer.reset_view()
-    grab(viewer, out / "train-running.png")
-    widget.stop_button.click()
-    wait_until(lambda: outcome, 120, "the stopped run's checkpoint")
+    try:
+        wait_until(lambda: widget.progress.value() >= steps_before_grab or outcome, 1200, "training steps")
+        assert not outcome, widget.status.text()
+        wait_until(lambda: "training preview" in viewer.layers, 60, "a preview grid")
+        viewer.reset_view()
+        grab(viewer, out / "train-running.png")
+    finally:  # also on a timeout: stop the run before napari goes away
+        widget.stop_button.click()
+        wait_until(lambda: outcome, 300, "the stopped run's checkpoint")
     print(f"training stopped: {widget.status.text()}")
     viewer.close()
 
@@ -162,7 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     parser.add_argument("--only", choices=("inpaint", "stack", "train"), action="append")
-    parser.add_argument("--train-steps", type=int, default=150, help="steps to train before the mid-run grab")
+    parser.add_argument("--train-steps", type=int, default=60, help="steps to train before the mid-run grab")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 

@@ -374,7 +374,6 @@ def test_closing_napari_during_a_fill_stops_it(make_napari_viewer, qtbot, slow_m
 # --------------------------------------------------------------------------- option forms (magicgui)
 def test_option_form_is_magicgui_fields_with_descriptions_that_read_back_as_values(qtbot):
     from inpaint_models.options import option_fields
-
     from napari_inpaint.option_form import OptionForm
 
     @dataclass(frozen=True)
@@ -517,7 +516,7 @@ def test_opening_the_docks_never_builds_the_registry_or_imports_torch_on_the_gui
     script = tmp_path / "dock_spy.py"
     script.write_text(DOCK_SPY)
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env={**os.environ}
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env={**os.environ}, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -535,7 +534,6 @@ def test_the_constructor_starts_loading_models_in_a_worker(make_napari_viewer, q
     import threading
 
     from inpaint_models import plugins
-
     from napari_inpaint.inpaint_widget import InpaintWidget
 
     threads = []
@@ -552,7 +550,6 @@ def test_the_constructor_starts_loading_models_in_a_worker(make_napari_viewer, q
 
 def test_skipped_plugins_show_as_one_notification(make_napari_viewer, qtbot, monkeypatch, notifications):
     from inpaint_models import plugins
-
     from napari_inpaint import _widgets
     from napari_inpaint.inpaint_widget import InpaintWidget
 
@@ -573,7 +570,7 @@ def test_skipped_plugins_show_as_one_notification(make_napari_viewer, qtbot, mon
     for _ in range(2):  # a second dock does not repeat it
         widget = InpaintWidget(viewer)
         qtbot.addWidget(widget)
-        qtbot.waitUntil(lambda: widget.loaded, timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda w=widget: w.loaded, timeout=TIMEOUT_MS)
     assert [n.message for n in notifications].count(message) == 1
     assert widget.model_names() == ["third-party-flat"]
 
@@ -630,8 +627,9 @@ def test_the_default_model_is_the_backends_choice_for_the_image(viewer_widget):
 def test_neighbouring_planes_fill_the_stack_as_a_volume(qtbot, viewer_widget, notifications):
     import inspect
 
-    from inpaint_models import api
     from napari.utils.notifications import NotificationSeverity
+
+    from inpaint_models import api
 
     viewer, widget = viewer_widget
     if "volume_axis" not in inspect.signature(api.fill).parameters:
