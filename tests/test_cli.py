@@ -450,7 +450,7 @@ def test_missing_subcommand_module_is_skipped(monkeypatch):
 
 
 #: what a cold ``inpaint`` process must not import for these commands (start-up time, memory)
-HEAVY = ("torch", "napari", "qtpy", "matplotlib")
+HEAVY = ("torch", "napari", "qtpy", "matplotlib", "dask")
 
 PROBE = """
 import sys
