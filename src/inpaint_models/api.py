@@ -106,7 +106,7 @@ def _prepare_mask(image: np.ndarray, mask: np.ndarray, channel_axis: ChannelAxis
     return mask
 
 
-def _is_lazy(array: Any) -> bool:
+def is_lazy(array: Any) -> bool:
     """Whether ``array`` is a dask or zarr array (filled chunk by chunk by :mod:`inpaint_models.chunked`).
 
     Decided without importing dask: neither can be passed in unless its module is loaded.
@@ -282,7 +282,7 @@ def fill(
         if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0):
             raise OptionError(f"{name} must be a non-negative integer, got {value!r}")
 
-    lazy = _is_lazy(image)
+    lazy = is_lazy(image)
     if lazy:
         from . import chunked
 

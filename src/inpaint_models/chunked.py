@@ -144,7 +144,7 @@ class ModelHandle:
     def __init__(self, registry: ModelRegistry, name: str) -> None:
         self.name = name
         self.token = uuid.uuid4().hex
-        installed = registry is default_registry() or registry.origins.get(name) != "registered"
+        installed = registry.origins.get(name) != "registered"  # from an entry point: every process has it
         self.plugin = None if installed else registry.plugin_manager.get_plugin(name)
         self._registry: Optional[ModelRegistry] = registry
 
