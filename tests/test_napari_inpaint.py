@@ -486,6 +486,10 @@ from qtpy.QtWidgets import QApplication
 viewer = napari.Viewer(show=False)
 import napari_inpaint.inpaint_widget, napari_inpaint.train_widget  # imported by npe2 when a dock opens
 
+end = time.perf_counter() + 1.0
+while time.perf_counter() < end:  # napari's own start-up events first: they are not ours to measure
+    QApplication.processEvents()
+    time.sleep(0.002)
 timings = {}
 widgets = []
 for name, cls in (("inpaint", napari_inpaint.inpaint_widget.InpaintWidget),
@@ -494,13 +498,17 @@ for name, cls in (("inpaint", napari_inpaint.inpaint_widget.InpaintWidget),
     widgets.append(cls(viewer))
     timings[name] = (time.perf_counter() - wall, time.thread_time() - cpu)
 ticks = [time.perf_counter()]
+busy = [0.0]  # GUI-thread CPU seconds per round of the event loop: what our callbacks cost it
 while not all(w.loaded for w in widgets) and ticks[-1] - ticks[0] < 120:
+    cpu = time.thread_time()
     QApplication.processEvents()
+    busy.append(time.thread_time() - cpu)
     time.sleep(0.002)
     ticks.append(time.perf_counter())
 gaps = [b - a for a, b in zip(ticks, ticks[1:])] or [0.0]
 print(json.dumps({"events": events, "timings": timings, "loaded": all(w.loaded for w in widgets),
-                  "longest_gui_stall_while_loading": max(gaps), "torch_in_worker": "torch" in sys.modules}))
+                  "longest_gui_stall_while_loading": max(gaps), "longest_gui_cpu_while_loading": max(busy),
+                  "torch_in_worker": "torch" in sys.modules}))
 viewer.close()
 """
 
@@ -523,6 +531,9 @@ def test_opening_the_docks_never_builds_the_registry_or_imports_torch_on_the_gui
     print(report)
     assert report["events"] == []
     assert report["loaded"]
+    # the callbacks that show the loaded models cost the GUI thread little (the Train widget's option
+    # forms are built when shown); the wall-clock stall is printed, not asserted: other processes share the CPU
+    assert report["longest_gui_cpu_while_loading"] < 0.1, report
     for name, (wall, cpu) in report["timings"].items():
         # GUI-thread CPU time is what the constructor itself costs (wall time also counts the other
         # engineers' processes on a shared CI machine, hence its looser bound)

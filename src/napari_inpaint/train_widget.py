@@ -101,6 +101,7 @@ class TrainWidget(QWidget):
         self.registry = None  # set once loaded (see models_loaded)
         self._pending_config: Optional[str] = None
         self._form_model: Optional[str] = None
+        self._forms_built = False
         self.job: Optional[Job] = None
         self.checkpoint: Optional[Path] = None
         self._outcome = ""
@@ -236,29 +237,44 @@ class TrainWidget(QWidget):
         if not self.model_combo.select(name):
             raise ValueError(f"model {name!r} is not trainable or not installed: {self.model_names()}")
 
-    def _on_model_changed(self, *_args) -> None:
+    def _model_info(self):
         name = self.model_combo.currentData()
         registry = self.registry
-        info = registry.info(name) if registry is not None and name in registry.names() else None
+        return registry.info(name) if registry is not None and name in registry.names() else None
+
+    def _on_model_changed(self, *_args) -> None:
+        info = self._model_info()
+        if info is None or info.name != self._form_model:
+            self._forms_built = False  # built when shown or read: magicgui widgets take ~5 ms each
+        if self.options_toggle.isChecked():
+            self._build_forms()
+        self._update_buttons()
+        if info is None and self.registry is not None:
+            self.status.setText("No trainable model is installed.")
+
+    def _build_forms(self) -> None:
+        """Fill the two option forms with the chosen model's architecture and training options."""
+        if self._forms_built:
+            return
+        info = self._model_info()
+        self._form_model = info.name if info is not None else None
         if info is None:
-            self._form_model = None
             self.architecture_options.set_fields(None, {})
             self.training_options.set_fields(None, {})
-        elif self._form_model != info.name or self.architecture_options.options_class is not info.options:
-            self._form_model = info.name
+        else:
             self.architecture_options.set_fields(info.options, fields_of_kind(info, ARCHITECTURE))
             self.training_options.set_fields(info.options, fields_of_kind(info, TRAINING))
         self.architecture_heading.setVisible(bool(self.architecture_options.names()))
         self.training_heading.setVisible(bool(self.training_options.names()))
-        self._update_buttons()
-        if info is None and registry is not None:
-            self.status.setText("No trainable model is installed.")
+        self._forms_built = True
 
     def option_names(self) -> list[str]:
         """The ``[model]`` options shown: architecture, then training."""
+        self._build_forms()
         return self.architecture_options.names() + self.training_options.names()
 
     def _option_form(self, name: str) -> OptionForm:
+        self._build_forms()
         for form in (self.architecture_options, self.training_options):
             if name in form.names():
                 return form
@@ -274,9 +290,12 @@ class TrainWidget(QWidget):
 
     def option_values(self, only_changed: bool = True) -> dict[str, Any]:
         """The ``[model]`` options as ``{name: value}`` (only those changed from the defaults, by default)."""
+        self._build_forms()
         return {**self.architecture_options.values(only_changed), **self.training_options.values(only_changed)}
 
     def _toggle_options(self, shown: bool) -> None:
+        if shown:
+            self._build_forms()
         self.options_panel.setVisible(shown)
         self.options_toggle.setArrowType(_arrow(shown))
 
