@@ -36,6 +36,15 @@ TINY_OPTIONS = {"width": 4, "levels": 2}
 TINY_TRAIN = {"batch_size": 2, "preview_every": 0, "validate_every": 2, "checkpoint_every": 1000, "log_every": 1}
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread: tiny networks gain nothing from more, and lose much on a busy machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def tiny_stack(seed: int = 0, depth: int = 6, size: int = 32, noise: float = 0.03):
     """(noisy uint16 stack with zeros in the holes, bool mask, float64 noise-free signal) of smooth blobs.
 
@@ -240,15 +249,15 @@ def test_a_short_fit_improves_on_its_start(tmp_path):
     stack, mask, signal = tiny_stack(seed=1, depth=8, noise=0.05)
     # the start: the same network untrained (a learning rate of ~0 keeps its zero correction)
     start = quick_fit(tmp_path, stack, mask, name="start", steps=1, train={**TINY_TRAIN, "learning_rate": 1e-12})
-    fitted = quick_fit(tmp_path, stack, mask, name="fitted", steps=60,
-                       train={**TINY_TRAIN, "batch_size": 4, "validate_every": 20, "learning_rate": 3e-3})
+    fitted = quick_fit(tmp_path, stack, mask, name="fitted", steps=100, options={"width": 16, "levels": 3},
+                       train={**TINY_TRAIN, "batch_size": 4, "validate_every": 20})
     peak = float(signal.max() - signal.min())
     scores = {}
     for label, weights in (("start", start), ("fitted", fitted)):
         filled = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights, device="cpu", volume_axis=0,
                                      registry=REGISTRY)
         scores[label] = hole_psnr(filled, signal, mask, peak)
-    assert scores["fitted"] > scores["start"] + 0.5, scores
+    assert scores["fitted"] > scores["start"] + 2.0, scores
 
 
 def test_the_fitted_checkpoint_round_trips(tmp_path):
