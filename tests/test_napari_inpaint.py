@@ -513,6 +513,7 @@ viewer.close()
 """
 
 
+@pytest.mark.slow  # starts a napari process
 def test_opening_the_docks_never_builds_the_registry_or_imports_torch_on_the_gui_thread(tmp_path):
     """In a fresh process (torch not imported yet): the constructors return at once, the registry
     arrives from a worker thread, and the GUI thread neither builds it nor imports torch."""

@@ -59,6 +59,7 @@ def test_train_widget_lists_only_trainable_models(docks):
     assert "telea" not in names and "biharmonic" not in names
 
 
+@pytest.mark.slow  # trains a network
 def test_a_short_run_writes_a_checkpoint_that_appears_in_the_inpaint_widget_and_fills(
     qtbot, docks, data_folder, tmp_path
 ):
