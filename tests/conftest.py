@@ -5,8 +5,8 @@
 train networks, start processes or build many napari viewers. A test file marks
 its own slow tests with ``@pytest.mark.slow``; :data:`SLOW` marks more from
 here, by node id, so that the selection can be tuned from one place from a
-timing run (``python -m pytest --durations=0``): every test or fixture set-up
-above about two seconds on a 2-core CPU belongs in the slow set.
+timing run (``python -m pytest --durations=0``): a test or a shared fixture's
+set-up above about two seconds on a 2-core CPU belongs in the slow set.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 
 from inpaint_models.plugins import make_registry
 
-#: Tests marked ``slow`` from here: ``path::test`` (every parameter set of the test,
-#: and every test that shares its module fixture when listed together) or a whole ``path``.
+#: Tests marked ``slow`` from here: ``path::test`` (every parameter set of the test),
+#: ``path::test[params]`` (one parameter set) or a whole ``path``.
 SLOW: frozenset[str] = frozenset({
     # training runs, distributed runs, fits
     "tests/test_training_ddp.py",
@@ -36,24 +36,53 @@ SLOW: frozenset[str] = frozenset({
     "tests/test_fit.py::test_cli_fill_fit_does_both",
     "tests/test_prefill.py::test_residual_models_learn_a_correction",
     "tests/test_diffusion_core.py::test_samples_follow_the_data_distribution",
-    # a pip install of the example plugin
+    "tests/test_deepfill_network.py::test_generator_overfits_two_images",
+    "tests/test_model_deepfill.py::test_reconstruction_loss_falls_when_overfitting_four_images",
+    "tests/test_model_deepfill.py::test_hole_ns_fills_and_mosaic_is_refused_at_fill",
+    "tests/test_model_options.py::test_a_64_px_context_encoder_sees_one_64_px_crop",
+    "tests/test_model_options.py::test_a_new_seed_does_not_reload_the_checkpoint",
+    # a pip install of the example plugin; a dask cluster
     "tests/test_plugins.py::test_third_party_plugin_appears_in_cli_and_fill",
     "tests/test_plugins.py::test_third_party_plugin_in_process",
-    # every shipped network on a held-out photograph
+    "tests/test_lazy.py::test_a_distributed_client_fills_the_crops_on_its_workers_loading_the_model_once_each",
+    # the shipped networks on whole photographs; the diffusion sampler through the whole contract
     "tests/test_default_weights.py::test_shipped_weights_fill_a_held_out_photograph_like_a_classical_fill",
+    "tests/test_default_weights.py::test_shipped_weights_keep_the_colour_of_a_plain_image",
+    "tests/test_contract.py::test_rgb_uint8_contract[diffusion]",
+    "tests/test_contract.py::test_stack_with_broadcast_mask[diffusion]",
+    "tests/test_contract.py::test_grey_and_rgba[diffusion]",
+    # napari runs that train, start a process or open napari itself
+    "tests/test_napari_inpaint.py::test_opening_the_docks_never_builds_the_registry_or_imports_torch_on_the_gui_thread",
+    "tests/test_napari_inpaint.py::test_python_m_napari_inpaint_opens_with_the_whole_photo_in_view",
+    "tests/test_napari_inpaint.py::test_a_long_fill_says_how_long_with_an_eta_and_can_be_cancelled_from_the_question",
+    "tests/test_napari_train.py::test_a_short_run_writes_a_checkpoint_that_appears_in_the_inpaint_widget_and_fills",
+    "tests/test_napari_train.py::test_stop_writes_a_checkpoint_and_resume_continues",
+    "tests/test_napari_train.py::test_closing_napari_during_a_run_stops_it_and_keeps_a_checkpoint",
 })
 
+#: Module fixtures that train a network once for several tests: every test using one is ``slow``
+#: (marking only some would move the training into the first unmarked one).
+SLOW_FIXTURES: dict[str, frozenset[str]] = {
+    "tests/test_model_glcic.py": frozenset({"run"}),
+    "tests/test_model_pconv_unet.py": frozenset({"run"}),
+    "tests/test_model_deepfill.py": frozenset({"wgan_run"}),
+    "tests/test_readme.py": frozenset({"quick_start_folder"}),  # ten `inpaint` processes, one imports torch
+}
 
-def is_slow(nodeid: str) -> bool:
-    """Whether :data:`SLOW` marks the test ``nodeid`` (parameters ignored)."""
+
+def is_slow(nodeid: str, fixtures: tuple[str, ...] = ()) -> bool:
+    """Whether :data:`SLOW` or :data:`SLOW_FIXTURES` marks the test ``nodeid`` using ``fixtures``."""
     test = nodeid.split("[", 1)[0]
-    return test in SLOW or test.split("::", 1)[0] in SLOW
+    path = test.split("::", 1)[0]
+    if nodeid in SLOW or test in SLOW or path in SLOW:
+        return True
+    return not SLOW_FIXTURES.get(path, frozenset()).isdisjoint(fixtures)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tests of :data:`SLOW` ``slow``."""
+    """Mark the tests of :data:`SLOW` and :data:`SLOW_FIXTURES` ``slow``."""
     for item in items:
-        if is_slow(item.nodeid):
+        if is_slow(item.nodeid, tuple(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.slow)
 
 

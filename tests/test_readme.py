@@ -139,12 +139,16 @@ def test_the_slow_list_names_existing_tests():
     """conftest.SLOW is kept by hand: an entry whose test was renamed would silently stop marking it."""
     import ast
 
-    from conftest import SLOW
+    from conftest import SLOW, SLOW_FIXTURES
+
+    def functions(path: str) -> set[str]:
+        tree = ast.parse((ROOT / path).read_text())
+        return {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
 
     for entry in sorted(SLOW):
         path, _, name = entry.partition("::")
         assert (ROOT / path).is_file(), entry
         if name:
-            tree = ast.parse((ROOT / path).read_text())
-            functions = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
-            assert name in functions, f"{entry}: no such test"
+            assert name.split("[", 1)[0] in functions(path), f"{entry}: no such test"
+    for path, fixtures in SLOW_FIXTURES.items():
+        assert fixtures <= functions(path), f"{path}: no fixture {sorted(fixtures - functions(path))}"
