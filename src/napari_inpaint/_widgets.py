@@ -24,6 +24,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from inpaint_models.training.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # one wording, the backend's
+
 
 class RefreshingComboBox(QComboBox):
     """A combo box that emits ``about_to_show`` before its list opens (to refresh the items)."""
@@ -35,16 +37,13 @@ class RefreshingComboBox(QComboBox):
         super().showPopup()
 
 
-#: Said of every model whose shipped weights are the small CPU-trained ones (trainable, with default
-#: weights), in the model list's tooltips, so nobody mistakes them for a network trained at scale.
-SMALL_WEIGHTS_NOTE = "small CPU-trained default weights: expect a result close to the classical fills"
 
 LOADING_MODELS = "loading models…"
 
 
 def ships_small_weights(info) -> bool:
-    """Whether the model's shipped weights are the small CPU-trained ones (trainable, with default weights)."""
-    return bool(info.trainable and info.default_weights is not None)
+    """Whether the model's shipped weights are the small CPU-trained ones (their sidecar says so)."""
+    return weights_note(info) is not None
 
 
 def model_tooltip(info) -> str:

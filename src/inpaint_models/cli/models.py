@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..training.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # noqa: F401 (SMALL_WEIGHTS_NOTE re-exported)
 from ._common import add_quiet, format_table, note, warn
 
 if TYPE_CHECKING:
@@ -35,45 +36,6 @@ def weights_available(info: ModelInfo) -> Optional[bool]:
     if not info.trainable:
         return None
     return info.default_weights is not None and Path(info.default_weights).is_file()
-
-
-#: what to expect from default weights trained briefly on a CPU (see :func:`weights_note`)
-SMALL_WEIGHTS_NOTE = "small CPU-trained default weights: expect results close to the classical fills"
-
-
-def shipped_weights_record(info: ModelInfo) -> Optional[dict[str, Any]]:
-    """The ``shipped`` record of the sidecar of a model's default weights, if any.
-
-    Read as plain JSON (``NAME.json`` next to ``NAME.safetensors``), so listing
-    models never imports torch.
-    """
-    if info.default_weights is None:
-        return None
-    sidecar = Path(info.default_weights).with_suffix(".json")
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    record = data.get("shipped") if isinstance(data, dict) else None
-    if not isinstance(record, dict):
-        return None
-    train = (data.get("config") or {}).get("train") or {}
-    return dict(record, device=train.get("device"))
-
-
-def weights_note(info: ModelInfo) -> Optional[str]:
-    """A few words on what a model's default weights are, or None.
-
-    Weights whose sidecar says they were trained on a CPU (the weights this
-    package ships were trained for at most about an hour on 2 CPU cores) are
-    marked :data:`SMALL_WEIGHTS_NOTE`, so nobody mistakes them for a network
-    trained at scale.
-    """
-    record = shipped_weights_record(info)
-    if record is None:
-        return None
-    on_cpu = record.get("device") == "cpu" or "CPU" in str(record.get("hardware", ""))
-    return SMALL_WEIGHTS_NOTE if on_cpu else None
 
 
 def _jsonable(value: Any) -> Any:
