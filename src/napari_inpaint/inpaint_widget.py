@@ -15,6 +15,7 @@ picker, and training options belong to the Train widget.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -54,7 +55,7 @@ from ._widgets import (
     ships_small_weights,
 )
 from .checkpoints import store, weights_summary
-from .jobs import FillClock, FillRequest, format_duration, run_fill
+from .jobs import FillClock, FillRequest, fit_folder, fitted_weights, format_duration, read_preview, run_fill
 from .option_form import OptionForm
 
 if TYPE_CHECKING:
@@ -69,6 +70,9 @@ BACKEND_MODULES = ("inpaint_models.api", "inpaint_models.maskops")
 LONG_FILL_SECONDS = 30.0
 #: shape standing for "a photograph" when choosing the default model before any image is open
 PHOTO_SHAPE = (512, 512, 3)
+#: "learn from this layer first": default seconds of fitting, and the image layer showing the fit's previews
+FIT_SECONDS = 60
+FIT_PREVIEW_LAYER = "fit preview"
 
 
 def spatial_shape(layer: Image) -> tuple[int, ...]:
@@ -118,6 +122,10 @@ class InpaintWidget(QWidget):
         self._wanted_weights: Optional[str] = None
         self._summary_generation = 0
         self._jobs: dict[str, Optional[Job]] = {"fill": None}
+        self._stop_fit: Optional[threading.Event] = None  # ends a "learn first" fit early (the fill goes on)
+        self._fitting = False
+        self._fit_output: Optional[Path] = None
+        self._last_fit_preview: Optional[Path] = None
         stop_jobs_when_destroyed(self, self._jobs, timeout=60)  # the dock is deleted when napari closes
 
         layout = QVBoxLayout(self)
@@ -196,6 +204,22 @@ class InpaintWidget(QWidget):
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU")
         form2.addRow("Device", self.device_combo)
+        self.learn_check = QCheckBox("learn from this layer first")
+        self.learn_check.setToolTip(
+            "Fit the model to this image or stack before filling: it learns to fill holes like the mask's "
+            "from the pixels that are known (a trainable model such as stack-unet; Cancel ends the fit "
+            "early and fills with its best checkpoint). The fitted weights join the Weights list, "
+            "named after the layer."
+        )
+        self.learn_seconds = QSpinBox()
+        self.learn_seconds.setRange(5, 24 * 3600)
+        self.learn_seconds.setValue(FIT_SECONDS)
+        self.learn_seconds.setSuffix(" s")
+        self.learn_seconds.setToolTip("Time budget of the fit (a minute gets most of the gain on a CPU)")
+        learn_row = QHBoxLayout()
+        learn_row.addWidget(self.learn_check, 1)
+        learn_row.addWidget(self.learn_seconds)
+        form2.addRow("Learn", learn_row)
         self.result_new = QRadioButton("new layer")
         self.result_inplace = QRadioButton("replace in place")
         self.result_new.setChecked(True)
@@ -352,6 +376,11 @@ class InpaintWidget(QWidget):
                 self.model_description.setToolTip(info.source)
             self._set_form(info)
             self._update_hint()
+        trainable = info is not None and info.trainable
+        self.learn_check.setEnabled(trainable)  # only a trainable model can learn from the layer
+        self.learn_seconds.setEnabled(trainable)
+        if not trainable:
+            self.learn_check.setChecked(False)
         self.refresh_weights()
 
     def _set_form(self, info: Optional[ModelInfo]) -> None:
@@ -614,6 +643,10 @@ class InpaintWidget(QWidget):
         if info is None:
             raise ValueError("no inpainting model is installed")
         plane = self.current_plane(image) if self.plane_current.isChecked() else None
+        learn = self.learn_check.isChecked()
+        if learn and not info.trainable:
+            raise ValueError(f"{info.name} learns nothing: 'learn from this layer first' needs a trainable model "
+                             f"(e.g. stack-unet)")
         return FillRequest(
             image=image.data,
             mask=self._mask_data(image),
@@ -626,6 +659,9 @@ class InpaintWidget(QWidget):
             dilation=self.dilation.value(),
             registry=self.registry,
             volume_axis=self.volume_axis(image),
+            fit_seconds=float(self.learn_seconds.value()) if learn else None,
+            fit_output=fit_folder(image.name) if learn else None,
+            stop_fit=threading.Event() if learn else None,
         )
 
     def fill(self) -> Optional[Job]:
@@ -648,9 +684,14 @@ class InpaintWidget(QWidget):
         self._fill_device = request.device
         self._close_long_fill_dialog()
         self._asked_long = False
+        self._stop_fit = request.stop_fit
+        self._fit_output = request.fit_output
+        self._fitting = request.fit_seconds is not None
+        self._last_fit_preview = None
         self.job = Job(
             lambda progress, cancel: run_fill(request, progress, cancel),
             on_progress=self._on_progress,
+            extra=self._load_fit_preview if self._fitting else None,
             on_done=lambda result: self._on_done(image, result, in_place, request.model),
             on_cancelled=self._on_cancelled,
             on_error=self._on_error,
@@ -660,17 +701,67 @@ class InpaintWidget(QWidget):
         self.fill_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)  # busy until the first event
-        self.status.setText(f"Filling {image.name!r} with {request.model}…")
+        if self._fitting:
+            self.status.setText(f"Learning from {image.name!r} ({request.model}, {request.fit_seconds:g} s)…")
+        else:
+            self.status.setText(f"Filling {image.name!r} with {request.model}…")
         self._jobs["fill"] = self.job
         return self.job.start()
 
     def cancel(self) -> None:
         """Ask the running fill to stop."""
         if self.job is not None and self.job.running:
+            if self._fitting and self._stop_fit is not None and not self._stop_fit.is_set():
+                self._stop_fit.set()  # the fit ends at its next step; the fill goes on with its best checkpoint
+                self.status.setText("Stopping the fit; filling with its best checkpoint (Cancel again to stop)…")
+                return
             self.job.cancel()
             self.status.setText("Cancelling…")
 
+    def _load_fit_preview(self, event: ProgressEvent) -> Any:
+        """(worker thread) Read a new preview grid of the fit, so the GUI thread only swaps the layer's data."""
+        path = event.preview_path
+        if event.phase != "train" or path is None or path == self._last_fit_preview:
+            return None
+        self._last_fit_preview = path
+        return read_preview(path)
+
+    def _on_fit_progress(self, event: ProgressEvent, preview: Any) -> None:
+        """A progress event of the fit: time spent of the budget, the loss, the validation PSNR, the preview."""
+        elapsed = event.elapsed_seconds or 0.0
+        left = event.eta_seconds
+        total = elapsed + left if left is not None else None
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(int(1000 * min(1.0, elapsed / total)) if total else 0)
+        self.progress.setFormat("learning %p%")
+        parts = [f"step {event.step}"]
+        if "loss" in event.losses:
+            parts.append(f"loss {event.losses['loss']:.3g}")
+        psnr = event.extra.get("metrics", {}).get("psnr_hole")
+        if psnr is not None:
+            parts.append(f"held-back holes {psnr:.2f} dB")
+        if left is not None and left >= 1:
+            parts.append(f"{format_duration(left)} left")
+        if not (self._stop_fit is not None and self._stop_fit.is_set()):
+            self.status.setText("Learning: " + " · ".join(parts))
+        if preview is not None:
+            existing = [layer for layer in self.viewer.layers if layer.name == FIT_PREVIEW_LAYER]
+            if existing and existing[0].data.shape == preview.shape:
+                existing[0].data = preview
+            else:
+                for layer in existing:
+                    self.viewer.layers.remove(layer)
+                self.viewer.add_image(preview, name=FIT_PREVIEW_LAYER,
+                                      rgb=preview.ndim == 3 and preview.shape[-1] in (3, 4))
+
     def _on_progress(self, event: ProgressEvent, _extra: Any) -> None:
+        if event.phase == "train":
+            self._on_fit_progress(event, _extra)
+            return
+        if self._fitting:  # the fit is over: the fill's own progress from here on
+            self._fitting = False
+            self._clock = FillClock()
+            self._add_fitted_weights()
         remaining = self._clock.update(event) if self._clock is not None else None
         self.progress.setRange(0, max(event.total, 1))
         self.progress.setValue(min(event.step, event.total))
@@ -727,9 +818,18 @@ class InpaintWidget(QWidget):
             self.long_fill_dialog.deleteLater()
             self.long_fill_dialog = None
 
+    def _add_fitted_weights(self) -> Optional[Path]:
+        """Offer the fit's checkpoint in the Weights list (named after the layer) and select it."""
+        weights = fitted_weights(self._fit_output) if self._fit_output is not None else None
+        if weights is not None:
+            self.set_weights(weights)  # the store lists it as "<layer name>/best"
+        return weights
+
     def _on_done(self, image: Image, result: Any, in_place: bool, model: str) -> None:
         seconds = time.monotonic() - self._started
         self._outcome = "done"
+        if self._fit_output is not None:
+            self._add_fitted_weights()
         if image not in self.viewer.layers:
             show_warning(f"Inpaint: the layer {image.name!r} was removed during the fill; the result is dropped")
             return

@@ -41,6 +41,13 @@ class FillRequest:
         registry: the model registry (None: the installed plugins).
         volume_axis: the image axis filled as the third spatial dimension (the
             neighbouring planes are context), or None for plane by plane.
+        fit_seconds: "learn from this layer first": fit ``model`` (a trainable
+            one) to the image for this many seconds (:func:`inpaint_models.fit`,
+            every hole of the mask, all planes) and fill with the fit's best
+            checkpoint instead of ``weights``; None = no fit.
+        fit_output: the fit's run folder (required with ``fit_seconds``).
+        stop_fit: set it to end the fit early; the fill then goes on with the
+            best checkpoint so far (``cancel`` stops everything).
     """
 
     image: Any
@@ -54,6 +61,9 @@ class FillRequest:
     dilation: int = 0
     registry: Any = None
     volume_axis: Optional[int] = None
+    fit_seconds: Optional[float] = None
+    fit_output: Optional[Path] = None
+    stop_fit: Any = None
 
 
 def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: CancelCheck = None) -> np.ndarray:
@@ -70,11 +80,16 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
     painted = request.mask() if callable(request.mask) else request.mask
     mask = prepare_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
     volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
+    weights = request.weights
+    if request.fit_seconds is not None:
+        # every hole is unknown to the fit, also when only the current plane is filled
+        holes = mask if request.plane is None else prepare_mask(painted, spatial_shape, dilation=request.dilation)
+        weights = run_fit(request, image, holes, progress, cancel)
     return api.fill(
         image,
         mask,
         model=request.model,
-        weights=request.weights,
+        weights=weights,
         device=request.device,
         channel_axis=image.ndim - 1 if request.rgb else None,
         progress=progress,
@@ -83,6 +98,65 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
         **volume,
         **request.options,
     )
+
+
+def run_fit(request: FillRequest, image: np.ndarray, mask: np.ndarray, progress: Optional[Reporter] = None,
+            cancel: CancelCheck = None) -> Path:
+    """The fit of "learn from this layer first"; returns its best checkpoint (also when stopped early).
+
+    Raises:
+        Cancelled: ``cancel`` was set (not ``request.stop_fit``, which only ends the fit).
+        InpaintError: as :func:`inpaint_models.fit` raises it.
+    """
+    from inpaint_models.api_fit import fit
+    from inpaint_models.errors import Cancelled
+
+    if request.fit_output is None:
+        raise ValueError("FillRequest.fit_output is needed with fit_seconds")
+
+    def stop() -> bool:
+        return _is_set(cancel) or _is_set(request.stop_fit)
+
+    weights = fit(image, mask, request.model, seconds=request.fit_seconds,
+                  volume_axis=request.volume_axis, channel_axis=image.ndim - 1 if request.rgb else None,
+                  output=request.fit_output, device=request.device, progress=progress, cancel=stop,
+                  registry=request.registry)
+    if _is_set(cancel):
+        raise Cancelled("cancelled during the fit")
+    return weights
+
+
+def fit_folder(layer_name: str, root: Optional[Path] = None) -> Path:
+    """A new run folder for a fit of layer ``layer_name``: ``~/napari-inpaint/fits/<name>`` (``-2``... when taken).
+
+    The folder's name is what the weights list shows (``<name>/best``), so it
+    is the layer's name, with characters a file name cannot hold replaced.
+    """
+    import re
+
+    root = root if root is not None else Path.home() / "napari-inpaint" / "fits"
+    stem = re.sub(r"[^\w.\- ]+", "_", layer_name).strip(" .") or "layer"
+    folder, number = root / stem, 1
+    while folder.exists():
+        number += 1
+        folder = root / f"{stem}-{number}"
+    return folder
+
+
+def fitted_weights(folder: Union[str, Path]) -> Optional[Path]:
+    """The checkpoint a fit in ``folder`` left to fill with: ``best.safetensors``, else its newest step."""
+    checkpoints = Path(folder) / "checkpoints"
+    best = checkpoints / "best.safetensors"
+    if best.is_file():
+        return best
+    steps = sorted(p for p in checkpoints.glob("step_*.safetensors") if not p.name.endswith(".state.safetensors"))
+    return steps[-1] if steps else None
+
+
+def _is_set(flag: CancelCheck) -> bool:
+    if flag is None:
+        return False
+    return bool(flag.is_set()) if hasattr(flag, "is_set") else bool(flag())
 
 
 def _fill_takes_volume_axis() -> bool:
