@@ -372,3 +372,55 @@ def test_cli_reads_a_big_tiff_through_its_zarr_interface(tmp_path, monkeypatch, 
     assert main(["fill", str(tmp_path / "stack.tif"), str(tmp_path / "mask.tif"), "-o", str(tmp_path / "f.tif"),
                  "--scheduler", "tcp://127.0.0.1:1"]) == 2
     assert "--scheduler fills zarr stores" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- napari: a dask-backed layer stays lazy
+def test_napari_fill_of_a_dask_layer_stays_lazy():
+    from napari_inpaint.jobs import FillRequest, run_fill
+
+    from inpaint_models.maskops import prepare_mask
+
+    computed: list = []
+    image = counting_image((6, 64, 64), (2, 32, 32), np.uint16, computed)
+    labels = np.zeros((6, 64, 64), np.uint8)
+    labels[3, 20:26, 40:44] = 1
+    labels[1, 5:9, 5:9] = 1
+    events = []
+    for plane, dilation in ((None, 0), (None, 2), ((3,), 1)):
+        computed.clear()
+        request = FillRequest(image=image, mask=labels, model="telea", plane=plane, dilation=dilation, volume_axis=None)
+        out = run_fill(request, progress=events.append)
+        assert isinstance(out, da.Array) and out.chunks == image.chunks
+        assert len(set(computed)) < image.npartitions / 2  # only the chunks around the holes
+        expected = inpaint_models.fill(image.compute(), prepare_mask(labels, (6, 64, 64), plane=plane, dilation=dilation),
+                                       model="telea", volume_axis=None)
+        assert np.array_equal(out.compute(), expected), (plane, dilation)
+    assert {e.phase for e in events} >= {"scan", "fill"}
+    with pytest.raises(Cancelled):
+        run_fill(FillRequest(image=image, mask=labels, model="telea"), cancel=lambda: True)
+
+
+@pytest.mark.gui
+def test_napari_new_mask_and_fill_of_a_dask_layer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-inpaint", "Inpaint")
+    qtbot.waitUntil(lambda: widget.loaded, timeout=60000)
+    computed: list = []
+    data = counting_image((4, 64, 64), (1, 32, 32), np.uint16, computed)
+    image = viewer.add_image(data, name="big", contrast_limits=(0, 4000))
+    widget.image_combo.set_value(image)
+    mask = widget.new_mask()
+    assert type(mask.data).__module__.startswith("zarr") and mask.data.shape == (4, 64, 64)  # no full-size array
+    viewer.dims.set_point(0, 2)
+    mask.paint((2, 20, 40), 1)
+    painted = np.asarray(mask.data[:]) > 0
+    widget.set_model("telea")
+    with qtbot.waitSignal(widget.fill_finished, timeout=60000) as blocker:
+        widget.fill_button.click()
+    assert blocker.args == ["done"]
+    result = viewer.layers["big inpainted"].data
+    assert isinstance(result, da.Array) and result.chunks == data.chunks
+    # the chunks napari showed and those around the hole; never the whole array (the last plane was never shown)
+    assert len(set(computed)) < data.npartitions and not [index for index in computed if index[0] == 3]
+    expected = inpaint_models.fill(data.compute(), painted, model="telea", volume_axis=None)
+    assert np.array_equal(result.compute(), expected)

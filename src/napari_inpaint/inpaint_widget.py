@@ -524,11 +524,18 @@ class InpaintWidget(QWidget):
         if image.multiscale:
             show_warning("Multiscale images cannot be inpainted.")
             return None
+        from inpaint_models.api import is_lazy
         from inpaint_models.maskops import new_mask  # loaded with the registry (BACKEND_MODULES)
 
+        if is_lazy(image.data):  # a dask layer: the mask's chunks take memory only once painted
+            from inpaint_models.chunked import empty_mask_like
+
+            mask_data = empty_mask_like(image.data, rgb=bool(image.rgb))
+        else:
+            mask_data = new_mask(spatial_shape(image))
         brush = self.brush_size.value()  # adding the layer may select it and show its own brush size
         labels = self.viewer.add_labels(
-            new_mask(spatial_shape(image)),
+            mask_data,
             name=f"{image.name} mask",
             scale=image.scale,
             translate=image.translate,

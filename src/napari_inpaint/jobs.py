@@ -66,19 +66,30 @@ class FillRequest:
     stop_fit: Any = None
 
 
-def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: CancelCheck = None) -> np.ndarray:
+def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: CancelCheck = None) -> Any:
     """Fill the request's image; returns a new array of the image's shape and dtype.
+
+    A dask- or zarr-backed image stays lazy: the result is a dask array, and
+    only the chunks around the holes are read and filled (``inpaint_models.chunked``).
 
     Raises whatever :func:`inpaint_models.fill` raises (``InpaintError`` for bad
     input, ``Cancelled`` when ``cancel`` is set).
     """
     from inpaint_models import api
+    from inpaint_models.errors import InpaintError
     from inpaint_models.maskops import prepare_mask
 
-    image = np.asarray(request.image)
+    lazy = api.is_lazy(request.image)
+    image = request.image if lazy else np.asarray(request.image)
     spatial_shape = image.shape[:-1] if request.rgb else image.shape
     painted = request.mask() if callable(request.mask) else request.mask
-    mask = prepare_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
+    if lazy:
+        if request.fit_seconds is not None:
+            raise InpaintError("'learn from this layer first' reads the whole layer; a dask-backed layer is "
+                               "filled chunk by chunk, without it")
+        mask = lazy_mask(painted, spatial_shape, request.plane, request.dilation)
+    else:
+        mask = prepare_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
     volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
     weights = request.weights
     if request.fit_seconds is not None:
@@ -157,6 +168,46 @@ def _is_set(flag: CancelCheck) -> bool:
     if flag is None:
         return False
     return bool(flag.is_set()) if hasattr(flag, "is_set") else bool(flag())
+
+
+def lazy_mask(painted: Any, spatial_shape: Sequence[int], plane: Optional[Sequence[int]], dilation: int) -> Any:
+    """:func:`~inpaint_models.maskops.prepare_mask` for a lazy image: no mask of the image's size in memory.
+
+    One plane: dask zeros (their chunks cost nothing) with that plane set.
+    Every plane: the painted mask as it is (``fill`` reads it chunk by chunk),
+    dilated chunk by chunk with the neighbouring pixels (``map_overlap``).
+
+    Raises:
+        ShapeMismatchError: ``plane`` is not a plane of the stack, or the mask's plane does not match.
+    """
+    import dask.array as da
+
+    from inpaint_models.api import is_lazy
+    from inpaint_models.errors import ShapeMismatchError
+    from inpaint_models.maskops import dilate_mask
+
+    spatial_shape = tuple(int(n) for n in spatial_shape)
+    if plane is not None:
+        plane = tuple(int(i) for i in plane)
+        stack_shape = spatial_shape[:-2]
+        if len(plane) != len(stack_shape) or any(not 0 <= i < n for i, n in zip(plane, stack_shape)):
+            raise ShapeMismatchError(f"plane {plane} is not a plane of a stack of shape {stack_shape}")
+        ndim = len(painted.shape)
+        own = plane[len(plane) - (ndim - 2) :] if ndim > 2 else ()
+        one_plane = np.asarray(painted[own] if own else painted)
+        if one_plane.shape != spatial_shape[-2:]:
+            raise ShapeMismatchError(f"the mask's plane {one_plane.shape} does not match the image's {spatial_shape[-2:]}")
+        mask = da.zeros(spatial_shape, dtype=bool, chunks=(1,) * len(stack_shape) + ("auto", "auto"))
+        mask[plane] = dilate_mask(one_plane, dilation)
+        return mask
+    if not dilation:
+        return painted
+    if not is_lazy(painted):
+        painted = da.from_array(np.asarray(painted))
+    painted = da.from_zarr(painted) if not isinstance(painted, da.Array) else painted
+    depth = {painted.ndim - 2: int(dilation), painted.ndim - 1: int(dilation)}
+    return painted.map_overlap(lambda block: dilate_mask(block, int(dilation)), depth=depth, boundary="none",
+                               dtype=bool)
 
 
 def _fill_takes_volume_axis() -> bool:
