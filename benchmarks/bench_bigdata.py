@@ -142,7 +142,8 @@ def main() -> None:
           f"{'peak RSS MB':>11} {'imports MB':>10}  untouched aliased")
     for row in rows:
         print(f"{row['gib']:>6.2f}GB {row['mask']:>5} {row['chunks']:>6} {row['touched']:>7} {row['fill_s']:>7.2f} "
-              f"{row['chunks_s']:>8.2f} {row['total_s']:>7.2f} {row['peak_rss_mb']:>11.0f} {row['base_rss_mb']:>10.0f}  "
+              f"{row['chunks_s']:>8.2f} {row['total_s']:>7.2f} {row['peak_rss_mb']:>11.0f} "
+              f"{row['base_rss_mb']:>10.0f}  "
               f"{row['untouched_aliased']}")
     small, big = rows[0], rows[1]
     print(f"lazy mask: {big['gib']:.0f} GB / {small['gib']:.0f} GB wall time {big['total_s'] / small['total_s']:.2f}x "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import warnings
 
 import dask
 import dask.array as da
@@ -62,17 +61,20 @@ CASES = {
         (48, 40, 3), np.uint8, (16, 16, 2), lambda s: holes_2d(*s[:2]), (24, 8), dict(model="navier-stokes"),
     ),
     "volume": (
-        (10, 40, 36), np.float32, (4, 16, 16), lambda s: np.broadcast_to(holes_2d(40, 36), s) & (np.arange(10) % 4 > 0)[:, None, None],
+        (10, 40, 36), np.float32, (4, 16, 16),
+        lambda s: np.broadcast_to(holes_2d(40, 36), s) & (np.arange(10) % 4 > 0)[:, None, None],
         (3, 16, 16), dict(model="biharmonic"),
     ),
     "planes of a volume": (
-        (6, 40, 36), np.float64, (4, 16, 16), lambda s: holes_2d(40, 36), (16, 16), dict(model="telea", volume_axis=None),
+        (6, 40, 36), np.float64, (4, 16, 16), lambda s: holes_2d(40, 36), (16, 16),
+        dict(model="telea", volume_axis=None),
     ),
     "2d mask over a volume": (
         (6, 40, 36), np.uint16, (4, 16, 16), lambda s: holes_2d(40, 36), (16, 16), dict(model="biharmonic"),
     ),
     "t z stack, volume axis 1": (
-        (2, 6, 40, 36), np.int16, (1, 4, 16, 16), lambda s: np.broadcast_to(holes_2d(40, 36), s) & (np.arange(6) > 1)[:, None, None],
+        (2, 6, 40, 36), np.int16, (1, 4, 16, 16),
+        lambda s: np.broadcast_to(holes_2d(40, 36), s) & (np.arange(6) > 1)[:, None, None],
         (2, 2, 16, 16), dict(model="biharmonic", volume_axis=1),
     ),
 }
@@ -114,7 +116,8 @@ def counting_image(shape, chunks, dtype, computed: list):
         seed = int(np.ravel_multi_index(info["chunk-location"], info["num-chunks"]))
         return np.random.default_rng(seed).integers(0, 4000, info["chunk-shape"]).astype(dtype)
 
-    return da.map_blocks(make, chunks=da.core.normalize_chunks(chunks, shape), dtype=dtype, meta=np.empty((0,) * len(shape), dtype))
+    meta = np.empty((0,) * len(shape), dtype)
+    return da.map_blocks(make, chunks=da.core.normalize_chunks(chunks, shape), dtype=dtype, meta=meta)
 
 
 def test_untouched_chunks_are_never_computed():
@@ -333,7 +336,8 @@ def test_cli_fills_an_ome_zarr_image_and_rebuilds_its_lower_levels(tmp_path, cap
     group.attrs["omero"] = {"channels": [{"label": "test"}]}
     for level in range(3):
         f = 2**level
-        group.create_array(str(level), shape=(2, 64 // f, 48 // f), chunks=(1, 16, 16), dtype=np.uint16)[:] = image[:, ::f, ::f]
+        level_array = group.create_array(str(level), shape=(2, 64 // f, 48 // f), chunks=(1, 16, 16), dtype=np.uint16)
+        level_array[:] = image[:, ::f, ::f]
     mask_store = write_store(tmp_path / "mask.zarr", mask, (1, 16, 16))
     out = tmp_path / "filled.ome.zarr"
     assert main(["fill", str(tmp_path / "scan.ome.zarr"), str(mask_store), "-o", str(out), "--model", "biharmonic",
@@ -376,9 +380,8 @@ def test_cli_reads_a_big_tiff_through_its_zarr_interface(tmp_path, monkeypatch, 
 
 # ---------------------------------------------------------------- napari: a dask-backed layer stays lazy
 def test_napari_fill_of_a_dask_layer_stays_lazy():
-    from napari_inpaint.jobs import FillRequest, run_fill
-
     from inpaint_models.maskops import prepare_mask
+    from napari_inpaint.jobs import FillRequest, run_fill
 
     computed: list = []
     image = counting_image((6, 64, 64), (2, 32, 32), np.uint16, computed)
@@ -392,8 +395,8 @@ def test_napari_fill_of_a_dask_layer_stays_lazy():
         out = run_fill(request, progress=events.append)
         assert isinstance(out, da.Array) and out.chunks == image.chunks
         assert len(set(computed)) < image.npartitions / 2  # only the chunks around the holes
-        expected = inpaint_models.fill(image.compute(), prepare_mask(labels, (6, 64, 64), plane=plane, dilation=dilation),
-                                       model="telea", volume_axis=None)
+        prepared = prepare_mask(labels, (6, 64, 64), plane=plane, dilation=dilation)
+        expected = inpaint_models.fill(image.compute(), prepared, model="telea", volume_axis=None)
         assert np.array_equal(out.compute(), expected), (plane, dilation)
     assert {e.phase for e in events} >= {"scan", "fill"}
     with pytest.raises(Cancelled):

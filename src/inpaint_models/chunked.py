@@ -122,7 +122,7 @@ def _bool_chunk(block: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- models on workers
-_registries: "collections.OrderedDict[str, ModelRegistry]" = collections.OrderedDict()
+_registries: collections.OrderedDict[str, ModelRegistry] = collections.OrderedDict()
 _registries_lock = threading.Lock()
 #: one plugin call at a time per process: plugins need not be thread-safe, while
 #: dask reads and writes chunks in parallel around them
@@ -335,7 +335,9 @@ def find_regions(mask: da.Array, connected: tuple[int, ...], report: Reporter) -
     blocks = mask.to_delayed()
     bounds = [np.cumsum((0,) + tuple(sizes)) for sizes in mask.chunks]
     tasks = [
-        dask.delayed(scan_chunk, pure=True)(blocks[index], index, tuple(int(b[i]) for b, i in zip(bounds, index)), connected)
+        dask.delayed(scan_chunk, pure=True)(
+            blocks[index], index, tuple(int(b[i]) for b, i in zip(bounds, index)), connected
+        )
         for index in np.ndindex(blocks.shape)
     ]
     every = max(1, len(tasks) // _MAX_SCAN_EVENTS)
@@ -349,7 +351,11 @@ def find_regions(mask: da.Array, connected: tuple[int, ...], report: Reporter) -
 
 
 def _broadcast_regions(found: Regions, shape: tuple[int, ...], volume_index: Optional[int]) -> Regions:
-    """Regions of a mask broadcast over leading axes of ``shape``: full depth along the volume axis, repeated along the others."""
+    """Regions of a mask broadcast over leading axes of ``shape``.
+
+    Along the volume axis each region spans the whole depth (every plane is
+    alike); along the other broadcast axes it is repeated.
+    """
     lead = len(shape) - found.starts.shape[1]
     if lead == 0:
         return found
@@ -363,7 +369,8 @@ def _broadcast_regions(found: Regions, shape: tuple[int, ...], volume_index: Opt
     repeated = [axis for axis in range(lead) if axis != volume_index]
     if repeated:
         grid = np.array(list(np.ndindex(*(shape[axis] for axis in repeated))), np.int64)
-        starts, stops, areas = np.tile(starts, (len(grid), 1)), np.tile(stops, (len(grid), 1)), np.tile(areas, len(grid))
+        starts, stops = np.tile(starts, (len(grid), 1)), np.tile(stops, (len(grid), 1))
+        areas = np.tile(areas, len(grid))
         for column, axis in enumerate(repeated):
             starts[:, axis] = np.repeat(grid[:, column], count)
             stops[:, axis] = starts[:, axis] + 1
@@ -376,7 +383,9 @@ def _check_cover(regions: Regions, layout: Layout, volume_index: Optional[int]) 
     if volume_index is None:
         full = np.flatnonzero(regions.areas == layout.height * layout.width)
         if len(full):
-            index = min(int(np.ravel_multi_index(tuple(regions.starts[i, : len(stack)]), stack)) if stack else 0 for i in full)
+            index = min(
+                int(np.ravel_multi_index(tuple(regions.starts[i, : len(stack)]), stack)) if stack else 0 for i in full
+            )
             where = "the whole image" if layout.planes == 1 else f"the whole of plane {index}"
             raise MaskCoversImageError(f"the mask covers {where}: there is nothing to inpaint from")
         return
@@ -424,7 +433,9 @@ def crop_regions(
                 spans[axis] = slice(int(a), int(b))
             return tuple(spans)
 
-        def all_hole(start: Sequence[int], stop: Sequence[int], starts=starts, stops=stops, areas=areas, slices_of=slices_of) -> bool:
+        def all_hole(
+            start: Sequence[int], stop: Sequence[int], starts=starts, stops=stops, areas=areas, slices_of=slices_of
+        ) -> bool:
             inside = np.all((starts < np.asarray(stop)) & (stops > np.asarray(start)), axis=1)
             if int(areas[inside].sum()) < int(np.prod(np.subtract(stop, start))):
                 return False  # fewer hole voxels in reach than the box holds
@@ -531,7 +542,8 @@ def fill_job(model: ModelHandle, spec: JobSpec, crop: np.ndarray, crop_mask: np.
         work, work_mask = image.reshape(image.shape[-4:]), holes.reshape(holes.shape[-3:])
     target = np.array(work, order="C", copy=True)
     with _model_lock:
-        fill_region(model.registry(), spec.info, spec.options, spec.context, work, np.ascontiguousarray(work_mask), target)
+        registry = model.registry()
+        fill_region(registry, spec.info, spec.options, spec.context, work, np.ascontiguousarray(work_mask), target)
     out = target.reshape(image.shape)
     if spec.volume_index is not None:
         out = np.moveaxis(out, len(layout.stack_shape) - 1, spec.volume_index)
@@ -547,7 +559,9 @@ def patch_block(block: np.ndarray, placements: tuple, *crops: np.ndarray) -> np.
     return out
 
 
-def _placements(slices: tuple[slice, ...], chunks: tuple[tuple[int, ...], ...]) -> list[tuple[tuple[int, ...], tuple, tuple]]:
+def _placements(
+    slices: tuple[slice, ...], chunks: tuple[tuple[int, ...], ...]
+) -> list[tuple[tuple[int, ...], tuple, tuple]]:
     """The chunks a box (slices of the image's axes) touches: (chunk index, slices in the chunk, slices in the box)."""
     per_axis = []
     for span, sizes in zip(slices, chunks):
@@ -634,7 +648,8 @@ def fill_dask(
             layer[key] = Alias(key, source)  # untouched: the image's own chunk
         else:
             placements = tuple((block_slices, crop_slices) for _, block_slices, crop_slices in pieces)
-            layer[key] = Task(key, patch_block, TaskRef(source), placements, *(TaskRef(crops[i].key) for i, _, _ in pieces))
+            refs = (TaskRef(crops[i].key) for i, _, _ in pieces)
+            layer[key] = Task(key, patch_block, TaskRef(source), placements, *refs)
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[image, *crops])
     return da.Array(graph, name, chunks=image.chunks, dtype=image.dtype, meta=image._meta)
 

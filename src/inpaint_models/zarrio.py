@@ -46,7 +46,7 @@ class LazyImage:
         zarr_format: 2 or 3 (what to write back).
     """
 
-    array: "da.Array"
+    array: da.Array
     axes: str = ""
     group_attributes: Optional[dict[str, Any]] = None
     levels: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
@@ -138,8 +138,12 @@ def _axes_of(attributes: dict[str, Any]) -> str:
     return "".join(str(d)[:1] for d in dims).upper() if isinstance(dims, list) else ""
 
 
-def _downsample(level: "da.Array", shape: tuple[int, ...]) -> "Optional[da.Array]":
-    """``level`` reduced to ``shape`` by whole factors per axis: mean over blocks (floor) or every f-th pixel (ceiling)."""
+def _downsample(level: da.Array, shape: tuple[int, ...]) -> Optional[da.Array]:
+    """``level`` reduced to ``shape`` by whole factors per axis.
+
+    The mean over blocks where ``shape`` is the floor of the division, every f-th
+    pixel where it is the ceiling; None where neither fits.
+    """
     import dask.array as da
 
     factors = []
@@ -165,7 +169,7 @@ def _downsample(level: "da.Array", shape: tuple[int, ...]) -> "Optional[da.Array
 
 
 def write_zarr(
-    out: Path, filled: "da.Array", source: LazyImage, compute: Callable[[Any], None] = lambda stored: stored.compute()
+    out: Path, filled: da.Array, source: LazyImage, compute: Callable[[Any], None] = lambda stored: stored.compute()
 ) -> WriteReport:
     """Write a lazy fill's result to a new zarr store shaped like its source.
 
@@ -190,7 +194,7 @@ def write_zarr(
     group = zarr.open_group(str(out), mode="w-", zarr_format=source.zarr_format)
     group.attrs.update(source.group_attributes)
     written, skipped = [], []
-    previous: "Optional[da.Array]" = None
+    previous: Optional[da.Array] = None
     for index, (name, shape, chunks) in enumerate(source.levels):
         if index == 0:
             level = filled
