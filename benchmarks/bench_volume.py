@@ -45,35 +45,56 @@ def timed(model: str, image: np.ndarray, mask: np.ndarray, volume_axis, repeats:
     return out, statistics.median(times) * 1000.0
 
 
+def stack_rows(seed: int, repeats: int = 3) -> tuple[list[dict], dict]:
+    """Every classical model on the stack sample of ``seed``, plane by plane and (where it can) as a volume.
+
+    Returns one row per (model, mode) with ``model``, ``mode`` ("planes" or
+    "volume"), ``truth_db`` / ``signal_db`` (hole PSNR against the noisy truth /
+    the noise-free signal) and ``ms``; and a summary with the best fill of
+    each mode, the gain and the model ``fill(model="auto")`` picks.
+    """
+    infos = [info for info in inpaint_models.api.default_registry().infos() if not info.trainable]
+    sample = stack_sample_with_truth(seed)
+    peak = float(sample.truth.max())
+    rows = []
+    best = {"planes": (-np.inf, ""), "volume": (-np.inf, "")}
+    for info in infos:
+        for mode, axis in (("planes", None), ("volume", 0)):
+            if mode == "volume" and not info.fills_volumes:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out, ms = timed(info.name, sample.image, sample.mask, axis, repeats)
+            truth_db = hole_psnr(out, sample.truth, sample.mask, peak)
+            signal_db = hole_psnr(out, sample.signal, sample.mask, peak)
+            best[mode] = max(best[mode], (truth_db, info.name))
+            rows.append({"model": info.name, "mode": mode, "truth_db": truth_db, "signal_db": signal_db, "ms": ms})
+    summary = {
+        "shape": sample.image.shape, "dtype": str(sample.image.dtype), "hole_voxels": int(sample.mask.sum()),
+        "hole_planes": int(sample.mask.any(axis=(1, 2)).sum()),
+        "best_planes": best["planes"], "best_volume": best["volume"],
+        "gain_db": best["volume"][0] - best["planes"][0], "auto": default_model(sample.image.shape),
+    }
+    return rows, summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, action="append", help="stack sample seeds (default: 7, the napari sample, and 3)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    infos = [info for info in inpaint_models.api.default_registry().infos() if not info.trainable]
     for seed in args.seed or [7, 3]:
-        sample = stack_sample_with_truth(seed)
-        peak = float(sample.truth.max())
-        print(f"\nStack sample, seed {seed}: {sample.image.shape} {sample.image.dtype}, "
-              f"{int(sample.mask.sum())} hole voxels in {int(sample.mask.any(axis=(1, 2)).sum())} planes\n")
+        rows, summary = stack_rows(seed, args.repeats)
+        print(f"\nStack sample, seed {seed}: {summary['shape']} {summary['dtype']}, "
+              f"{summary['hole_voxels']} hole voxels in {summary['hole_planes']} planes\n")
         print("| model | mode | hole PSNR vs truth (dB) | hole PSNR vs signal (dB) | ms / fill |")
         print("|---|---|---|---|---|")
-        best = {"planes": (-np.inf, ""), "volume": (-np.inf, "")}
-        for info in infos:
-            for mode, axis in (("planes", None), ("volume", 0)):
-                if mode == "volume" and not info.fills_volumes:
-                    continue
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    out, ms = timed(info.name, sample.image, sample.mask, axis, args.repeats)
-                truth_db = hole_psnr(out, sample.truth, sample.mask, peak)
-                signal_db = hole_psnr(out, sample.signal, sample.mask, peak)
-                best[mode] = max(best[mode], (truth_db, info.name))
-                print(f"| {info.name} | {mode} | {truth_db:.2f} | {signal_db:.2f} | {ms:.0f} |")
-        (plane_db, plane_name), (volume_db, volume_name) = best["planes"], best["volume"]
+        for row in rows:
+            print(f"| {row['model']} | {row['mode']} | {row['truth_db']:.2f} | {row['signal_db']:.2f} | {row['ms']:.0f} |")
+        (plane_db, plane_name), (volume_db, volume_name) = summary["best_planes"], summary["best_volume"]
         print(f"\nbest volume fill ({volume_name}) {volume_db:.2f} dB vs best plane-by-plane fill ({plane_name}) "
-              f"{plane_db:.2f} dB: {volume_db - plane_db:+.2f} dB (target >= +3 dB); "
-              f"model='auto' picks {default_model(sample.image.shape)!r}")
+              f"{plane_db:.2f} dB: {summary['gain_db']:+.2f} dB (target >= +3 dB); "
+              f"model='auto' picks {summary['auto']!r}")
 
 
 if __name__ == "__main__":
