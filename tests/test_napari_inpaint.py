@@ -128,6 +128,8 @@ def notifications():
     from napari.utils.notifications import notification_manager
 
     seen = []
+    # napari shows each distinct warning once per process: an earlier test may have shown the same one
+    notification_manager._seen_warnings.clear()
     notification_manager.notification_ready.connect(seen.append)
     yield seen
     notification_manager.notification_ready.disconnect(seen.append)
