@@ -21,6 +21,7 @@ checked: 60 s of fitting >= volume biharmonic + 3 dB against the signal and
 
     python benchmarks/bench_fit.py                       # 15, 60, 300 s on both stacks (~15 min)
     python benchmarks/bench_fit.py --budgets 10 --stacks sample   # a quick look
+    python benchmarks/bench_fit.py --docs docs/results.md         # also (re)write its section there
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ from inpaint_models.metrics import psnr
 from inpaint_models.samples import stack_sample_with_truth
 
 STACKS = {"sample": (7, (24, 128, 128)), "large": (11, (48, 256, 256))}
+
+#: the section of docs/results.md this script writes (between these markers; appended when absent)
+DOCS_START = "<!-- bench_fit.py: start -->"
+DOCS_END = "<!-- bench_fit.py: end -->"
 
 
 def hole_psnr(out: np.ndarray, reference: np.ndarray, mask: np.ndarray, peak: float) -> float:
@@ -93,6 +98,8 @@ def main() -> None:
     parser.add_argument("--set", dest="train", action="append", default=[], metavar="KEY=VALUE",
                         help="a [train] setting of the fits, e.g. --set batch_size=4 (repeatable)")
     parser.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="a stack-unet option")
+    parser.add_argument("--docs", type=Path, default=None, metavar="MD",
+                        help="write the table as the fitting section of this markdown file (docs/results.md)")
     args = parser.parse_args()
 
     import torch
@@ -149,17 +156,21 @@ def main() -> None:
         record("noise ceiling: the noise-free signal as the fill", stack, sample.signal, sample)
 
     names = {"sample": "stack sample 24x128x128 (seed 7)", "large": "stack 48x256x256 (seed 11)"}
-    header = "| fill | " + " | ".join(f"{names[s]}: vs signal / vs truth (dB)" for s in args.stacks) + " | notes |"
-    print(header)
-    print("|---" * (len(args.stacks) + 2) + "|")
+    table = ["| fill | " + " | ".join(f"{names[s]}: vs signal / vs truth (dB)" for s in args.stacks) + " | notes |",
+             "|---" * (len(args.stacks) + 2) + "|"]
     for label, values in rows.items():
         cells = [f"{values[s][0]:.2f} / {values[s][1]:.2f}" if s in values else "-" for s in args.stacks]
         note = "; ".join(f"{s}: {n}" for s, n in notes.get(label, {}).items())
-        print(f"| {label} | " + " | ".join(cells) + f" | {note} |")
+        table.append(f"| {label} | " + " | ".join(cells) + f" | {note} |")
+    print("\n".join(table))
+    load_line = ""
     if loads:
-        print(f"\nload average (1 min) after each fit: {', '.join(f'{v:.2f}' for v in loads)}")
+        load_line = (f"load average (1 min) at the start {load:.2f}, after each fit: "
+                     f"{', '.join(f'{v:.2f}' for v in loads)}")
+        print(f"\n{load_line}")
 
     print()
+    checks = []
     for stack in args.stacks:
         volume = rows["biharmonic, volume"][stack]
         gauss = rows["Gaussian smoothing, sigmas tuned on artificial holes"][stack]
@@ -168,14 +179,65 @@ def main() -> None:
             if label not in rows or stack not in rows[label]:
                 continue
             fitted = rows[label][stack]
-            checks = [f"vs signal {fitted[0] - volume[0]:+.2f} dB over volume biharmonic (target >= +{signal_gain:g})"]
+            checks_of = [f"vs signal {fitted[0] - volume[0]:+.2f} dB over volume biharmonic (target >= +{signal_gain:g})"]
             ok = fitted[0] - volume[0] >= signal_gain
             if truth_gain is not None:
-                checks.append(f"vs truth {fitted[1] - volume[1]:+.2f} dB (target >= +{truth_gain:g})")
-                checks.append(f"over tuned Gaussian {fitted[0] - gauss[0]:+.2f} / {fitted[1] - gauss[1]:+.2f} dB "
+                checks_of.append(f"vs truth {fitted[1] - volume[1]:+.2f} dB (target >= +{truth_gain:g})")
+                checks_of.append(f"over tuned Gaussian {fitted[0] - gauss[0]:+.2f} / {fitted[1] - gauss[1]:+.2f} dB "
                               f"(target > 0 / > 0)")
                 ok = ok and fitted[1] - volume[1] >= truth_gain and fitted[0] > gauss[0] and fitted[1] > gauss[1]
-            print(f"{names[stack]}, {budget:g} s: " + "; ".join(checks) + f" -> {'met' if ok else 'NOT met'}")
+            checks.append(f"{names[stack]}, {budget:g} s: " + "; ".join(checks_of) + f" -> {'met' if ok else 'NOT met'}")
+            print(checks[-1])
+    if args.docs is not None:
+        write_docs(args.docs, table, load_line, checks, args.threads, torch.__version__)
+
+
+def write_docs(path: Path, table: list[str], load_line: str, checks: list[str], threads: int, version: str) -> None:
+    """Replace (or append) this benchmark's section of a markdown file."""
+    import datetime
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    section = "\n".join([
+        DOCS_START,
+        "## Fitting to the stack being filled",
+        "",
+        "`inpaint_models.fit` trains `stack-unet` (default options and fit settings) on the stack it is about to "
+        "fill, for a time budget, then `fill(..., weights=...)` uses its best checkpoint "
+        "([training.md](training.md#fitting-to-the-data-being-filled)). Hole PSNR against the noise-free signal "
+        "and against the noisy truth (peak = the truth's maximum), for the stack sample and a larger stack made by "
+        "the same recipe with another seed, next to the classical fills plane by plane and as a volume and a "
+        "Gaussian-smoothing fill whose sigmas are chosen on artificial holes; each budget is a fresh fit. "
+        "`noise = true` adds noise measured on the known pixels to the fill (the look of the data, at about 3 dB "
+        "of PSNR against the truth, more against the signal).",
+        "",
+        *table,
+        "",
+        f"Torch {version} at {threads} threads on {cpu} ({os.cpu_count()} cores), "
+        f"{datetime.date.today().isoformat()}; {load_line or 'load not measured'}. The fits' own threads add "
+        f"about {threads} to the load average; more than that means other work shared the CPU, and fewer steps "
+        f"fit in a budget than on an idle machine.",
+        "",
+        "Targets (issue 14):",
+        "",
+        *[f"- {line}" for line in checks],
+        "",
+        "Reproduce: `python benchmarks/bench_fit.py --docs docs/results.md` (about 15 minutes).",
+        DOCS_END,
+    ])
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if DOCS_START in text and DOCS_END in text:
+        before, rest = text.split(DOCS_START, 1)
+        after = rest.split(DOCS_END, 1)[1]
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -340,7 +340,7 @@ def test_noise_model_measures_the_known_pixels_noise():
     from inpaint_models.models.stack_unet.noise import add_noise, noise_model
 
     rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:64, 0:64] / 64.0
+    _, x = np.mgrid[0:64, 0:64] / 64.0
     clean = (0.2 + 0.6 * x)[None, ..., None].repeat(4, axis=0)
     noisy = clean + rng.normal(0, 1, clean.shape) * np.sqrt(0.0004 + 0.002 * clean)  # photon-like noise
     mask = np.zeros(clean.shape[:-1], bool)

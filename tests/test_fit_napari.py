@@ -10,9 +10,9 @@ import torch
 
 pytest.importorskip("napari")
 
-from test_fit import tiny_stack  # noqa: E402
+from test_fit import tiny_stack
 
-from inpaint_models.errors import Cancelled  # noqa: E402
+from inpaint_models.errors import Cancelled
 
 
 @pytest.fixture(autouse=True)

@@ -117,7 +117,7 @@ def describe_holes(mask: np.ndarray, limit: int = 256, seed: int = 0) -> list[Ho
     regions: list[tuple[int, tuple[slice, slice], int]] = []
     eight = np.ones((3, 3), dtype=bool)
     for index in np.flatnonzero(planes.reshape(len(planes), -1).any(axis=1)):
-        labels, count = ndimage.label(planes[index], structure=eight)
+        labels, _ = ndimage.label(planes[index], structure=eight)
         for label, box in enumerate(ndimage.find_objects(labels), start=1):
             if box is not None:
                 regions.append((int(index), box, label))
@@ -380,10 +380,10 @@ class ArrayBatch(Batch):
             around the target plane (the middle one) for models with context
             planes; 0 wherever the truth is unknown.
         mask: float, the image's shape with 1 channel: 1 = hole as the model
-            sees it (real holes and the artificial one).
+            sees it (real holes and the artificial ones).
         weight: float, like ``mask``: 1 where a loss (training) or a metric
             (validation) may compare the output with ``image``: known pixels of
-            the artificial hole in the target plane (not held back in training,
+            the artificial holes in the target plane (not held back in training,
             held back in validation). Zero on every real hole pixel.
     """
 

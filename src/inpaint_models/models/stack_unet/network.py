@@ -95,7 +95,7 @@ class StackInpainter(nn.Module):
 
     def forward(self, planes: Tensor, masks: Tensor) -> Tensor:
         """planes: (N, C, K, H, W) in [0, 1], 0 where unknown; masks: (N, 1, K, H, W), 1 = unknown."""
-        n, c, k, h, w = planes.shape
+        c, k = planes.shape[1], planes.shape[2]
         base, in_plane = self.prefill(planes, masks)
         offset = self.offset.view(1, c, 1, 1)
         scale = self.scale.view(1, c, 1, 1)

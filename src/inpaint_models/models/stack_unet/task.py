@@ -112,7 +112,7 @@ class StackUNetTask(TrainTask):
             return self.predict(image[:, :, None], mask[:, :, None], seed=seed, progress=progress)[:, :, 0]
         net = self.networks["stack_unet"]
         r = self.context_planes
-        b, c, d, h, w = image.shape
+        b, d = image.shape[0], image.shape[2]
         padded = F.pad(torch.where(mask > 0.5, torch.zeros_like(image), image), (0, 0, 0, 0, r, r))
         padded_mask = F.pad(mask, (0, 0, 0, 0, r, r), value=1.0)
         out = image.clone()
