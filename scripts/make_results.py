@@ -38,6 +38,7 @@ import inspect
 import json
 import math
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -447,6 +448,13 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "## Figure", "",
               f"Rows: {GRID_IMAGES} held-out images per mask set; columns: input (hole in white), each model, truth.",
               "", f"![results grid](images/{args.grid.name})", ""]
+    # sections other benchmarks write between their own markers (bench_fit.py --docs) are kept as they are
+    kept = re.findall(r"<!-- (\S+): start -->.*?<!-- \1: end -->", args.output.read_text(encoding="utf-8"),
+                      flags=re.DOTALL) if args.output.is_file() else []
+    previous = args.output.read_text(encoding="utf-8") if args.output.is_file() else ""
+    for name in kept:
+        block = re.search(rf"<!-- {re.escape(name)}: start -->.*?<!-- {re.escape(name)}: end -->", previous, re.DOTALL)
+        lines += ["", block.group(0)]
     args.output.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.output} and {args.grid}", file=sys.stderr)
     return 0
