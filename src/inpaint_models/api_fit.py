@@ -235,8 +235,11 @@ def fit_volumes(
         ``(volumes, holes, meta)``: float32 (N, D, H, W, C) in [0, 1] (zero
         under the mask), bool (N, D, H, W) (True = unknown) and a JSON-able
         description. Values are mapped to [0, 1] by
-        :func:`inpaint_models.arrays.value_range` over the whole image, as ``fill``
-        maps them. Every volume is D planes along ``volume_axis`` (D = 1 plane
+        :func:`inpaint_models.arrays.value_range` over the known pixels of the
+        whole image. (``fill`` now stretches each crop box by its own known
+        pixels; for uint8 and float data already in [0, 1] both are the same
+        fixed map, for other data the fitted net sees a slightly different
+        contrast at fill time: a known difference, see the issue-14 note.) Every volume is D planes along ``volume_axis`` (D = 1 plane
         by plane); channels the model does not take together become separate
         volumes (grey through a colour-only model is repeated to RGB; RGBA loses alpha).
 
