@@ -65,7 +65,8 @@ BROWSE = "Browse…"
 DEVICES = ("auto", "cpu", "cuda")
 UNDO_DEPTH = 5
 #: imported with the registry in the worker thread, so the GUI thread finds them loaded when it needs them
-BACKEND_MODULES = ("inpaint_models.api", "inpaint_models.maskops")
+# magicgui imports its Qt backend on the first widget it builds (~30 ms): done in the worker too
+BACKEND_MODULES = ("inpaint_models.api", "inpaint_models.maskops", "magicgui.type_map", "magicgui.backends._qtpy.widgets")
 #: a fill expected to take longer than this (seconds) asks whether to go on
 LONG_FILL_SECONDS = 30.0
 #: shape standing for "a photograph" when choosing the default model before any image is open
