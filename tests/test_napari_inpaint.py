@@ -526,11 +526,15 @@ def test_opening_the_docks_never_builds_the_registry_or_imports_torch_on_the_gui
 
     script = tmp_path / "dock_spy.py"
     script.write_text(DOCK_SPY)
-    from qtpy import API_NAME  # the binding this test process runs on (pytest-qt's choice: PyQt6 by default)
+    import importlib.util
 
+    from qtpy import API_NAME
+
+    # the default install's binding (PyQt6); qtpy alone would pick PyQt5 where both are installed
+    binding = "pyqt6" if importlib.util.find_spec("PyQt6") is not None else API_NAME.lower()
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "QT_API": API_NAME.lower()}, check=False,
+        env={**os.environ, "QT_API": binding}, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
