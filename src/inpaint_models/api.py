@@ -93,6 +93,19 @@ def resolve_weights(info: ModelInfo, weights: Optional[Union[str, Path]]) -> Opt
     return None
 
 
+def checked_layout(image, mask, channel_axis: ChannelAxis) -> tuple[Any, Layout]:
+    """The checks every entry point runs on (image, mask): dtypes, emptiness, an RGB mask merged, the layout.
+
+    Returns the (possibly merged) mask and the resolved :class:`~inpaint_models.arrays.Layout`.
+    """
+    arrays.check_dtype(image, "image")
+    arrays.check_dtype(mask, "mask")
+    if image.size == 0:
+        raise ShapeMismatchError(f"image is empty (shape {image.shape})")
+    mask = _prepare_mask(image, mask, channel_axis)
+    return mask, arrays.resolve_layout(image.shape, mask.shape, channel_axis)
+
+
 def _prepare_mask(image: np.ndarray, mask: np.ndarray, channel_axis: ChannelAxis) -> np.ndarray:
     """Accept an (H, W, 3|4) mask for an (H, W, 3|4) image: a mask read from an RGB file."""
     if (
@@ -290,12 +303,7 @@ def fill(
     else:
         image = np.asarray(image)
         mask = np.asarray(mask)
-    arrays.check_dtype(image, "image")
-    arrays.check_dtype(mask, "mask")
-    if image.size == 0:
-        raise ShapeMismatchError(f"image is empty (shape {image.shape})")
-    mask = _prepare_mask(image, mask, channel_axis)
-    layout = arrays.resolve_layout(image.shape, mask.shape, channel_axis)
+    mask, layout = checked_layout(image, mask, channel_axis)
     if model == "auto":
         model = default_model(
             image.shape, registry, mask_shape=mask.shape, channel_axis=channel_axis, volume_axis=volume_axis

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from . import arrays
-from .api import CancelCheck, _prepare_mask
+from .api import CancelCheck, checked_layout
 from .arrays import ChannelAxis, VolumeAxis
 from .datatypes import Reporter
 from .errors import (
@@ -249,12 +249,7 @@ def fit_volumes(
     """
     image = np.asarray(image)
     mask = np.asarray(mask)
-    arrays.check_dtype(image, "image")
-    arrays.check_dtype(mask, "mask")
-    if image.size == 0:
-        raise ShapeMismatchError(f"image is empty (shape {image.shape})")
-    mask = _prepare_mask(image, mask, channel_axis)
-    layout = arrays.resolve_layout(image.shape, mask.shape, channel_axis)
+    mask, layout = checked_layout(image, mask, channel_axis)
     mask_bool = arrays.mask_to_bool(mask)
     planes, mask_planes = arrays.as_planes(image, mask_bool, layout)
     if bool(np.all(mask_planes)):
