@@ -184,3 +184,111 @@ def test_a_bad_config_is_a_notification(qtbot, docks, tmp_path):
     assert blocker.args == ["error"]
     errors = [n.message for n in seen if n.severity == NotificationSeverity.ERROR]
     assert errors and "data" in errors[-1]
+
+
+# -- an open layer as the data ------------------------------------------------------------------------
+def smooth_photo(size: int = 96) -> np.ndarray:
+    """uint8 (size, size, 3): smooth colour waves, something a tiny network can learn a little of."""
+    y, x = np.mgrid[0:size, 0:size]
+    return np.stack([128 + 60 * np.sin(x / 7 + c) * np.cos(y / 9) for c in range(3)], -1).astype(np.uint8)
+
+
+def layer_run(widget, output: Path, steps: int) -> None:
+    widget.set_model("autoencoder")
+    widget.set_data_mode("open layer")
+    widget.set_option("width", 8)
+    widget.image_size.setValue(32)
+    widget.batch_size.setValue(2)
+    widget.steps.setValue(steps)
+    widget.preview_every.setValue(2)
+    widget.device_combo.setCurrentText("cpu")
+    widget.output_folder.set_text(str(output))
+
+
+def test_the_data_choice_shows_the_folder_or_the_layer_pickers(docks):
+    viewer, train, _inpaint = docks
+    assert train.data_mode() == "folder"
+    assert not train.data_folder.isHidden() and train.image_layer.isHidden() and train.mask_layer.isHidden()
+    train.set_data_mode("open layer")
+    assert train.data_folder.isHidden() and not train.image_layer.isHidden() and not train.mask_layer.isHidden()
+
+    stack = viewer.add_image(np.zeros((5, 40, 48), np.uint16), name="stack")
+    gaps = viewer.add_labels(np.zeros((5, 40, 48), np.uint8), name="gaps")
+    assert train.image_layer.value() == stack
+    assert train.mask_layer.value() == gaps  # a Labels layer is preselected as the mask
+    assert train.volume_axis() == 0  # the stack's axis, as the Inpaint widget fills it
+    train.volume_axis_combo.setCurrentIndex(0)
+    assert train.volume_axis() is None  # plane by plane
+    train.mask_layer.set_value(None)
+    viewer.add_shapes([[[5, 5], [5, 20], [20, 20]]], shape_type="polygon", name="outline")
+    assert train.mask_layer.value() is None  # "no mask", once chosen, stays chosen
+
+
+def test_open_layer_mistakes_are_clear_errors_before_anything_runs(docks, tmp_path):
+    viewer, train, _inpaint = docks
+    train.set_model("autoencoder")
+    train.set_data_mode("open layer")
+    train.output_folder.set_text(str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="no image layer"):
+        train.request()
+    photo = viewer.add_image(smooth_photo(), rgb=True, name="photo")
+    wrong = viewer.add_labels(np.zeros((50, 60), np.uint8), name="wrong")
+    train.image_layer.set_value(photo)
+    train.mask_layer.set_value(wrong)
+    with pytest.raises(ValueError, match=r"does not match the image's \(96, 96\)"):
+        train.request()
+    assert train.start() is None and not (tmp_path / "run").exists()  # a notification, nothing started
+    train.mask_layer.set_value(viewer.add_labels(np.zeros((96, 96), np.uint8), name="holes"))
+    train.image_size.setValue(128)
+    with pytest.raises(ValueError, match="larger than the planes"):
+        train.request()
+    train.image_size.setValue(32)
+    request = train.request()
+    assert request.model == "autoencoder" and request.rgb and request.volume_axis is None
+    assert request.train["image_size"] == 32 and request.image is photo.data
+
+
+def test_training_on_a_layer_checks_the_model_and_the_mask_in_the_worker(tmp_path):
+    from inpaint_models.errors import NotTrainableError, ShapeMismatchError
+    from napari_inpaint.layer_training import LayerTrainRequest, run_layer_training
+
+    photo = smooth_photo(48)
+    request = LayerTrainRequest(image=photo, mask=np.zeros((48, 40), bool), rgb=True, model="autoencoder",
+                                output=tmp_path / "run", steps=2)
+    with pytest.raises(ShapeMismatchError, match="does not match"):
+        run_layer_training(request)
+    request.mask, request.model = np.zeros((48, 48), bool), "telea"
+    with pytest.raises(NotTrainableError, match="not trainable"):
+        run_layer_training(request)
+    assert not (tmp_path / "run").exists()
+
+
+# 3 steps of a width-8 autoencoder on 32-px crops: under a second once torch is imported (not `slow`)
+def test_training_on_an_open_layer_and_its_labels_writes_a_checkpoint_for_fill(qtbot, docks, tmp_path):
+    viewer, train, inpaint = docks
+    photo = viewer.add_image(smooth_photo(), rgb=True, name="photo")
+    holes = np.zeros((96, 96), np.uint8)
+    holes[40:48, 40:52] = 1
+    labels = viewer.add_labels(holes, name="holes")
+    image_before, labels_before = photo.data.copy(), labels.data.copy()
+    layer_run(train, tmp_path / "run", steps=3)
+    train.image_layer.set_value(photo)
+    train.mask_layer.set_value(labels)
+
+    with qtbot.waitSignal(train.training_finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        train.start_button.click()
+        assert train.stop_button.isEnabled() and not train.start_button.isEnabled()
+    assert blocker.args == ["done"], train.status.text()
+
+    checkpoint = train.checkpoint
+    assert checkpoint is not None and checkpoint.is_file() and checkpoint.parent == tmp_path / "run" / "checkpoints"
+    sidecar = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert sidecar["model"] == "autoencoder" and sidecar["step"] == 3
+    assert (tmp_path / "run" / "data" / "inpaint-array-data.json").is_file()  # the fit's array data source
+    assert train.progress.maximum() == 3 and train.progress.value() == 3
+    assert "training preview" in viewer.layers
+    # the layers are read, never modified
+    assert np.array_equal(photo.data, image_before) and np.array_equal(labels.data, labels_before)
+
+    inpaint.set_model("autoencoder")
+    qtbot.waitUntil(lambda: str(checkpoint.resolve()) in inpaint.weights_paths(), timeout=RUN_TIMEOUT_MS)

@@ -4,7 +4,10 @@ The widget gathers a config (a file, the main ``[train]`` fields and the
 model's own ``[model]`` options: those that fix the architecture and those
 used only in training; the options a fill may change belong to the Inpaint
 widget) and hands it to :func:`napari_inpaint.jobs.run_training`,
-which :mod:`napari_inpaint._threading` runs in a worker thread. Progress events
+which :mod:`napari_inpaint._threading` runs in a worker thread. Its data is a
+folder of images, or an open image layer with its mask layer
+(:mod:`napari_inpaint.layer_training`: the fit path of "learn from this layer
+first", :func:`inpaint_models.fit`, with the widget's fields as its settings). Progress events
 update the progress bar, the loss plot and a "training preview" image layer;
 the finished checkpoint is added to :data:`napari_inpaint.checkpoints.store`,
 which puts it in the Inpaint widget's weights list. Stop asks the trainer to
@@ -16,8 +19,9 @@ from __future__ import annotations
 import datetime
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
+from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
@@ -41,9 +45,17 @@ from inpaint_models.training.config import TrainSettings, read_config_file
 
 from ._compat import avoid_triton_llvm_clash
 from ._threading import Job, load_models, stop_jobs_when_destroyed
-from ._widgets import LossPlot, ModelComboBox, PathEdit, notify_skipped_plugins
+from ._widgets import LayerComboBox, LossPlot, ModelComboBox, PathEdit, notify_skipped_plugins
 from .checkpoints import store
 from .jobs import TrainRequest, read_preview, run_training
+from .layer_training import (
+    LAYER_RUN_KEYS,
+    LayerTrainRequest,
+    default_layer_output,
+    layer_spatial_shape,
+    mask_source,
+    run_layer_training,
+)
 from .option_form import OptionForm
 
 if TYPE_CHECKING:
@@ -52,6 +64,12 @@ if TYPE_CHECKING:
 PREVIEW_LAYER = "training preview"
 DEVICES = ("auto", "cpu", "cuda")
 CONFIG_FILTER = "Training configs (*.toml *.yaml *.yml);;All files (*)"
+#: the data sources: a folder of images, or an open image layer and its mask
+DATA_FOLDER = "folder"
+DATA_LAYER = "open layer"
+DATA_SOURCES = (DATA_FOLDER, DATA_LAYER)
+#: the volume-axis choice meaning "plane by plane"
+NO_VOLUME = "none (plane by plane)"
 
 
 def default_output(model: str) -> Path:
@@ -84,7 +102,7 @@ def describe(event: ProgressEvent) -> str:
 
 
 class TrainWidget(QWidget):
-    """Dock widget training any trainable registered model from a folder of images.
+    """Dock widget training any trainable registered model from a folder of images or an open layer.
 
     ``training_finished`` is emitted with ``"done"``, ``"error"`` (or ``"cancelled"``
     when a run ends without a checkpoint) after each run; ``models_loaded`` once
@@ -108,6 +126,7 @@ class TrainWidget(QWidget):
         self._last_preview: Optional[Path] = None
         self._started = 0.0
         self._jobs: dict[str, Optional[Job]] = {"train": None}
+        self._volume_axes_for: Optional[tuple[int, ...]] = None  # the image shape the volume axes list is for
         # napari closing deletes the dock: stop the run, which writes a checkpoint first
         stop_jobs_when_destroyed(self, self._jobs, timeout=120)
         defaults = TrainSettings()
@@ -121,9 +140,33 @@ class TrainWidget(QWidget):
         self.config_path = PathEdit(folder=False, file_filter=CONFIG_FILTER, placeholder="optional .toml / .yaml")
         self.config_path.setToolTip("A config file; its values fill the fields below, which override it")
         form.addRow("Config file", self.config_path)
+        self.data_source = QComboBox()
+        self.data_source.addItems(DATA_SOURCES)
+        self.data_source.setToolTip(
+            "folder: a folder of training images. open layer: an image layer (2D or a stack) and its mask: "
+            "the model learns to fill holes like the mask's from the layer's known pixels (as 'learn from "
+            "this layer first' in the Inpaint widget); the mask's pixels are never trained on"
+        )
+        form.addRow("Data", self.data_source)
         self.data_folder = PathEdit(folder=True, placeholder="folder of training images")
         self.data_folder.setToolTip("Searched recursively for png / jpg / tif images")
         form.addRow("Data folder", self.data_folder)
+        self.image_layer = LayerComboBox(napari_viewer, [Image])
+        self.image_layer.setToolTip("The image layer to learn from (2D, RGB or a stack); it is read, never changed")
+        form.addRow("Image layer", self.image_layer)
+        self.mask_layer = MaskLayerComboBox(napari_viewer)
+        self.mask_layer.setToolTip(
+            "Its holes (Labels, Shapes or an Image; non-zero = unknown): never trained on, and the artificial "
+            "holes the model learns from are drawn like them. Empty: no holes, boxes a quarter of the crop side"
+        )
+        form.addRow("Mask layer", self.mask_layer)
+        self.volume_axis_combo = QComboBox()
+        self.volume_axis_combo.setToolTip(
+            "For a stack: the axis whose neighbouring planes are context for models that read them "
+            "(stack-unet); fill with the same choice ('use neighbouring planes' fills along the last stack axis)"
+        )
+        form.addRow("Volume axis", self.volume_axis_combo)
+        self._form = form
         self.image_size = _spin(8, 4096, defaults.image_size, " px")
         form.addRow("Image size", self.image_size)
         self.batch_size = _spin(1, 4096, defaults.batch_size)
@@ -179,7 +222,7 @@ class TrainWidget(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("step %v / %m")
         layout.addWidget(self.progress)
-        self.status = QLabel("Choose a data folder and press Start.")
+        self.status = QLabel("Choose a data folder (or an open layer) and press Start.")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.loss_plot = LossPlot()
@@ -189,6 +232,9 @@ class TrainWidget(QWidget):
         self.model_combo.about_to_show.connect(self.refresh_models)
         self.model_combo.currentIndexChanged.connect(self._on_model_changed)
         self.config_path.changed.connect(self.load_config_file)
+        self.data_source.currentIndexChanged.connect(self._on_data_source_changed)
+        self.image_layer.currentIndexChanged.connect(self._update_volume_axes)
+        self._on_data_source_changed()
         self.output_folder.edit.textChanged.connect(self._update_buttons)
         self.options_toggle.toggled.connect(self._toggle_options)
         self.start_button.clicked.connect(lambda: self.start(resume=False))
@@ -299,6 +345,53 @@ class TrainWidget(QWidget):
         self.options_panel.setVisible(shown)
         self.options_toggle.setArrowType(_arrow(shown))
 
+    # -- data source -----------------------------------------------------------------------------
+    def data_mode(self) -> str:
+        """``"folder"`` or ``"open layer"``: where the training data comes from."""
+        return self.data_source.currentText()
+
+    def set_data_mode(self, mode: str) -> None:
+        """Choose the data source, ``"folder"`` or ``"open layer"``."""
+        if mode not in DATA_SOURCES:
+            raise ValueError(f"data source must be one of {DATA_SOURCES}, got {mode!r}")
+        self.data_source.setCurrentText(mode)
+
+    def _on_data_source_changed(self, *_args) -> None:
+        layer = self.data_mode() == DATA_LAYER
+        self._set_row_visible(self.data_folder, not layer)
+        for widget in (self.image_layer, self.mask_layer, self.volume_axis_combo):
+            self._set_row_visible(widget, layer)
+        self._update_volume_axes()
+
+    def _set_row_visible(self, field: QWidget, visible: bool) -> None:
+        label = self._form.labelForField(field)
+        if label is not None:
+            label.setVisible(visible)
+        field.setVisible(visible)
+
+    def _update_volume_axes(self, *_args) -> None:
+        """List the chosen image's stack axes (the last one by default), or none for a 2D image."""
+        image = self.image_layer.value()
+        shape = layer_spatial_shape(image) if image is not None and not image.multiscale else ()
+        if self._volume_axes_for == shape:
+            return
+        self._volume_axes_for = shape
+        combo = self.volume_axis_combo
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(NO_VOLUME, None)
+        for axis in range(len(shape) - 2):
+            combo.addItem(f"axis {axis} ({shape[axis]} planes)", axis)
+        combo.setCurrentIndex(combo.count() - 1)  # the innermost stack axis, as the Inpaint widget fills
+        combo.blockSignals(False)
+        combo.setEnabled(combo.count() > 1)
+
+    def volume_axis(self) -> Optional[int]:
+        """The chosen image axis whose neighbouring planes are context, or None (plane by plane, or 2D)."""
+        self._update_volume_axes()
+        data = self.volume_axis_combo.currentData()
+        return int(data) if data is not None else None
+
     # -- config --------------------------------------------------------------------------------
     def load_config_file(self, path: str = "") -> None:
         """Show a config file's values in the fields (the fields then override the file)."""
@@ -337,19 +430,30 @@ class TrainWidget(QWidget):
         if isinstance(train.get("output"), str):
             self.output_folder.edit.setText(train["output"])
 
-    def request(self, resume: bool = False) -> TrainRequest:
+    def request(self, resume: bool = False) -> Union[TrainRequest, LayerTrainRequest]:
         """The run the fields describe (the config file, overridden by every field).
 
+        A :class:`TrainRequest` for a folder of images, a
+        :class:`~napari_inpaint.layer_training.LayerTrainRequest` for an open layer.
+
         Raises:
-            ValueError: no model, or a field that is not a valid value.
+            ValueError: no model, a model that cannot be trained, a field that is
+                not a valid value; for an open layer: no image layer, a
+                multiscale one, a mask layer that does not match the image, or an
+                image size larger than the layer's planes.
         """
         model = self.model_combo.currentData()
         if not model:
             raise ValueError("no trainable model is installed")
+        info = self._model_info()
+        if info is not None and not info.trainable:
+            raise ValueError(f"model {model!r} cannot be trained (a classical fill learns nothing)")
         try:
             learning_rate = float(self.learning_rate.text().replace(",", "."))
         except ValueError:
             raise ValueError(f"learning rate must be a number, got {self.learning_rate.text()!r}") from None
+        if self.data_mode() == DATA_LAYER:
+            return self._layer_request(model, learning_rate, resume)
         output = self.output_folder.text()
         if not output:
             output = str(default_output(model))
@@ -374,6 +478,63 @@ class TrainWidget(QWidget):
             overrides["train.resume"] = True
         return TrainRequest(config=config, overrides=overrides, registry=self.registry)
 
+    def _layer_request(self, model: str, learning_rate: float, resume: bool) -> LayerTrainRequest:
+        """The "open layer" run: shapes are checked here, the layer's data is read in the worker."""
+        image = self.image_layer.value()
+        if image is None:
+            raise ValueError("no image layer: open an image (or choose one) to train on, or choose 'folder' data")
+        if image.multiscale:
+            raise ValueError(f"{image.name!r} is a multiscale image; training needs a single-scale layer")
+        shape = layer_spatial_shape(image)
+        if len(shape) < 2:
+            raise ValueError(f"{image.name!r} has shape {tuple(image.data.shape)}; an image needs (H, W) at least")
+        mask_layer = self.mask_layer.value()
+        if mask_layer is not None and mask_layer == image:
+            raise ValueError(f"the mask layer cannot be the image {image.name!r} itself")
+        mask = mask_source(mask_layer, shape)
+        size = self.image_size.value()
+        if size > min(shape[-2:]):
+            raise ValueError(f"Image size {size} px is larger than the planes of {image.name!r} "
+                             f"({shape[-2]} x {shape[-1]}); choose at most {min(shape[-2:])} px")
+        config = Path(self.config_path.text()).expanduser() if self.config_path.text() else None
+        options: dict[str, Any] = {}
+        train: dict[str, Any] = {}
+        if config is not None:  # the file's values, under the fields (which were filled from it)
+            try:
+                data = read_config_file(config)
+            except InpaintError as error:
+                raise ValueError(str(error)) from None
+            if isinstance(data.get("model"), dict):
+                options.update({k: v for k, v in data["model"].items() if k != "name"})
+            if isinstance(data.get("train"), dict):
+                train.update({k: v for k, v in data["train"].items() if k not in LAYER_RUN_KEYS})
+        options.update({name: _plain(value) for name, value in self.option_values(only_changed=False).items()})
+        train.update({
+            "image_size": size,
+            "batch_size": self.batch_size.value(),
+            "learning_rate": learning_rate,
+            "preview_every": self.preview_every.value(),
+        })
+        output = self.output_folder.text()
+        if not output:
+            output = str(default_layer_output(model, image.name))
+            self.output_folder.edit.setText(output)  # Resume continues in the same folder
+        return LayerTrainRequest(
+            image=image.data,
+            mask=mask,
+            rgb=bool(image.rgb),
+            model=model,
+            output=Path(output).expanduser(),
+            steps=self.steps.value(),
+            volume_axis=self.volume_axis(),
+            device=self.device_combo.currentText(),
+            options=options,
+            train=train,
+            resume=resume,
+            layer_name=image.name,
+            registry=self.registry,
+        )
+
     # -- running -------------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -390,7 +551,13 @@ class TrainWidget(QWidget):
             show_error(f"Train: {error}")
             return None
         avoid_triton_llvm_clash()  # before the worker imports torch
-        output = Path(str(request.overrides["train.output"])).expanduser()
+        if isinstance(request, LayerTrainRequest):
+            output, model = request.output, request.model
+            work = lambda progress, cancel: run_layer_training(request, progress, cancel)  # noqa: E731
+        else:
+            output = Path(str(request.overrides["train.output"])).expanduser()
+            model = str(request.overrides["model.name"])
+            work = lambda progress, cancel: run_training(request, progress, cancel)  # noqa: E731
         store.add_folder(output)  # its checkpoints show up in the Inpaint widget from now on
         if not resume:
             self.loss_plot.clear()
@@ -398,7 +565,7 @@ class TrainWidget(QWidget):
         self._outcome = ""
         self._started = time.monotonic()
         self.job = Job(
-            lambda progress, cancel: run_training(request, progress, cancel),
+            work,
             on_progress=self._on_progress,
             on_done=self._on_done,
             on_cancelled=self._on_cancelled,
@@ -406,14 +573,15 @@ class TrainWidget(QWidget):
             on_finished=self._on_finished,
             extra=self._load_preview,
             interval=0.1,
-            name=f"train {request.overrides['model.name']}",
+            name=f"train {model}",
         )
         self._jobs["train"] = self.job
         self.start_button.setEnabled(False)
         self.resume_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.progress.setRange(0, 0)  # busy until the first step (torch import, data scan)
-        self.status.setText(("Resuming" if resume else "Starting") + f" {request.overrides['model.name']}…")
+        source = f" on {request.layer_name!r}" if isinstance(request, LayerTrainRequest) else ""
+        self.status.setText(("Resuming" if resume else "Starting") + f" {model}{source}…")
         return self.job.start()
 
     def stop(self) -> None:
@@ -491,6 +659,41 @@ class TrainWidget(QWidget):
         """Refresh the model list whenever the dock is shown (plugins may have been installed)."""
         self.refresh_models()
         super().showEvent(event)
+
+
+class MaskLayerComboBox(LayerComboBox):
+    """The mask layers (Labels, Shapes, Image) and an empty item for "no mask".
+
+    The empty item is chosen only by the user: while it is not, the first
+    Labels or Shapes layer (the top one, as napari lists them) is preselected,
+    so an image opened with its mask trains with that mask.
+    """
+
+    def __init__(self, viewer, parent=None) -> None:
+        super().__init__(viewer, [Labels, Shapes, Image], allow_none=True, parent=parent)
+        self.activated.connect(self._on_activated)
+
+    def _on_activated(self, _index: int) -> None:
+        self._none_chosen = self.currentText() == ""
+
+    def refresh(self, *_args) -> None:
+        """Rebuild the list; with nothing chosen (and "no mask" not chosen by the user) pick a Labels / Shapes layer."""
+        super().refresh()
+        if self.currentText() or getattr(self, "_none_chosen", False):
+            return
+        for layer in reversed(self._viewer.layers):
+            if isinstance(layer, (Labels, Shapes)):
+                self.setCurrentIndex(self.findText(layer.name))
+                return
+
+    def set_value(self, layer) -> None:
+        """Choose ``layer``, or None for no mask."""
+        self._none_chosen = layer is None
+        if layer is None:
+            self.refresh()
+            self.setCurrentIndex(0)
+        else:
+            super().set_value(layer)
 
 
 def _plain(value: Any) -> Any:
