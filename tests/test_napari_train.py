@@ -292,3 +292,44 @@ def test_training_on_an_open_layer_and_its_labels_writes_a_checkpoint_for_fill(q
 
     inpaint.set_model("autoencoder")
     qtbot.waitUntil(lambda: str(checkpoint.resolve()) in inpaint.weights_paths(), timeout=RUN_TIMEOUT_MS)
+
+
+def test_an_empty_mask_trains_on_boxes_as_fit_does(tmp_path):
+    from inpaint_models.errors import EmptyMaskWarning
+    from napari_inpaint.layer_training import LayerTrainRequest, run_layer_training
+
+    photo = smooth_photo()
+    request = LayerTrainRequest(image=photo, mask=lambda: np.zeros((96, 96), bool), rgb=True, model="autoencoder",
+                                output=tmp_path / "run", steps=1, device="cpu", options={"width": 8},
+                                train={"image_size": 32, "batch_size": 2})
+    with pytest.warns(EmptyMaskWarning, match="empty"):
+        weights = run_layer_training(request)
+    assert weights.is_file() and np.array_equal(photo, smooth_photo())
+
+
+@pytest.mark.slow  # a run stopped, then resumed
+def test_a_layer_run_stops_with_a_checkpoint_and_resumes(qtbot, docks, tmp_path):
+    viewer, train, _inpaint = docks
+    holes = np.zeros((96, 96), np.uint8)
+    holes[10:16, 60:80] = 1
+    viewer.add_image(smooth_photo(), rgb=True, name="photo")
+    viewer.add_labels(holes, name="holes")
+    layer_run(train, tmp_path / "run", steps=100_000)
+    with qtbot.waitSignal(train.training_finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        train.start_button.click()
+        qtbot.waitUntil(lambda: train.progress.value() >= 2, timeout=RUN_TIMEOUT_MS)
+        train.stop_button.click()
+    assert blocker.args == ["done"], train.status.text()
+    assert "Stopped" in train.status.text()
+
+    def newest_step() -> int:
+        sidecars = (tmp_path / "run" / "checkpoints").glob("step_*[0-9].json")
+        return max(json.loads(path.read_text())["step"] for path in sidecars)
+
+    step = newest_step()
+    assert 2 <= step < 100_000
+    train.steps.setValue(step + 2)
+    with qtbot.waitSignal(train.training_finished, timeout=RUN_TIMEOUT_MS) as resumed:
+        train.resume_button.click()
+    assert resumed.args == ["done"], train.status.text()
+    assert newest_step() == step + 2
