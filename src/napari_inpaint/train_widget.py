@@ -553,11 +553,11 @@ class TrainWidget(QWidget):
         avoid_triton_llvm_clash()  # before the worker imports torch
         if isinstance(request, LayerTrainRequest):
             output, model = request.output, request.model
-            work = lambda progress, cancel: run_layer_training(request, progress, cancel)  # noqa: E731
+            work = lambda progress, cancel: run_layer_training(request, progress, cancel)
         else:
             output = Path(str(request.overrides["train.output"])).expanduser()
             model = str(request.overrides["model.name"])
-            work = lambda progress, cancel: run_training(request, progress, cancel)  # noqa: E731
+            work = lambda progress, cancel: run_training(request, progress, cancel)
         store.add_folder(output)  # its checkpoints show up in the Inpaint widget from now on
         if not resume:
             self.loss_plot.clear()
