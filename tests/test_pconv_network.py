@@ -259,3 +259,25 @@ def test_pconv_unet_overfits_two_images():
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.6 * losses[0]
     assert losses[-1] < losses[10]  # still falling, not a lucky first step
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_partial_conv_is_finite_under_half_precision_autocast(dtype):
+    # an fp16 count clamped at 1e-8 (which is 0 in fp16) gave inf * 0 = NaN where a window
+    # held no valid pixel: the first fp16 training step of pconv-unet on CUDA diverged
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 16, 16).to(dtype)
+    valid = torch.ones(2, 1, 16, 16)
+    valid[..., 2:12, 3:13] = 0  # windows entirely inside the hole
+    layer = PartialConv2d(8, 4, 3)
+    with torch.autocast("cpu", dtype=dtype):
+        out, new = layer(x, valid)
+    assert torch.isfinite(out).all()
+    assert new[0, 0, 6, 7] == 0 and out[0, :, 6, 7].abs().max() == 0  # empty window: 0, as in fp32
+    reference, _ = layer(x.float(), valid)
+    torch.testing.assert_close(out.float(), reference, atol=0.05, rtol=0.05)
+    image, mask = _batch(64)
+    net = PConvUNet.for_size(64, width=0.25)
+    with torch.autocast("cpu", dtype=dtype):
+        y = net(image, mask)
+    assert torch.isfinite(y).all()

@@ -51,8 +51,11 @@ def _worker(rank: int, world_size: int, port: int, config: dict, results: str) -
     saved = load_tensors(path)  # written by rank 0 before the run's final barrier
     same = all(torch.equal(parameter, saved[f"{name}.{key}"]) for name, network in trainer.task.networks.items()
                for key, parameter in network.named_parameters())
-    Path(results, f"rank{rank}.json").write_text(json.dumps({"path": str(path), "writes": writes,
-                                                             "steps": events, "same_parameters": same}))
+    # no in-place buffer broadcast at each forward (it broke a twice-run BatchNorm discriminator on CUDA)
+    wrappers = [net for net in trainer.train_nets.values() if isinstance(net, torch.nn.parallel.DistributedDataParallel)]
+    broadcasts = [net.broadcast_buffers for net in wrappers]
+    Path(results, f"rank{rank}.json").write_text(json.dumps({"path": str(path), "writes": writes, "steps": events,
+                                                             "same_parameters": same, "broadcasts": broadcasts}))
 
 
 def test_two_process_ddp_run_completes_and_only_rank_0_writes(tmp_path):
@@ -70,6 +73,7 @@ def test_two_process_ddp_run_completes_and_only_rank_0_writes(tmp_path):
     assert rank0["writes"], "the audit hook saw no write by rank 0"
     assert rank0["steps"][-1] == rank1["steps"][-1] == 4
     assert rank0["same_parameters"] and rank1["same_parameters"]  # gradients were averaged across processes
+    assert rank0["broadcasts"] == [False, False]  # generator and discriminator wrapped, buffers per rank
     sidecar = read_sidecar(rank0["path"], "context-encoder")
     assert sidecar["step"] == 4 and sidecar["world_size"] == 2
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

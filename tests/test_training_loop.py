@@ -319,3 +319,37 @@ def test_ema_warms_up_and_copies_integer_buffers():
     with ema.applied():
         assert torch.equal(net.state_dict()["0.weight"], saved["net.0.weight"])
     assert all(torch.equal(raw[k], v) for k, v in net.state_dict().items())
+
+
+def test_fp16_overflow_steps_are_skipped_not_diverged_until_they_persist():
+    """An fp16 gradient scaler skips steps whose gradients overflow (normal while it finds its
+    scale: the first CUDA fp16 steps of context-encoder did): no inf grad norm, no divergence
+    error; only MAX_OVERFLOWS_IN_A_ROW skipped steps in a row stop the run."""
+    import types
+
+    from inpaint_models.training.loop import Trainer as LoopTrainer
+
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    trainer = types.SimpleNamespace(
+        optimizers={"generator": optimizer}, precision=types.SimpleNamespace(scaler=lambda name: scaler),
+        settings=types.SimpleNamespace(grad_clip=1.0), _overflows={}, step=0, last_checkpoint=None,
+        MAX_OVERFLOWS_IN_A_ROW=LoopTrainer.MAX_OVERFLOWS_IN_A_ROW)
+    trainer._count_overflow = lambda name, skipped: LoopTrainer._count_overflow(trainer, name, skipped)
+    ctx = types.SimpleNamespace(grad_norms={})
+
+    def step(gradient: float) -> None:
+        scaler.scale((weight * torch.full((3,), gradient)).sum()).backward()
+        LoopTrainer.optimizer_step(trainer, "generator", ctx)
+
+    step(float("inf"))  # overflow: skipped, the scale halves, the weights stay
+    assert ctx.grad_norms == {} and scaler.get_scale() == 2.0 ** 15
+    assert torch.equal(weight.detach(), torch.ones(3))
+    step(1.0)  # a finite step: taken and reported, the count starts again
+    assert np.isfinite(ctx.grad_norms["generator"]) and trainer._overflows["generator"] == 0
+    assert not torch.equal(weight.detach(), torch.ones(3))
+    for _ in range(LoopTrainer.MAX_OVERFLOWS_IN_A_ROW - 1):
+        step(float("nan"))
+    with pytest.raises(FloatingPointError, match="overflowed fp16 in 30 steps in a row"):
+        step(float("nan"))

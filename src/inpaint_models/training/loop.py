@@ -94,6 +94,7 @@ class Trainer:
         self.metrics: dict[str, float] = {}
         self.cancelled = False
         self.skipped_files: dict[str, str] = {}
+        self._overflows: dict[str, int] = {}  # fp16: skipped (overflowed) steps in a row, per optimiser
         self.last_checkpoint: Optional[Path] = None
         self.last_preview: Optional[Path] = None
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
@@ -217,7 +218,14 @@ class Trainer:
                 from torch.nn.parallel import DistributedDataParallel
 
                 device_ids = [self.device.index] if self.device.type == "cuda" else None
-                self.train_nets[name] = DistributedDataParallel(network, device_ids=device_ids)
+                # broadcast_buffers=False: a GAN step runs a discriminator twice (real, then fake)
+                # before one backward, and DDP's in-place buffer broadcast at the second forward bumps
+                # the version of BatchNorm statistics that cuDNN saved for the first one's backward
+                # ("modified by an inplace operation", seen on CUDA with context-encoder). Each rank
+                # keeps its own running statistics; checkpoints are written by rank 0, so the weights
+                # carry rank 0's (estimated from its shard of the data)
+                self.train_nets[name] = DistributedDataParallel(network, device_ids=device_ids,
+                                                                broadcast_buffers=False)
             else:
                 self.train_nets[name] = network
         task.train_mode()
@@ -309,9 +317,13 @@ class Trainer:
             scaler.unscale_(optimizer)
             parameters = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
             norm = float(torch.nn.utils.clip_grad_norm_(parameters, self.settings.grad_clip))
-            ctx.grad_norms[name] = norm
+            if math.isfinite(norm) or not scaler.is_enabled():
+                ctx.grad_norms[name] = norm
+        scale_before = scaler.get_scale() if scaler.is_enabled() else None
         scaler.step(optimizer)
         scaler.update()
+        if scale_before is not None:
+            self._count_overflow(name, skipped=scaler.get_scale() < scale_before)
         optimizer.zero_grad(set_to_none=True)
         return norm
 
@@ -348,6 +360,7 @@ class Trainer:
         window: collections.deque = collections.deque(maxlen=50)
         sums: dict[str, torch.Tensor] = {}
         count = 0
+        norm_counts: dict[str, int] = {}  # fp16 steps skipped for overflow have no gradient norm
         last_losses: dict[str, float] = {}
         started = time.perf_counter()
         last_event = 0.0
@@ -378,6 +391,7 @@ class Trainer:
                     sums[key] = sums.get(key, 0.0) + value
                 for key, value in ctx.grad_norms.items():
                     sums[f"grad_norm_{key}"] = sums.get(f"grad_norm_{key}", 0.0) + torch.tensor(value)
+                    norm_counts[f"grad_norm_{key}"] = norm_counts.get(f"grad_norm_{key}", 0) + 1
                 count += 1
 
                 now = time.perf_counter()
@@ -387,7 +401,7 @@ class Trainer:
                 due_log = step % s.log_every == 0 or last
                 due_event = due_log or now - last_event >= REPORT_INTERVAL_SECONDS
                 if due_log or due_event:
-                    last_losses = {k: float(v) / count for k, v in sums.items()}
+                    last_losses = {k: float(v) / norm_counts.get(k, count) for k, v in sums.items()}
                     if due_log:
                         last_losses = distributed.mean_over_processes(self.dist, last_losses, self.device)
                         self._check_finite(last_losses, step)
@@ -398,7 +412,7 @@ class Trainer:
                         self.log.write("train", step, record)
                         self.tensorboard.scalars("train", step, dict(last_losses, lr=self.learning_rate or 0.0,
                                                                      images_per_second=speed or 0.0))
-                        sums, count = {}, 0
+                        sums, count, norm_counts = {}, 0, {}
                 if s.validate_every and (step % s.validate_every == 0 or last):
                     self._validate(step)
                 if s.preview_every and (step % s.preview_every == 0 or last):
@@ -448,6 +462,25 @@ class Trainer:
     def _speed(window: collections.deque) -> Optional[float]:
         seconds = sum(t for t, _ in window)
         return sum(n for _, n in window) / seconds if seconds > 0 else None
+
+    #: fp16 steps in a row whose gradients overflowed before a run counts as diverged: the scaler
+    #: halves its scale at each (from 2**16), so this many means gradients beyond any usable scale
+    MAX_OVERFLOWS_IN_A_ROW = 30
+
+    def _count_overflow(self, optimizer: str, skipped: bool) -> None:
+        """fp16 only: the gradient scaler skipped ``optimizer``'s step (inf/NaN gradients) or not.
+
+        Skipped steps while the scaler finds its scale are normal (the first few steps, and now
+        and then later); only a long run of them means the run diverged.
+        """
+        in_a_row = self._overflows.get(optimizer, 0) + 1 if skipped else 0
+        self._overflows[optimizer] = in_a_row
+        if in_a_row >= self.MAX_OVERFLOWS_IN_A_ROW:
+            raise FloatingPointError(
+                f"training diverged: {optimizer!r} gradients overflowed fp16 in {in_a_row} steps in a row "
+                f"(at step {self.step}); use train.precision = \"bf16\" or \"fp32\", or lower train.learning_rate "
+                f"(last checkpoint: {self.last_checkpoint})"
+            )
 
     def _check_finite(self, losses: Mapping[str, float], step: int) -> None:
         for key, value in losses.items():

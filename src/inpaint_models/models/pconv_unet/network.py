@@ -72,14 +72,16 @@ class PartialConv2d(nn.Module):
         -> (out (B, Cout, H', W'), new valid mask (B, Cout, H', W'))."""
         if valid.shape[1] == 1:
             valid = valid.expand(-1, x.shape[1], -1, -1)
-        valid = valid.to(x.dtype)
         c = self.conv
-        with torch.no_grad():
-            # the mask is data, not a learned quantity: no gradient through it
-            valid_count = F.conv2d(valid, self.window.to(x.dtype), None, c.stride, c.padding, c.dilation)
-            new_valid = (valid_count > 0).to(x.dtype)
-            ratio = self.window_size / valid_count.clamp_min(1e-8) * new_valid
-        out = F.conv2d(x * valid, c.weight, None, c.stride, c.padding, c.dilation) * ratio
+        # the mask is data, not a learned quantity: no gradient through it. Its counts and the
+        # re-weighting stay in float32 under fp16/bf16 autocast: a count clamped in fp16 (1e-8
+        # underflows to 0) gave inf * 0 = NaN, and a ratio up to C*k*k times an fp16 activation overflows
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+            valid = valid.float()
+            valid_count = F.conv2d(valid, self.window.float(), None, c.stride, c.padding, c.dilation)
+            new_valid = (valid_count > 0).float()
+            ratio = self.window_size / valid_count.clamp_min(1.0) * new_valid  # counts are integers: 0 or >= 1
+        out = F.conv2d(x * valid.to(x.dtype), c.weight, None, c.stride, c.padding, c.dilation).float() * ratio
         if c.bias is not None:
             out = out + c.bias.view(1, -1, 1, 1) * new_valid
         return out, new_valid.expand(-1, out.shape[1], -1, -1)
