@@ -4,6 +4,7 @@ Quick start::
 
     import inpaint_models
     filled = inpaint_models.fill(image, mask, model="telea")   # mask: True = fill
+    inpaint_models.estimate_fill_seconds(image, mask, model="diffusion").describe()  # before a long fill
     weights = inpaint_models.fit(stack, mask, seconds=60)       # learn from the data itself
     filled = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights)
     inpaint_models.available_models()
@@ -37,15 +38,16 @@ from .errors import (
     UnsupportedDtypeError,
     WeightsError,
 )
+from .estimate import FillEstimate, estimate_fill_seconds
 from .evaluation import evaluate
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Cancelled", "ConfigError", "DeviceError", "EmptyMaskWarning", "FillContext", "ImageTooSmallError",
+    "Cancelled", "ConfigError", "DeviceError", "EmptyMaskWarning", "FillContext", "FillEstimate", "ImageTooSmallError",
     "InpaintError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
     "NotTrainableError", "OptionError", "PlaneByPlaneWarning", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
     "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
-    "available_models", "evaluate", "fill", "fit", "hookimpl", "model_info", "train",
+    "available_models", "estimate_fill_seconds", "evaluate", "fill", "fit", "hookimpl", "model_info", "train",
 ]

@@ -9,6 +9,7 @@ in the input's dtype and range, and the caller's arrays are never modified.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -291,10 +292,121 @@ def fill(
         small for the model, missing weights.
     """
     registry = registry or default_registry()
+    plan = plan_fill(
+        image, mask, model, channel_axis=channel_axis, volume_axis=volume_axis, margin=margin,
+        volume_margin=volume_margin, registry=registry, stacklevel=3, **options,
+    )
+    image, mask, layout, info, model_options = plan.image, plan.mask, plan.layout, plan.info, plan.options
+    volume_index, margin, depth_margin = plan.volume_index, plan.margin, plan.depth_margin
+    if plan.lazy:
+        from . import chunked
+
+        return chunked.fill_dask(
+            registry, info, model_options, layout, volume_index, image, mask, margin, depth_margin,
+            weights=weights, device=device, progress=progress, cancel=cancel,
+        )
+    prepared = _checked_planes(plan)
+    if prepared is None:
+        warnings.warn("the mask is empty: returning an unchanged copy of the image", EmptyMaskWarning, stacklevel=2)
+        return image.copy()
+    mask_bool, planes, mask_planes, plane_indices = prepared
+    context = make_context(info, weights, device, str(image.dtype), make_reporter(progress, cancel))
+
+    work = _output_buffer(image, layout)
+    if volume_index is None:
+        _fill_planes(registry, info, model_options, context, layout, planes, mask_planes, work, plane_indices, margin)
+    else:
+        _fill_volumes(
+            registry, info, model_options, context, layout, volume_index,
+            arrays.channel_last(image, layout), mask_bool, work, margin, depth_margin,
+        )
+
+    if layout.channel_axis is None or layout.channel_axis == image.ndim - 1:
+        return work
+    return np.ascontiguousarray(np.moveaxis(work, -1, layout.channel_axis))
+
+
+@dataclass
+class FillPlan:
+    """What :func:`fill` decides before any model runs (see :func:`plan_fill`).
+
+    Attributes:
+        image, mask: the inputs as arrays (numpy, or dask for a lazy fill); ``mask``
+            True / non-zero = fill, an RGB mask already merged.
+        lazy: whether the fill goes chunk by chunk (:mod:`inpaint_models.chunked`).
+        layout: where the channel and stack axes are.
+        info: the model (``"auto"`` resolved).
+        options: the model's options instance (fill options applied).
+        volume_index: the image axis filled as a volume, or None for plane by plane.
+        margin, depth_margin: context pixels along H, W and planes along the volume axis.
+        registry: the registry the model comes from.
+    """
+
+    image: Any
+    mask: Any
+    lazy: bool
+    layout: Layout
+    info: ModelInfo
+    options: Any
+    volume_index: Optional[int]
+    margin: int
+    depth_margin: int
+    registry: ModelRegistry
+
+    def crops(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(crop, crop_mask)`` of every hole region, in the order :func:`fill` sends them to the model.
+
+        ``crop`` is a view of the image, (h, w, C) or (d, h, w, C) in its dtype;
+        ``crop_mask`` is bool (h, w) / (d, h, w), True = fill. Empty for an empty
+        mask. Runs the checks :func:`fill` runs (a mask covering a plane, NaN among
+        the known pixels...). In-memory images only.
+
+        Raises:
+            InpaintError: as :func:`fill` raises it; a ``ValueError`` for a lazy plan.
+        """
+        if self.lazy:
+            raise ValueError("FillPlan.crops is for in-memory images; a lazy fill finds its regions chunk by chunk")
+        prepared = _checked_planes(self)
+        if prepared is None:
+            return []
+        mask_bool, planes, mask_planes, plane_indices = prepared
+        if self.volume_index is None:
+            return [
+                (planes[index][box.slices], np.ascontiguousarray(mask_planes[index][box.slices]))
+                for index, box in plane_regions(self.info, mask_planes, plane_indices, self.margin)
+            ]
+        volumes, mask_volumes = arrays.as_volumes(
+            arrays.channel_last(self.image, self.layout), mask_bool, self.layout, self.volume_index
+        )
+        return [
+            (volumes[outer][box.slices], np.ascontiguousarray(mask_volumes[outer][box.slices]))
+            for outer, box in volume_regions(self.info, mask_volumes, self.margin, self.depth_margin)
+        ]
+
+
+def plan_fill(
+    image: ArrayLike,
+    mask: ArrayLike,
+    model: str = "auto",
+    *,
+    channel_axis: ChannelAxis = "auto",
+    volume_axis: VolumeAxis = "auto",
+    margin: Optional[int] = None,
+    volume_margin: Optional[int] = None,
+    registry: Optional[ModelRegistry] = None,
+    stacklevel: int = 2,
+    **options: Any,
+) -> FillPlan:
+    """Validate a fill's inputs and decide its model, options, layout and margins; nothing is filled.
+
+    Takes :func:`fill`'s arguments (mask True / non-zero = fill) and raises what
+    it raises for them; :meth:`FillPlan.crops` lists the hole regions. ``fill``
+    itself starts here, and so does :func:`inpaint_models.estimate_fill_seconds`.
+    """
+    registry = registry or default_registry()
     for name, value in (("margin", margin), ("volume_margin", volume_margin)):
         if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0):
             raise OptionError(f"{name} must be a non-negative integer, got {value!r}")
-
     lazy = is_lazy(image)
     if lazy:
         from . import chunked
@@ -319,41 +431,61 @@ def fill(
                 f"neighbouring planes along axis {volume_axis}; a volume model uses them "
                 f"({', '.join(volume_models) or 'none installed'})",
                 PlaneByPlaneWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
         volume_index = None
-    margin = info.crop_margin if margin is None else int(margin)
-    depth_margin = DEFAULT_VOLUME_MARGIN if volume_margin is None else int(volume_margin)
-    if lazy:
-        return chunked.fill_dask(
-            registry, info, model_options, layout, volume_index, image, mask, margin, depth_margin,
-            weights=weights, device=device, progress=progress, cancel=cancel,
-        )
-    mask_bool = arrays.mask_to_bool(mask)
-    planes, mask_planes = arrays.as_planes(image, mask_bool, layout)
+    return FillPlan(
+        image=image, mask=mask, lazy=lazy, layout=layout, info=info, options=model_options,
+        volume_index=volume_index, margin=info.crop_margin if margin is None else int(margin),
+        depth_margin=DEFAULT_VOLUME_MARGIN if volume_margin is None else int(volume_margin), registry=registry,
+    )
 
+
+def _checked_planes(plan: FillPlan) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]]:
+    """The in-memory checks of a fill; ``(mask_bool, planes, mask_planes, plane_indices)``, None for an empty mask."""
+    image, layout, info, volume_index = plan.image, plan.layout, plan.info, plan.volume_index
+    mask_bool = arrays.mask_to_bool(plan.mask)
+    planes, mask_planes = arrays.as_planes(image, mask_bool, layout)
     plane_indices = list(arrays.iter_plane_indices(mask_planes))
     if not plane_indices:
-        warnings.warn("the mask is empty: returning an unchanged copy of the image", EmptyMaskWarning, stacklevel=2)
-        return image.copy()
+        return None
     _check_sizes(info, layout, mask_planes, plane_indices if volume_index is None else [])
     if volume_index is not None:
         _check_volumes(arrays.as_volumes(arrays.channel_last(image, layout), mask_bool, layout, volume_index)[1])
     arrays.check_finite(planes, mask_planes)  # the whole image is at hand: name any NaN before filling
-    context = make_context(info, weights, device, str(image.dtype), make_reporter(progress, cancel))
+    return mask_bool, planes, mask_planes, plane_indices
 
-    work = _output_buffer(image, layout)
-    if volume_index is None:
-        _fill_planes(registry, info, model_options, context, layout, planes, mask_planes, work, plane_indices, margin)
-    else:
-        _fill_volumes(
-            registry, info, model_options, context, layout, volume_index,
-            arrays.channel_last(image, layout), mask_bool, work, margin, depth_margin,
+
+def plane_regions(
+    info: ModelInfo, mask_planes: np.ndarray, plane_indices: list[int], margin: int
+) -> list[tuple[int, arrays.Box]]:
+    """The 2D hole regions a fill sends to the model: ``(plane index, crop box)``, in fill order.
+
+    ``mask_planes`` is bool (N, H, W), True = hole; each box is a connected hole
+    region grown by ``margin`` (and to the model's ``min_size``, square for
+    ``native_size`` models), overlapping boxes merged (:func:`arrays.hole_boxes`).
+    """
+    return [
+        (index, box)
+        for index in plane_indices
+        for box in arrays.hole_boxes(
+            np.ascontiguousarray(mask_planes[index]), margin, info.min_size, square=info.native_size is not None
         )
+    ]
 
-    if layout.channel_axis is None or layout.channel_axis == image.ndim - 1:
-        return work
-    return np.ascontiguousarray(np.moveaxis(work, -1, layout.channel_axis))
+
+def volume_regions(
+    info: ModelInfo, mask_volumes: np.ndarray, margin: int, depth_margin: int
+) -> list[tuple[tuple[int, ...], arrays.VolumeBox]]:
+    """The 3D hole regions a volume fill sends to the model: ``(outer index, crop box)``, in fill order.
+
+    ``mask_volumes`` is bool (..., D, H, W), True = hole (:func:`arrays.volume_boxes` per volume).
+    """
+    return [
+        (outer, box)
+        for outer in np.ndindex(mask_volumes.shape[:-3])
+        for box in arrays.volume_boxes(mask_volumes[outer], margin, depth_margin, info.min_size)
+    ]
 
 
 def _fill_planes(
@@ -370,13 +502,7 @@ def _fill_planes(
 ) -> None:
     """Fill every hole region of every plane, one 2D crop each, into ``work`` (one event per region)."""
     work_planes = work.reshape((layout.planes, layout.height, layout.width, layout.channels))
-    regions = [
-        (index, box)
-        for index in plane_indices
-        for box in arrays.hole_boxes(
-            np.ascontiguousarray(mask_planes[index]), margin, info.min_size, square=info.native_size is not None
-        )
-    ]
+    regions = plane_regions(info, mask_planes, plane_indices, margin)
     jobs = [
         (planes[index][box.slices], np.ascontiguousarray(mask_planes[index][box.slices]), work_planes[index][box.slices])
         for index, box in regions
@@ -411,11 +537,7 @@ def _fill_volumes(
         work.reshape(layout.stack_shape + (layout.height, layout.width, layout.channels)), mask, layout, volume_index
     )
     outer_shape = mask_volumes.shape[:-3]
-    regions = [
-        (outer, box)
-        for outer in np.ndindex(outer_shape)
-        for box in arrays.volume_boxes(mask_volumes[outer], margin, depth_margin, info.min_size)
-    ]
+    regions = volume_regions(info, mask_volumes, margin, depth_margin)
     jobs = [
         (volumes[outer][box.slices], np.ascontiguousarray(mask_volumes[outer][box.slices]), work_volumes[outer][box.slices])
         for outer, box in regions

@@ -127,6 +127,17 @@ def fill_crop(
     return value_range.from_unit(predicted), written
 
 
+def model_input_shape(geometry: WeightsGeometry, height: int, width: int) -> tuple[int, int]:
+    """The (height, width) a (height, width) crop has when :func:`call_model` hands it to the plugin.
+
+    Resized to the weights' native size (fixed-size networks), then padded to their size multiple.
+    """
+    if geometry.native_size is not None:
+        height = width = int(geometry.native_size)
+    multiple = max(1, int(geometry.size_multiple))
+    return height + (-height) % multiple, width + (-width) % multiple
+
+
 def pad_to_multiple(
     image: np.ndarray, mask: np.ndarray, multiple: int
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
