@@ -45,10 +45,11 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
-def tiny_stack(seed: int = 0, depth: int = 6, size: int = 32, noise: float = 0.03):
+def tiny_stack(seed: int = 0, depth: int = 6, size: int = 32, noise: float = 0.03, gradient: float = 1.0):
     """(noisy uint16 stack with zeros in the holes, bool mask, float64 noise-free signal) of smooth blobs.
 
-    Holes: one box in every other plane and a 2-row line in plane 3.
+    Holes: one box in every other plane and a 2-row line in plane 3. ``gradient`` > 1: the brightness
+    (signal and noise) grows along X from 1 to ``gradient`` times, as under uneven illumination.
     """
     rng = np.random.default_rng(seed)
     z, y, x = np.mgrid[0:depth, 0:size, 0:size].astype(np.float64)
@@ -57,6 +58,8 @@ def tiny_stack(seed: int = 0, depth: int = 6, size: int = 32, noise: float = 0.0
         cz, cy, cx = rng.uniform(0, depth), rng.uniform(0, size), rng.uniform(0, size)
         signal += 0.35 * np.exp(-((z - cz) ** 2 / 8.0 + (y - cy) ** 2 / 30.0 + (x - cx) ** 2 / 30.0))
     noisy = signal + rng.normal(0.0, noise, signal.shape)
+    gain = 1.0 + (gradient - 1.0) * x / max(1, size - 1)
+    signal, noisy = signal * gain, noisy * gain
     stack = np.clip(noisy * 4000 + 100, 0, 65535).astype(np.uint16)
     mask = np.zeros(stack.shape, bool)
     for plane in range(0, depth, 2):
@@ -182,6 +185,111 @@ def test_array_data_round_trips_and_refuses_bad_input(tmp_path):
         write_array_data(tmp_path / "bad", np.full((1, 1, 8, 8, 1), np.nan, np.float32), np.zeros((1, 1, 8, 8), bool))
 
 
+# --------------------------------------------------------------------------- values: per crop, as a fill
+def _fit_sets(tmp_path, image, mask, image_size=16, context=1, **kwargs):
+    from inpaint_models.api_fit import fit_volumes
+
+    volumes, holes, meta = fit_volumes(image, mask, (1, 3), **kwargs)
+    data = write_array_data(tmp_path / "data", volumes, holes, meta)
+    settings = TrainSettings(image_size=image_size, channels=volumes.shape[-1], seed=4, validation_split=0.1,
+                             validation_images=4)
+    return data, data.datasets(settings, context)
+
+
+def test_training_crops_are_converted_by_the_fills_function(tmp_path):
+    """A training crop is arrays.value_range over its known pixels (real and artificial holes excluded) in the
+    fill's box around it: the window, and DEFAULT_VOLUME_MARGIN planes on each side; then ValueRange.to_unit."""
+    from inpaint_models import arrays
+    from inpaint_models.api import DEFAULT_VOLUME_MARGIN
+
+    stack, mask, _ = tiny_stack(depth=10, size=48, gradient=20.0)
+    data, sets = _fit_sets(tmp_path, stack, mask, image_size=16, volume_axis=0)
+    assert data.image.dtype == np.uint16, "the caller's values are stored; each crop is converted when sampled"
+    sampler = sets.train.sampler
+    rng = np.random.default_rng(0)
+    for n, z, y, x in ((0, 3, 18, 20), (0, 1, 0, 32), (0, 8, 30, 5), (0, 5, 10, 10)):
+        hole = draw_hole(HoleShape("box", 6, 5), 16, rng)
+        hole &= ~mask[z, y : y + 16, x : x + 16]
+        unit, unknown = sampler.normalised(n, z, y, x, hole)
+        low, high = max(0, z - DEFAULT_VOLUME_MARGIN), min(10, z + DEFAULT_VOLUME_MARGIN + 1)
+        box = stack[low:high, y : y + 16, x : x + 16, np.newaxis]
+        box_unknown = mask[low:high, y : y + 16, x : x + 16].copy()
+        box_unknown[z - low] |= hole
+        expected = arrays.value_range(box, box_unknown).to_unit(stack[z - 1 : z + 2, y : y + 16, x : x + 16, None])
+        assert np.array_equal(unknown, mask[z - 1 : z + 2, y : y + 16, x : x + 16])
+        assert np.array_equal(unit[~unknown], expected[~unknown]), "not the fill's conversion"
+        assert np.array_equal(unit[1][hole], np.clip(expected[1][hole], 0.0, 1.0))
+        assert unit.dtype == np.float32 and float(unit.min()) >= 0.0 and float(unit.max()) <= 1.0
+        assert not unit[unknown].any()
+
+
+def test_training_crops_span_the_range_fill_crops_span(tmp_path):
+    """On a uint16 stack 20 times brighter on one side, training crops are in the range the fill's crops are
+    in (each stretched by its own known pixels), which a whole-image conversion would not give."""
+    from inpaint_models import arrays
+    from inpaint_models.api import DEFAULT_VOLUME_MARGIN
+
+    stack, mask, _ = tiny_stack(seed=2, depth=10, size=96, gradient=20.0)
+    crop = suggested_crop_size(describe_holes(mask), 96, 96)  # as fit() chooses it: 64 px
+    data, sets = _fit_sets(tmp_path, stack, mask, image_size=crop, volume_axis=0)
+    info = REGISTRY.info("stack-unet")
+
+    def spread(unit, unknown):  # the known values' 1st and 99th percentiles and their mean
+        known = unit[~unknown]
+        return np.percentile(known, 1), np.percentile(known, 99), known.mean()
+
+    fill_crops = []  # the fill's crop boxes, converted by the fill's function
+    for box in arrays.volume_boxes(mask, info.crop_margin, DEFAULT_VOLUME_MARGIN, info.min_size):
+        crop, crop_mask = stack[box.slices][..., None], mask[box.slices]
+        fill_crops.append(spread(arrays.value_range(crop, crop_mask).to_unit(crop), crop_mask))
+    batch = collate_array([sets.train[(i, 0)] for i in range(48)])
+    train_crops = [spread(image[0].numpy(), hole[0].numpy() > 0) for image, hole in zip(batch.image, batch.mask)]
+    whole = arrays.value_range(stack[..., None], mask)  # the conversion training used before (the whole image)
+    dark = stack[:, :, :16, None].astype(np.float64)
+    dark_span = np.ptp(whole.to_unit(dark)[~mask[:, :, :16]])
+
+    fill_low, fill_high, fill_mean = np.median(fill_crops, axis=0)
+    train_low, train_high, train_mean = np.median(train_crops, axis=0)
+    assert dark_span < 0.35, "the test stack must vary enough for a whole-image conversion to differ"
+    assert train_high - train_low > 0.6 and fill_high - fill_low > 0.6
+    assert abs((train_high - train_low) - (fill_high - fill_low)) < 0.15, (train_crops, fill_crops)
+    assert abs(train_mean - fill_mean) < 0.1, (train_mean, fill_mean)
+    assert all(low >= 0.0 and high <= 1.0 for low, high, _ in train_crops)
+    stats = sets.statistics  # what the network normalises its input by: the per-crop values' statistics
+    assert abs(float(stats["mean"][0]) - train_mean) < 0.1 and 0.05 < float(stats["std"][0]) < 0.5
+
+
+def test_eight_bit_and_unit_float_crops_keep_their_fixed_map(tmp_path):
+    """uint8 is / 255 and float data in [0, 1] is used as is, in training crops as in a fill."""
+    stack, mask, _ = tiny_stack(depth=6, size=32)
+    as_uint8 = (stack // 64).astype(np.uint8)
+    for name, image, expected in (("u8", as_uint8, as_uint8 / 255.0),
+                                  ("f", stack / 65535.0, stack / 65535.0)):
+        data, sets = _fit_sets(tmp_path / name, image, mask, volume_axis=0)
+        unit, unknown = sets.train.sampler.normalised(0, 2, 8, 8, np.zeros((16, 16), bool))
+        want = expected[1:4, 8:24, 8:24, None].astype(np.float32)
+        assert np.allclose(unit[~unknown], want[~unknown], atol=1e-6)
+
+
+def test_split_channels_share_one_value_range(tmp_path):
+    """Channels a model does not take together become volumes of their own; a crop's range is still taken
+    over all of them, as a fill takes it over the crop's channels."""
+    from inpaint_models import arrays
+
+    stack, mask, _ = tiny_stack(depth=4, size=32)
+    two = np.stack([stack // 10, stack], axis=-1)  # a dim and a bright channel, (Z, Y, X, 2)
+    data, sets = _fit_sets(tmp_path, two, mask, volume_axis=0)
+    assert data.shape[0] == 2 and data.meta["channel_groups"] == 2
+    sampler = sets.train.sampler
+    hole = np.zeros((16, 16), bool)
+    box = two[:, 4:20, 4:20]
+    mapping = arrays.value_range(box, mask[:, 4:20, 4:20])
+    for n in (0, 1):
+        unit, unknown = sampler.normalised(n, 1, 4, 4, hole)
+        expected = mapping.to_unit(box[0:3, ..., n : n + 1])
+        assert np.array_equal(unit[~unknown], expected[~unknown])
+
+
 # --------------------------------------------------------------------------- the loss
 def test_the_loss_never_reads_a_real_hole_pixel():
     """A training step on a batch whose unknown pixels hold NaN stays finite, and their values change nothing."""
@@ -245,8 +353,9 @@ def test_fits_with_different_unknown_values_are_identical(tmp_path):
 
 
 # --------------------------------------------------------------------------- fit()
-def test_a_short_fit_improves_on_its_start(tmp_path):
-    stack, mask, signal = tiny_stack(seed=1, depth=8, noise=0.05)
+@pytest.mark.parametrize("gradient", [1.0, 20.0])
+def test_a_short_fit_improves_on_its_start(tmp_path, gradient):
+    stack, mask, signal = tiny_stack(seed=1, depth=8, noise=0.05, gradient=gradient)
     # the start: the same network untrained (a learning rate of ~0 keeps its zero correction)
     start = quick_fit(tmp_path, stack, mask, name="start", steps=1, train={**TINY_TRAIN, "learning_rate": 1e-12})
     fitted = quick_fit(tmp_path, stack, mask, name="fitted", steps=100, options={"width": 16, "levels": 3},

@@ -116,9 +116,11 @@ def fit(
 
     Args:
         image: (H, W), (H, W, C) or a stack such as (Z, H, W) or (T, Z, H, W, C);
-            any dtype :func:`~inpaint_models.fill` takes, mapped to [0, 1] as
-            ``fill`` maps it (so the fitted model sees the values it will fill);
-            NaN is allowed under the mask.
+            any dtype :func:`~inpaint_models.fill` takes. Each training crop is
+            mapped to [0, 1] by its own known pixels, as ``fill`` maps each
+            crop box (so the fitted model sees the scale it will fill at, even
+            where the brightness varies across the image); NaN is allowed
+            under the mask.
         mask: True / non-zero = unknown pixel (a hole to fill); the image's
             spatial shape or its trailing (H, W) axes, as for ``fill``.
         model: a trainable model; default :func:`default_fit_model`
@@ -225,23 +227,29 @@ def fit_volumes(
     volume_axis: VolumeAxis = "auto",
     channel_axis: ChannelAxis = "auto",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """The caller's image as the volumes a fit trains on, in the floats ``fill`` gives a model.
+    """The caller's image as the volumes a fit trains on, in the caller's values.
 
     Args:
         image, mask, volume_axis, channel_axis: as for :func:`fit`.
         accepted_channels: the channel counts the model takes (None: any).
 
     Returns:
-        ``(volumes, holes, meta)``: float32 (N, D, H, W, C) in [0, 1] (zero
-        under the mask), bool (N, D, H, W) (True = unknown) and a JSON-able
-        description. Values are mapped to [0, 1] by
-        :func:`inpaint_models.arrays.value_range` over the known pixels of the
-        whole image. (``fill`` now stretches each crop box by its own known
-        pixels; for uint8 and float data already in [0, 1] both are the same
-        fixed map, for other data the fitted net sees a slightly different
-        contrast at fill time: a known difference, see the issue-14 note.) Every volume is D planes along ``volume_axis`` (D = 1 plane
+        ``(volumes, holes, meta)``: (N, D, H, W, C) in the image's dtype and
+        range (zero under the mask, NaN there included), bool (N, D, H, W)
+        (True = unknown) and a JSON-able description. The values are not
+        converted here: the array data source converts each training crop to
+        [0, 1] by its own known pixels, with the function ``fill`` converts
+        each crop box with (:func:`inpaint_models.arrays.value_range`: uint8
+        / 255, float data in [0, 1] as it is, any other range stretched from
+        the crop's known minimum to its maximum), so the fitted model sees at
+        fill time the scale it was trained on, also where the brightness varies
+        across the image. Every volume is D planes along ``volume_axis`` (D = 1 plane
         by plane); channels the model does not take together become separate
-        volumes (grey through a colour-only model is repeated to RGB; RGBA loses alpha).
+        volumes (``meta["channel_groups"]`` = C, and the value range of a crop
+        is taken over all C of them, as a fill takes it over the crop's
+        channels); grey through a colour-only model is repeated to RGB; RGBA
+        loses alpha (whose values then no longer count in a crop's range, as
+        they do in a fill's: only data outside 8 bits and [0, 1] notices).
 
     Raises:
         InpaintError subclasses: the checks of ``fill`` (dtype, shapes, NaN
@@ -254,7 +262,7 @@ def fit_volumes(
     planes, mask_planes = arrays.as_planes(image, mask_bool, layout)
     if bool(np.all(mask_planes)):
         raise MaskCoversImageError("the mask covers the whole image: there is nothing to learn from")
-    value_range = arrays.value_range(planes, mask_planes)
+    value_range = arrays.value_range(planes, mask_planes)  # the checks fill makes: NaN, a range float32 holds
     volume_index = arrays.resolve_volume_axis(image.shape, layout, volume_axis)
     stacked = arrays.channel_last(image, layout).reshape(layout.stack_shape + (layout.height, layout.width,
                                                                                  layout.channels))
@@ -267,23 +275,27 @@ def fit_volumes(
         depth = moved.shape[-4]
         volumes = moved.reshape((-1, depth, layout.height, layout.width, layout.channels))
         holes = moved_mask.reshape((-1, depth, layout.height, layout.width))
-    unit = value_range.to_unit(np.ascontiguousarray(volumes))
     holes = np.ascontiguousarray(holes, dtype=bool)
-    unit[holes] = 0.0
-    unit = np.clip(unit, 0.0, 1.0, out=unit)
-    count = unit.shape[-1]
+    values = np.where(holes[..., np.newaxis], np.zeros((), image.dtype), volumes)  # a copy; NaN under the mask gone
+    count = values.shape[-1]
+    split = 1
     if accepted_channels is not None and count not in accepted_channels:
         if count == 4 and 3 in accepted_channels:
-            unit = unit[..., :3]
+            values = values[..., :3]
         elif 1 in accepted_channels:  # each channel a volume of its own
-            unit = np.moveaxis(unit, -1, 0).reshape((-1,) + unit.shape[1:-1] + (1,))
+            values = np.moveaxis(values, -1, 0).reshape((-1,) + values.shape[1:-1] + (1,))
             holes = np.tile(holes, (count, 1, 1, 1))
+            split = count
         elif 3 in accepted_channels and count == 1:
-            unit = np.repeat(unit, 3, axis=-1)
+            values = np.repeat(values, 3, axis=-1)
         else:
             raise ShapeMismatchError(f"the model takes images with {', '.join(map(str, accepted_channels))} "
                                      f"channel(s); this image has {count}")
     meta = {"source_shape": list(image.shape), "source_dtype": str(image.dtype),
             "volume_axis": volume_axis if volume_index is not None else None,
-            "value_offset": float(value_range.offset), "value_scale": float(value_range.scale)}
-    return np.ascontiguousarray(unit, dtype=np.float32), holes, meta
+            "values": "caller's, converted to [0, 1] per crop by its known pixels as fill converts a crop box",
+            "value_low": value_range.low, "value_high": value_range.high,
+            # volume m holds channel m // N of the image's volume m % N (N = volumes / groups): a fill takes one
+            # value range over those channels
+            "channel_groups": split}
+    return np.ascontiguousarray(values), holes, meta

@@ -1,12 +1,25 @@
 """Training samples from the array being filled: fitting a model to the user's own image or stack.
 
 A *fit* trains a model on the data it will fill. The data is one array of
-volumes, float32 (N, D, H, W, C) in [0, 1] (N volumes of D planes: a 2D image
-is N = D = 1, a Z-stack is N = 1, a (T, Z, H, W) time-lapse of Z-stacks with Z
-as the volume axis is N = T; channels the model does not take are split into
-further volumes), with its mask, bool (N, D, H, W), True = unknown (the holes
-being filled). The pixels under the mask hold no information and are never
-read as truth:
+volumes (N, D, H, W, C) holding the caller's values in the caller's dtype
+(N volumes of D planes: a 2D image is N = D = 1, a Z-stack is N = 1, a
+(T, Z, H, W) time-lapse of Z-stacks with Z as the volume axis is N = T;
+channels the model does not take are split into further volumes), with its
+mask, bool (N, D, H, W), True = unknown (the holes being filled). The pixels
+under the mask hold no information and are never read as truth:
+
+* every crop is converted to the model's float32 [0, 1] exactly as ``fill``
+  converts its crop boxes: by :func:`inpaint_models.arrays.value_range` of its
+  own *known* pixels (uint8 / 255, float data in [0, 1] as it is, any other
+  range stretched from the crop's known minimum to its maximum), the known
+  pixels being those a fill would see: real holes and the crop's artificial
+  holes excluded. Like a fill's box (the hole plus its context margin, plus
+  ``fill``'s default ``volume_margin`` planes on each side for a volume fill),
+  the statistics come from the crop window in H and W and, for models that
+  read neighbouring planes, from the planes within
+  :data:`~inpaint_models.api.DEFAULT_VOLUME_MARGIN` of the target plane
+  (:meth:`_Sampler.normalised`). So on a stack whose brightness varies
+  across it the network sees the same scale in training as when it fills;
 
 * training crops come from the known pixels; an *artificial* hole is drawn in
   the crop's target plane, shaped like the user's own holes
@@ -57,7 +70,9 @@ from .data import Batch
 
 #: file marking a folder as an array data source (and holding its description)
 MARKER = "inpaint-array-data.json"
-FORMAT_VERSION = 1
+#: 2: ``image.npy`` holds the caller's values (converted per crop); 1: float32 in [0, 1] (still read: float
+#: data in [0, 1] is converted as it is, so a version-1 folder trains as it did)
+FORMAT_VERSION = 2
 
 _VALIDATION_EPOCH = 1_000_003
 #: nominal length of the training set: samples are drawn at random, this only paces epochs
@@ -236,7 +251,9 @@ class ArrayData:
 
     Attributes:
         folder: the folder holding it.
-        image: float32 (N, D, H, W, C) in [0, 1] (memory-mapped); zero under the mask.
+        image: (N, D, H, W, C), the caller's values and dtype (bool, integer or
+            float; memory-mapped); zero under the mask. Converted to [0, 1] per
+            crop (see the module docstring); a version-1 folder holds float32 in [0, 1].
         mask: bool (N, D, H, W) (memory-mapped), True = unknown.
         meta: the marker's contents (shape, source description, hole shapes).
     """
@@ -281,8 +298,10 @@ def write_array_data(folder: Union[str, Path], image: np.ndarray, mask: np.ndarr
 
     Args:
         folder: where to write ``image.npy``, ``mask.npy`` and the marker.
-        image: float (N, D, H, W, C) in [0, 1] (values under the mask are
-            stored as 0, whatever they were: NaN is fine there).
+        image: (N, D, H, W, C) in the caller's dtype and range (bool, integer
+            or float; values under the mask are stored as 0, whatever they
+            were: NaN is fine there). Each crop is mapped to [0, 1] when it is
+            sampled, as ``fill`` maps its crop boxes.
         mask: bool (N, D, H, W), True = unknown.
         meta: extra JSON-able description kept in the marker (e.g. the source
             array's shape and value range).
@@ -291,18 +310,20 @@ def write_array_data(folder: Union[str, Path], image: np.ndarray, mask: np.ndarr
         The stored data, opened (:func:`open_array_data`).
 
     Raises:
-        ValueError: shapes that do not match, or non-finite known values.
+        ValueError: shapes that do not match, an unsupported dtype, or
+            non-finite known values (InvalidValuesError, a ValueError).
     """
+    from .. import arrays
+
     folder = Path(folder)
     image = np.asarray(image)
     mask = np.asarray(mask, dtype=bool)
     if image.ndim != 5 or mask.shape != image.shape[:4]:
         raise ValueError(f"expected image (N, D, H, W, C) and mask (N, D, H, W), got {image.shape} and {mask.shape}")
-    clean = np.where(mask[..., np.newaxis], np.float32(0.0), image).astype(np.float32)
-    if not np.isfinite(clean).all():
+    arrays.check_dtype(image, "image")
+    clean = np.where(mask[..., np.newaxis], np.zeros((), image.dtype), image)
+    if clean.dtype.kind == "f" and not np.isfinite(clean).all():
         raise ValueError("the image holds NaN or infinite values outside the mask")
-    if clean.min(initial=0.0) < 0.0 or clean.max(initial=0.0) > 1.0:
-        raise ValueError("the image's known values must lie in [0, 1]")
     folder.mkdir(parents=True, exist_ok=True)
     shapes = describe_holes(mask)
     description = {
@@ -350,9 +371,12 @@ def open_array_data(folder: Union[str, Path]) -> ArrayData:
         mask = np.load(folder / "mask.npy", mmap_mode="r")
     except (OSError, ValueError) as error:
         raise ConfigError(f"[train] data: {folder} is not a readable array data folder: {error}") from None
-    if image.ndim != 5 or mask.shape != image.shape[:4] or image.dtype != np.float32 or mask.dtype != np.bool_:
-        raise ConfigError(f"[train] data: {folder}: image.npy must be float32 (N, D, H, W, C) and mask.npy bool "
-                          f"(N, D, H, W); got {image.dtype} {image.shape} and {mask.dtype} {mask.shape}")
+    from ..arrays import SUPPORTED_KINDS
+
+    if image.ndim != 5 or mask.shape != image.shape[:4] or image.dtype.kind not in SUPPORTED_KINDS \
+            or mask.dtype != np.bool_:
+        raise ConfigError(f"[train] data: {folder}: image.npy must be bool, integer or float (N, D, H, W, C) and "
+                          f"mask.npy bool (N, D, H, W); got {image.dtype} {image.shape} and {mask.dtype} {mask.shape}")
     return ArrayData(folder, image, mask, meta)
 
 
@@ -376,9 +400,11 @@ class ArrayBatch(Batch):
     """A :class:`Batch` from an array data source, with the pixels a loss may read.
 
     Attributes:
-        image: float (B, C, H, W), or (B, C, K, H, W) with the K = 2r + 1 planes
+        image: float32 (B, C, H, W), or (B, C, K, H, W) with the K = 2r + 1 planes
             around the target plane (the middle one) for models with context
-            planes; 0 wherever the truth is unknown.
+            planes; in [0, 1], each sample converted by its own known pixels as
+            ``fill`` converts a crop box (:meth:`_Sampler.normalised`); 0
+            wherever the truth is unknown.
         mask: float, the image's shape with 1 channel: 1 = hole as the model
             sees it (real holes and the artificial ones).
         weight: float, like ``mask``: 1 where a loss (training) or a metric
@@ -447,6 +473,16 @@ class _Sampler:
         self.size = int(settings.image_size)
         self.shapes = data.hole_shapes() or default_hole_shapes(self.size)
         self.coverage = HOLE_COVERAGE
+        from ..api import DEFAULT_VOLUME_MARGIN
+
+        #: planes on each side of the target plane whose known pixels set a crop's value range: a volume
+        #: fill's box spans ``volume_margin`` planes on each side of a hole (the default; at least the planes
+        #: the model reads); a 2D model fills plane by plane, from the hole's plane alone
+        self.stats_radius = max(self.radius, DEFAULT_VOLUME_MARGIN) if self.radius > 0 else 0
+        #: channels of one image stored as separate volumes (fit_volumes: a model taking fewer channels): a
+        #: crop's value range is taken over all of them, as a fill takes it over a crop's channels
+        groups = int(data.meta.get("channel_groups", 1) or 1)
+        self.groups = groups if groups > 1 and data.shape[0] % groups == 0 else 1
         self.cells: list[Cell] = []
         self.cells_by_plane: dict[tuple[int, int], list[Cell]] = {}
 
@@ -485,17 +521,78 @@ class _Sampler:
 
     # -- one sample -----------------------------------------------------------------
     def planes(self, n: int, z: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray]:
-        """float32 (K, S, S, C) and bool (K, S, S) for planes z - r .. z + r (outside the stack: unknown)."""
+        """The window at (y, x) of planes z - r .. z + r: (K, S, S, C) in the stored dtype (the caller's
+        values; 0 where unknown) and bool (K, S, S), True = unknown (planes outside the stack: unknown)."""
         depth = self.data.shape[1]
         size, r = self.size, self.radius
         channels = self.data.shape[4]
-        image = np.zeros((2 * r + 1, size, size, channels), dtype=np.float32)
-        unknown = np.ones((2 * r + 1, size, size), dtype=bool)
+        image = np.zeros((2 * r + 1, size, size, channels), dtype=self.data.image.dtype)
         low, high = max(0, z - r), min(depth, z + r + 1)
         image[low - (z - r) : high - (z - r)] = self.data.image[n, low:high, y : y + size, x : x + size]
-        unknown[low - (z - r) : high - (z - r)] = self.data.mask[n, low:high, y : y + size, x : x + size]
-        image[unknown] = 0.0
+        unknown = self.unknown(n, z, y, x)
+        image[unknown] = 0
         return image, unknown
+
+    def unknown(self, n: int, z: int, y: int, x: int) -> np.ndarray:
+        """bool (K, S, S): the unknown pixels of the window at (y, x) of planes z - r .. z + r."""
+        depth = self.data.shape[1]
+        size, r = self.size, self.radius
+        unknown = np.ones((2 * r + 1, self.size, self.size), dtype=bool)
+        low, high = max(0, z - r), min(depth, z + r + 1)
+        unknown[low - (z - r) : high - (z - r)] = self.data.mask[n, low:high, y : y + size, x : x + size]
+        return unknown
+
+    def value_range(self, n: int, z: int, y: int, x: int, hole: np.ndarray):
+        """The conversion of the window at (y, x) around plane (n, z), chosen as ``fill`` chooses a crop box's.
+
+        :func:`inpaint_models.arrays.value_range` (the fill's one owner of it)
+        over the window's known pixels in planes z - m .. z + m (m =
+        ``stats_radius``: ``fill``'s default volume margin for models that read
+        neighbouring planes, 0 for 2D models, which fill plane by plane),
+        ``hole`` (bool (S, S), True = artificial hole in plane z) excluded with
+        the real holes: the pixels a fill of that hole would see. When the hole
+        hides every known pixel there, the range is taken with it. Channels
+        stored as separate volumes (``channel_groups``) count together, as a
+        fill's crop holds them all.
+
+        Returns:
+            An :class:`inpaint_models.arrays.ValueRange`.
+        """
+        from .. import arrays
+
+        depth = self.data.shape[1]
+        size, m = self.size, self.stats_radius
+        low, high = max(0, z - m), min(depth, z + m + 1)
+        count = self.data.shape[0] // self.groups
+        box = np.concatenate([np.asarray(self.data.image[n % count + k * count, low:high, y : y + size, x : x + size])
+                              for k in range(self.groups)], axis=-1)
+        unknown = np.array(self.data.mask[n, low:high, y : y + size, x : x + size], dtype=bool)
+        real = unknown[z - low].copy()
+        unknown[z - low] |= hole
+        if unknown.all():
+            unknown[z - low] = real
+        return arrays.value_range(box, unknown)
+
+    def normalised(self, n: int, z: int, y: int, x: int, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The window at (y, x) of planes z - r .. z + r as the model sees it.
+
+        Args:
+            n, z, y, x: volume, target plane, top-left corner of the S x S window.
+            hole: bool (S, S), True = the artificial hole drawn in plane z
+                (excluded from the value range, not from the returned values:
+                the loss reads them as truth).
+
+        Returns:
+            ``(image, unknown)``: float32 (K, S, S, C) in [0, 1], converted by
+            :meth:`value_range`'s map (``ValueRange.to_unit``, as ``fill``
+            converts its crops), 0 where unknown; bool (K, S, S), True = real
+            hole or outside the stack (the artificial hole not included).
+        """
+        raw, unknown = self.planes(n, z, y, x)
+        unit = self.value_range(n, z, y, x, hole).to_unit(raw)
+        unit[unknown] = 0.0
+        np.clip(unit, 0.0, 1.0, out=unit)  # artificial-hole truth beyond the known range: a fill clips there too
+        return np.ascontiguousarray(unit, dtype=np.float32), unknown
 
     def sample(self, rng: np.random.Generator, train: bool, cell: Optional[Cell] = None) -> tuple:
         """One ``(image, mask, weight, bad)`` sample (tensors, see :class:`ArrayBatch`)."""
@@ -509,7 +606,7 @@ class _Sampler:
             else:
                 n, z = int(rng.integers(0, n_volumes)), int(rng.integers(0, depth))
                 y, x = int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
-            image, unknown = self.planes(n, z, y, x)
+            unknown = self.unknown(n, z, y, x)
             held = self.held_back(n, z, y, x)
             if train and r == 0 and (unknown[0].any() or held.any()):
                 continue  # 2D models: crops without any unknown or held-back pixel
@@ -527,6 +624,7 @@ class _Sampler:
             raise ConfigError(f"[train] no {size}x{size} crop free of holes and held-back pixels was found in "
                               f"{_PLACEMENT_TRIES} draws; use a smaller train.image_size or a model that reads "
                               f"the neighbouring planes")
+        image, unknown = self.normalised(n, z, y, x, hole)
         mask = unknown.copy()
         mask[r] |= hole
         plane_weight = np.zeros_like(mask)
@@ -611,7 +709,7 @@ class ArrayDataSets:
         preview = _ArraySet(sampler, False, len(preview_cells) or count, preview_cells)
         if context_planes == 0:  # fail now, not at the first batch, when no hole-free crop exists
             train[(0, 0)]
-        statistics = _known_statistics(data)
+        statistics = _crop_statistics(sampler)
         held = len(sampler.cells) * settings.image_size**2
         summary = (f"array data: {n_volumes} volume(s) of {depth} plane(s) of {height}x{width}x{channels}, "
                    f"{100 * data.meta.get('known_fraction', 1.0):.1f}% known, {len(sampler.shapes)} hole shape(s); "
@@ -622,14 +720,19 @@ class ArrayDataSets:
         return cls(train, validation, preview, collate_array, statistics, summary, record)
 
 
-def _known_statistics(data: ArrayData, limit: int = 2_000_000) -> dict[str, Any]:
-    """Mean and standard deviation (C,) of the known pixels (a strided subset of large arrays)."""
-    n_volumes, depth, height, width, channels = data.shape
-    stride = max(1, int(math.ceil(n_volumes * depth / max(1, limit // max(1, height * width)))))
-    planes = data.image.reshape((-1, height, width, channels))[::stride]
-    known = ~data.mask.reshape((-1, height, width))[::stride]
-    values = np.asarray(planes)[np.asarray(known)].astype(np.float64)
-    if values.size == 0:
-        return {"mean": np.zeros(channels, np.float32), "std": np.ones(channels, np.float32), "files": n_volumes}
-    return {"mean": values.mean(axis=0).astype(np.float32), "std": values.std(axis=0).astype(np.float32),
-            "files": n_volumes}
+def _crop_statistics(sampler: _Sampler, count: int = 64) -> dict[str, Any]:
+    """Mean and standard deviation (C,) of the known pixels the model sees: those of ``count`` training
+    samples (seeded), each converted by its own value range as every sample is."""
+    channels = sampler.data.shape[4]
+    values = []
+    for index in range(count):
+        rng = np.random.default_rng([sampler.settings.seed, 13, index])
+        image, mask, _, _ = sampler.sample(rng, True)
+        pixels = torch.movedim(image, 0, -1).reshape(-1, channels)
+        values.append(pixels[mask.reshape(-1) < 0.5].double())
+    known = torch.cat(values) if values else torch.zeros((0, channels), dtype=torch.float64)
+    if known.shape[0] == 0:
+        return {"mean": np.zeros(channels, np.float32), "std": np.ones(channels, np.float32),
+                "files": sampler.data.shape[0]}
+    return {"mean": known.mean(dim=0).numpy().astype(np.float32),
+            "std": known.std(dim=0, unbiased=False).numpy().astype(np.float32), "files": sampler.data.shape[0]}
