@@ -92,6 +92,12 @@ def third_party_model():
     registry.unregister(name)
 
 
+@pytest.fixture(autouse=True)
+def own_timings_cache(tmp_path, monkeypatch):
+    """Fill estimates (measured before neural fills) go to a cache of the test's own."""
+    monkeypatch.setenv("INPAINT_MODELS_CACHE", str(tmp_path / "timings"))
+
+
 # --------------------------------------------------------------------------- helpers
 def smooth_image(shape=(64, 80), seed=0) -> np.ndarray:
     """A smooth uint8 test image (fills of smooth images are easy to judge)."""
@@ -711,6 +717,7 @@ def test_a_long_fill_says_how_long_with_an_eta_and_can_be_cancelled_from_the_que
     widget.options.set_value("steps", 1000)
     widget.options.set_value("delay", 0.02)  # ~20 s in all
     widget.long_fill_seconds = 5.0
+    widget.estimate_before_fill = False  # the question asked during the fill (the one before it: below)
 
     with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
         widget.fill_button.click()
@@ -753,3 +760,124 @@ def test_python_m_napari_inpaint_opens_with_the_whole_photo_in_view(qtbot):
         assert "Press Fill" in widget.status.text()
     finally:
         viewer.close()
+
+
+# --------------------------------------------------------------------------- estimated before the fill
+def long_estimate(seconds_per_call=1.5, calls=400):
+    """A stand-in for inpaint_models.estimate_fill_seconds: a long measurement of the slow model."""
+    from inpaint_models.estimate import FillEstimate
+
+    def estimate(image, mask, model="auto", **_kwargs):
+        return FillEstimate(seconds=seconds_per_call * calls, method="measured", model=model, device="cpu",
+                            regions=1.0, region_count=1, calls=calls, seconds_per_call=seconds_per_call,
+                            crop_shape=(64, 80), steps_option="steps", steps=calls)
+
+    return estimate
+
+
+@pytest.fixture
+def slow_fill(viewer_widget, slow_model, monkeypatch):
+    """The slow model on a small image, its estimate 600 s, and the fills' requests recorded."""
+    import napari_inpaint.inpaint_widget as module
+
+    viewer, widget = viewer_widget
+    image = viewer.add_image(smooth_image(), name="img")
+    widget.image_combo.set_value(image)
+    widget.new_mask().data[10:20, 10:20] = 1
+    widget.set_model(slow_model)
+    widget.options.set_value("delay", 0.001)
+    monkeypatch.setattr("inpaint_models.estimate.estimate_fill_seconds", long_estimate())
+    requests = []
+    real_fill = module.run_fill
+
+    def recording_fill(request, progress=None, cancel=None):
+        requests.append(dict(request.options))
+        return real_fill(request, progress, cancel)
+
+    monkeypatch.setattr(module, "run_fill", recording_fill)
+    return viewer, widget, requests
+
+
+def test_a_long_estimate_asks_before_the_fill_and_lower_steps_fills_with_fewer(qtbot, slow_fill):
+    viewer, widget, requests = slow_fill
+    with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
+        widget.fill_button.click()
+        qtbot.waitUntil(lambda: widget.estimate_dialog is not None, timeout=TIMEOUT_MS)
+        assert requests == []  # nothing filled yet
+        text = widget.estimate_dialog.text()
+        assert "about 10 min 00 s" in text and "estimate" in text and "1.50 s per network call" in text
+        assert "20 instead of 400 would take about 30 s" in text
+        assert widget.estimate_lower.text() == "Lower steps to 20 (about 30 s)"
+        assert widget.estimate_fill_anyway.text() == "Fill anyway" and widget.estimate_cancel.text() == "Cancel"
+        assert "Estimate: about 10 min" in widget.status.text()
+        assert widget.cancel_button.isEnabled() and not widget.fill_button.isEnabled()
+        widget.estimate_lower.click()
+    assert blocker.args == ["done"]
+    assert widget.options.value("steps") == 20  # the form shows what the fill used
+    assert requests == [{"steps": 20, "delay": 0.001}]
+    assert [layer.name for layer in viewer.layers] == ["img", "img mask", "img inpainted"]
+    assert widget.estimate_dialog is None and widget._asked_long  # answered: not asked again during the fill
+
+
+def test_cancel_in_the_question_before_a_long_fill_changes_nothing(qtbot, slow_fill):
+    viewer, widget, requests = slow_fill
+    data = viewer.layers["img"].data.copy()
+    with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
+        widget.fill_button.click()
+        qtbot.waitUntil(lambda: widget.estimate_dialog is not None, timeout=TIMEOUT_MS)
+        widget.estimate_cancel.click()
+    assert blocker.args == ["cancelled"]
+    assert requests == [] and widget.estimate_dialog is None
+    assert [layer.name for layer in viewer.layers] == ["img", "img mask"]
+    assert np.array_equal(viewer.layers["img"].data, data)
+    assert "cancelled before it started" in widget.status.text()
+    assert widget.fill_button.isEnabled() and not widget.cancel_button.isEnabled()
+    # the widget's own Cancel answers the question too
+    with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
+        widget.fill_button.click()
+        qtbot.waitUntil(lambda: widget.estimate_dialog is not None, timeout=TIMEOUT_MS)
+        widget.cancel_button.click()
+    assert blocker.args == ["cancelled"] and requests == []
+
+
+def test_fill_anyway_fills_with_the_steps_chosen_and_asks_nothing_more(qtbot, slow_fill):
+    viewer, widget, requests = slow_fill
+    widget.options.set_value("steps", 30)
+    widget.long_fill_seconds = 0.01  # the measured ETA during the fill would ask again: it does not
+    with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
+        widget.fill_button.click()
+        qtbot.waitUntil(lambda: widget.estimate_dialog is not None, timeout=TIMEOUT_MS)
+        widget.estimate_fill_anyway.click()
+    assert blocker.args == ["done"]
+    assert requests == [{"steps": 30, "delay": 0.001}]
+    assert widget.long_fill_dialog is None
+    assert [layer.name for layer in viewer.layers] == ["img", "img mask", "img inpainted"]
+
+
+def test_a_diffusion_fill_is_estimated_in_a_worker_before_it_starts(qtbot, viewer_widget, monkeypatch):
+    """The real estimate (one network call timed), off the GUI thread; short, so no question."""
+    import threading
+
+    from inpaint_models import estimate as estimate_module
+
+    threads = []
+    real = estimate_module.estimate_fill_seconds
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(estimate_module, "estimate_fill_seconds", spy)
+    viewer, widget = viewer_widget
+    image = viewer.add_image(np.dstack([smooth_image((48, 48), seed) for seed in range(3)]), name="rgb", rgb=True)
+    widget.image_combo.set_value(image)
+    widget.new_mask().data[16:28, 16:28] = 1
+    widget.set_model("diffusion")
+    widget.options.set_value("steps", 4)
+    widget.device_combo.setCurrentText("cpu")
+    assert fill_and_wait(qtbot, widget) == ["done"]
+    assert threads == [False]
+    estimate = widget.last_estimate
+    assert estimate is not None and estimate.method == "measured" and estimate.calls == 2  # strength 0.5
+    assert estimate.seconds < widget.long_fill_seconds and widget.estimate_dialog is None
+    assert "rgb inpainted" in [layer.name for layer in viewer.layers]

@@ -42,6 +42,7 @@ from qtpy.QtWidgets import (
 
 from inpaint_models.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.errors import InpaintError
+from inpaint_models.estimate import measures
 from inpaint_models.options import FILL, fields_of_kind
 
 from ._compat import avoid_triton_llvm_clash
@@ -55,7 +56,16 @@ from ._widgets import (
     ships_small_weights,
 )
 from .checkpoints import store, weights_summary
-from .jobs import FillClock, FillRequest, fit_folder, fitted_weights, format_duration, read_preview, run_fill
+from .jobs import (
+    FillClock,
+    FillRequest,
+    fit_folder,
+    fitted_weights,
+    format_duration,
+    read_preview,
+    run_estimate,
+    run_fill,
+)
 from .option_form import OptionForm
 
 if TYPE_CHECKING:
@@ -67,7 +77,7 @@ UNDO_DEPTH = 5
 #: imported with the registry in the worker thread, so the GUI thread finds them loaded when it needs them
 # magicgui imports its Qt backend on the first widget it builds (~30 ms): done in the worker too
 BACKEND_MODULES = ("inpaint_models.api", "inpaint_models.maskops", "magicgui.type_map", "magicgui.backends._qtpy.widgets")
-#: a fill expected to take longer than this (seconds) asks whether to go on
+#: a fill expected to take longer than this (seconds) asks whether to go on (inpaint_models.estimate's figure)
 LONG_FILL_SECONDS = 30.0
 #: shape standing for "a photograph" when choosing the default model before any image is open
 PHOTO_SHAPE = (512, 512, 3)
@@ -105,6 +115,13 @@ class InpaintWidget(QWidget):
         self.job: Optional[Job] = None
         self.long_fill_seconds = LONG_FILL_SECONDS
         self.long_fill_dialog: Optional[QMessageBox] = None
+        # before a fill: its estimate (measured in a worker) and, when long, the question asked
+        self.estimate_before_fill = True
+        self.last_estimate: Any = None
+        self.estimate_dialog: Optional[QMessageBox] = None
+        self.estimate_fill_anyway: Any = None
+        self.estimate_lower: Any = None
+        self.estimate_cancel: Any = None
         # (layer, data before the fill); layers are held as napari hands them to plugins (proxies),
         # so they are compared by membership in the layer list, not by identity
         self._undo: list[tuple[Layer, Any]] = []
@@ -673,9 +690,20 @@ class InpaintWidget(QWidget):
         )
 
     def fill(self) -> Optional[Job]:
-        """Start filling in a worker thread; returns the job (None if the inputs are incomplete)."""
+        """Start a fill in a worker thread; returns its job (None if the inputs are incomplete).
+
+        For a model that runs a network (or has a ``steps`` option) the fill's
+        duration is estimated first, in a worker (one network call timed,
+        :func:`inpaint_models.estimate_fill_seconds`); the returned job is then
+        that estimate, and the fill starts when it ends, unless the estimate
+        exceeds :attr:`long_fill_seconds`: then a question offers "Fill anyway",
+        "Lower steps to N (about M)" and "Cancel", without holding the GUI up.
+        """
         if self.job is not None and self.job.running:
             return self.job
+        if self.estimate_dialog is not None:  # the question about the last press is still open
+            self.estimate_dialog.raise_()
+            return None
         try:
             request = self.request()
         except ValueError as error:
@@ -685,17 +713,141 @@ class InpaintWidget(QWidget):
         if info is not None and info.trainable:
             avoid_triton_llvm_clash()  # neural models import torch in the worker
         image = self.image_combo.value()
+        self.last_estimate = None
+        self._close_long_fill_dialog()
+        if self.estimate_before_fill and request.fit_seconds is None and info is not None and measures(info):
+            return self._start_estimate(image, request, info)
+        return self._start_fill(image, request, info)
+
+    def _start_estimate(self, image: Image, request: FillRequest, info: ModelInfo) -> Job:
+        """Measure how long the fill will take, in a worker; :meth:`_on_estimate` goes on from there."""
+        device = "" if request.device == "auto" else f" on {request.device}"
+        self._outcome = ""
+        self.job = Job(
+            lambda _progress, cancel: run_estimate(request, cancel),
+            on_done=lambda estimate: self._on_estimate(image, request, info, estimate),
+            on_cancelled=self._on_estimate_cancelled,
+            on_error=lambda error: self._on_estimate_error(image, request, info, error),
+            name=f"estimate inpaint {image.name}",
+        )
+        self.fill_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("estimating")
+        self.status.setText(f"Estimating how long {info.name}{device} takes: timing one network call…")
+        self._jobs["fill"] = self.job
+        return self.job.start()
+
+    def _on_estimate(self, image: Image, request: FillRequest, info: ModelInfo, estimate: Any) -> None:
+        self.last_estimate = estimate
+        if self.job is not None and self.job.cancel_event.is_set():  # Cancel was pressed as it ended
+            self._on_estimate_cancelled()
+            return
+        if image not in self.viewer.layers:
+            self._finish_without_fill("cancelled", f"The layer {image.name!r} was removed; nothing was filled.")
+            return
+        if estimate is None or estimate.seconds is None or estimate.seconds <= self.long_fill_seconds:
+            self._start_fill(image, request, info, estimate)
+            return
+        self._ask_before_fill(image, request, info, estimate)
+
+    def _on_estimate_cancelled(self) -> None:
+        self._outcome = "cancelled"
+        self.status.setText("Fill cancelled before it started; nothing was changed.")
+        show_info("Inpaint: fill cancelled")
+        self._on_finished()
+
+    def _on_estimate_error(self, image: Image, request: FillRequest, info: ModelInfo, error: BaseException) -> None:
+        if isinstance(error, InpaintError):  # the fill would fail the same way: say so now
+            self._on_error(error)
+            self._on_finished()
+            return
+        show_warning(f"Inpaint: the fill's duration could not be estimated ({type(error).__name__}: {error}); "
+                     "filling anyway")
+        self._start_fill(image, request, info)
+
+    def estimate_message(self, estimate: Any) -> str:
+        """What the question before a long fill says: the estimate, how it was obtained, how to go faster."""
+        device = f" on {estimate.device}"
+        text = (f"Filling with {estimate.model}{device} will take {estimate.describe()}.\n\n"
+                "This is an estimate: one network call was timed on this fill's largest crop and multiplied "
+                "by the number of calls and regions.")
+        lower = estimate.steps_within(self.long_fill_seconds)
+        if lower is not None:
+            name = estimate.steps_option.replace("_", " ")
+            text += (f"\n\nFewer {name} go faster (and fill with less detail): {lower} instead of "
+                     f"{estimate.steps} would take about {format_duration(estimate.seconds_with_steps(lower))}.")
+        return text
+
+    def _ask_before_fill(self, image: Image, request: FillRequest, info: ModelInfo, estimate: Any) -> None:
+        """Ask, before a long fill starts, whether to fill anyway, with fewer steps, or not at all (non-modal)."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Long fill")
+        box.setText(self.estimate_message(estimate))
+        self.estimate_fill_anyway = box.addButton("Fill anyway", QMessageBox.ButtonRole.AcceptRole)
+        lower = estimate.steps_within(self.long_fill_seconds)
+        self.estimate_lower = None
+        if lower is not None:
+            seconds = estimate.seconds_with_steps(lower)
+            self.estimate_lower = box.addButton(
+                f"Lower {estimate.steps_option.replace('_', ' ')} to {lower} (about {format_duration(seconds)})",
+                QMessageBox.ButtonRole.ActionRole,
+            )
+        self.estimate_cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.setEscapeButton(self.estimate_cancel)
+        box.setModal(False)
+        box.buttonClicked.connect(lambda button: self._on_estimate_answer(button, image, request, info, estimate, lower))
+        self.estimate_dialog = box
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("waiting")
+        self.status.setText(f"Estimate: {estimate.describe()}. Fill anyway, lower the steps, or cancel?")
+        self.cancel_button.setEnabled(True)
+        box.show()
+
+    def _on_estimate_answer(self, button: Any, image: Image, request: FillRequest, info: ModelInfo, estimate: Any,
+                            lower: Optional[int]) -> None:
+        self._close_estimate_dialog()
+        if button is self.estimate_fill_anyway:
+            self._start_fill(image, request, info, estimate, asked=True)
+        elif button is self.estimate_lower and self.estimate_lower is not None and lower is not None:
+            from inpaint_models.estimate import with_steps
+
+            name = estimate.steps_option
+            if name in self.options.names():
+                self.options.set_value(name, lower)  # the form says what the fill uses
+            request.options = {**request.options, name: lower}
+            self._start_fill(image, request, info, with_steps(estimate, lower), asked=True)
+        else:
+            self._finish_without_fill("cancelled", "Fill cancelled before it started; nothing was changed.")
+
+    def _close_estimate_dialog(self) -> None:
+        if self.estimate_dialog is not None:
+            self.estimate_dialog.close()
+            self.estimate_dialog.deleteLater()
+            self.estimate_dialog = None
+
+    def _finish_without_fill(self, outcome: str, message: str) -> None:
+        self._outcome = outcome
+        self.status.setText(message)
+        self._on_finished()
+
+    def _start_fill(self, image: Image, request: FillRequest, info: Optional[ModelInfo], estimate: Any = None,
+                    asked: bool = False) -> Job:
+        """Start the fill itself in a worker thread (``asked``: the user already said to go on with a long one)."""
         in_place = self.result_inplace.isChecked()
         self._started = time.monotonic()
         self._clock = FillClock()
         self._fill_model = info
         self._fill_device = request.device
         self._close_long_fill_dialog()
-        self._asked_long = False
+        self._asked_long = asked
         self._stop_fit = request.stop_fit
         self._fit_output = request.fit_output
         self._fitting = request.fit_seconds is not None
         self._last_fit_preview = None
+        self._outcome = ""
         self.job = Job(
             lambda progress, cancel: run_fill(request, progress, cancel),
             on_progress=self._on_progress,
@@ -709,15 +861,23 @@ class InpaintWidget(QWidget):
         self.fill_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)  # busy until the first event
+        self.progress.setFormat("%p%")
+        expected = ""
+        if estimate is not None and estimate.seconds is not None:
+            expected = f" (estimate: about {format_duration(estimate.seconds)})"
         if self._fitting:
             self.status.setText(f"Learning from {image.name!r} ({request.model}, {request.fit_seconds:g} s)…")
         else:
-            self.status.setText(f"Filling {image.name!r} with {request.model}…")
+            self.status.setText(f"Filling {image.name!r} with {request.model}…{expected}")
         self._jobs["fill"] = self.job
         return self.job.start()
 
     def cancel(self) -> None:
-        """Ask the running fill to stop."""
+        """Ask the running fill (or its estimate) to stop; answers an open "long fill" question with Cancel."""
+        if self.estimate_dialog is not None:
+            self._close_estimate_dialog()
+            self._finish_without_fill("cancelled", "Fill cancelled before it started; nothing was changed.")
+            return
         if self.job is not None and self.job.running:
             if self._fitting and self._stop_fit is not None and not self._stop_fit.is_set():
                 self._stop_fit.set()  # the fit ends at its next step; the fill goes on with its best checkpoint

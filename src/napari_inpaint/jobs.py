@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from inpaint_models.datatypes import ProgressEvent, Reporter
+from inpaint_models.estimate import format_duration  # noqa: F401 (the widgets' one wording of durations)
 
 CancelCheck = Any  # threading.Event or a callable returning True to stop
 
@@ -76,20 +77,9 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
     input, ``Cancelled`` when ``cancel`` is set).
     """
     from inpaint_models import api
-    from inpaint_models.errors import InpaintError
     from inpaint_models.maskops import prepare_mask
 
-    lazy = api.is_lazy(request.image)
-    image = request.image if lazy else np.asarray(request.image)
-    spatial_shape = image.shape[:-1] if request.rgb else image.shape
-    painted = request.mask() if callable(request.mask) else request.mask
-    if lazy:
-        if request.fit_seconds is not None:
-            raise InpaintError("'learn from this layer first' reads the whole layer; a dask-backed layer is "
-                               "filled chunk by chunk, without it")
-        mask = lazy_mask(painted, spatial_shape, request.plane, request.dilation)
-    else:
-        mask = prepare_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
+    image, mask, painted, spatial_shape = _fill_inputs(request)
     volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
     weights = request.weights
     if request.fit_seconds is not None:
@@ -104,6 +94,64 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
         device=request.device,
         channel_axis=image.ndim - 1 if request.rgb else None,
         progress=progress,
+        cancel=cancel,
+        registry=request.registry,
+        **volume,
+        **request.options,
+    )
+
+
+def _fill_inputs(request: FillRequest) -> tuple[Any, Any, Any, tuple[int, ...]]:
+    """``(image, mask, painted, spatial_shape)`` of a request: the mask prepared (planes, dilation) as filled.
+
+    A Shapes mask is rasterised here (worker thread); ``request.mask`` then keeps the
+    raster, so an estimate followed by the fill rasterises once.
+    """
+    from inpaint_models import api
+    from inpaint_models.errors import InpaintError
+    from inpaint_models.maskops import prepare_mask
+
+    lazy = api.is_lazy(request.image)
+    image = request.image if lazy else np.asarray(request.image)
+    spatial_shape = image.shape[:-1] if request.rgb else image.shape
+    painted = request.mask() if callable(request.mask) else request.mask
+    request.mask = painted
+    if lazy:
+        if request.fit_seconds is not None:
+            raise InpaintError("'learn from this layer first' reads the whole layer; a dask-backed layer is "
+                               "filled chunk by chunk, without it")
+        mask = lazy_mask(painted, spatial_shape, request.plane, request.dilation)
+    else:
+        mask = prepare_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
+    return image, mask, painted, tuple(spatial_shape)
+
+
+def run_estimate(request: FillRequest, cancel: CancelCheck = None) -> Any:
+    """How long the request's fill will take (:func:`inpaint_models.estimate_fill_seconds`), before it starts.
+
+    Times one network call of the request's model on its largest crop, on its
+    device (seconds on a CPU; nothing for a classical model). Returns a
+    :class:`~inpaint_models.estimate.FillEstimate`, or None when the fill cannot
+    be estimated beforehand: "learn from this layer first" (the weights come
+    from the fit), or a dask-backed layer.
+
+    Raises:
+        InpaintError: what the fill would raise for these inputs.
+        Cancelled: ``cancel`` was set.
+    """
+    from inpaint_models import api, estimate
+
+    if request.fit_seconds is not None or api.is_lazy(request.image):
+        return None
+    image, mask, _painted, _shape = _fill_inputs(request)
+    volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
+    return estimate.estimate_fill_seconds(
+        image,
+        mask,
+        model=request.model,
+        weights=request.weights,
+        device=request.device,
+        channel_axis=image.ndim - 1 if request.rgb else None,
         cancel=cancel,
         registry=request.registry,
         **volume,
@@ -273,16 +321,6 @@ class FillClock:
         regions_after = (self._regions - self._regions_done - 1) if self._regions is not None else 0
         self.remaining = per_call * (event.total - event.step) + max(regions_after, 0) * per_call * event.total
         return self.remaining
-
-
-def format_duration(seconds: float) -> str:
-    """``"45 s"``, ``"5 min 30 s"``, ``"1 h 05 min"``: a duration as a person reads it."""
-    seconds = max(0, int(math.ceil(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @dataclass
