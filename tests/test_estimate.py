@@ -155,3 +155,51 @@ def test_the_plan_lists_the_crops_fill_sends():
 def test_format_duration():
     assert format_duration(4.2) == "5 s"
     assert format_duration(334) == "5 min 34 s"
+
+
+# --------------------------------------------------------------------------- the CLI
+@pytest.fixture
+def photo_files(tmp_path):
+    from inpaint_models.imageio import write_image
+
+    image, mask = small_photo()
+    return write_image(tmp_path / "photo.png", image), write_image(tmp_path / "mask.png", mask)
+
+
+def run_cli(capsys, *args):
+    from inpaint_models.cli import main
+
+    capsys.readouterr()
+    status = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_inpaint_fill_says_the_estimate_before_a_long_fill(tmp_path, photo_files, capsys, monkeypatch):
+    from inpaint_models import estimate
+
+    photo, mask = photo_files
+    args = ["fill", photo, mask, "-o", tmp_path / "out.png", "--model", "diffusion", "--device", "cpu",
+            "--opt", "steps=8", "--opt", "strength=1"]
+    status, out, err = run_cli(capsys, *args)  # well under 30 s: nothing said
+    assert status == 0 and "estimate" not in err
+    monkeypatch.setattr(estimate, "LONG_FILL_SECONDS", 1e-6)  # every fill is "long" now
+    status, out, err = run_cli(capsys, *args[:4], tmp_path / "out2.png", *args[5:])
+    assert status == 0 and (tmp_path / "out2.png").is_file()
+    line = next(line for line in err.splitlines() if "estimate:" in line)
+    assert line.startswith("inpaint: diffusion will take about ") and "per network call" in line
+    assert "8 calls" in line and "--opt steps=1 would take about" in line
+    # -q: no estimate is even measured
+    monkeypatch.setattr(estimate, "estimate_fill_seconds", lambda *a, **k: pytest.fail("estimated under -q"))
+    status, out, err = run_cli(capsys, *args[:4], tmp_path / "out3.png", *args[5:], "-q")
+    assert status == 0 and err == ""
+
+
+def test_inpaint_fill_of_a_classical_model_measures_nothing(tmp_path, photo_files, capsys, monkeypatch):
+    from inpaint_models import estimate
+
+    photo, mask = photo_files
+    monkeypatch.setattr(estimate, "LONG_FILL_SECONDS", 1e-6)
+    monkeypatch.setattr(estimate, "estimate_fill_seconds", lambda *a, **k: pytest.fail("a classical fill timed"))
+    status, out, err = run_cli(capsys, "fill", photo, mask, "-o", tmp_path / "out.png", "--model", "telea")
+    assert status == 0 and "estimate" not in err

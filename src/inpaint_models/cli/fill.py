@@ -194,8 +194,12 @@ class FillJob:
             note(f"model: {name} (the default for this input; choose another with --model)", self.args.quiet)
         return name
 
-    def fill(self, image: np.ndarray, mask: np.ndarray, axes: str, name: str, progress: Any = None) -> np.ndarray:
-        """Fill one image read from a file with tifffile ``axes`` (``name`` is the file's name for messages)."""
+    def fill(self, image: np.ndarray, mask: np.ndarray, axes: str, name: str, progress: Any = None,
+             announce: bool = False) -> np.ndarray:
+        """Fill one image read from a file with tifffile ``axes`` (``name`` is the file's name for messages).
+
+        ``announce``: first estimate the fill's duration and say it when it is long (:meth:`announce_estimate`).
+        """
         from .. import api
 
         args = self.args
@@ -206,6 +210,8 @@ class FillJob:
             from .fit import fit_for_fill
 
             weights = fit_for_fill(args, image, mask, model, volume_axis, self.fit_seconds)
+        elif announce:
+            self.announce_estimate(image, mask, model, volume_axis)
         return api.fill(
             image,
             mask,
@@ -218,6 +224,35 @@ class FillJob:
             progress=progress,
             **self.options,
         )
+
+
+    def announce_estimate(self, image: Any, mask: Any, model: str, volume_axis: Any) -> Any:
+        """Say how long a long fill will take, before it starts (not with -q); returns the estimate or None.
+
+        Only models that run a network (or have a ``steps`` option) are timed:
+        one network call on the largest crop (:func:`inpaint_models.estimate_fill_seconds`),
+        a second or so on a CPU; the note appears when the estimate exceeds
+        :data:`inpaint_models.estimate.LONG_FILL_SECONDS`, with the ``--opt steps=N`` that would fit in it.
+        """
+        from .. import api, estimate
+        from ..plugins import default_registry
+
+        args = self.args
+        if args.quiet or api.is_lazy(image) or not estimate.measures(default_registry().info(model)):
+            return None
+        result = estimate.estimate_fill_seconds(
+            image, mask, model, args.weights, args.device, channel_axis=args.channel_axis, volume_axis=volume_axis,
+            margin=args.margin, **self.options,
+        )
+        if result.seconds is None or result.seconds <= estimate.LONG_FILL_SECONDS:
+            return result
+        text = f"{model} will take {result.describe()}"
+        lower = result.steps_within(estimate.LONG_FILL_SECONDS)
+        if lower is not None:
+            text += (f"; --opt {result.steps_option}={lower} would take about "
+                     f"{estimate.format_duration(result.seconds_with_steps(lower))}")
+        note(text)
+        return result
 
 
 def _single_output(image_path: Path, output: str) -> Path:
@@ -238,7 +273,7 @@ def _run_single(job: FillJob, image_path: Path, mask_path: Path, output: str) ->
     image, axes = imageio.read_image_with_axes(image_path)
     mask = imageio.read_mask(mask_path)
     with EventProgress(f"fill {image_path.name}", job.args.quiet, unit="region") as progress:
-        filled = job.fill(image, mask, axes, image_path.name, progress)
+        filled = job.fill(image, mask, axes, image_path.name, progress, announce=True)
     imageio.write_image(out, filled, axes=axes)
     print(out)
     return 0
@@ -252,7 +287,7 @@ def _run_sample(job: FillJob, output: str) -> int:
     if out.is_dir():
         out = out / "astronaut_filled.png"
     image, mask = sample_photo_with_mask()
-    filled = job.fill(image, mask, "YXS", "the sample photo")
+    filled = job.fill(image, mask, "YXS", "the sample photo", announce=True)
     imageio.write_image(out, filled)
     print(out)
     return 0
