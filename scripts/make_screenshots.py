@@ -10,7 +10,13 @@ It writes ``docs/images/``:
 * ``inpaint-after.png``   the same after the default fill (the new "astronaut inpainted" layer);
 * ``stack-after.png``     a plane of the "Stack with gaps" sample before and after a whole-stack fill
   with the default model for stacks;
-* ``train-running.png``   the Train widget mid-run (progress, losses, loss plot, preview grid).
+* ``train-running.png``   the Train widget mid-run (progress, losses, loss plot, preview grid);
+* ``fit-setup.png``, ``fit-running.png``, ``fit-result.png``  "learn from this layer first" on the
+  "Stack with gaps" sample: the Inpaint widget set up (stack-unet, whole stack, neighbouring planes,
+  learn ticked, a short time budget), the fit running (progress, loss, held-back PSNR, the
+  "fit preview" layer) and a plane before and after the fill with the fitted network. These are
+  smaller windows (about 1000 px wide); the fit's budget is ``--fit-seconds`` (40 s), and its
+  previews and validations come every 10 steps instead of 100 and 50, so both show within it.
 
 The models are the registry's: the default model for the photo and for the
 stack (``inpaint_models.api.default_model``), and the first trainable model
@@ -192,11 +198,85 @@ def train_shots(out: Path, work: Path, steps_before_grab: int) -> None:
     viewer.close()
 
 
+#: the window of the fit screenshots: about 1000 px wide, as the user guide shows them
+FIT_WINDOW = (1000, 760)
+#: a plane of the stack sample with a dropped tile, shown in the fit screenshots
+FIT_PLANE = 12
+
+
+def save_small(viewer, path: Path) -> None:
+    """A screenshot of the whole window (layers, canvas, docks), written as an optimised PNG."""
+    from PIL import Image
+
+    settle()
+    array = viewer.screenshot(canvas_only=False, flash=False)
+    Image.fromarray(array[..., :3]).save(path, optimize=True)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+
+
+def fit_shots(out: Path, work: Path, seconds: int) -> None:
+    """The user guide's "learn from this layer first" walkthrough on the stack sample."""
+    from qtpy.QtCore import Qt
+
+    import inpaint_models.api_fit as api_fit
+    import napari_inpaint.inpaint_widget as inpaint_widget
+    from napari_inpaint.jobs import fit_folder
+
+    # the fit's run folder (~/napari-inpaint/fits/<layer> for a user) in the temporary folder instead
+    inpaint_widget.fit_folder = lambda name, root=None: fit_folder(name, work / "fits")
+    # previews and validations within a short budget (a fit's defaults: every 100 and 50 steps)
+    api_fit.FIT_SETTINGS.update(preview_every=10, validate_every=10)
+    viewer = new_viewer()
+    viewer.window.resize(*FIT_WINDOW)
+    # a wider canvas in the small window: the layer list without the layer controls, in a narrower column
+    qt_viewer = viewer.window._qt_viewer
+    qt_viewer.dockLayerControls.setVisible(False)
+    viewer.open_sample("napari-inpaint", "stack-with-gaps")
+    widget = dock_inpaint(viewer)
+    viewer.window._qt_window.resizeDocks([qt_viewer.dockLayerList], [200], Qt.Orientation.Horizontal)
+    widget.set_model("stack-unet")
+    widget.plane_all.setChecked(True)
+    widget.volume_check.setChecked(True)
+    widget.device_combo.setCurrentText("cpu")
+    widget.learn_check.setChecked(True)
+    widget.learn_seconds.setValue(seconds)
+    viewer.dims.set_current_step(0, FIT_PLANE)
+    viewer.layers.selection.active = viewer.layers["stack"]
+    viewer.reset_view()
+    save_small(viewer, out / "fit-setup.png")
+
+    outcome = []
+    widget.fill_finished.connect(outcome.append)
+    widget.fill_button.click()
+    try:
+        wait_until(lambda: "fit preview" in viewer.layers and "held-back" in widget.status.text() or outcome,
+                   seconds + 120, "the fit's first preview and validation")
+        assert not outcome, widget.status.text()
+        viewer.layers.selection.active = viewer.layers["fit preview"]
+        viewer.reset_view()
+        save_small(viewer, out / "fit-running.png")
+    finally:
+        wait_until(lambda: outcome, seconds + 300, "the fit and the fill")
+    assert outcome == ["done"], widget.status.text()
+    # the plane before (gaps recorded as zeros) and after the fill with the fitted network, one above the other
+    viewer.layers.remove("fit preview")
+    viewer.layers["stack gaps"].visible = False
+    viewer.canvas.grid.enabled = True
+    viewer.canvas.grid.shape = (2, 1)
+    viewer.dims.set_current_step(0, FIT_PLANE)
+    viewer.layers.selection.active = viewer.layers["stack inpainted"]
+    viewer.reset_view()
+    save_small(viewer, out / "fit-result.png")
+    print(f"fit and fill: {widget.status.text()}")
+    viewer.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
-    parser.add_argument("--only", choices=("inpaint", "stack", "train"), action="append")
+    parser.add_argument("--only", choices=("inpaint", "stack", "train", "fit"), action="append")
     parser.add_argument("--train-steps", type=int, default=60, help="steps to train before the mid-run grab")
+    parser.add_argument("--fit-seconds", type=int, default=40, help="time budget of the fit screenshots' fit")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -208,13 +288,15 @@ def main() -> None:
         settings = get_settings()
         settings.application.gui_notification_level = "error"  # no info/warning toasts over the screenshots
         settings.application.confirm_close_window = False
-        only = set(args.only or ("inpaint", "stack", "train"))
+        only = set(args.only or ("inpaint", "stack", "train", "fit"))
         if "inpaint" in only:
             inpaint_shots(args.out)
         if "stack" in only:
             stack_shots(args.out)
         if "train" in only:
             train_shots(args.out, work, args.train_steps)
+        if "fit" in only:
+            fit_shots(args.out, work, args.fit_seconds)
     sys.exit(0)
 
 
