@@ -41,6 +41,7 @@ import platform
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -52,6 +53,7 @@ from inpaint_models.evaluation import evaluate, format_markdown, load_eval_image
 from inpaint_models.masks import centre_mask, generate_masks
 from inpaint_models.metrics import METRIC_NAMES
 from inpaint_models.plugins import default_registry
+from inpaint_models.samples import stack_sample_with_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 256
@@ -330,6 +332,56 @@ def make_grid(images: list[np.ndarray], masks: dict[str, list[np.ndarray]], mode
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
+STACK_FIGURE_MODELS = (("telea", None), ("patchmatch", None), ("biharmonic", None), ("biharmonic", 0),
+                       ("push-pull", 0))
+
+
+def make_stack_figure(path: Path, seed: int = STACK_SEEDS[0]) -> str:
+    """One plane of the stack sample: input, plane-by-plane and volume fills, truth, noise-free signal.
+
+    Writes an RGB PNG to ``path`` (tiles of GRID_TILE * 2 px, grey levels stretched between the
+    truth's 0.5 and 99.5 percentiles) and returns the caption.
+    """
+    from scipy import ndimage
+
+    sample = stack_sample_with_truth(seed)
+    # the plane with the largest lost tile, and a window twice the tile's size around it
+    areas = [np.bincount(ndimage.label(m)[0].ravel())[1:].max(initial=0) for m in sample.mask]
+    plane = int(np.argmax(areas))
+    labels, _count = ndimage.label(sample.mask[plane])
+    largest = 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+    rows, cols = np.nonzero(labels == largest)
+    side = min(min(sample.mask.shape[1:]), 2 * int(max(np.ptp(rows), np.ptp(cols))) + 2)
+    top = int(np.clip((rows.min() + rows.max() - side) // 2, 0, sample.mask.shape[1] - side))
+    left = int(np.clip((cols.min() + cols.max() - side) // 2, 0, sample.mask.shape[2] - side))
+    window = (plane, slice(top, top + side), slice(left, left + side))
+    low, high = np.percentile(sample.truth, (0.5, 99.5))
+
+    def tile(volume: np.ndarray, text: str) -> np.ndarray:
+        grey = np.clip((volume[window].astype(np.float64) - low) / (high - low), 0, 1)
+        rgb = np.repeat((grey * 255).round().astype(np.uint8)[..., None], 3, axis=-1)
+        return label(cv2.resize(rgb, (2 * GRID_TILE, 2 * GRID_TILE), interpolation=cv2.INTER_NEAREST), text)
+
+    shown = sample.image.copy()
+    shown[sample.mask] = np.iinfo(shown.dtype).max
+    tiles = [tile(shown, "input (gaps white)")]
+    for model, axis in STACK_FIGURE_MODELS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            filled = inpaint_models.fill(sample.image, sample.mask, model=model, volume_axis=axis)
+        tiles.append(tile(filled, f"{model}, {'planes' if axis is None else 'volume'}"))
+    tiles += [tile(sample.truth, "truth (noisy)"), tile(sample.signal, "noise-free signal")]
+    half = (len(tiles) + 1) // 2
+    blank = np.zeros_like(tiles[0])
+    grid = np.vstack([np.hstack(tiles[:half]), np.hstack(tiles[half:] + [blank] * (2 * half - len(tiles)))])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    return (f"Plane {plane} of the stack sample (seed {seed}), pixels {top}-{top + side} x {left}-{left + side} "
+            f"around its largest lost tile, grey levels stretched alike in every tile: the gaps, 2D fills plane by "
+            f"plane (`volume_axis=None`), the volume fills "
+            f"(`volume_axis=0`, the default for stacks), the noisy truth and the noise-free signal.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "heldout")
@@ -447,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["", f"Not evaluated (no shipped weights yet): {', '.join(untrained)}."]
     lines += ["", "## Figure", "",
               f"Rows: {GRID_IMAGES} held-out images per mask set; columns: input (hole in white), each model, truth.",
-              "", f"![results grid](images/{args.grid.name})", ""]
+              "", f"![results grid](images/{args.grid.name})", "",
+              make_stack_figure(args.grid.with_name("results-stack.png")), "",
+              "![stack fills](images/results-stack.png)", ""]
     # sections other benchmarks write between their own markers (bench_fit.py --docs) are kept as they are
     kept = re.findall(r"<!-- (\S+): start -->.*?<!-- \1: end -->", args.output.read_text(encoding="utf-8"),
                       flags=re.DOTALL) if args.output.is_file() else []
