@@ -547,12 +547,11 @@ def test_opening_the_docks_never_builds_the_registry_or_imports_torch_on_the_gui
     print(report)
     assert report["events"] == []
     assert report["loaded"]
-    # the callbacks that show the loaded models cost the GUI thread little (the Train widget's option
-    # forms are built when shown); the wall-clock stall is printed, not asserted: other processes share the CPU
-    # measured 0.02-0.16 s depending on what ran before in the session (the first magicgui form of the
-    # default model is built on the GUI thread when the models arrive): bounded at 0.25 s here; the
-    # issue's 100 ms is met by the constructors (below), not yet by this first-form callback
-    assert report["longest_gui_cpu_while_loading"] < 0.25, report
+    # no GUI-thread callback while the models arrive costs 100 ms: listing them and building the first
+    # options form (magicgui) run in separate turns of the event loop, magicgui's Qt backend is imported
+    # in the loading worker, and the Train widget builds its forms when shown; the wall-clock stall is
+    # printed, not asserted: other processes share the CPU
+    assert report["longest_gui_cpu_while_loading"] < 0.1, report
     for name, (wall, cpu) in report["timings"].items():
         # GUI-thread CPU time is what the constructor itself costs (wall time also counts the other
         # engineers' processes on a shared CI machine, hence its looser bound)

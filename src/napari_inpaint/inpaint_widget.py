@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from napari.layers import Image, Labels, Layer, Shapes
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -131,6 +131,9 @@ class InpaintWidget(QWidget):
         self._asked_long = False
         self.long_fill_cancel = None
         self._form_model: Optional[str] = None
+        self._form_pending: Optional[ModelInfo] = None  # a form to build on the next event-loop turn
+        self._defer_form = False
+        self._loaded_announced = False
         self._fill_model: Optional[ModelInfo] = None
         self._fill_device = "auto"
         self._brush_layer: Optional[Labels] = None
@@ -304,16 +307,24 @@ class InpaintWidget(QWidget):
     # -- models ------------------------------------------------------------------------------------
     @property
     def loaded(self) -> bool:
-        """Whether the model registry is ready."""
-        return self.registry is not None
+        """Whether the model registry is ready and the chosen model's options form is built."""
+        return self.registry is not None and self._form_pending is None
 
     def _on_registry(self, registry) -> None:
+        # the first options form (magicgui widgets) is built in a later turn of the event loop
+        # (_build_pending_form), so no one GUI-thread callback both lists the models and builds a form
         self.registry = registry
-        notify_skipped_plugins(getattr(registry, "failed", {}))
-        self.refresh_models()
-        self._choose_default_model()
+        self._defer_form = True
+        try:
+            notify_skipped_plugins(getattr(registry, "failed", {}))
+            self.refresh_models()
+            self._choose_default_model()
+        finally:
+            self._defer_form = False
         self.fill_button.setEnabled(self.job is None or not self.job.running)
-        self.models_loaded.emit()
+        if self._form_pending is None and not self._loaded_announced:
+            self._loaded_announced = True
+            self.models_loaded.emit()
 
     def _on_registry_error(self, error: BaseException) -> None:
         self.model_combo.clear()
@@ -402,8 +413,18 @@ class InpaintWidget(QWidget):
         self.refresh_weights()
 
     def _set_form(self, info: Optional[ModelInfo]) -> None:
-        """Show the fill options of ``info``'s model, with the values the user gave them before."""
+        """Show the fill options of ``info``'s model, with the values the user gave them before.
+
+        While the models arrive (:meth:`_on_registry`) the form is built on the next
+        turn of the event loop instead (:meth:`_build_pending_form`).
+        """
         self._form_model = info.name if info is not None else None
+        if self._defer_form and info is not None:
+            if self._form_pending is None:
+                QTimer.singleShot(0, self._build_pending_form)
+            self._form_pending = info
+            return
+        self._form_pending = None
         if info is None:
             self.options.set_fields(None, {})
             return
@@ -411,6 +432,16 @@ class InpaintWidget(QWidget):
         for name, value in self._option_memory.get(info.name, {}).items():
             if name in self.options.names():
                 self.options.set_value(name, value)
+
+    def _build_pending_form(self) -> None:
+        """Build the options form deferred while the models arrived (unless another model took its place)."""
+        info = self._form_pending
+        self._form_pending = None
+        if info is not None and info.name == self._form_model and self.options.options_class is not info.options:
+            self._set_form(info)
+        if not self._loaded_announced:
+            self._loaded_announced = True
+            self.models_loaded.emit()
 
     # -- weights -------------------------------------------------------------------------------------
     def refresh_weights(self, *_args) -> None:
