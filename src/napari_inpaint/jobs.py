@@ -10,7 +10,6 @@ and tests call the same functions directly, without a GUI.
 from __future__ import annotations
 
 import inspect
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
