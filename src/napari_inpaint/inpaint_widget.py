@@ -56,6 +56,8 @@ from ._widgets import (
     ships_small_weights,
 )
 from .checkpoints import store, weights_summary
+from .layer_training import layer_spatial_shape as spatial_shape
+from .layer_training import mask_source
 from .jobs import (
     FillClock,
     FillRequest,
@@ -84,12 +86,6 @@ PHOTO_SHAPE = (512, 512, 3)
 #: "learn from this layer first": default seconds of fitting, and the image layer showing the fit's previews
 FIT_SECONDS = 60
 FIT_PREVIEW_LAYER = "fit preview"
-
-
-def spatial_shape(layer: Image) -> tuple[int, ...]:
-    """The image layer's shape without its RGB(A) axis."""
-    shape = tuple(layer.data.shape)
-    return shape[:-1] if layer.rgb else shape
 
 
 def is_stack(layer: Optional[Image]) -> bool:
@@ -668,18 +664,7 @@ class InpaintWidget(QWidget):
         layer = self.mask_combo.value()
         if layer is None:
             raise ValueError("choose a mask layer, or press New mask and paint over what should go")
-        if isinstance(layer, Shapes):
-            shape = spatial_shape(image)
-            labels_shape = shape[-layer.ndim :] if layer.ndim < len(shape) else shape
-            data = [vertices.copy() for vertices in layer.data]
-            shape_types = list(layer.shape_type)
-            ndim = layer.ndim
-
-            def rasterise() -> Any:
-                return Shapes(data, shape_type=shape_types, ndim=ndim).to_labels(labels_shape=labels_shape)
-
-            return rasterise
-        return layer.data
+        return mask_source(layer, spatial_shape(image))
 
     # -- filling -------------------------------------------------------------------------------------
     def request(self) -> FillRequest:
