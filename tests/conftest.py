@@ -58,6 +58,15 @@ SLOW: frozenset[str] = frozenset({
     "tests/test_napari_train.py::test_a_short_run_writes_a_checkpoint_that_appears_in_the_inpaint_widget_and_fills",
     "tests/test_napari_train.py::test_stop_writes_a_checkpoint_and_resume_continues",
     "tests/test_napari_train.py::test_closing_napari_during_a_run_stops_it_and_keeps_a_checkpoint",
+    "tests/test_napari_inpaint.py::test_a_diffusion_fill_is_estimated_in_a_worker_before_it_starts",
+    "tests/test_fit_napari.py::test_learn_from_this_layer_first_in_the_inpaint_widget",
+    "tests/test_napari_inpaint.py::test_fill_anyway_fills_with_the_steps_chosen_and_asks_nothing_more",
+    "tests/test_napari_inpaint.py::test_cancel_in_the_question_before_a_long_fill_changes_nothing",
+    "tests/test_napari_inpaint.py::test_closing_napari_during_a_fill_stops_it",
+    "tests/test_lazy.py::test_napari_new_mask_and_fill_of_a_dask_layer",
+    # big networks built on the CPU
+    "tests/test_diffusion_core.py::test_network_never_sees_the_hole_content",
+    "tests/test_model_context_encoder.py::test_paper_architecture_at_128",
 })
 
 #: Module fixtures that train a network once for several tests: every test using one is ``slow``
@@ -96,3 +105,17 @@ def rng() -> np.random.Generator:
 def registry():
     """A registry of every installed model plugin (built on first use)."""
     return make_registry()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move everything imported while collecting (torch, napari, Qt) out of the garbage collector's sight.
+
+    napari's ``make_napari_viewer`` runs a full ``gc.collect()`` when a test's viewer is not yet freed,
+    and with torch and napari loaded each full collection walks millions of long-lived objects
+    (about 0.14 s a time, several times per napari test). ``gc.freeze`` keeps those objects from
+    ever being scanned again; what the tests create afterwards is collected as usual.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
