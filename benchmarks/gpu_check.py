@@ -21,7 +21,10 @@ What runs, for every model of the registry (``inpaint_models.available_models()`
   synthetic images written to a temporary folder (nothing is downloaded). Model
   options come from ``configs/<model>-gpu.toml`` (``-cpu.toml`` with
   ``--quick``), with GLCIC's and pconv-unet's phase lengths shortened so that
-  the few steps reach every phase. img/s = batch size over the median step
+  the few steps reach every phase, and mlp-gan trained at 64 px (its fully
+  connected layers grow with the square of the size: at 128 px each of its
+  parts spent about 30 s writing its checkpoint on an H200, crowding other
+  parts out of the budget). img/s = batch size over the median step
   time after a warm-up (a GAN step that draws several batches counts once);
 - **DDP**: one process, NCCL, world size 1. The trainer joins a process
   group only when ``WORLD_SIZE`` > 1, and NCCL refuses two ranks on one GPU, so
@@ -86,6 +89,11 @@ TIME_BUDGET = "time budget"
 
 #: per-model settings that shorten the training phases so that a few steps reach every phase
 #: (applied only to models of that name whose options have these fields)
+#: Training size caps for models whose size grows with the square of the image size: mlp-gan's
+#: fully connected layers at 128 px (its GPU config) made each of its parts take about 30 s on an
+#: H200, nearly all of it writing and validating the large checkpoint, which pushed other models'
+#: DDP parts out of the 210 s budget. The CUDA code paths are the same at 64 px.
+MAX_TRAIN_SIZE: dict[str, int] = {"mlp-gan": 64}
 PHASE_OPTIONS: dict[str, Callable[[int], dict[str, int]]] = {
     "glcic": lambda steps: {"completion_steps": max(1, steps // 3), "discriminator_steps": max(1, steps // 3)},
     "pconv-unet": lambda steps: {"finetune_after": max(1, steps - steps // 3)},
@@ -228,7 +236,8 @@ def train_config(model: str, settings: Settings, ctx: Context, precision: str, t
     return {
         "model": {"name": model, **model_options(model, s)},
         "train": {
-            "data": [str(ctx.data)], "image_size": s.size, "batch_size": s.batch, "steps": s.steps,
+            "data": [str(ctx.data)], "image_size": min(s.size, MAX_TRAIN_SIZE.get(model, s.size)),
+            "batch_size": s.batch, "steps": s.steps,
             "device": s.device, "precision": precision, "channels_last": True, "ema_decay": 0.99,
             "grad_clip": 1.0, "output": str(ctx.run_folder(model, tag)), "validation_split": 0.1,
             "validation_images": 4, "validate_every": s.steps, "preview_every": s.steps, "preview_images": 2,
@@ -652,9 +661,11 @@ def main(argv: list[str] | None = None) -> int:
         write_synthetic_images(ctx.data, count=max(settings.images, 2 * settings.batch),
                                size=settings.size + settings.size // 4, seed=0)
         parts = build_parts(models, settings, ctx)
+        capped = ", ".join(f"{name} {size} px" for name, size in MAX_TRAIN_SIZE.items()
+                           if name in models and size < settings.size)
+        size = f"{settings.size} px" + (f" ({capped})" if capped else "")
         title = (f"GPU check on {describe_machine(settings)}: {settings.steps} training steps, batch "
-                 f"{settings.batch}, {settings.size} px, [model] options of configs/<model>-{settings.options_kind}"
-                 f".toml; fills of a {settings.fill_size} px RGB image with a {settings.hole} px hole"
+                 f"{settings.batch}, {size}, [model] options of configs/<model>-{settings.options_kind}.toml; fills of a {settings.fill_size} px RGB image with a {settings.hole} px hole"
                  f"{' (--quick)' if quick else ''}")
         print(f"[{budget.elapsed():6.1f} s] {len(parts)} parts; budget {settings.budget:.0f} s", file=sys.stderr)
         rows = run_parts(parts, settings, budget)
