@@ -119,3 +119,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch intra-op thread for a module's tests (``pytestmark = pytest.mark.usefixtures(...)``).
+
+    Tiny CPU networks gain nothing from more threads and lose much on a shared 2-core machine.
+    Module scope, so that a module's own module-scoped fixtures (a trained network) run with it too.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -23,16 +23,9 @@ from inpaint_models.models.diffusion import (
     repaint_schedule,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 SIZE = 32
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # the CPU is shared: keep these tests from spreading over every core
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -29,20 +29,13 @@ from inpaint_models.training.array_data import (
 )
 from inpaint_models.training.config import TrainSettings
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 REGISTRY = make_registry()
 
 #: a tiny fit: two-level U-Net of 4 channels, 32-px crops, batches of 2, no previews
 TINY_OPTIONS = {"width": 4, "levels": 2}
 TINY_TRAIN = {"batch_size": 2, "preview_every": 0, "validate_every": 2, "checkpoint_every": 1000, "log_every": 1}
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch thread: tiny networks gain nothing from more, and lose much on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def tiny_stack(seed: int = 0, depth: int = 6, size: int = 32, noise: float = 0.03, gradient: float = 1.0):

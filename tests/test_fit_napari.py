@@ -14,13 +14,7 @@ from test_fit import tiny_stack
 
 from inpaint_models.errors import Cancelled
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _request(tmp_path, stack, mask, **kwargs):

@@ -24,13 +24,7 @@ from inpaint_models.models.glcic.network import (
 )
 from inpaint_models.models.glcic.postprocess import telea_poisson_blend
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _batch(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

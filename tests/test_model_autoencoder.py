@@ -15,16 +15,9 @@ from inpaint_models.models.neural import clear_cache, loaded_model, predict_arra
 from inpaint_models.plugins import make_registry
 from inpaint_models.training import Trainer, load_config, quick_config
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 MODEL = "autoencoder"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: tiny CPU networks run several times faster than with 2 on a shared machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

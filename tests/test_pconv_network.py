@@ -11,13 +11,7 @@ from inpaint_models.errors import OptionError, ShapeMismatchError, WeightsError
 from inpaint_models.models.pconv_unet.losses import PConvLoss, total_variation
 from inpaint_models.models.pconv_unet.network import PartialConv2d, PConvUNet, layers_for_size
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _batch(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
