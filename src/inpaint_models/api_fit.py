@@ -206,8 +206,21 @@ def fit(
                           f"resume=True or choose another output")
     write_array_data(run / "data", volumes, holes, meta)
     last = run_training(config, report=progress, cancel=cancel, registry=registry)
-    best = Path(last).parent / "best.safetensors"
-    return best if best.is_file() else Path(last)
+    return fitted_checkpoint(run) or Path(last)
+
+
+def fitted_checkpoint(run: Union[str, Path]) -> Optional[Path]:
+    """The checkpoint a fit's run folder ``run`` leaves to fill with, or None when it holds none yet.
+
+    ``<run>/checkpoints/best.safetensors`` (best on the held-back pixels), else
+    the newest step checkpoint. Reads file names only (no torch import).
+    """
+    checkpoints = Path(run) / "checkpoints"
+    best = checkpoints / "best.safetensors"
+    if best.is_file():
+        return best
+    steps = sorted(p for p in checkpoints.glob("step_*.safetensors") if not p.name.endswith(".state.safetensors"))
+    return steps[-1] if steps else None
 
 
 def _checkable(config: dict[str, Any]) -> dict[str, Any]:

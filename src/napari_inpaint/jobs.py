@@ -190,10 +190,10 @@ def fit_folder(layer_name: str, root: Optional[Path] = None) -> Path:
     The folder's name is what the weights list shows (``<name>/best``), so it
     is the layer's name, with characters a file name cannot hold replaced.
     """
-    import re
+    from .layer_training import file_stem
 
     root = root if root is not None else Path.home() / "napari-inpaint" / "fits"
-    stem = re.sub(r"[^\w.\- ]+", "_", layer_name).strip(" .") or "layer"
+    stem = file_stem(layer_name)
     folder, number = root / stem, 1
     while folder.exists():
         number += 1
@@ -203,12 +203,9 @@ def fit_folder(layer_name: str, root: Optional[Path] = None) -> Path:
 
 def fitted_weights(folder: Union[str, Path]) -> Optional[Path]:
     """The checkpoint a fit in ``folder`` left to fill with: ``best.safetensors``, else its newest step."""
-    checkpoints = Path(folder) / "checkpoints"
-    best = checkpoints / "best.safetensors"
-    if best.is_file():
-        return best
-    steps = sorted(p for p in checkpoints.glob("step_*.safetensors") if not p.name.endswith(".state.safetensors"))
-    return steps[-1] if steps else None
+    from inpaint_models.api_fit import fitted_checkpoint
+
+    return fitted_checkpoint(folder)
 
 
 def _is_set(flag: CancelCheck) -> bool:

@@ -95,6 +95,11 @@ def mask_source(layer: Any, spatial_shape: tuple[int, ...]) -> Union[np.ndarray,
     return layer.data
 
 
+def file_stem(layer_name: str) -> str:
+    """A layer's name as a folder name: characters a file name cannot hold become ``_`` ("layer" if none is left)."""
+    return re.sub(r"[^\w.\- ]+", "_", layer_name).strip(" .") or "layer"
+
+
 def default_layer_output(model: str, layer_name: str, root: Optional[Path] = None) -> Path:
     """A fresh run folder ``~/napari-inpaint/runs/<layer>-<model>-<time>`` for a run on a layer.
 
@@ -103,7 +108,7 @@ def default_layer_output(model: str, layer_name: str, root: Optional[Path] = Non
     hold are replaced).
     """
     root = root if root is not None else Path.home() / "napari-inpaint" / "runs"
-    stem = re.sub(r"[^\w.\- ]+", "_", layer_name).strip(" .") or "layer"
+    stem = file_stem(layer_name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return root / f"{stem}-{model}-{stamp}"
 
