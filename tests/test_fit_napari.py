@@ -25,14 +25,15 @@ def _request(tmp_path, stack, mask, **kwargs):
 
 
 def test_run_fill_fits_first_and_fills_with_the_fit(tmp_path):
-    from napari_inpaint.jobs import fit_folder, fitted_weights, run_fill
+    from inpaint_models.api_fit import fitted_checkpoint
+    from napari_inpaint.jobs import fit_folder, run_fill
 
     stack, mask, _ = tiny_stack()
     events = []
     filled = run_fill(_request(tmp_path, stack, mask, fit_seconds=1.0), events.append)
     assert {"train", "fill"} <= {event.phase for event in events}
     assert np.array_equal(filled[~mask], stack[~mask]) and filled[mask].min() > 0
-    assert fitted_weights(tmp_path / "fit").name == "best.safetensors"
+    assert fitted_checkpoint(tmp_path / "fit").name == "best.safetensors"
     assert fit_folder("a/b", tmp_path) == tmp_path / "a_b"
 
 

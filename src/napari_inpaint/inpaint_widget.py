@@ -40,6 +40,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from inpaint_models.api_fit import fitted_checkpoint
 from inpaint_models.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.errors import InpaintError
 from inpaint_models.estimate import measures
@@ -62,7 +63,6 @@ from .jobs import (
     FillClock,
     FillRequest,
     fit_folder,
-    fitted_weights,
     format_duration,
     read_preview,
     run_estimate,
@@ -1004,7 +1004,7 @@ class InpaintWidget(QWidget):
 
     def _add_fitted_weights(self) -> Optional[Path]:
         """Offer the fit's checkpoint in the Weights list (named after the layer) and select it."""
-        weights = fitted_weights(self._fit_output) if self._fit_output is not None else None
+        weights = fitted_checkpoint(self._fit_output) if self._fit_output is not None else None
         if weights is not None:
             self.set_weights(weights)  # the store lists it as "<layer name>/best"
         return weights

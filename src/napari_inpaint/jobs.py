@@ -201,13 +201,6 @@ def fit_folder(layer_name: str, root: Optional[Path] = None) -> Path:
     return folder
 
 
-def fitted_weights(folder: Union[str, Path]) -> Optional[Path]:
-    """The checkpoint a fit in ``folder`` left to fill with: ``best.safetensors``, else its newest step."""
-    from inpaint_models.api_fit import fitted_checkpoint
-
-    return fitted_checkpoint(folder)
-
-
 def _is_set(flag: CancelCheck) -> bool:
     if flag is None:
         return False
