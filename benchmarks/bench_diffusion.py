@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 import inpaint_models
-from inpaint_models.arrays import hole_boxes
+from inpaint_models.contract.registry import make_registry
 from inpaint_models.models.diffusion import DiffusionUNet, count_parameters, inpaint_array, preset_config
-from inpaint_models.plugins import make_registry
+from inpaint_models.pipeline.layout import hole_boxes
 
 
 def _sync(device: torch.device) -> None:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 import inpaint_models
-from inpaint_models.errors import MissingWeightsError
+from inpaint_models.contract.errors import MissingWeightsError
 
 
 def median_ms(function: Callable[[], object], repeats: int) -> float:

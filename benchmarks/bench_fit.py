@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 import inpaint_models
-from inpaint_models.metrics import psnr
 from inpaint_models.samples import stack_sample_with_truth
+from inpaint_models.training.metrics import psnr
 
 STACKS = {"sample": (7, (24, 128, 128)), "large": (11, (48, 256, 256))}
 

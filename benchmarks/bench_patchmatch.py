@@ -6,7 +6,7 @@ patches from that context, so too little starves it of sources, and more costs
 time (the crop's area). This prints a markdown table: for each margin, the mean
 hole PSNR (with its standard error, and the mean per-fill difference to the
 default margin on the same holes) and texture ratio
-(:func:`inpaint_models.metrics.texture_ratio`) and
+(:func:`inpaint_models.training.metrics.texture_ratio`) and
 the median wall and CPU time of one fill through :func:`inpaint_models.fill`,
 on real photographs (scikit-image's bundled ones, or ``--data``) centre-cropped
 to 512 x 512, each with seeded 128 x 128 holes, plus telea as the reference. The
@@ -32,7 +32,7 @@ from skimage import data as skdata
 
 import inpaint_models
 from inpaint_models.evaluation import center_crop_resize, load_eval_images, to_float_rgb
-from inpaint_models.metrics import psnr, texture_ratio
+from inpaint_models.training.metrics import psnr, texture_ratio
 
 SIZE = 512
 HOLE = 128

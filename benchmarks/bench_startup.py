@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--hole-model", default="telea", help="model of the cost-follows-the-hole rows")
     args = parser.parse_args()
 
-    from inpaint_models.imageio import write_image
+    from inpaint_models.io.imageio import write_image
     from inpaint_models.samples import sample_photo_with_mask
 
     with tempfile.TemporaryDirectory() as folder:

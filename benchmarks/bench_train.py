@@ -28,7 +28,7 @@ from typing import Optional
 import torch
 
 from inpaint_models import train
-from inpaint_models.plugins import default_registry
+from inpaint_models.contract.registry import default_registry
 from inpaint_models.training import read_config_file, write_synthetic_images
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -23,8 +23,8 @@ import numpy as np
 
 import inpaint_models
 from inpaint_models.api import default_model
-from inpaint_models.metrics import psnr
 from inpaint_models.samples import stack_sample_with_truth
+from inpaint_models.training.metrics import psnr
 
 
 def hole_psnr(out: np.ndarray, reference: np.ndarray, mask: np.ndarray, peak: float) -> float:

@@ -49,11 +49,11 @@ import numpy as np
 
 import inpaint_models
 from inpaint_models.api import default_model
+from inpaint_models.contract.registry import default_registry
 from inpaint_models.evaluation import evaluate, format_markdown, load_eval_images
-from inpaint_models.masks import centre_mask, generate_masks
-from inpaint_models.metrics import METRIC_NAMES
-from inpaint_models.plugins import default_registry
+from inpaint_models.io.masks import centre_mask, generate_masks
 from inpaint_models.samples import stack_sample_with_truth
+from inpaint_models.training.metrics import METRIC_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 256

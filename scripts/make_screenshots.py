@@ -88,7 +88,7 @@ def training_images(folder: Path, count: int = 48, size: int = 96, seed: int = 0
     import numpy as np
     from skimage import data
 
-    from inpaint_models.imageio import write_image
+    from inpaint_models.io.imageio import write_image
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -110,7 +110,7 @@ def default_model_for(image_shape: tuple[int, ...]) -> str:
 
 def demo_trainable_model() -> str:
     """The first trainable model in the registry (the Train widget's screenshot)."""
-    from inpaint_models.plugins import default_registry
+    from inpaint_models.contract.registry import default_registry
 
     registry = default_registry()
     return next(name for name in registry.names() if registry.info(name).trainable)

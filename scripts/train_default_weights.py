@@ -112,10 +112,10 @@ def run_folder(model: str) -> Path:
 
 def export(model: str, run: Path | None = None) -> Path:
     """Copy the run's best (else final / newest) checkpoint into the package in float16."""
-    from inpaint_models.plugins import default_registry
-    from inpaint_models.training.checkpoints import (complete_checkpoints, network_tensors, read_sidecar,
-                                                     save_checkpoint)
+    from inpaint_models.contract.registry import default_registry
+    from inpaint_models.training.checkpoints import complete_checkpoints, network_tensors, save_checkpoint
     from inpaint_models.training.inference import load_task
+    from inpaint_models.training.sidecar import read_sidecar
 
     run = run or run_folder(model)
     folder = run / "checkpoints"

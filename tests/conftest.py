@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inpaint_models.plugins import make_registry
+from inpaint_models.contract.registry import make_registry
 
 #: Tests marked ``slow`` from here: ``path::test`` (every parameter set of the test),
 #: ``path::test[params]`` (one parameter set) or a whole ``path``.

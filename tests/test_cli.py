@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 from skimage import data
 
-from inpaint_models import plugins
 from inpaint_models.cli import main
 from inpaint_models.cli._common import volume_axis_index
 from inpaint_models.cli.models import SMALL_WEIGHTS_NOTE
-from inpaint_models.errors import InpaintError
-from inpaint_models.imageio import read_image, read_image_with_axes, read_mask, write_image
-from inpaint_models.masks import generate_masks
+from inpaint_models.contract import registry as plugins
+from inpaint_models.contract.errors import InpaintError
+from inpaint_models.io.imageio import read_image, read_image_with_axes, read_mask, write_image
+from inpaint_models.io.masks import generate_masks
 from inpaint_models.samples import sample_photo_with_mask, stack_sample_with_truth
 
 

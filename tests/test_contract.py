@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import inpaint_models
-from inpaint_models.errors import (
+from inpaint_models.contract.errors import (
     EmptyMaskWarning,
     ImageTooSmallError,
     InpaintError,
@@ -23,7 +23,7 @@ from inpaint_models.errors import (
     UnknownOptionError,
     UnsupportedDtypeError,
 )
-from inpaint_models.plugins import make_registry
+from inpaint_models.contract.registry import make_registry
 
 REGISTRY = make_registry()
 MODELS = REGISTRY.names()

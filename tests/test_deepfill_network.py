@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inpaint_models.errors import OptionError, ShapeMismatchError
+from inpaint_models.contract.errors import OptionError, ShapeMismatchError
 from inpaint_models.models.deepfill.contextual_attention import contextual_attention, flow_to_rgb
 from inpaint_models.models.deepfill.inputs import VARIANTS, mosaic, network_input
 from inpaint_models.models.deepfill.losses import (

@@ -18,9 +18,9 @@ import pytest
 
 import inpaint_models
 from inpaint_models.cli.models import weights_available
-from inpaint_models.hookspecs import hookimpl
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.registry import make_registry
 from inpaint_models.models.neural import SHIPPED_WEIGHTS_NAME, clear_cache, shipped_weights
-from inpaint_models.plugins import make_registry
 
 REGISTRY = make_registry()
 TRAINABLE = [name for name in REGISTRY.names() if REGISTRY.info(name).trainable]
@@ -79,7 +79,8 @@ def test_shipped_weights_helper_and_half_precision_storage(tmp_path):
 
     from inpaint_models.models.autoencoder import plugin as autoencoder
     from inpaint_models.training import quick_checkpoint
-    from inpaint_models.training.checkpoints import load_tensors, read_sidecar, save_checkpoint
+    from inpaint_models.training.checkpoints import load_tensors, save_checkpoint
+    from inpaint_models.training.sidecar import read_sidecar
 
     plugin_file = tmp_path / "my_model" / "plugin.py"
     plugin_file.parent.mkdir()

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaint_models.errors import Cancelled
+from inpaint_models.contract.errors import Cancelled
 from inpaint_models.models.diffusion import (
     CosineSchedule,
     DiffusionUNet,

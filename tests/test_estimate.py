@@ -12,7 +12,7 @@ import pytest
 
 import inpaint_models
 from inpaint_models import api
-from inpaint_models.estimate import FillEstimate, cache_path, estimate_fill_seconds, format_duration
+from inpaint_models.pipeline.estimate import FillEstimate, cache_path, estimate_fill_seconds, format_duration
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def small_photo(size=48, seed=0):
 
 
 def test_the_module_imports_no_torch():
-    code = "import sys, inpaint_models.estimate, inpaint_models; print('torch' in sys.modules)"
+    code = "import sys, inpaint_models.pipeline.estimate, inpaint_models; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -160,7 +160,7 @@ def test_format_duration():
 # --------------------------------------------------------------------------- the CLI
 @pytest.fixture
 def photo_files(tmp_path):
-    from inpaint_models.imageio import write_image
+    from inpaint_models.io.imageio import write_image
 
     image, mask = small_photo()
     return write_image(tmp_path / "photo.png", image), write_image(tmp_path / "mask.png", mask)
@@ -176,7 +176,7 @@ def run_cli(capsys, *args):
 
 
 def test_inpaint_fill_says_the_estimate_before_a_long_fill(tmp_path, photo_files, capsys, monkeypatch):
-    from inpaint_models import estimate
+    from inpaint_models.pipeline import estimate
 
     photo, mask = photo_files
     args = ["fill", photo, mask, "-o", tmp_path / "out.png", "--model", "diffusion", "--device", "cpu",
@@ -196,7 +196,7 @@ def test_inpaint_fill_says_the_estimate_before_a_long_fill(tmp_path, photo_files
 
 
 def test_inpaint_fill_of_a_classical_model_measures_nothing(tmp_path, photo_files, capsys, monkeypatch):
-    from inpaint_models import estimate
+    from inpaint_models.pipeline import estimate
 
     photo, mask = photo_files
     monkeypatch.setattr(estimate, "LONG_FILL_SECONDS", 1e-6)

@@ -10,17 +10,11 @@ from skimage import data
 
 import inpaint_models
 from inpaint_models import api
-from inpaint_models.errors import InpaintError, ShapeMismatchError, UnknownModelError, UnknownOptionError
-from inpaint_models.evaluation import (
-    center_crop_resize,
-    evaluate,
-    format_markdown,
-    load_eval_images,
-    to_float_rgb,
-)
-from inpaint_models.imageio import write_image
-from inpaint_models.masks import generate_masks
-from inpaint_models.metrics import METRIC_NAMES, compute_metrics
+from inpaint_models.contract.errors import InpaintError, ShapeMismatchError, UnknownModelError, UnknownOptionError
+from inpaint_models.evaluation import center_crop_resize, evaluate, format_markdown, load_eval_images, to_float_rgb
+from inpaint_models.io.imageio import write_image
+from inpaint_models.io.masks import generate_masks
+from inpaint_models.training.metrics import METRIC_NAMES, compute_metrics
 
 SIZE = 48
 

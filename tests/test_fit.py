@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import inpaint_models
-from inpaint_models.errors import ConfigError, OptionError
-from inpaint_models.plugins import make_registry
+from inpaint_models.contract.errors import ConfigError, OptionError
+from inpaint_models.contract.registry import make_registry
 from inpaint_models.training.array_data import (
     HoleShape,
     collate_array,
@@ -190,10 +190,10 @@ def _fit_sets(tmp_path, image, mask, image_size=16, context=1, **kwargs):
 
 
 def test_training_crops_are_converted_by_the_fills_function(tmp_path):
-    """A training crop is arrays.value_range over its known pixels (real and artificial holes excluded) in the
+    """A training crop is value_range over its known pixels (real and artificial holes excluded) in the
     fill's box around it: the window, and DEFAULT_VOLUME_MARGIN planes on each side; then ValueRange.to_unit."""
-    from inpaint_models import arrays
     from inpaint_models.api import DEFAULT_VOLUME_MARGIN
+    from inpaint_models.contract.values import value_range
 
     stack, mask, _ = tiny_stack(depth=10, size=48, gradient=20.0)
     data, sets = _fit_sets(tmp_path, stack, mask, image_size=16, volume_axis=0)
@@ -208,7 +208,7 @@ def test_training_crops_are_converted_by_the_fills_function(tmp_path):
         box = stack[low:high, y : y + 16, x : x + 16, np.newaxis]
         box_unknown = mask[low:high, y : y + 16, x : x + 16].copy()
         box_unknown[z - low] |= hole
-        expected = arrays.value_range(box, box_unknown).to_unit(stack[z - 1 : z + 2, y : y + 16, x : x + 16, None])
+        expected = value_range(box, box_unknown).to_unit(stack[z - 1 : z + 2, y : y + 16, x : x + 16, None])
         assert np.array_equal(unknown, mask[z - 1 : z + 2, y : y + 16, x : x + 16])
         assert np.array_equal(unit[~unknown], expected[~unknown]), "not the fill's conversion"
         assert np.array_equal(unit[1][hole], np.clip(expected[1][hole], 0.0, 1.0))
@@ -219,8 +219,9 @@ def test_training_crops_are_converted_by_the_fills_function(tmp_path):
 def test_training_crops_span_the_range_fill_crops_span(tmp_path):
     """On a uint16 stack 20 times brighter on one side, training crops are in the range the fill's crops are
     in (each stretched by its own known pixels), which a whole-image conversion would not give."""
-    from inpaint_models import arrays
     from inpaint_models.api import DEFAULT_VOLUME_MARGIN
+    from inpaint_models.contract.values import value_range
+    from inpaint_models.pipeline.layout import volume_boxes
 
     stack, mask, _ = tiny_stack(seed=2, depth=10, size=96, gradient=20.0)
     crop = suggested_crop_size(describe_holes(mask), 96, 96)  # as fit() chooses it: 64 px
@@ -232,12 +233,12 @@ def test_training_crops_span_the_range_fill_crops_span(tmp_path):
         return np.percentile(known, 1), np.percentile(known, 99), known.mean()
 
     fill_crops = []  # the fill's crop boxes, converted by the fill's function
-    for box in arrays.volume_boxes(mask, info.crop_margin, DEFAULT_VOLUME_MARGIN, info.min_size):
+    for box in volume_boxes(mask, info.crop_margin, DEFAULT_VOLUME_MARGIN, info.min_size):
         crop, crop_mask = stack[box.slices][..., None], mask[box.slices]
-        fill_crops.append(spread(arrays.value_range(crop, crop_mask).to_unit(crop), crop_mask))
+        fill_crops.append(spread(value_range(crop, crop_mask).to_unit(crop), crop_mask))
     batch = collate_array([sets.train[(i, 0)] for i in range(48)])
     train_crops = [spread(image[0].numpy(), hole[0].numpy() > 0) for image, hole in zip(batch.image, batch.mask)]
-    whole = arrays.value_range(stack[..., None], mask)  # the conversion training used before (the whole image)
+    whole = value_range(stack[..., None], mask)  # the conversion training used before (the whole image)
     dark = stack[:, :, :16, None].astype(np.float64)
     dark_span = np.ptp(whole.to_unit(dark)[~mask[:, :, :16]])
 
@@ -267,7 +268,7 @@ def test_eight_bit_and_unit_float_crops_keep_their_fixed_map(tmp_path):
 def test_split_channels_share_one_value_range(tmp_path):
     """Channels a model does not take together become volumes of their own; a crop's range is still taken
     over all of them, as a fill takes it over the crop's channels."""
-    from inpaint_models import arrays
+    from inpaint_models.contract.values import value_range
 
     stack, mask, _ = tiny_stack(depth=4, size=32)
     two = np.stack([stack // 10, stack], axis=-1)  # a dim and a bright channel, (Z, Y, X, 2)
@@ -276,7 +277,7 @@ def test_split_channels_share_one_value_range(tmp_path):
     sampler = sets.train.sampler
     hole = np.zeros((16, 16), bool)
     box = two[:, 4:20, 4:20]
-    mapping = arrays.value_range(box, mask[:, 4:20, 4:20])
+    mapping = value_range(box, mask[:, 4:20, 4:20])
     for n in (0, 1):
         unit, unknown = sampler.normalised(n, 1, 4, 4, hole)
         expected = mapping.to_unit(box[0:3, ..., n : n + 1])

@@ -6,13 +6,12 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("napari")
 
 from test_fit import tiny_stack
 
-from inpaint_models.errors import Cancelled
+from inpaint_models.contract.errors import Cancelled
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 

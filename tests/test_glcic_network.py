@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from inpaint_models.errors import OptionError, ShapeMismatchError
+from inpaint_models.contract.errors import OptionError, ShapeMismatchError
 from inpaint_models.models.glcic.losses import (
     ALPHA,
     Phase,
@@ -17,11 +17,7 @@ from inpaint_models.models.glcic.losses import (
     discriminator_loss,
     masked_mse,
 )
-from inpaint_models.models.glcic.network import (
-    CompletionNetwork,
-    GLCICDiscriminator,
-    hole_centred_boxes,
-)
+from inpaint_models.models.glcic.network import CompletionNetwork, GLCICDiscriminator, hole_centred_boxes
 from inpaint_models.models.glcic.postprocess import telea_poisson_blend
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py

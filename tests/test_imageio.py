@@ -1,4 +1,4 @@
-"""Tests of inpaint_models.imageio: PNG / JPEG / TIFF reading and writing, masks."""
+"""Tests of inpaint_models.io.imageio: PNG / JPEG / TIFF reading and writing, masks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from inpaint_models.errors import InpaintError
-from inpaint_models.imageio import (
+from inpaint_models.contract.errors import InpaintError
+from inpaint_models.io.imageio import (
     IMAGE_SUFFIXES,
     list_images,
     read_image,

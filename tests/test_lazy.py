@@ -11,10 +11,10 @@ import pytest
 from dask.task_spec import Alias
 
 import inpaint_models
-from inpaint_models.datatypes import ModelInfo
-from inpaint_models.errors import Cancelled, EmptyMaskWarning, InvalidValuesError, MaskCoversImageError
-from inpaint_models.hookspecs import hookimpl
-from inpaint_models.plugins import make_registry
+from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.errors import Cancelled, EmptyMaskWarning, InvalidValuesError, MaskCoversImageError
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.registry import make_registry
 
 
 def counting_plugin(name: str = "count", calls: list | None = None):
@@ -357,8 +357,8 @@ def test_cli_reads_a_big_tiff_through_its_zarr_interface(tmp_path, monkeypatch, 
     import tifffile
     import zarr
 
-    from inpaint_models import zarrio
     from inpaint_models.cli import main
+    from inpaint_models.io import zarrio
 
     image, mask = rng_image((3, 48, 40), np.uint16), np.zeros((3, 48, 40), bool)
     mask[1, 10:20, 10:20] = True
@@ -380,7 +380,7 @@ def test_cli_reads_a_big_tiff_through_its_zarr_interface(tmp_path, monkeypatch, 
 
 # ---------------------------------------------------------------- napari: a dask-backed layer stays lazy
 def test_napari_fill_of_a_dask_layer_stays_lazy():
-    from inpaint_models.maskops import prepare_mask
+    from inpaint_models.pipeline.maskops import prepare_mask
     from napari_inpaint.jobs import FillRequest, run_fill
 
     computed: list = []

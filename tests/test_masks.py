@@ -1,4 +1,4 @@
-"""Tests of inpaint_models.masks (mask generators, buckets, I/O)."""
+"""Tests of inpaint_models.io.masks (mask generators, buckets, I/O)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from inpaint_models.errors import InpaintError
-from inpaint_models.masks import (
+from inpaint_models.contract.errors import InpaintError
+from inpaint_models.io.masks import (
     MASK_KINDS,
     RATIO_BUCKETS,
     STROKE_PRESETS,

@@ -1,4 +1,4 @@
-"""Tests of inpaint_models.metrics against hand computations and scikit-image."""
+"""Tests of inpaint_models.training.metrics against hand computations and scikit-image."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from inpaint_models.errors import ShapeMismatchError
-from inpaint_models.metrics import (
+from inpaint_models.contract.errors import ShapeMismatchError
+from inpaint_models.training.metrics import (
     METRIC_NAMES,
     compute_metrics,
     l1,

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import inpaint_models
+from inpaint_models.contract.registry import make_registry
 from inpaint_models.models.autoencoder.network import Autoencoder
 from inpaint_models.models.autoencoder.plugin import AutoencoderOptions
 from inpaint_models.models.autoencoder.task import build_task, weighted_loss
 from inpaint_models.models.layers import SelfAttention2d
 from inpaint_models.models.neural import clear_cache, loaded_model, predict_array
-from inpaint_models.plugins import make_registry
 from inpaint_models.training import Trainer, load_config, quick_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py

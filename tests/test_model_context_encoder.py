@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import inpaint_models
+from inpaint_models.contract.registry import make_registry
 from inpaint_models.models.context_encoder.network import ContextEncoder, Discriminator
 from inpaint_models.models.context_encoder.plugin import ContextEncoderOptions
 from inpaint_models.models.context_encoder.task import build_task
 from inpaint_models.models.layers import SelfAttention2d
 from inpaint_models.models.neural import clear_cache, loaded_model, predict_array
-from inpaint_models.plugins import make_registry
 from inpaint_models.training import TaskSpec, Trainer, TrainSettings, load_config, quick_config
 
 MODEL = "context-encoder"
@@ -118,7 +118,7 @@ def test_variants_ddg_and_plain_l2(tmp_path, models):
 
 
 def test_batch_norm_needs_two_images_per_batch(tmp_path, models):
-    from inpaint_models.errors import ConfigError
+    from inpaint_models.contract.errors import ConfigError
 
     with pytest.raises(ConfigError, match="batch_size of at least 2"):
         run(tmp_path, models, 1, SMALL, batch_size=1)

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import inpaint_models
+from inpaint_models.contract.registry import make_registry
 from inpaint_models.models.mlp_gan.network import MLPDiscriminator, MLPGenerator, RepairGenerator
 from inpaint_models.models.mlp_gan.task import build_task
 from inpaint_models.models.neural import clear_cache, loaded_model, predict_array
-from inpaint_models.plugins import make_registry
 from inpaint_models.training import Trainer, load_config, quick_config
 
 MODEL = "mlp-gan"
@@ -90,7 +90,7 @@ def test_networks_are_fully_connected_as_in_report_002():
 
 
 def test_batch_norm_needs_two_images_per_batch(tmp_path, models):
-    from inpaint_models.errors import ConfigError
+    from inpaint_models.contract.errors import ConfigError
 
     with pytest.raises(ConfigError, match="batch_size of at least 2"):
         inpaint_models.train(quick_config(MODEL, tmp_path, steps=1, train={"batch_size": 1}), registry=models)

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import inpaint_models
-from inpaint_models.errors import OptionError, WeightsError
-from inpaint_models.options import ARCHITECTURE, FILL, TRAINING, fields_of_kind, option_kind
-from inpaint_models.plugins import make_registry
+from inpaint_models.contract.errors import OptionError, WeightsError
+from inpaint_models.contract.options import ARCHITECTURE, FILL, TRAINING, fields_of_kind, option_kind
+from inpaint_models.contract.registry import make_registry
 from inpaint_models.training.sidecar import WeightsGeometry, architecture_of, geometry_of, read_sidecar
 
 REGISTRY = make_registry()
@@ -47,7 +47,7 @@ def test_fill_options_are_exactly_the_intended_ones(name):
 
 @pytest.mark.parametrize("name", [name for name in REGISTRY.names() if REGISTRY.info(name).trainable])
 def test_every_field_of_a_trainable_model_declares_its_kind(name):
-    from inpaint_models.options import declared_kind
+    from inpaint_models.contract.options import declared_kind
 
     info = REGISTRY.info(name)
     undeclared = [f.name for f in dataclasses.fields(info.options) if declared_kind(f) is None]
@@ -127,7 +127,7 @@ def test_shipped_sidecars_record_the_geometry_of_their_networks(name):
 def test_a_sidecar_without_geometry_gets_it_computed(tmp_path):
     import shutil
 
-    from inpaint_models.crops import weights_geometry
+    from inpaint_models.pipeline.crops import weights_geometry
 
     info = REGISTRY.info("pconv-unet")
     weights = tmp_path / "old.safetensors"
@@ -156,10 +156,10 @@ def test_a_64_px_context_encoder_sees_one_64_px_crop(tmp_path, monkeypatch):
 
     monkeypatch.setattr(context_encoder.ContextEncoderTask, "predict", spy)
     resized = []
-    from inpaint_models import arrays
+    from inpaint_models.pipeline import crops
+    from inpaint_models.pipeline.layout import resize_plane
 
-    resize_plane = arrays.resize_plane
-    monkeypatch.setattr(arrays, "resize_plane", lambda plane, h, w: resized.append((plane.shape[:2], (h, w)))
+    monkeypatch.setattr(crops, "resize_plane", lambda plane, h, w: resized.append((plane.shape[:2], (h, w)))
                         or resize_plane(plane, h, w))
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     mask = np.zeros((64, 64), bool)
@@ -214,7 +214,7 @@ def test_listing_models_and_reading_their_info_does_not_import_torch():
     loaded = _fresh_process("""
         import json, sys
         import inpaint_models
-        from inpaint_models.options import fields_of_kind
+        from inpaint_models.contract.options import fields_of_kind
         from inpaint_models.training.sidecar import architecture_of, geometry_of
         for name in inpaint_models.available_models():
             info = inpaint_models.model_info(name)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import inpaint_models
-from inpaint_models.errors import InpaintError, OptionError
-from inpaint_models.metrics import texture_ratio
+from inpaint_models.contract.errors import InpaintError, OptionError
+from inpaint_models.training.metrics import texture_ratio
 
 SIZE = 96
 
@@ -157,7 +157,7 @@ def test_options_are_validated():
 
 
 def test_a_crop_without_known_pixels_asks_for_a_margin():
-    from inpaint_models.datatypes import FillContext
+    from inpaint_models.contract.datatypes import FillContext
     from inpaint_models.models.patchmatch import plugin
 
     image, mask = _stripes(), _hole()

@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("napari")
 
 from inpaint_models import hookimpl
-from inpaint_models.datatypes import FillContext, ModelInfo, ProgressEvent
-from inpaint_models.plugins import default_registry
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent
+from inpaint_models.contract.registry import default_registry
 
 pytestmark = pytest.mark.gui
 
@@ -381,7 +381,7 @@ def test_closing_napari_during_a_fill_stops_it(make_napari_viewer, qtbot, slow_m
 
 # --------------------------------------------------------------------------- option forms (magicgui)
 def test_option_form_is_magicgui_fields_with_descriptions_that_read_back_as_values(qtbot):
-    from inpaint_models.options import option_fields
+    from inpaint_models.contract.options import option_fields
     from napari_inpaint.option_form import OptionForm
 
     @dataclass(frozen=True)
@@ -424,7 +424,7 @@ def test_option_form_is_magicgui_fields_with_descriptions_that_read_back_as_valu
 
 
 def test_fill_panel_shows_only_fill_options_and_what_the_weights_fix(qtbot, viewer_widget):
-    from inpaint_models.options import option_kind
+    from inpaint_models.contract.options import option_kind
 
     _viewer, widget = viewer_widget
     trainable = [name for name in ("diffusion", "glcic", "autoencoder") if name in widget.model_names()]
@@ -562,7 +562,7 @@ def test_opening_the_docks_never_builds_the_registry_or_imports_torch_on_the_gui
 def test_the_constructor_starts_loading_models_in_a_worker(make_napari_viewer, qtbot, monkeypatch):
     import threading
 
-    from inpaint_models import plugins
+    from inpaint_models.contract import registry as plugins
     from napari_inpaint.inpaint_widget import InpaintWidget
 
     threads = []
@@ -578,7 +578,7 @@ def test_the_constructor_starts_loading_models_in_a_worker(make_napari_viewer, q
 
 
 def test_skipped_plugins_show_as_one_notification(make_napari_viewer, qtbot, monkeypatch, notifications):
-    from inpaint_models import plugins
+    from inpaint_models.contract import registry as plugins
     from napari_inpaint import _widgets
     from napari_inpaint.inpaint_widget import InpaintWidget
 
@@ -764,7 +764,7 @@ def test_python_m_napari_inpaint_opens_with_the_whole_photo_in_view(qtbot):
 # --------------------------------------------------------------------------- estimated before the fill
 def long_estimate(seconds_per_call=1.5, calls=400):
     """A stand-in for inpaint_models.estimate_fill_seconds: a long measurement of the slow model."""
-    from inpaint_models.estimate import FillEstimate
+    from inpaint_models.pipeline.estimate import FillEstimate
 
     def estimate(image, mask, model="auto", **_kwargs):
         return FillEstimate(seconds=seconds_per_call * calls, method="measured", model=model, device="cpu",
@@ -785,7 +785,7 @@ def slow_fill(viewer_widget, slow_model, monkeypatch):
     widget.new_mask().data[10:20, 10:20] = 1
     widget.set_model(slow_model)
     widget.options.set_value("delay", 0.001)
-    monkeypatch.setattr("inpaint_models.estimate.estimate_fill_seconds", long_estimate())
+    monkeypatch.setattr("inpaint_models.pipeline.estimate.estimate_fill_seconds", long_estimate())
     requests = []
     real_fill = module.run_fill
 
@@ -857,7 +857,7 @@ def test_a_diffusion_fill_is_estimated_in_a_worker_before_it_starts(qtbot, viewe
     """The real estimate (one network call timed), off the GUI thread; short, so no question."""
     import threading
 
-    from inpaint_models import estimate as estimate_module
+    from inpaint_models.pipeline import estimate as estimate_module
 
     threads = []
     real = estimate_module.estimate_fill_seconds

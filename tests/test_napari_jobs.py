@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inpaint_models.datatypes import ModelInfo
-from inpaint_models.errors import Cancelled, MaskCoversImageError, ShapeMismatchError
-from inpaint_models.maskops import dilate_mask, new_mask, prepare_mask
+from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.errors import Cancelled, MaskCoversImageError, ShapeMismatchError
+from inpaint_models.pipeline.maskops import dilate_mask, new_mask, prepare_mask
 
 
 # --------------------------------------------------------------------------- maskops
@@ -125,7 +125,7 @@ def test_checkpoint_store_lists_a_models_checkpoints_from_seen_folders(tmp_path)
 
 # --------------------------------------------------------------------------- the fill clock
 def _event(phase: str, step: int, total: int):
-    from inpaint_models.datatypes import ProgressEvent
+    from inpaint_models.contract.datatypes import ProgressEvent
 
     return ProgressEvent(phase, step, total)
 

@@ -140,7 +140,7 @@ def test_closing_napari_during_a_run_stops_it_and_keeps_a_checkpoint(make_napari
 
 
 def test_train_fields_are_the_architecture_and_training_options_not_the_fill_ones(docks):
-    from inpaint_models.options import option_kind
+    from inpaint_models.contract.options import option_kind
 
     _viewer, train, _inpaint = docks
     for name in ("glcic", "diffusion"):
@@ -249,7 +249,7 @@ def test_open_layer_mistakes_are_clear_errors_before_anything_runs(docks, tmp_pa
 
 
 def test_training_on_a_layer_checks_the_model_and_the_mask_in_the_worker(tmp_path):
-    from inpaint_models.errors import NotTrainableError, ShapeMismatchError
+    from inpaint_models.contract.errors import NotTrainableError, ShapeMismatchError
     from napari_inpaint.layer_training import LayerTrainRequest, run_layer_training
 
     photo = smooth_photo(48)
@@ -295,7 +295,7 @@ def test_training_on_an_open_layer_and_its_labels_writes_a_checkpoint_for_fill(q
 
 
 def test_an_empty_mask_trains_on_boxes_as_fit_does(tmp_path):
-    from inpaint_models.errors import EmptyMaskWarning
+    from inpaint_models.contract.errors import EmptyMaskWarning
     from napari_inpaint.layer_training import LayerTrainRequest, run_layer_training
 
     photo = smooth_photo()

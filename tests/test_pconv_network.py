@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inpaint_models.errors import OptionError, ShapeMismatchError, WeightsError
+from inpaint_models.contract.errors import OptionError, ShapeMismatchError, WeightsError
 from inpaint_models.models.pconv_unet.losses import PConvLoss, total_variation
 from inpaint_models.models.pconv_unet.network import PartialConv2d, PConvUNet, layers_for_size
 

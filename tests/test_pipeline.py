@@ -10,11 +10,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import inpaint_models
-from inpaint_models.arrays import hole_boxes, resolve_layout
-from inpaint_models.datatypes import ModelInfo, ProgressEvent
-from inpaint_models.errors import Cancelled, InvalidValuesError, OptionError, ShapeMismatchError, UnsupportedDtypeError
-from inpaint_models.hookspecs import hookimpl
-from inpaint_models.plugins import make_registry
+from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
+from inpaint_models.contract.errors import (
+    Cancelled,
+    InvalidValuesError,
+    OptionError,
+    ShapeMismatchError,
+    UnsupportedDtypeError,
+)
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.registry import make_registry
+from inpaint_models.pipeline.layout import hole_boxes, resolve_layout
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64, np.bool_]
 

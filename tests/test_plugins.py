@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 import inpaint_models
-from inpaint_models import hookspecs
-from inpaint_models.datatypes import ModelInfo
-from inpaint_models.errors import NotTrainableError, PluginConflictError, UnknownModelError
-from inpaint_models.hookspecs import hookimpl
-from inpaint_models.plugins import PLUGINS_ENV_VAR, make_registry
+from inpaint_models.contract import hookspecs
+from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.errors import NotTrainableError, PluginConflictError, UnknownModelError
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.registry import PLUGINS_ENV_VAR, make_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT_IN = {"telea", "navier-stokes", "biharmonic"}
@@ -280,7 +280,7 @@ def bad_third_party_plugins(monkeypatch):
 
 
 def test_bad_plugins_are_skipped_with_one_warning_each(bad_third_party_plugins):
-    from inpaint_models.plugins import PluginSkippedWarning
+    from inpaint_models.contract.registry import PluginSkippedWarning
 
     with pytest.warns(PluginSkippedWarning) as record:
         registry = make_registry()

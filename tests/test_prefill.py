@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from inpaint_models.contract.registry import default_registry
 from inpaint_models.models.prefill import smooth_fill
-from inpaint_models.plugins import default_registry
 from inpaint_models.training import TaskSpec
 
 torch.set_num_threads(1)

@@ -111,7 +111,7 @@ def quick_start_folder(tmp_path_factory) -> Path:
 
 
 def test_readme_command_line_quick_start_runs_in_an_empty_folder(quick_start_folder):
-    from inpaint_models.imageio import read_image, read_mask
+    from inpaint_models.io.imageio import read_image, read_mask
 
     folder = quick_start_folder
     photo, mask = read_image(folder / "astronaut.png"), read_mask(folder / "astronaut_mask.png")

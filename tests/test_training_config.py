@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from inpaint_models.errors import ConfigError, NotTrainableError, UnknownModelError
-from inpaint_models.plugins import make_registry
+from inpaint_models.contract.errors import ConfigError, NotTrainableError, UnknownModelError
+from inpaint_models.contract.registry import make_registry
 from inpaint_models.training import TrainConfig, TrainSettings, config_to_dict, load_config
 from inpaint_models.training.config import apply_overrides, parse_value
 

@@ -40,8 +40,8 @@ def _worker(rank: int, world_size: int, port: int, config: dict, results: str) -
             writes.append(f"{event} {os.fsdecode(args[0])}")
 
     sys.addaudithook(audit)
+    from inpaint_models.contract.registry import make_registry
     from inpaint_models.models.context_encoder.task import build_task
-    from inpaint_models.plugins import make_registry
     from inpaint_models.training import Trainer, load_config, load_tensors
 
     events = []

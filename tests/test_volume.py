@@ -11,19 +11,19 @@ import pytest
 
 import inpaint_models
 from inpaint_models.api import DEFAULT_VOLUME_MARGIN, default_model
-from inpaint_models.arrays import volume_boxes
-from inpaint_models.datatypes import ModelInfo, ProgressEvent
-from inpaint_models.errors import (
+from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
+from inpaint_models.contract.errors import (
     Cancelled,
     MaskCoversImageError,
     PlaneByPlaneWarning,
     ShapeMismatchError,
     UnknownModelError,
 )
-from inpaint_models.hookspecs import hookimpl
-from inpaint_models.metrics import psnr
-from inpaint_models.plugins import make_registry
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.registry import make_registry
+from inpaint_models.pipeline.layout import volume_boxes
 from inpaint_models.samples import stack_sample_with_truth
+from inpaint_models.training.metrics import psnr
 
 VOLUME_MODELS = ["biharmonic", "push-pull"]
 

@@ -14,11 +14,11 @@ No napari or Qt import anywhere in this package.
 
 from __future__ import annotations
 
-from .api import available_models, fill, model_info
-from .api_fit import fit
-from .api_train import train
-from .datatypes import FillContext, ModelInfo, ProgressEvent
-from .errors import (
+from inpaint_models.api import available_models, fill, model_info
+from inpaint_models.api_fit import fit
+from inpaint_models.api_train import train
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent
+from inpaint_models.contract.errors import (
     Cancelled,
     ConfigError,
     DeviceError,
@@ -38,9 +38,9 @@ from .errors import (
     UnsupportedDtypeError,
     WeightsError,
 )
-from .estimate import FillEstimate, estimate_fill_seconds
-from .evaluation import evaluate
-from .hookspecs import hookimpl
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.evaluation import evaluate
+from inpaint_models.pipeline.estimate import FillEstimate, estimate_fill_seconds
 
 __version__ = "0.1.0"
 

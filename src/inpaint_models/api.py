@@ -15,11 +15,9 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from . import arrays
-from .arrays import ChannelAxis, Layout, VolumeAxis
-from .datatypes import FillContext, ModelInfo, ProgressEvent, Reporter
-from .devices import resolve_device
-from .errors import (
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent, Reporter
+from inpaint_models.contract.devices import resolve_device
+from inpaint_models.contract.errors import (
     Cancelled,
     EmptyMaskWarning,
     ImageTooSmallError,
@@ -31,9 +29,26 @@ from .errors import (
     UnknownModelError,
     WeightsError,
 )
-from .crops import fill_crop
-from .options import build_fill_options
-from .plugins import ModelRegistry, default_registry
+from inpaint_models.contract.options import build_fill_options
+from inpaint_models.contract.registry import ModelRegistry, default_registry
+from inpaint_models.contract.values import ValueRange, check_dtype, check_finite, mask_to_bool
+from inpaint_models.contract.values import value_range as measure_value_range
+from inpaint_models.pipeline.crops import fill_crop
+from inpaint_models.pipeline.layout import (
+    Box,
+    ChannelAxis,
+    Layout,
+    VolumeAxis,
+    VolumeBox,
+    as_planes,
+    as_volumes,
+    channel_last,
+    hole_boxes,
+    iter_plane_indices,
+    resolve_layout,
+    resolve_volume_axis,
+    volume_boxes,
+)
 
 #: a numpy array (or anything ``np.asarray`` takes), a dask array, or a zarr array
 ArrayLike = Any
@@ -97,14 +112,14 @@ def resolve_weights(info: ModelInfo, weights: Optional[Union[str, Path]]) -> Opt
 def checked_layout(image, mask, channel_axis: ChannelAxis) -> tuple[Any, Layout]:
     """The checks every entry point runs on (image, mask): dtypes, emptiness, an RGB mask merged, the layout.
 
-    Returns the (possibly merged) mask and the resolved :class:`~inpaint_models.arrays.Layout`.
+    Returns the (possibly merged) mask and the resolved :class:`~inpaint_models.pipeline.layout.Layout`.
     """
-    arrays.check_dtype(image, "image")
-    arrays.check_dtype(mask, "mask")
+    check_dtype(image, "image")
+    check_dtype(mask, "mask")
     if image.size == 0:
         raise ShapeMismatchError(f"image is empty (shape {image.shape})")
     mask = _prepare_mask(image, mask, channel_axis)
-    return mask, arrays.resolve_layout(image.shape, mask.shape, channel_axis)
+    return mask, resolve_layout(image.shape, mask.shape, channel_axis)
 
 
 def _prepare_mask(image: np.ndarray, mask: np.ndarray, channel_axis: ChannelAxis) -> np.ndarray:
@@ -115,13 +130,13 @@ def _prepare_mask(image: np.ndarray, mask: np.ndarray, channel_axis: ChannelAxis
         and image.shape[-1] in (3, 4)
         and mask.shape == image.shape
     ):
-        mask_bool = arrays.mask_to_bool(mask)
+        mask_bool = mask_to_bool(mask)
         return mask_bool.any(axis=-1)
     return mask
 
 
 def is_lazy(array: Any) -> bool:
-    """Whether ``array`` is a dask or zarr array (filled chunk by chunk by :mod:`inpaint_models.chunked`).
+    """Whether ``array`` is a dask or zarr array (filled chunk by chunk by :mod:`inpaint_models.pipeline.chunked`).
 
     Decided without importing dask: neither can be passed in unless its module is loaded.
     """
@@ -184,9 +199,9 @@ def default_model(
             mask_shape = image_shape
         else:
             mask_shape = tuple(n for i, n in enumerate(image_shape) if i != int(channel_axis) % len(image_shape))
-    layout = arrays.resolve_layout(image_shape, tuple(mask_shape), channel_axis)
+    layout = resolve_layout(image_shape, tuple(mask_shape), channel_axis)
     stack = bool(layout.stack_shape)
-    volume = arrays.resolve_volume_axis(image_shape, layout, volume_axis) is not None
+    volume = resolve_volume_axis(image_shape, layout, volume_axis) is not None
     names = registry.names()
     if not names:
         raise UnknownModelError("no model is installed: there is no default model to choose")
@@ -229,7 +244,7 @@ def fill(
 
     Lazy arrays in, lazy array out: a dask array (or a zarr array, read through
     :func:`dask.array.from_zarr`) as ``image`` gives a dask array with its
-    chunks (:mod:`inpaint_models.chunked`). The hole regions are found from the
+    chunks (:mod:`inpaint_models.pipeline.chunked`). The hole regions are found from the
     mask chunk by chunk (a region crossing a chunk border is one region, as in
     memory) and the crops are filled during this call (on the workers of an
     active ``dask.distributed`` client, if any); the chunks they touch are
@@ -264,7 +279,7 @@ def fill(
             by plane. ``"auto"`` (default): the innermost stack axis (just before
             H) for a stack, none for a single image. A model that fills 2D images
             only gets planes: with an explicit ``volume_axis`` it warns
-            :class:`~inpaint_models.errors.PlaneByPlaneWarning`, with "auto" silently.
+            :class:`~inpaint_models.contract.errors.PlaneByPlaneWarning`, with "auto" silently.
         margin: context pixels along H and W around each hole region sent to
             the model (default: the model's ``crop_margin``).
         volume_margin: context planes along the volume axis on each side of a
@@ -274,7 +289,7 @@ def fill(
         progress: called with a :class:`ProgressEvent` after each region and by
             models with long steps (diffusion sampling).
         cancel: a ``threading.Event`` or a callable returning True to stop; the
-            fill then raises :class:`~inpaint_models.errors.Cancelled`.
+            fill then raises :class:`~inpaint_models.contract.errors.Cancelled`.
         registry: the plugin registry (default: installed plugins).
         **options: the model's options (see ``model_info(model).options``).
 
@@ -299,7 +314,7 @@ def fill(
     image, mask, layout, info, model_options = plan.image, plan.mask, plan.layout, plan.info, plan.options
     volume_index, margin, depth_margin = plan.volume_index, plan.margin, plan.depth_margin
     if plan.lazy:
-        from . import chunked
+        from inpaint_models.pipeline import chunked
 
         return chunked.fill_dask(
             registry, info, model_options, layout, volume_index, image, mask, margin, depth_margin,
@@ -318,7 +333,7 @@ def fill(
     else:
         _fill_volumes(
             registry, info, model_options, context, layout, volume_index,
-            arrays.channel_last(image, layout), mask_bool, work, margin, depth_margin,
+            channel_last(image, layout), mask_bool, work, margin, depth_margin,
         )
 
     if layout.channel_axis is None or layout.channel_axis == image.ndim - 1:
@@ -333,7 +348,7 @@ class FillPlan:
     Attributes:
         image, mask: the inputs as arrays (numpy, or dask for a lazy fill); ``mask``
             True / non-zero = fill, an RGB mask already merged.
-        lazy: whether the fill goes chunk by chunk (:mod:`inpaint_models.chunked`).
+        lazy: whether the fill goes chunk by chunk (:mod:`inpaint_models.pipeline.chunked`).
         layout: where the channel and stack axes are.
         info: the model (``"auto"`` resolved).
         options: the model's options instance (fill options applied).
@@ -375,8 +390,8 @@ class FillPlan:
                 (planes[index][box.slices], np.ascontiguousarray(mask_planes[index][box.slices]))
                 for index, box in plane_regions(self.info, mask_planes, plane_indices, self.margin)
             ]
-        volumes, mask_volumes = arrays.as_volumes(
-            arrays.channel_last(self.image, self.layout), mask_bool, self.layout, self.volume_index
+        volumes, mask_volumes = as_volumes(
+            channel_last(self.image, self.layout), mask_bool, self.layout, self.volume_index
         )
         return [
             (volumes[outer][box.slices], np.ascontiguousarray(mask_volumes[outer][box.slices]))
@@ -409,7 +424,7 @@ def plan_fill(
             raise OptionError(f"{name} must be a non-negative integer, got {value!r}")
     lazy = is_lazy(image)
     if lazy:
-        from . import chunked
+        from inpaint_models.pipeline import chunked
 
         image, mask = chunked.as_dask(image, mask)
     else:
@@ -422,7 +437,7 @@ def plan_fill(
         )
     info = registry.info(model)
     model_options = build_fill_options(info, options)
-    volume_index = arrays.resolve_volume_axis(image.shape, layout, volume_axis)
+    volume_index = resolve_volume_axis(image.shape, layout, volume_axis)
     if volume_index is not None and not info.fills_volumes:
         if volume_axis != "auto":
             volume_models = [name for name in registry.names() if registry.info(name).fills_volumes]
@@ -444,31 +459,31 @@ def plan_fill(
 def _checked_planes(plan: FillPlan) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]]:
     """The in-memory checks of a fill; ``(mask_bool, planes, mask_planes, plane_indices)``, None for an empty mask."""
     image, layout, info, volume_index = plan.image, plan.layout, plan.info, plan.volume_index
-    mask_bool = arrays.mask_to_bool(plan.mask)
-    planes, mask_planes = arrays.as_planes(image, mask_bool, layout)
-    plane_indices = list(arrays.iter_plane_indices(mask_planes))
+    mask_bool = mask_to_bool(plan.mask)
+    planes, mask_planes = as_planes(image, mask_bool, layout)
+    plane_indices = list(iter_plane_indices(mask_planes))
     if not plane_indices:
         return None
     _check_sizes(info, layout, mask_planes, plane_indices if volume_index is None else [])
     if volume_index is not None:
-        _check_volumes(arrays.as_volumes(arrays.channel_last(image, layout), mask_bool, layout, volume_index)[1])
-    arrays.check_finite(planes, mask_planes)  # the whole image is at hand: name any NaN before filling
+        _check_volumes(as_volumes(channel_last(image, layout), mask_bool, layout, volume_index)[1])
+    check_finite(planes, mask_planes)  # the whole image is at hand: name any NaN before filling
     return mask_bool, planes, mask_planes, plane_indices
 
 
 def plane_regions(
     info: ModelInfo, mask_planes: np.ndarray, plane_indices: list[int], margin: int
-) -> list[tuple[int, arrays.Box]]:
+) -> list[tuple[int, Box]]:
     """The 2D hole regions a fill sends to the model: ``(plane index, crop box)``, in fill order.
 
     ``mask_planes`` is bool (N, H, W), True = hole; each box is a connected hole
     region grown by ``margin`` (and to the model's ``min_size``, square for
-    ``native_size`` models), overlapping boxes merged (:func:`arrays.hole_boxes`).
+    ``native_size`` models), overlapping boxes merged (:func:`hole_boxes`).
     """
     return [
         (index, box)
         for index in plane_indices
-        for box in arrays.hole_boxes(
+        for box in hole_boxes(
             np.ascontiguousarray(mask_planes[index]), margin, info.min_size, square=info.native_size is not None
         )
     ]
@@ -476,15 +491,15 @@ def plane_regions(
 
 def volume_regions(
     info: ModelInfo, mask_volumes: np.ndarray, margin: int, depth_margin: int
-) -> list[tuple[tuple[int, ...], arrays.VolumeBox]]:
+) -> list[tuple[tuple[int, ...], VolumeBox]]:
     """The 3D hole regions a volume fill sends to the model: ``(outer index, crop box)``, in fill order.
 
-    ``mask_volumes`` is bool (..., D, H, W), True = hole (:func:`arrays.volume_boxes` per volume).
+    ``mask_volumes`` is bool (..., D, H, W), True = hole (:func:`volume_boxes` per volume).
     """
     return [
         (outer, box)
         for outer in np.ndindex(mask_volumes.shape[:-3])
-        for box in arrays.volume_boxes(mask_volumes[outer], margin, depth_margin, info.min_size)
+        for box in volume_boxes(mask_volumes[outer], margin, depth_margin, info.min_size)
     ]
 
 
@@ -532,8 +547,8 @@ def _fill_volumes(
     next to H by views, so nothing is copied but the crops. A region whose box
     spans a single plane goes to the model as a 2D crop.
     """
-    volumes, mask_volumes = arrays.as_volumes(image, mask, layout, volume_index)
-    work_volumes, _ = arrays.as_volumes(
+    volumes, mask_volumes = as_volumes(image, mask, layout, volume_index)
+    work_volumes, _ = as_volumes(
         work.reshape(layout.stack_shape + (layout.height, layout.width, layout.channels)), mask, layout, volume_index
     )
     outer_shape = mask_volumes.shape[:-3]
@@ -562,7 +577,7 @@ def _run_jobs(
     Every crop's values are checked (and its value range chosen) before any
     model runs, so bad values are named before minutes of work.
     """
-    ranges = [arrays.value_range(crop, crop_mask) for crop, crop_mask, _ in jobs]
+    ranges = [measure_value_range(crop, crop_mask) for crop, crop_mask, _ in jobs]
     for step, ((crop, crop_mask, target), value_range) in enumerate(zip(jobs, ranges), start=1):
         fill_region(registry, info, model_options, context, crop, crop_mask, target, value_range)
         context.report(ProgressEvent("fill", step, len(jobs), message=message(step)))
@@ -576,7 +591,7 @@ def fill_region(
     crop: np.ndarray,
     crop_mask: np.ndarray,
     target: np.ndarray,
-    value_range: Optional[arrays.ValueRange] = None,
+    value_range: Optional[ValueRange] = None,
 ) -> None:
     """Fill one hole region and composite it into ``target``: the one step shared by in-memory and dask fills.
 
@@ -588,13 +603,13 @@ def fill_region(
             (a view of the output buffer, or a copy of the crop); only pixels
             under ``crop_mask`` change.
         value_range: the value conversion; default (and what ``fill`` uses): the
-            crop's own, from its known pixels (:func:`inpaint_models.arrays.value_range`).
+            crop's own, from its known pixels (:func:`inpaint_models.contract.values.value_range`).
 
     Raises:
         InvalidValuesError: NaN/inf among the crop's known pixels, or a range float32 cannot hold.
     """
     if value_range is None:
-        value_range = arrays.value_range(crop, crop_mask)
+        value_range = measure_value_range(crop, crop_mask)
     if crop.ndim == 3:
         filled, channels = fill_crop(registry, info, options, context, crop, crop_mask, value_range)
     elif crop.shape[0] == 1:
@@ -624,12 +639,12 @@ def fill_volume_crop(
     context: FillContext,
     crop: np.ndarray,
     crop_mask: np.ndarray,
-    value_range: arrays.ValueRange,
+    value_range: ValueRange,
 ) -> tuple[np.ndarray, Optional[int]]:
     """Fill one (d, h, w, C) volume crop with a model that fills volumes.
 
     The same value conversion (``value_range``) and channel adaptation as a 2D
-    crop (:func:`inpaint_models.crops.fill_crop`); the plugin receives float32
+    crop (:func:`inpaint_models.pipeline.crops.fill_crop`); the plugin receives float32
     (d, h, w, c) in [0, 1] and a bool (d, h, w) mask (True = fill), padded
     (symmetric) to ``ModelInfo.size_multiple`` along all three axes.
 

@@ -19,11 +19,9 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
-from . import arrays
-from .api import CancelCheck, checked_layout
-from .arrays import ChannelAxis, VolumeAxis
-from .datatypes import Reporter
-from .errors import (
+from inpaint_models.api import CancelCheck, checked_layout
+from inpaint_models.contract.datatypes import Reporter
+from inpaint_models.contract.errors import (
     EmptyMaskWarning,
     MaskCoversImageError,
     NotTrainableError,
@@ -31,7 +29,17 @@ from .errors import (
     ShapeMismatchError,
     UnknownModelError,
 )
-from .plugins import ModelRegistry, default_registry
+from inpaint_models.contract.registry import ModelRegistry, default_registry
+from inpaint_models.contract.values import mask_to_bool
+from inpaint_models.contract.values import value_range as measure_value_range
+from inpaint_models.pipeline.layout import (
+    ChannelAxis,
+    VolumeAxis,
+    as_planes,
+    as_volumes,
+    channel_last,
+    resolve_volume_axis,
+)
 
 #: the model ``fit`` trains by default, the first one registered wins (built for fitting: it reads the
 #: neighbouring planes); failing it, any trainable model that fills volumes, then any trainable model
@@ -142,7 +150,7 @@ def fit(
         options: the model's architecture and training options (``[model]``).
         train: further ``[train]`` settings (e.g. ``{"batch_size": 4}``), over
             :data:`FIT_SETTINGS`.
-        progress: called with the run's :class:`~inpaint_models.datatypes.ProgressEvent`
+        progress: called with the run's :class:`~inpaint_models.contract.datatypes.ProgressEvent`
             objects (step, losses, elapsed seconds, time left, preview and checkpoint paths).
         cancel: a ``threading.Event`` or a callable returning True to stop early;
             the best checkpoint so far is returned.
@@ -162,8 +170,8 @@ def fit(
     """
     import warnings
 
-    from .api_train import train as run_training
-    from .training.array_data import describe_holes, suggested_crop_size, write_array_data
+    from inpaint_models.api_train import train as run_training
+    from inpaint_models.training.array_data import describe_holes, suggested_crop_size, write_array_data
 
     registry = registry or default_registry()
     if seconds is not None and (isinstance(seconds, bool) or not np.isfinite(seconds) or seconds <= 0):
@@ -196,9 +204,9 @@ def fit(
     settings.update(dict(train or {}))
     config = {"model": {"name": name, **dict(options or {})}, "train": settings}
     # everything is checked before anything is written: a bad option, a folder holding another run
-    from .errors import ConfigError
-    from .training.checkpoints import complete_checkpoints
-    from .training.config import load_config
+    from inpaint_models.contract.errors import ConfigError
+    from inpaint_models.training.checkpoints import complete_checkpoints
+    from inpaint_models.training.config import load_config
 
     load_config(_checkable(config), registry=registry)
     if not resume and complete_checkpoints(run / "checkpoints"):
@@ -252,7 +260,7 @@ def fit_volumes(
         (True = unknown) and a JSON-able description. The values are not
         converted here: the array data source converts each training crop to
         [0, 1] by its own known pixels, with the function ``fill`` converts
-        each crop box with (:func:`inpaint_models.arrays.value_range`: uint8
+        each crop box with (:func:`inpaint_models.contract.values.value_range`: uint8
         / 255, float data in [0, 1] as it is, any other range stretched from
         the crop's known minimum to its maximum), so the fitted model sees at
         fill time the scale it was trained on, also where the brightness varies
@@ -271,20 +279,20 @@ def fit_volumes(
     image = np.asarray(image)
     mask = np.asarray(mask)
     mask, layout = checked_layout(image, mask, channel_axis)
-    mask_bool = arrays.mask_to_bool(mask)
-    planes, mask_planes = arrays.as_planes(image, mask_bool, layout)
+    mask_bool = mask_to_bool(mask)
+    planes, mask_planes = as_planes(image, mask_bool, layout)
     if bool(np.all(mask_planes)):
         raise MaskCoversImageError("the mask covers the whole image: there is nothing to learn from")
-    value_range = arrays.value_range(planes, mask_planes)  # the checks fill makes: NaN, a range float32 holds
-    volume_index = arrays.resolve_volume_axis(image.shape, layout, volume_axis)
-    stacked = arrays.channel_last(image, layout).reshape(layout.stack_shape + (layout.height, layout.width,
+    value_range = measure_value_range(planes, mask_planes)  # the checks fill makes: NaN, a range float32 holds
+    volume_index = resolve_volume_axis(image.shape, layout, volume_axis)
+    stacked = channel_last(image, layout).reshape(layout.stack_shape + (layout.height, layout.width,
                                                                                  layout.channels))
     full_mask = np.broadcast_to(mask_bool, layout.stack_shape + (layout.height, layout.width))
     if volume_index is None:
         volumes = stacked.reshape((-1, 1, layout.height, layout.width, layout.channels))
         holes = full_mask.reshape((-1, 1, layout.height, layout.width))
     else:
-        moved, moved_mask = arrays.as_volumes(stacked, full_mask, layout, volume_index)
+        moved, moved_mask = as_volumes(stacked, full_mask, layout, volume_index)
         depth = moved.shape[-4]
         volumes = moved.reshape((-1, depth, layout.height, layout.width, layout.channels))
         holes = moved_mask.reshape((-1, depth, layout.height, layout.width))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from .api import CancelCheck, make_reporter
-from .datatypes import Reporter
-from .plugins import ModelRegistry, default_registry
+from inpaint_models.api import CancelCheck, make_reporter
+from inpaint_models.contract.datatypes import Reporter
+from inpaint_models.contract.registry import ModelRegistry, default_registry
 
 
 def train(
@@ -23,7 +23,7 @@ def train(
         config: a ``.toml`` / ``.yaml`` file with ``[model]`` (``name`` + the
             model's options) and ``[train]`` sections, the same as a dict, or a
             :class:`inpaint_models.training.TrainConfig`.
-        report: called with :class:`~inpaint_models.datatypes.ProgressEvent`
+        report: called with :class:`~inpaint_models.contract.datatypes.ProgressEvent`
             objects (step, total, losses, learning rate, images/s, ETA, latest
             preview and checkpoint paths) at most every 0.25 s and at every log step.
         cancel: a ``threading.Event`` or a callable returning True to stop; the
@@ -41,7 +41,7 @@ def train(
             before any work starts.
         UnknownModelError, NotTrainableError: the model cannot be trained.
     """
-    from .training.config import load_config
+    from inpaint_models.training.config import load_config
 
     registry = registry or default_registry()
     resolved = load_config(config, overrides=overrides, registry=registry)

@@ -2,7 +2,7 @@
 
 :func:`evaluate` fills every image with every model through
 :func:`inpaint_models.api.fill` (so the same validation, cropping and
-compositing apply as for users) and averages :mod:`inpaint_models.metrics`
+compositing apply as for users) and averages :mod:`inpaint_models.training.metrics`
 over the images; :func:`format_markdown` turns the rows into the table shown by
 ``inpaint eval`` and used in the docs.
 
@@ -23,11 +23,13 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from . import api, arrays, imageio
-from . import masks as mask_sets
-from .datatypes import ProgressEvent, Reporter
-from .errors import EmptyMaskWarning, InpaintError, ShapeMismatchError
-from .plugins import ModelRegistry, default_registry
+from inpaint_models import api
+from inpaint_models.contract.datatypes import ProgressEvent, Reporter
+from inpaint_models.contract.errors import EmptyMaskWarning, InpaintError, ShapeMismatchError
+from inpaint_models.contract.registry import ModelRegistry, default_registry
+from inpaint_models.contract.values import image_to_unit
+from inpaint_models.io import imageio
+from inpaint_models.io import masks as mask_sets
 
 PathType = Union[str, "PathLike[str]"]
 
@@ -52,7 +54,7 @@ def to_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
     """float32 (H, W, 3) in [0, 1] from a grey, grey+alpha, RGB or RGBA image of any dtype.
 
     Values become floats as a fill and the trainer convert them
-    (:func:`inpaint_models.arrays.image_to_unit`: uint8 / 255, bool 0 / 1, floats
+    (:func:`inpaint_models.contract.values.image_to_unit`: uint8 / 255, bool 0 / 1, floats
     in [0, 1] as they are, other ranges stretched from the image's min to its
     max), so a model is scored on the floats it is trained on and fills.
 
@@ -74,7 +76,7 @@ def to_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
         )
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise InpaintError(f"{name} holds NaN or infinite values")
-    unit = arrays.image_to_unit(array)  # the one conversion (fill, training, evaluation)
+    unit = image_to_unit(array)  # the one conversion (fill, training, evaluation)
     if unit.ndim == 2:
         unit = np.repeat(unit[..., np.newaxis], 3, axis=2)
     return np.ascontiguousarray(unit, dtype=np.float32)
@@ -296,7 +298,7 @@ def evaluate(
 
     Returns:
         One dict per model, in the given order: ``model``, ``images`` (count),
-        the mean of every :data:`~inpaint_models.metrics.METRIC_NAMES` key over
+        the mean of every :data:`~inpaint_models.training.metrics.METRIC_NAMES` key over
         the images (hole metrics ignore images with an empty mask, the texture
         ratio also images where it is undefined; NaN if none is left) and ``ms_per_image``, the median wall time of one fill in
         milliseconds.
@@ -305,7 +307,10 @@ def evaluate(
         InpaintError: an unknown model or option, unreadable files, masks that
             cannot be paired with the images, a failing fill.
     """
-    from .metrics import METRIC_NAMES, compute_metrics  # scipy: imported on use, not with the package
+    from inpaint_models.training.metrics import (  # scipy: imported on use, not with the package
+        METRIC_NAMES,
+        compute_metrics,
+    )
 
     registry = registry or default_registry()
     names = [models] if isinstance(models, str) else list(models)
@@ -366,7 +371,7 @@ def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """A markdown table of :func:`evaluate` rows.
 
     Columns: Model, PSNR, PSNR hole, SSIM, SSIM hole, Texture (the hole's
-    texture ratio, see :func:`~inpaint_models.metrics.texture_ratio`), L1, MSE,
+    texture ratio, see :func:`~inpaint_models.training.metrics.texture_ratio`), L1, MSE,
     TV, ms/image (NaN shown as ``n/a``). Cells are padded so the table also reads well as
     plain text.
     """

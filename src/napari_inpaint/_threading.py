@@ -32,9 +32,9 @@ from typing import Any, Callable, Optional, Sequence
 from napari.qt.threading import FunctionWorker, create_worker
 from qtpy.QtCore import QObject, Signal
 
-from inpaint_models import plugins
-from inpaint_models.datatypes import ProgressEvent
-from inpaint_models.errors import Cancelled
+from inpaint_models.contract import registry as plugins
+from inpaint_models.contract.datatypes import ProgressEvent
+from inpaint_models.contract.errors import Cancelled
 
 #: ``extra(event)`` runs in the worker thread for events worth loading
 #: something for (a preview image); its result goes to ``on_progress``.

@@ -24,7 +24,7 @@ from typing import Any, Optional, Union
 
 from psygnal import Signal
 
-from inpaint_models.datatypes import ModelInfo
+from inpaint_models.contract.datatypes import ModelInfo
 
 WEIGHTS_SUFFIX = ".safetensors"
 STATE_SUFFIX = ".state.safetensors"  # resume state written next to each checkpoint by the trainer
@@ -159,7 +159,7 @@ def architecture_values(weights: Optional[Union[str, Path]], info: ModelInfo) ->
     try:
         from inpaint_models.training.sidecar import architecture_of
     except ImportError:  # a backend without sidecar helpers: read the JSON sidecar's "options" here
-        from inpaint_models.options import ARCHITECTURE, fields_of_kind, option_default
+        from inpaint_models.contract.options import ARCHITECTURE, fields_of_kind, option_default
 
         path = Path(weights) if weights is not None else info.default_weights
         if path is None:

@@ -17,8 +17,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from inpaint_models.datatypes import ProgressEvent, Reporter
-from inpaint_models.estimate import format_duration  # noqa: F401 (the widgets' one wording of durations)
+from inpaint_models.contract.datatypes import ProgressEvent, Reporter
+from inpaint_models.pipeline.estimate import format_duration  # noqa: F401 (the widgets' one wording of durations)
 
 CancelCheck = Any  # threading.Event or a callable returning True to stop
 
@@ -70,13 +70,13 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
     """Fill the request's image; returns a new array of the image's shape and dtype.
 
     A dask- or zarr-backed image stays lazy: the result is a dask array, and
-    only the chunks around the holes are read and filled (``inpaint_models.chunked``).
+    only the chunks around the holes are read and filled (``inpaint_models.pipeline.chunked``).
 
     Raises whatever :func:`inpaint_models.fill` raises (``InpaintError`` for bad
     input, ``Cancelled`` when ``cancel`` is set).
     """
     from inpaint_models import api
-    from inpaint_models.maskops import prepare_mask
+    from inpaint_models.pipeline.maskops import prepare_mask
 
     image, mask, painted, spatial_shape = _fill_inputs(request)
     volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
@@ -107,8 +107,8 @@ def _fill_inputs(request: FillRequest) -> tuple[Any, Any, Any, tuple[int, ...]]:
     raster, so an estimate followed by the fill rasterises once.
     """
     from inpaint_models import api
-    from inpaint_models.errors import InpaintError
-    from inpaint_models.maskops import prepare_mask
+    from inpaint_models.contract.errors import InpaintError
+    from inpaint_models.pipeline.maskops import prepare_mask
 
     lazy = api.is_lazy(request.image)
     image = request.image if lazy else np.asarray(request.image)
@@ -130,7 +130,7 @@ def run_estimate(request: FillRequest, cancel: CancelCheck = None) -> Any:
 
     Times one network call of the request's model on its largest crop, on its
     device (seconds on a CPU; nothing for a classical model). Returns a
-    :class:`~inpaint_models.estimate.FillEstimate`, or None when the fill cannot
+    :class:`~inpaint_models.pipeline.estimate.FillEstimate`, or None when the fill cannot
     be estimated beforehand: "learn from this layer first" (the weights come
     from the fit), or a dask-backed layer.
 
@@ -138,7 +138,8 @@ def run_estimate(request: FillRequest, cancel: CancelCheck = None) -> Any:
         InpaintError: what the fill would raise for these inputs.
         Cancelled: ``cancel`` was set.
     """
-    from inpaint_models import api, estimate
+    from inpaint_models import api
+    from inpaint_models.pipeline import estimate
 
     if request.fit_seconds is not None or api.is_lazy(request.image):
         return None
@@ -167,7 +168,7 @@ def run_fit(request: FillRequest, image: np.ndarray, mask: np.ndarray, progress:
         InpaintError: as :func:`inpaint_models.fit` raises it.
     """
     from inpaint_models.api_fit import fit
-    from inpaint_models.errors import Cancelled
+    from inpaint_models.contract.errors import Cancelled
 
     if request.fit_output is None:
         raise ValueError("FillRequest.fit_output is needed with fit_seconds")
@@ -190,7 +191,7 @@ def fit_folder(layer_name: str, root: Optional[Path] = None) -> Path:
     The folder's name is what the weights list shows (``<name>/best``), so it
     is the layer's name, with characters a file name cannot hold replaced.
     """
-    from .layer_training import file_stem
+    from napari_inpaint.layer_training import file_stem
 
     root = root if root is not None else Path.home() / "napari-inpaint" / "fits"
     stem = file_stem(layer_name)
@@ -208,7 +209,7 @@ def _is_set(flag: CancelCheck) -> bool:
 
 
 def lazy_mask(painted: Any, spatial_shape: Sequence[int], plane: Optional[Sequence[int]], dilation: int) -> Any:
-    """:func:`~inpaint_models.maskops.prepare_mask` for a lazy image: no mask of the image's size in memory.
+    """:func:`~inpaint_models.pipeline.maskops.prepare_mask` for a lazy image: no mask of the image's size in memory.
 
     One plane: dask zeros (their chunks cost nothing) with that plane set.
     Every plane: the painted mask as it is (``fill`` reads it chunk by chunk),
@@ -220,8 +221,8 @@ def lazy_mask(painted: Any, spatial_shape: Sequence[int], plane: Optional[Sequen
     import dask.array as da
 
     from inpaint_models.api import is_lazy
-    from inpaint_models.errors import ShapeMismatchError
-    from inpaint_models.maskops import dilate_mask
+    from inpaint_models.contract.errors import ShapeMismatchError
+    from inpaint_models.pipeline.maskops import dilate_mask
 
     spatial_shape = tuple(int(n) for n in spatial_shape)
     if plane is not None:
@@ -349,7 +350,7 @@ def run_training(
 
 def read_preview(path: Union[str, Path]) -> np.ndarray:
     """The preview grid PNG written by the trainer, as an array (for an image layer)."""
-    from inpaint_models.imageio import read_image
+    from inpaint_models.io.imageio import read_image
 
     return read_image(path)
 

@@ -1,18 +1,18 @@
 """magicgui forms for the fields of a model's options dataclass.
 
 Each model owns an options dataclass (``ModelInfo.options``) whose fields have a
-kind (:mod:`inpaint_models.options`): the Inpaint widget shows the ``"fill"``
+kind (:mod:`inpaint_models.contract.options`): the Inpaint widget shows the ``"fill"``
 fields, the Train widget the ``"architecture"`` and ``"training"`` ones. An
 :class:`OptionForm` shows one magicgui widget per field, chosen from the
 field's annotation and default, with the field's description (from the class
-docstring, :func:`~inpaint_models.options.option_descriptions`) as tooltip.
+docstring, :func:`~inpaint_models.contract.options.option_descriptions`) as tooltip.
 
 Floats are typed as text, so ``2e-4`` reads as written and keeps its
 precision (a spin box would round it); ``Optional[...]`` fields are text too,
 empty meaning None. :meth:`OptionForm.values` returns Python values or, where
 the text is not one, the text itself: validation and coercion stay in the
-backend (:func:`~inpaint_models.options.build_fill_options` /
-:func:`~inpaint_models.options.build_options`), so every front end reports the
+backend (:func:`~inpaint_models.contract.options.build_fill_options` /
+:func:`~inpaint_models.contract.options.build_options`), so every front end reports the
 same errors.
 """
 
@@ -26,7 +26,7 @@ from magicgui.widgets import Container, create_widget
 from magicgui.widgets.bases import ValueWidget
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from inpaint_models.options import option_default, option_descriptions, option_types
+from inpaint_models.contract.options import option_default, option_descriptions, option_types
 
 _INT_LIMIT = 2**31 - 1
 

@@ -38,17 +38,16 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from inpaint_models.datatypes import ProgressEvent
-from inpaint_models.errors import InpaintError
-from inpaint_models.options import ARCHITECTURE, TRAINING, fields_of_kind
+from inpaint_models.contract.datatypes import ProgressEvent
+from inpaint_models.contract.errors import InpaintError
+from inpaint_models.contract.options import ARCHITECTURE, TRAINING, fields_of_kind
 from inpaint_models.training.config import TrainSettings, read_config_file
-
-from ._compat import avoid_triton_llvm_clash
-from ._threading import Job, load_models, stop_jobs_when_destroyed
-from ._widgets import LayerComboBox, LossPlot, ModelComboBox, PathEdit, notify_skipped_plugins
-from .checkpoints import store
-from .jobs import TrainRequest, read_preview, run_training
-from .layer_training import (
+from napari_inpaint._compat import avoid_triton_llvm_clash
+from napari_inpaint._threading import Job, load_models, stop_jobs_when_destroyed
+from napari_inpaint._widgets import LayerComboBox, LossPlot, ModelComboBox, PathEdit, notify_skipped_plugins
+from napari_inpaint.checkpoints import store
+from napari_inpaint.jobs import TrainRequest, read_preview, run_training
+from napari_inpaint.layer_training import (
     LAYER_RUN_KEYS,
     LayerTrainRequest,
     default_layer_output,
@@ -56,7 +55,7 @@ from .layer_training import (
     mask_source,
     run_layer_training,
 )
-from .option_form import OptionForm
+from napari_inpaint.option_form import OptionForm
 
 if TYPE_CHECKING:
     import napari.viewer

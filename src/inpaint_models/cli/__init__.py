@@ -11,10 +11,10 @@ skips any that is not installed yet::
     def run(args: argparse.Namespace) -> int:
         '''Do the work and return the exit status (0 = success).'''
 
-``run`` does not catch library errors: it lets :class:`~inpaint_models.errors.InpaintError`
+``run`` does not catch library errors: it lets :class:`~inpaint_models.contract.errors.InpaintError`
 (and any ``ValueError``), ``FileNotFoundError`` / ``OSError``,
-:class:`~inpaint_models.errors.PluginConflictError`,
-:class:`~inpaint_models.errors.Cancelled` and ``KeyboardInterrupt`` propagate;
+:class:`~inpaint_models.contract.errors.PluginConflictError`,
+:class:`~inpaint_models.contract.errors.Cancelled` and ``KeyboardInterrupt`` propagate;
 :func:`main` prints them as one line ``inpaint: error: <message>`` on stderr and
 returns 2 (130 when interrupted). Set ``INPAINT_DEBUG=1`` to get the full
 traceback instead. Results go to stdout; progress bars (tqdm), warnings and
@@ -30,7 +30,7 @@ import sys
 import warnings
 from typing import NoReturn, Optional, Sequence
 
-from ..errors import Cancelled, PluginConflictError
+from inpaint_models.contract.errors import Cancelled, PluginConflictError
 
 #: Subcommand modules, in the order ``inpaint --help`` lists them.
 SUBCOMMANDS: tuple[str, ...] = ("models", "fill", "sample", "train", "fit", "masks", "eval")
@@ -59,7 +59,7 @@ def _load_subcommand(name: str):
 
 def build_parser() -> ArgumentParser:
     """The ``inpaint`` argument parser with every available subcommand."""
-    from .. import __version__
+    from inpaint_models import __version__
 
     parser = ArgumentParser(
         prog="inpaint",

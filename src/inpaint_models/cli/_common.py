@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
-from ..errors import InpaintError, WeightsError
+from inpaint_models.contract.errors import InpaintError, WeightsError
 
 if TYPE_CHECKING:
-    from ..datatypes import ProgressEvent
+    from inpaint_models.contract.datatypes import ProgressEvent
 
 #: Work with more items than this shows a progress bar on stderr.
 PROGRESS_THRESHOLD = 3

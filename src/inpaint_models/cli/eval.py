@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from ._common import EventProgress, add_quiet, check_weights_path, non_negative_int, parse_named_paths
+from inpaint_models.cli._common import EventProgress, add_quiet, check_weights_path, non_negative_int, parse_named_paths
 
 NAME = "eval"
 
@@ -27,7 +27,7 @@ def parse_eval_size(text: str):
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``inpaint eval``."""
-    from .. import masks as mask_sets
+    from inpaint_models.io import masks as mask_sets
 
     parser = subparsers.add_parser(
         NAME,
@@ -72,8 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def parse_model_options(pairs: list[str]) -> dict[str, dict[str, str]]:
     """``["telea:radius=5"]`` -> ``{"telea": {"radius": "5"}}``."""
-    from ..errors import OptionError
-    from ..options import parse_option_strings
+    from inpaint_models.contract.errors import OptionError
+    from inpaint_models.contract.options import parse_option_strings
 
     options: dict[str, dict[str, str]] = {}
     for pair in pairs:
@@ -90,7 +90,7 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table (or JSON)."""
-    from ..evaluation import evaluate, format_markdown
+    from inpaint_models.evaluation import evaluate, format_markdown
 
     weights = parse_named_paths(args.weights, "--weights")
     for path in weights.values():

@@ -9,7 +9,7 @@
 * the sample: ``inpaint fill --sample -o astronaut_filled.png``;
 * big data:   ``inpaint fill IMAGE.zarr MASK.zarr -o OUT.zarr [--scheduler ADDRESS]``: a zarr
   store, an OME-Zarr image (its lower levels rebuilt) or a TIFF too big to read whole,
-  filled chunk by chunk (:mod:`inpaint_models.zarrio`, :mod:`inpaint_models.chunked`).
+  filled chunk by chunk (:mod:`inpaint_models.io.zarrio`, :mod:`inpaint_models.pipeline.chunked`).
 
 ``--model auto`` (the default) lets :func:`inpaint_models.api.default_model`
 choose for each input: the content-aware fill for photographs, a volume fill
@@ -24,8 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..errors import InpaintError
-from ._common import (
+from inpaint_models.cli._common import (
     EventProgress,
     add_quiet,
     check_weights_path,
@@ -37,6 +36,7 @@ from ._common import (
     volume_axis_index,
     warn,
 )
+from inpaint_models.contract.errors import InpaintError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -121,7 +121,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _positive_seconds(text: str) -> float:
-    from .fit import positive_seconds
+    from inpaint_models.cli.fit import positive_seconds
 
     return positive_seconds(text)
 
@@ -147,13 +147,13 @@ class FillJob:
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from ..options import parse_option_strings
+        from inpaint_models.contract.options import parse_option_strings
 
         self.args = args
         self.options = parse_option_strings(args.opt)
         self.fit_seconds = getattr(args, "fit", None)
         if self.fit_seconds is not None:  # inpaint fill --fit: the weights come from a fit of the input
-            from .fit import check_fit_request
+            from inpaint_models.cli.fit import check_fit_request
 
             args.model = check_fit_request(args.model, args.weights, AUTO)
         if args.model == AUTO and args.weights is not None:
@@ -167,10 +167,10 @@ class FillJob:
     def _check(self, name: str) -> None:
         if name in self._checked:
             return
-        from .. import api
-        from ..devices import resolve_device
-        from ..options import build_fill_options
-        from ..plugins import default_registry
+        from inpaint_models import api
+        from inpaint_models.contract.devices import resolve_device
+        from inpaint_models.contract.options import build_fill_options
+        from inpaint_models.contract.registry import default_registry
 
         info = default_registry().info(name)
         build_fill_options(info, self.options)  # a bad option fails here, before any file is read
@@ -183,7 +183,7 @@ class FillJob:
         """The model to fill ``image`` with: ``--model``, or the default for this input."""
         if self.args.model != AUTO:
             return self.args.model
-        from .. import api
+        from inpaint_models import api
 
         name = api.default_model(
             image.shape, mask_shape=mask.shape, channel_axis=self.args.channel_axis, volume_axis=volume_axis
@@ -200,14 +200,14 @@ class FillJob:
 
         ``announce``: first estimate the fill's duration and say it when it is long (:meth:`announce_estimate`).
         """
-        from .. import api
+        from inpaint_models import api
 
         args = self.args
         volume_axis = volume_axis_index(args.volume_axis, axes, name)
         model = self.model_for(image, mask, volume_axis)
         weights = args.weights
         if self.fit_seconds is not None:
-            from .fit import fit_for_fill
+            from inpaint_models.cli.fit import fit_for_fill
 
             weights = fit_for_fill(args, image, mask, model, volume_axis, self.fit_seconds)
         elif announce:
@@ -232,10 +232,11 @@ class FillJob:
         Only models that run a network (or have a ``steps`` option) are timed:
         one network call on the largest crop (:func:`inpaint_models.estimate_fill_seconds`),
         a second or so on a CPU; the note appears when the estimate exceeds
-        :data:`inpaint_models.estimate.LONG_FILL_SECONDS`, with the ``--opt steps=N`` that would fit in it.
+        :data:`inpaint_models.pipeline.estimate.LONG_FILL_SECONDS`, with the ``--opt steps=N`` that would fit in it.
         """
-        from .. import api, estimate
-        from ..plugins import default_registry
+        from inpaint_models import api
+        from inpaint_models.contract.registry import default_registry
+        from inpaint_models.pipeline import estimate
 
         args = self.args
         if args.quiet or api.is_lazy(image) or not estimate.measures(default_registry().info(model)):
@@ -264,7 +265,7 @@ def _single_output(image_path: Path, output: str) -> Path:
 
 
 def _run_single(job: FillJob, image_path: Path, mask_path: Path, output: str) -> int:
-    from .. import imageio
+    from inpaint_models.io import imageio
 
     out = _single_output(image_path, output)
     imageio.refuse_overwrite(out, image_path, mask_path)
@@ -280,8 +281,8 @@ def _run_single(job: FillJob, image_path: Path, mask_path: Path, output: str) ->
 
 
 def _run_sample(job: FillJob, output: str) -> int:
-    from .. import imageio
-    from ..samples import sample_photo_with_mask
+    from inpaint_models.io import imageio
+    from inpaint_models.samples import sample_photo_with_mask
 
     out = Path(output)
     if out.is_dir():
@@ -307,7 +308,7 @@ def pair_folder(image_dir: Path, mask_path: Path) -> tuple[list[tuple[Path, Path
         (image, mask) pairs, the images that have no mask, and the masks that
         match no image; all sorted.
     """
-    from .. import imageio
+    from inpaint_models.io import imageio
 
     images = imageio.list_images(image_dir)
     if mask_path.is_file():
@@ -341,7 +342,7 @@ def _looks_like_mask(stem: str) -> bool:
 
 
 def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> int:
-    from .. import imageio
+    from inpaint_models.io import imageio
 
     out_dir = Path(output)
     if out_dir.exists() and not out_dir.is_dir():
@@ -406,7 +407,7 @@ def _run_lazy(job: FillJob, image_path: Path, mask_path: Path, output: str) -> i
     """Fill a zarr store, an OME-Zarr image or a big TIFF chunk by chunk into a new zarr store."""
     import contextlib
 
-    from .. import imageio, zarrio
+    from inpaint_models.io import imageio, zarrio
 
     args = job.args
     out = Path(output)
@@ -488,7 +489,7 @@ def _dask_client(address: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Fill one image, a folder or the sample, as the arguments say."""
-    from .. import imageio
+    from inpaint_models.io import imageio
 
     image = _one(args.image_arg, args.image_opt, "image")
     mask = _one(args.mask_arg, args.mask_opt, "mask")
@@ -506,7 +507,7 @@ def run(args: argparse.Namespace) -> int:
     if not mask_path.exists():
         raise InpaintError(f"mask file or folder not found: {mask_path}")
     job = FillJob(args)
-    from .. import zarrio
+    from inpaint_models.io import zarrio
 
     if zarrio.is_zarr_path(image_path) or zarrio.is_zarr_path(Path(args.output)) or zarrio.is_big_tiff(image_path):
         return _run_lazy(job, image_path, mask_path, args.output)

@@ -16,11 +16,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..errors import ConfigError, InpaintError
-from ._common import add_quiet, note, parse_channel_axis, parse_volume_axis, positive_int, volume_axis_index
+from inpaint_models.cli._common import (
+    add_quiet,
+    note,
+    parse_channel_axis,
+    parse_volume_axis,
+    positive_int,
+    volume_axis_index,
+)
+from inpaint_models.contract.errors import ConfigError, InpaintError
 
 if TYPE_CHECKING:
-    from ..datatypes import ProgressEvent
+    from inpaint_models.contract.datatypes import ProgressEvent
 
 NAME = "fit"
 
@@ -92,7 +99,7 @@ def split_overrides(overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any
     Raises:
         ConfigError: an item that is not ``model.KEY=VALUE`` or ``train.KEY=VALUE``.
     """
-    from ..training.config import parse_value
+    from inpaint_models.training.config import parse_value
 
     sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
     for item in overrides:
@@ -150,8 +157,8 @@ def fit_image(image: Any, mask: Any, *, output: str, model: Optional[str], secon
               resume: bool = False, overrides: Optional[list[str]] = None, quiet: bool = False,
               description: str = "fit") -> Path:
     """Fit with a progress bar, Ctrl-C stopping cleanly (the best checkpoint is kept); returns the checkpoint."""
-    from ..api_fit import fit
-    from .train import StopRequest, stop_on_signals
+    from inpaint_models.api_fit import fit
+    from inpaint_models.cli.train import StopRequest, stop_on_signals
 
     options, train = split_overrides(list(overrides or []))
     budget = seconds if seconds is not None or steps is not None else 60.0
@@ -176,8 +183,8 @@ def check_fit_request(model: str, weights: Optional[str], auto: str) -> str:
     Raises:
         InpaintError: ``--weights`` given, or a model that cannot be trained.
     """
-    from ..api_fit import default_fit_model
-    from ..plugins import default_registry
+    from inpaint_models.api_fit import default_fit_model
+    from inpaint_models.contract.registry import default_registry
 
     if weights is not None:
         raise InpaintError("--fit makes the weights from the input; do not give --weights with it")
@@ -199,7 +206,7 @@ def fit_for_fill(args: argparse.Namespace, image: Any, mask: Any, model: str, vo
 
 def run(args: argparse.Namespace) -> int:
     """Read the image and mask, fit, print the checkpoint path."""
-    from .. import imageio
+    from inpaint_models.io import imageio
 
     image_path, mask_path = Path(args.image), Path(args.mask)
     for path in (image_path, mask_path):
@@ -209,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     mask = imageio.read_mask(mask_path)
     volume_axis = volume_axis_index(args.volume_axis, axes, image_path.name)
     if args.model is not None:
-        from ..plugins import default_registry
+        from inpaint_models.contract.registry import default_registry
 
         if not default_registry().info(args.model).trainable:
             raise InpaintError(f"model {args.model!r} is not trainable: choose one from 'inpaint models'")

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Union
 
-from ..errors import InpaintError
-from ._common import add_quiet, non_negative_int, note
+from inpaint_models.cli._common import add_quiet, non_negative_int, note
+from inpaint_models.contract.errors import InpaintError
 
 NAME = "masks"
 
@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "  inpaint masks --kind box --count 50 --size 512 --bucket 10-20 --seed 1 -o masks_10_20/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from .. import masks as mask_sets
+    from inpaint_models.io import masks as mask_sets
 
     kinds = list(mask_sets.MASK_KINDS)
     presets = list(mask_sets.STROKE_PRESETS)
@@ -110,7 +110,7 @@ def prepare_folder(folder: Path, overwrite: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Generate and save the masks; print the folder."""
-    from .. import masks as mask_sets
+    from inpaint_models.io import masks as mask_sets
 
     folder = Path(args.output)
     generated = mask_sets.generate_masks(

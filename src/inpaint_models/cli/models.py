@@ -9,11 +9,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..training.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # noqa: F401 (SMALL_WEIGHTS_NOTE re-exported)
-from ._common import add_quiet, format_table, note, warn
+from inpaint_models.cli._common import add_quiet, format_table, note, warn
+from inpaint_models.training.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # noqa: F401 (SMALL_WEIGHTS_NOTE re-exported)
 
 if TYPE_CHECKING:
-    from ..datatypes import ModelInfo
+    from inpaint_models.contract.datatypes import ModelInfo
 
 NAME = "models"
 
@@ -86,7 +86,7 @@ def load_registry():
     in the process) and silences the warning, so each skipped plugin shows
     exactly once.
     """
-    from ..plugins import PluginSkippedWarning, default_registry
+    from inpaint_models.contract.registry import PluginSkippedWarning, default_registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginSkippedWarning)

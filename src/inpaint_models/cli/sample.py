@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InpaintError
-from ._common import add_quiet, note
+from inpaint_models.cli._common import add_quiet, note
+from inpaint_models.contract.errors import InpaintError
 
 NAME = "sample"
 
@@ -48,8 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Write the sample files and print their paths."""
-    from .. import imageio
-    from ..samples import sample_photo_with_mask, stack_sample_with_truth
+    from inpaint_models.io import imageio
+    from inpaint_models.samples import sample_photo_with_mask, stack_sample_with_truth
 
     folder = Path(args.output)
     if folder.exists() and not folder.is_dir():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
+from inpaint_models.contract.errors import ConfigError
 
 FOLDER = Path(__file__).resolve().parent
 

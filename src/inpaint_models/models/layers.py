@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..errors import OptionError, ShapeMismatchError
-from .widths import WIDTH_PRESETS  # noqa: F401 (re-exported)
+from inpaint_models.contract.errors import OptionError, ShapeMismatchError
+from inpaint_models.models.widths import WIDTH_PRESETS  # noqa: F401 (re-exported)
 
 
 class SelfAttention2d(nn.Module):

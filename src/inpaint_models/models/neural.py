@@ -7,7 +7,7 @@ many regions or planes, or filling again with another seed or step count,
 does not reload it: the fill's options reach the cached task through
 ``task.use_options`` before each prediction.
 
-The crop arrives already fitted to the weights by :mod:`inpaint_models.crops`
+The crop arrives already fitted to the weights by :mod:`inpaint_models.pipeline.crops`
 (the one owner of crop geometry and channel adaptation): the channel count the
 checkpoint was trained with, its native size for fixed-size networks, a
 multiple of its size multiple. This module only checks that, runs
@@ -24,11 +24,11 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import torch
 
-from ..datatypes import FillContext, ModelInfo, ProgressEvent
-from ..errors import MissingWeightsError, ShapeMismatchError
-from ..training.inference import LoadedModel, load_task, merge_options
-from ..training.sidecar import SHIPPED_WEIGHTS_NAME, checkpoint_stamp, shipped_weights  # noqa: F401 (re-exported)
-from ..training.task import TaskFactory, TrainTask
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent
+from inpaint_models.contract.errors import MissingWeightsError, ShapeMismatchError
+from inpaint_models.training.inference import LoadedModel, load_task, merge_options
+from inpaint_models.training.sidecar import SHIPPED_WEIGHTS_NAME, checkpoint_stamp, shipped_weights  # noqa: F401 (re-exported)
+from inpaint_models.training.task import TaskFactory, TrainTask
 
 _CACHE_SIZE = 4
 _cache: "collections.OrderedDict[tuple, LoadedModel]" = collections.OrderedDict()
@@ -83,7 +83,7 @@ def neural_fill(info: ModelInfo, factory: TaskFactory, image: np.ndarray, mask: 
         info: the model's ModelInfo.
         factory: the model's task factory.
         image: float32 (H, W, C) in [0, 1] (hole pixels zeroed by the backend), already
-            fitted to the weights by :mod:`inpaint_models.crops`.
+            fitted to the weights by :mod:`inpaint_models.pipeline.crops`.
         mask: bool (H, W), True = fill.
         options: the model's options instance (its fill options are used).
         context: weights path (always set for trainable models), device, reporter.
@@ -119,7 +119,7 @@ def predict_array(task: TrainTask, image: np.ndarray, mask: np.ndarray, device: 
     ``task.size_multiple``. Returns float32 (H, W, C) in [0, 1].
 
     Raises:
-        ShapeMismatchError: the crop does not fit (a caller bypassing :mod:`inpaint_models.crops`).
+        ShapeMismatchError: the crop does not fit (a caller bypassing :mod:`inpaint_models.pipeline.crops`).
     """
     height, width, channels = image.shape
     expected = task.spec.channels
@@ -130,7 +130,7 @@ def predict_array(task: TrainTask, image: np.ndarray, mask: np.ndarray, device: 
         size = f"{native}x{native}" if native is not None else f"sides multiple of {multiple}"
         raise ShapeMismatchError(
             f"crop {height}x{width}x{channels} does not fit these weights ({expected} channel(s), {size}); "
-            f"inpaint_models.crops fits crops to a checkpoint's geometry"
+            f"inpaint_models.pipeline.crops fits crops to a checkpoint's geometry"
         )
     image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None].to(device)
     mask_t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None].to(device)

@@ -8,7 +8,7 @@ ends with one line::
     fill, train, build_task = neural_hooks(model_info, "inpaint_models.models.glcic.task")
 
 and its task module is imported only when a fill or a training run needs it,
-so listing models and reading their :class:`~inpaint_models.datatypes.ModelInfo`
+so listing models and reading their :class:`~inpaint_models.contract.datatypes.ModelInfo`
 never imports torch. The task module provides:
 
 ``build_task(spec: TaskSpec) -> TrainTask``
@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..datatypes import FillContext, ModelInfo, Reporter
-from ..hookspecs import hookimpl
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, Reporter
+from inpaint_models.contract.hookspecs import hookimpl
 
 #: model name -> dotted path of its task module, for every model whose hooks were built here
 TASK_MODULES: dict[str, str] = {}
@@ -66,7 +66,7 @@ def neural_hooks(
 
     @hookimpl
     def fill(image: np.ndarray, mask: np.ndarray, options: Any, context: FillContext) -> np.ndarray:
-        from .neural import neural_fill
+        from inpaint_models.models.neural import neural_fill
 
         module = task_module(task_path)
         predicted = neural_fill(model_info(), module.build_task, image, mask, options, context)
@@ -75,7 +75,7 @@ def neural_hooks(
 
     @hookimpl
     def train(config: Any, report: Reporter) -> Path:
-        from ..training.loop import fit
+        from inpaint_models.training.loop import fit
 
         module = task_module(task_path)
         configure = getattr(module, "configure_training", None)

@@ -10,8 +10,8 @@ from typing import Callable, Literal, Union
 
 import numpy as np
 
-from ..datatypes import FillContext, ModelInfo
-from ..hookspecs import hookimpl
+from inpaint_models.contract.datatypes import FillContext, ModelInfo
+from inpaint_models.contract.hookspecs import hookimpl
 
 _FLOAT_SCALE = 65535.0
 Method = Literal["telea", "ns"]

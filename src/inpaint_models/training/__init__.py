@@ -49,7 +49,7 @@ subclass sets and overrides:
     ones ``fill`` loads (EMA weights when the run kept an EMA).
 ``native_size`` / ``size_multiple``
     what ``predict`` accepts; saved in every sidecar's ``geometry`` with the
-    channel count, and the fill pipeline (``inpaint_models.crops``) resizes /
+    channel count, and the fill pipeline (``inpaint_models.pipeline.crops``) resizes /
     pads crops to fit before ``predict`` sees them.
 ``configure_optimizers(settings) -> dict[str, Optimizer]``
     any number of optimisers by name (``generator``, ``discriminator``, ``critic``...).
@@ -91,7 +91,7 @@ subclass sets and overrides:
 ``extra_state()`` / ``load_extra_state(state)``
     JSON-able task state saved in the sidecar (e.g. a phase counter).
 
-Every option declares its kind (``inpaint_models.options``): ``fill_option(default)``
+Every option declares its kind (``inpaint_models.contract.options``): ``fill_option(default)``
 (a sampler's step count: set per fill, reaching the cached task through
 ``use_options(options)`` before ``predict``), ``architecture_option(default)``
 (fixed by the checkpoint) or ``training_option(default)`` (used only in training);
@@ -105,19 +105,19 @@ What the trainer owns
 =====================
 
 Data (:mod:`.data`: recursive png/jpg/tif folders, 8/16-bit, grey/RGB/RGBA,
-random crop + resize + flip, masks from ``inpaint_models.masks``, bad files
+random crop + resize + flip, masks from ``inpaint_models.io.masks``, bad files
 skipped and counted, deterministic per seed), device selection, mixed
 precision (:mod:`.precision`), DDP under ``torchrun`` (:mod:`.distributed`:
 DistributedSampler shards, only rank 0 writes), EMA (:mod:`.ema`), gradient
 clipping, learning-rate warm-up and cosine decay, validation with
-``inpaint_models.metrics`` and the best checkpoint, preview grids
+``inpaint_models.training.metrics`` and the best checkpoint, preview grids
 (:mod:`.preview`), the metrics log and TensorBoard (:mod:`.runlog`),
 checkpoints (:mod:`.checkpoints`: safetensors + JSON sidecar, resume state
 without pickle, atomic writes, keep last N and best), resume with the same
 step count, and cancellation: ``report`` raising ``Cancelled`` (or Ctrl-C)
 stops after the current step and writes a checkpoint first.
 
-Progress events are :class:`~inpaint_models.datatypes.ProgressEvent` with
+Progress events are :class:`~inpaint_models.contract.datatypes.ProgressEvent` with
 ``phase="train"``, ``step``, ``total``, ``losses``, ``learning_rate``,
 ``images_per_second``, ``eta_seconds``, ``elapsed_seconds``, ``preview_path``,
 ``checkpoint_path`` and ``extra`` = ``{"stage", "metrics", "rank", "device",
@@ -137,7 +137,7 @@ Run folder layout::
 
 from __future__ import annotations
 
-from ..lazy import lazy_exports
+from inpaint_models.contract.lazy import lazy_exports
 
 # Names are imported on first use (PEP 562), so ``import inpaint_models.training.sidecar`` (torch-free,
 # used while listing models) does not import torch through this package's ``__init__``.

@@ -9,7 +9,7 @@ mask, bool (N, D, H, W), True = unknown (the holes being filled). The pixels
 under the mask hold no information and are never read as truth:
 
 * every crop is converted to the model's float32 [0, 1] exactly as ``fill``
-  converts its crop boxes: by :func:`inpaint_models.arrays.value_range` of its
+  converts its crop boxes: by :func:`inpaint_models.contract.values.value_range` of its
   own *known* pixels (uint8 / 255, float data in [0, 1] as it is, any other
   range stretched from the crop's known minimum to its maximum), the known
   pixels being those a fill would see: real holes and the crop's artificial
@@ -64,9 +64,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError
-from .config import TrainSettings
-from .data import Batch
+from inpaint_models.contract.errors import ConfigError
+from inpaint_models.contract.values import value_range
+from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import Batch
 
 #: file marking a folder as an array data source (and holding its description)
 MARKER = "inpaint-array-data.json"
@@ -313,14 +314,14 @@ def write_array_data(folder: Union[str, Path], image: np.ndarray, mask: np.ndarr
         ValueError: shapes that do not match, an unsupported dtype, or
             non-finite known values (InvalidValuesError, a ValueError).
     """
-    from .. import arrays
+    from inpaint_models.contract.values import check_dtype
 
     folder = Path(folder)
     image = np.asarray(image)
     mask = np.asarray(mask, dtype=bool)
     if image.ndim != 5 or mask.shape != image.shape[:4]:
         raise ValueError(f"expected image (N, D, H, W, C) and mask (N, D, H, W), got {image.shape} and {mask.shape}")
-    arrays.check_dtype(image, "image")
+    check_dtype(image, "image")
     clean = np.where(mask[..., np.newaxis], np.zeros((), image.dtype), image)
     if clean.dtype.kind == "f" and not np.isfinite(clean).all():
         raise ValueError("the image holds NaN or infinite values outside the mask")
@@ -336,7 +337,7 @@ def write_array_data(folder: Union[str, Path], image: np.ndarray, mask: np.ndarr
     }
     _save_npy(folder / "image.npy", clean)
     _save_npy(folder / "mask.npy", mask)
-    from ..atomic import atomic_write_text
+    from inpaint_models.io.atomic import atomic_write_text
 
     atomic_write_text(folder / MARKER, json.dumps(description, indent=1))
     return open_array_data(folder)
@@ -371,7 +372,7 @@ def open_array_data(folder: Union[str, Path]) -> ArrayData:
         mask = np.load(folder / "mask.npy", mmap_mode="r")
     except (OSError, ValueError) as error:
         raise ConfigError(f"[train] data: {folder} is not a readable array data folder: {error}") from None
-    from ..arrays import SUPPORTED_KINDS
+    from inpaint_models.contract.values import SUPPORTED_KINDS
 
     if image.ndim != 5 or mask.shape != image.shape[:4] or image.dtype.kind not in SUPPORTED_KINDS \
             or mask.dtype != np.bool_:
@@ -473,7 +474,7 @@ class _Sampler:
         self.size = int(settings.image_size)
         self.shapes = data.hole_shapes() or default_hole_shapes(self.size)
         self.coverage = HOLE_COVERAGE
-        from ..api import DEFAULT_VOLUME_MARGIN
+        from inpaint_models.api import DEFAULT_VOLUME_MARGIN
 
         #: planes on each side of the target plane whose known pixels set a crop's value range: a volume
         #: fill's box spans ``volume_margin`` planes on each side of a hole (the default; at least the planes
@@ -545,7 +546,7 @@ class _Sampler:
     def value_range(self, n: int, z: int, y: int, x: int, hole: np.ndarray):
         """The conversion of the window at (y, x) around plane (n, z), chosen as ``fill`` chooses a crop box's.
 
-        :func:`inpaint_models.arrays.value_range` (the fill's one owner of it)
+        :func:`inpaint_models.contract.values.value_range` (the fill's one owner of it)
         over the window's known pixels in planes z - m .. z + m (m =
         ``stats_radius``: ``fill``'s default volume margin for models that read
         neighbouring planes, 0 for 2D models, which fill plane by plane),
@@ -556,10 +557,8 @@ class _Sampler:
         fill's crop holds them all.
 
         Returns:
-            An :class:`inpaint_models.arrays.ValueRange`.
+            An :class:`inpaint_models.contract.values.ValueRange`.
         """
-        from .. import arrays
-
         depth = self.data.shape[1]
         size, m = self.size, self.stats_radius
         low, high = max(0, z - m), min(depth, z + m + 1)
@@ -571,7 +570,7 @@ class _Sampler:
         unknown[z - low] |= hole
         if unknown.all():
             unknown[z - low] = real
-        return arrays.value_range(box, unknown)
+        return value_range(box, unknown)
 
     def normalised(self, n: int, z: int, y: int, x: int, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The window at (y, x) of planes z - r .. z + r as the model sees it.

@@ -38,15 +38,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from ..atomic import atomic_write_bytes, atomic_write_text, remove_temporary_files  # noqa: F401 (re-exported)
-from ..errors import ConfigError, WeightsError
-from .sidecar import (  # noqa: F401 (re-exported: torch-free, see .sidecar)
+from inpaint_models.contract.errors import ConfigError, WeightsError
+from inpaint_models.io.atomic import atomic_write_bytes, atomic_write_text, remove_temporary_files  # noqa: F401 (re-exported)
+from inpaint_models.training.sidecar import (
     EMA_PREFIX,
     FORMAT,
     FORMAT_VERSION,
     CheckpointFiles,
-    WeightsGeometry,
-    read_sidecar,
     weights_path_from,
 )
 
@@ -134,7 +132,7 @@ def library_versions() -> dict[str, str]:
     """Versions recorded in every sidecar."""
     import safetensors
 
-    from .. import __version__
+    from inpaint_models import __version__
 
     return {
         "inpaint_models": __version__,

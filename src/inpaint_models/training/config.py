@@ -11,7 +11,7 @@ A config file has two sections::
     steps = 2000
 
 Every check runs before any work starts (no image is read, no network built)
-and a problem raises one :class:`~inpaint_models.errors.ConfigError` whose
+and a problem raises one :class:`~inpaint_models.contract.errors.ConfigError` whose
 message names the section, the key and what is wrong. Relative paths are
 relative to the current working directory.
 """
@@ -21,15 +21,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Sequence, Union
 
-import tomllib
-
-from ..errors import ConfigError, InpaintError, OptionError
-from ..options import build_options, coerce_value, options_as_dict
+from inpaint_models.contract.errors import ConfigError, InpaintError, OptionError
+from inpaint_models.contract.options import build_options, coerce_value, options_as_dict
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -76,7 +75,7 @@ class TrainSettings:
         lr_schedule: ``constant`` or ``cosine`` decay to 0 at ``steps``.
         warmup_steps: linear learning-rate warm-up from 0.
         weight_decay: passed to optimisers that take it.
-        mask: mask kind from :data:`inpaint_models.masks.MASK_KINDS`.
+        mask: mask kind from :data:`inpaint_models.io.masks.MASK_KINDS`.
         mask_preset: stroke preset (``thin``, ``medium``, ``thick``) for ``mask = "strokes"`` or ``"mixed"``.
         mask_params: extra keyword arguments of the mask generator (a table).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (``mps`` where available).
@@ -313,7 +312,7 @@ def build_train_settings(section: Mapping[str, Any]) -> TrainSettings:
 
 
 def _model_info(model_name: str, registry: Any):
-    from ..plugins import default_registry
+    from inpaint_models.contract.registry import default_registry
 
     registry = registry or default_registry()
     return registry.info(model_name)
@@ -326,7 +325,7 @@ def build_config(data: Mapping[str, Any], registry: Any = None, source: Optional
         ConfigError: unknown section or key, bad value, missing data folder...
         UnknownModelError / NotTrainableError: the model cannot be trained.
     """
-    from ..errors import NotTrainableError
+    from inpaint_models.contract.errors import NotTrainableError
 
     prefix = f"{source}: " if source else ""
     unknown = sorted(set(data) - {"model", "train"})
@@ -382,7 +381,7 @@ def load_config(
                     f"TrainConfig.model must be a {info.options.__name__} for model {config.model_name!r}, "
                     f"got {type(config.model).__name__}"
                 )
-            from ..errors import NotTrainableError
+            from inpaint_models.contract.errors import NotTrainableError
 
             if not info.trainable:
                 raise NotTrainableError(f"model {config.model_name!r} is not trainable")
@@ -400,8 +399,8 @@ def check_config(config: TrainConfig, info: Any = None) -> None:
     Raises:
         ConfigError: the first problem found, with the key it concerns.
     """
-    from ..devices import resolve_device
-    from ..masks import make_mask
+    from inpaint_models.contract.devices import resolve_device
+    from inpaint_models.io.masks import make_mask
 
     s = config.train
     prefix = f"{config.source}: " if config.source else ""

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..arrays import image_to_unit
-from ..imageio import IMAGE_SUFFIXES
-from ..masks import make_mask
-from .config import TrainSettings
+from inpaint_models.contract.values import image_to_unit
+from inpaint_models.io.imageio import IMAGE_SUFFIXES
+from inpaint_models.io.masks import make_mask
+from inpaint_models.training.config import TrainSettings
 
 logger = logging.getLogger("inpaint_models.training")
 
@@ -74,7 +74,7 @@ def image_shape(path: Path) -> Union[tuple[int, int], str]:
 def read_unit_image(path: Path, channels: int) -> np.ndarray:
     """Read an image file as float32 (H, W, ``channels``) in [0, 1].
 
-    Values become floats as a fill converts them (:func:`inpaint_models.arrays.image_to_unit`:
+    Values become floats as a fill converts them (:func:`inpaint_models.contract.values.image_to_unit`:
     8-bit / 255, floats in [0, 1] as they are, other ranges stretched from the
     image's min to its max), so training sees what a fill will show the model;
     grey is repeated to RGB, RGB is converted to grey (ITU-R 601 luma), alpha is dropped.
@@ -105,7 +105,7 @@ def read_unit_image(path: Path, channels: int) -> np.ndarray:
 
 def _read_array(path: Path) -> np.ndarray:
     """Decode a file to a numpy array with RGB(A) channel order (the CLI's reader)."""
-    from ..imageio import read_image
+    from inpaint_models.io.imageio import read_image
 
     return np.asarray(read_image(path))
 

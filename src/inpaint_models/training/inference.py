@@ -1,6 +1,6 @@
 """Loading a checkpoint for inference (``fill``) and merging a fill's options with the checkpoint's.
 
-Options have three kinds (:mod:`inpaint_models.options`). A checkpoint's
+Options have three kinds (:mod:`inpaint_models.contract.options`). A checkpoint's
 *architecture* options rebuild its networks and its *training* options are
 kept as they were trained: both come from the sidecar. *Fill* options (a
 diffusion sampler's steps and seed, GLCIC's post-processing) come from the
@@ -18,14 +18,22 @@ from typing import Any, Optional, Union
 
 import torch
 
-from ..errors import WeightsError
-from ..options import FILL, build_options, declared_kind, fill_option, option_default, option_kind, option_types  # noqa: F401 (fill_option re-exported)
-from .checkpoints import load_networks, load_tensors, read_sidecar, weights_path_from
-from .task import TaskFactory, TaskSpec, TrainTask
+from inpaint_models.contract.errors import WeightsError
+from inpaint_models.contract.options import (
+    FILL,
+    build_options,
+    declared_kind,
+    option_default,
+    option_kind,
+    option_types,
+)  # noqa: F401 (fill_option re-exported)
+from inpaint_models.training.checkpoints import load_networks, load_tensors, weights_path_from
+from inpaint_models.training.sidecar import read_sidecar
+from inpaint_models.training.task import TaskFactory, TaskSpec, TrainTask
 
 
 def is_fill_option(field: dataclasses.Field) -> bool:
-    """Whether an options field was declared with :func:`~inpaint_models.options.fill_option`."""
+    """Whether an options field was declared with :func:`~inpaint_models.contract.options.fill_option`."""
     return declared_kind(field) == FILL
 
 
@@ -89,7 +97,7 @@ def load_task(
 
     Args:
         weights: the ``.safetensors`` file (or its ``.json`` sidecar).
-        info: the model's :class:`~inpaint_models.datatypes.ModelInfo`.
+        info: the model's :class:`~inpaint_models.contract.datatypes.ModelInfo`.
         factory: the model's task factory.
         device: a concrete torch device string.
         options: options of the fill (see :func:`merge_options`); None = the checkpoint's.

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..datatypes import ProgressEvent, Reporter, ignore_progress
-from ..devices import resolve_device
-from ..errors import Cancelled, ConfigError
-from ..metrics import compute_metrics
-from ..options import options_as_dict
-from . import distributed
-from .checkpoints import (
+from inpaint_models.contract.datatypes import ProgressEvent, Reporter, ignore_progress
+from inpaint_models.contract.devices import resolve_device
+from inpaint_models.contract.errors import Cancelled, ConfigError
+from inpaint_models.contract.options import options_as_dict
+from inpaint_models.training import distributed
+from inpaint_models.training.array_data import find_array_data
+from inpaint_models.training.checkpoints import (
     EMA_PREFIX,
     CheckpointFiles,
     atomic_write_json,
@@ -37,21 +37,29 @@ from .checkpoints import (
     load_tensors,
     network_tensors,
     prune_checkpoints,
-    read_sidecar,
     remove_temporary_files,
     resolve_resume,
     save_checkpoint,
     step_stem,
     unflatten_optimizer,
 )
-from .config import BEST_METRICS, TrainConfig, check_config, config_to_dict
-from .array_data import find_array_data
-from .data import Batch, FileScan, ImageFolderDataset, StreamBatchSampler, collate, dataset_mean, scan_files
-from .ema import EMA
-from .precision import Precision
-from .preview import preview_grid, write_png
-from .runlog import MetricsLog, TensorBoardLog
-from .task import StepContext, TaskFactory, TaskSpec, TrainTask
+from inpaint_models.training.config import BEST_METRICS, TrainConfig, check_config, config_to_dict
+from inpaint_models.training.data import (
+    Batch,
+    FileScan,
+    ImageFolderDataset,
+    StreamBatchSampler,
+    collate,
+    dataset_mean,
+    scan_files,
+)
+from inpaint_models.training.ema import EMA
+from inpaint_models.training.metrics import compute_metrics
+from inpaint_models.training.precision import Precision
+from inpaint_models.training.preview import preview_grid, write_png
+from inpaint_models.training.runlog import MetricsLog, TensorBoardLog
+from inpaint_models.training.sidecar import read_sidecar
+from inpaint_models.training.task import StepContext, TaskFactory, TaskSpec, TrainTask
 
 logger = logging.getLogger("inpaint_models.training")
 

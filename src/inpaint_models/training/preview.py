@@ -15,7 +15,7 @@ from typing import Union
 import cv2
 import numpy as np
 
-from ..atomic import atomic_write_bytes
+from inpaint_models.io.atomic import atomic_write_bytes
 
 COLUMNS = ("truth", "mask", "input", "output", "difference")
 

@@ -62,7 +62,7 @@ def quick_checkpoint(
     Returns:
         The ``.safetensors`` weights file, usable as ``fill(..., weights=path)``.
     """
-    from ..api_train import train as run_training
+    from inpaint_models.api_train import train as run_training
 
     directory = Path(directory)
     output = directory / "run"

@@ -3,7 +3,7 @@
 Every record has ``kind`` (``train``, ``validation``, ``data``, ``event``),
 ``step`` and ``time`` (seconds since the epoch); train records add the losses,
 ``lr``, ``images_per_second``; validation records add the metrics of
-:func:`inpaint_models.metrics.compute_metrics`. On resume the log is cut back
+:func:`inpaint_models.training.metrics.compute_metrics`. On resume the log is cut back
 to the resumed step, so a killed run's extra lines are not repeated.
 """
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..atomic import atomic_write_text
+from inpaint_models.io.atomic import atomic_write_text
 
 logger = logging.getLogger("inpaint_models.training")
 

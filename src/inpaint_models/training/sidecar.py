@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from ..datatypes import ModelInfo
-from ..errors import WeightsError
+from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.errors import WeightsError
 
 FORMAT = "napari-inpaint-checkpoint"
 FORMAT_VERSION = 1
@@ -166,7 +166,7 @@ def architecture_of(weights: Optional[Union[str, Path]], info: Any) -> dict[str,
     Args:
         weights: a checkpoint (``.safetensors`` or its sidecar); None = the model's
             default weights.
-        info: the model's :class:`~inpaint_models.datatypes.ModelInfo`.
+        info: the model's :class:`~inpaint_models.contract.datatypes.ModelInfo`.
 
     Returns:
         ``{option name: value}`` for every ``"architecture"`` option of
@@ -177,7 +177,7 @@ def architecture_of(weights: Optional[Union[str, Path]], info: Any) -> dict[str,
     Raises:
         WeightsError: the checkpoint is unreadable or belongs to another model.
     """
-    from ..options import ARCHITECTURE, fields_of_kind, option_default
+    from inpaint_models.contract.options import ARCHITECTURE, fields_of_kind, option_default
 
     weights = weights if weights is not None else info.default_weights
     if weights is None:
@@ -220,7 +220,7 @@ class WeightsGeometry:
 
 
 def info_geometry(info: Any) -> WeightsGeometry:
-    """The geometry a :class:`~inpaint_models.datatypes.ModelInfo` declares (models without weights)."""
+    """The geometry a :class:`~inpaint_models.contract.datatypes.ModelInfo` declares (models without weights)."""
     return WeightsGeometry(channels=None if info.channels is None else tuple(info.channels),
                            native_size=info.native_size, size_multiple=max(1, int(info.size_multiple)))
 
@@ -231,7 +231,7 @@ def geometry_of(weights: Optional[Union[str, Path]], info: Any) -> tuple[Weights
     ``recorded`` is False when the sidecar predates the ``geometry`` entry: the
     geometry is then inferred (the checkpoint's channel count; a fixed-size
     network's training size; ModelInfo's size multiple), and a caller that can
-    build the network should compute it instead (:mod:`inpaint_models.crops` does).
+    build the network should compute it instead (:mod:`inpaint_models.pipeline.crops` does).
     Without weights (a classical model) the geometry is ModelInfo's, recorded.
 
     Raises:

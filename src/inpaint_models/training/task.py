@@ -18,10 +18,10 @@ from typing import Any, Callable, ContextManager, Mapping, Optional, Union
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .config import TrainSettings
-from .data import Batch
-from .sidecar import WeightsGeometry
+from inpaint_models.contract.errors import ConfigError
+from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import Batch
+from inpaint_models.training.sidecar import WeightsGeometry
 
 LossValue = Union[float, torch.Tensor]
 
@@ -52,7 +52,7 @@ class TrainTask:
         inference_networks: names of the networks ``predict`` uses (default: all);
             these get the EMA and are the ones ``fill`` needs.
         native_size: if set, ``predict`` only takes square inputs of this side
-            (the fill pipeline, :mod:`inpaint_models.crops`, resizes crops to it);
+            (the fill pipeline, :mod:`inpaint_models.pipeline.crops`, resizes crops to it);
             None = any size that is a multiple of ``size_multiple``.
         size_multiple: ``predict`` inputs have sides that are multiples of this
             (the fill pipeline pads crops). Both are saved in every checkpoint's
@@ -143,7 +143,7 @@ class TrainTask:
         and training values with the fill options of the call. The default keeps
         it as ``self.spec.options``, which ``predict`` reads (a diffusion sampler's
         steps and seed). Override to check a fill option against the weights
-        (raise :class:`~inpaint_models.errors.WeightsError`).
+        (raise :class:`~inpaint_models.contract.errors.WeightsError`).
         """
         self.spec = dataclasses.replace(self.spec, options=options)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layers import SelfAttention2d
+from inpaint_models.models.layers import SelfAttention2d
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:

@@ -6,12 +6,12 @@ from typing import Callable, Mapping, Optional
 
 import torch
 
-from ...training.data import Batch
-from ...training.config import TrainSettings
-from ...training.task import StepContext, TaskSpec, TrainTask
-from ..prefill import ResidualOverFill, zero_init
-from .network import Autoencoder
-from .plugin import AutoencoderOptions
+from inpaint_models.models.autoencoder.network import Autoencoder
+from inpaint_models.models.autoencoder.plugin import AutoencoderOptions
+from inpaint_models.models.prefill import ResidualOverFill, zero_init
+from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import Batch
+from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
 
 
 def build_network(channels: int, o: AutoencoderOptions) -> torch.nn.Module:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...datatypes import ModelInfo
-from ...hookspecs import hookimpl
+from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.hookspecs import hookimpl
 
 
 @dataclass(frozen=True)

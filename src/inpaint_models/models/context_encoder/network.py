@@ -26,8 +26,8 @@ import math
 import torch
 from torch import nn
 
-from ..layers import SelfAttention2d, dcgan_init
-from ..prefill import zero_init
+from inpaint_models.models.layers import SelfAttention2d, dcgan_init
+from inpaint_models.models.prefill import zero_init
 
 
 def levels(size: int) -> int:

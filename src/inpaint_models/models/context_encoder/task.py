@@ -8,13 +8,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...errors import ConfigError
-from ...training.config import TrainSettings
-from ...training.data import Batch
-from ...training.task import StepContext, TaskSpec, TrainTask
-from ..prefill import smooth_fill
-from .network import ContextEncoder, Discriminator, check_size
-from .plugin import ContextEncoderOptions
+from inpaint_models.contract.errors import ConfigError
+from inpaint_models.models.context_encoder.network import ContextEncoder, Discriminator, check_size
+from inpaint_models.models.context_encoder.plugin import ContextEncoderOptions
+from inpaint_models.models.prefill import smooth_fill
+from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import Batch
+from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
 
 
 class ContextEncoderTask(TrainTask):

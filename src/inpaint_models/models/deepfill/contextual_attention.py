@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...errors import OptionError, ShapeMismatchError
+from inpaint_models.contract.errors import OptionError, ShapeMismatchError
 
 
 class AttentionResult(NamedTuple):

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...errors import OptionError, ShapeMismatchError
-from ..opencv_inpaint import opencv_inpaint
-from ..prefill import smooth_fill
+from inpaint_models.contract.errors import OptionError, ShapeMismatchError
+from inpaint_models.models.opencv_inpaint import opencv_inpaint
+from inpaint_models.models.prefill import smooth_fill
 
 Variant = Literal["hole", "mosaic", "hole_ns", "hole_smooth"]
 VARIANTS: tuple[str, ...] = ("hole", "mosaic", "hole_ns", "hole_smooth")

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...errors import OptionError
-from .network import DeepFillCritics, GeneratorOutput, crop_boxes
+from inpaint_models.contract.errors import OptionError
+from inpaint_models.models.deepfill.network import DeepFillCritics, GeneratorOutput, crop_boxes
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...errors import ShapeMismatchError
-from ..layers import crop_boxes, hole_centred_boxes, local_patch_size, resolve_width  # noqa: F401 (re-exported)
-from .contextual_attention import ContextualAttention
+from inpaint_models.contract.errors import ShapeMismatchError
+from inpaint_models.models.deepfill.contextual_attention import ContextualAttention
+from inpaint_models.models.layers import crop_boxes, hole_centred_boxes, local_patch_size, resolve_width  # noqa: F401 (re-exported)
 
 BASE_WIDTH = 32
 

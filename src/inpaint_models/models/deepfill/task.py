@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...arrays import value_range
-from ...crops import pad_to_multiple
-from ...errors import ConfigError, OptionError, ShapeMismatchError
-from ...training.config import TrainSettings
-from ...training.data import Batch
-from ...training.task import StepContext, TaskSpec, TrainTask
-from ..layers import local_patch_size
-from ..neural import loaded_model
-from .contextual_attention import flow_to_rgb
-from .inputs import TASKS, network_input
-from .losses import DeepFillLossWeights, critic_loss, generator_loss
-from .network import DeepFillCritics, DeepFillGenerator, GeneratorOutput
-from .plugin import DeepFillOptions, model_info
+from inpaint_models.contract.errors import ConfigError, OptionError, ShapeMismatchError
+from inpaint_models.contract.values import value_range
+from inpaint_models.models.deepfill.contextual_attention import flow_to_rgb
+from inpaint_models.models.deepfill.inputs import TASKS, network_input
+from inpaint_models.models.deepfill.losses import DeepFillLossWeights, critic_loss, generator_loss
+from inpaint_models.models.deepfill.network import DeepFillCritics, DeepFillGenerator, GeneratorOutput
+from inpaint_models.models.deepfill.plugin import DeepFillOptions, model_info
+from inpaint_models.models.layers import local_patch_size
+from inpaint_models.models.neural import loaded_model
+from inpaint_models.pipeline.crops import pad_to_multiple
+from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import Batch
+from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
 
 
 class _Critics(DeepFillCritics):
@@ -172,7 +172,7 @@ def attention_map(image: np.ndarray, mask: np.ndarray, weights: str | Path, devi
 
     Args:
         image: (H, W) or (H, W, C) image of any dtype and range, converted to
-            [0, 1] as a fill converts it (:func:`inpaint_models.arrays.value_range`).
+            [0, 1] as a fill converts it (:func:`inpaint_models.contract.values.value_range`).
             Hole pixels are ignored, except by a ``mosaic`` checkpoint, which needs
             the original there.
         mask: bool (H, W), True = hole.

@@ -9,7 +9,7 @@ Pieces, kept apart so the shared trainer and the plugin use each on its own:
 The EMA of the weights is the shared trainer's (``inpaint_models.training.ema``, ``ema_decay``).
 """
 
-from ...lazy import lazy_exports
+from inpaint_models.contract.lazy import lazy_exports
 
 # Imported on first use (PEP 562): the plugin module ``diffusion.plugin`` is loaded while listing
 # models, and must not import torch through this package's ``__init__``.

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .schedule import CosineSchedule
+from inpaint_models.models.diffusion.schedule import CosineSchedule
 
 _DEFAULT_SCHEDULES: dict[tuple[int, str], CosineSchedule] = {}
 

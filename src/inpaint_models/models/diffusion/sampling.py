@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import OptionError
-from .objective import as_mask, default_schedule
-from .schedule import CosineSchedule
+from inpaint_models.contract.errors import OptionError
+from inpaint_models.models.diffusion.objective import as_mask, default_schedule
+from inpaint_models.models.diffusion.schedule import CosineSchedule
 
 #: ``report(step, total)``: called after each denoising step (step counts from 1 to total);
-#: may raise (e.g. :class:`inpaint_models.errors.Cancelled`) to stop sampling.
+#: may raise (e.g. :class:`inpaint_models.contract.errors.Cancelled`) to stop sampling.
 StepReporter = Callable[[int, int], None]
 
 

@@ -9,16 +9,16 @@ from typing import Any, Callable, Mapping, Optional
 
 import torch
 
-from ...errors import ConfigError, WeightsError
-from ...training.config import TrainConfig, TrainSettings
-from ...training.data import Batch
-from ...training.sidecar import WeightsGeometry
-from ...training.task import StepContext, TaskSpec, TrainTask
-from ..prefill import smooth_fill
-from .network import PRESETS, DiffusionUNet, UNetConfig, preset_config
-from .objective import diffusion_loss
-from .plugin import DiffusionOptions
-from .sampling import ddim_sample
+from inpaint_models.contract.errors import ConfigError, WeightsError
+from inpaint_models.models.diffusion.network import PRESETS, DiffusionUNet, UNetConfig, preset_config
+from inpaint_models.models.diffusion.objective import diffusion_loss
+from inpaint_models.models.diffusion.plugin import DiffusionOptions
+from inpaint_models.models.diffusion.sampling import ddim_sample
+from inpaint_models.models.prefill import smooth_fill
+from inpaint_models.training.config import TrainConfig, TrainSettings
+from inpaint_models.training.data import Batch
+from inpaint_models.training.sidecar import WeightsGeometry
+from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
 
 #: EMA decay used when the ``[train]`` section leaves ``ema_decay`` at 0 (the trainer's "off"):
 #: sampling with raw weights is markedly worse, so this model always keeps an average. The

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...errors import OptionError
+from inpaint_models.contract.errors import OptionError
 
 #: weight of the GAN term in the completion network's loss (paper: 0.0004)
 ALPHA = 4e-4

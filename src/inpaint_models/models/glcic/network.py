@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ...errors import OptionError, ShapeMismatchError
-from ..layers import crop_boxes, hole_centred_boxes, local_patch_size, resolve_width  # noqa: F401 (re-exported)
-from ..prefill import smooth_fill, zero_init
+from inpaint_models.contract.errors import OptionError, ShapeMismatchError
+from inpaint_models.models.layers import crop_boxes, hole_centred_boxes, local_patch_size, resolve_width  # noqa: F401 (re-exported)
+from inpaint_models.models.prefill import smooth_fill, zero_init
 
 # Width presets (layers.WIDTH_PRESETS): ``paper`` is the published network (about
 # 6.07M parameters); the smaller ones train on a CPU.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...errors import ShapeMismatchError
+from inpaint_models.contract.errors import ShapeMismatchError
 
 # seamlessClone erodes its mask 3 times (the eroded-away ring takes the
 # *destination's* gradients) and zeroes the mask's outer 1-px image ring. So

@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...errors import ConfigError, OptionError
-from ...training.config import TrainSettings
-from ...training.data import Batch
-from ...training.task import StepContext, TaskSpec, TrainTask
-from ..layers import local_patch_size
-from .losses import PhaseSchedule, completion_loss, discriminator_loss
-from .network import CompletionNetwork, GLCICDiscriminator
-from .plugin import GLCICOptions
+from inpaint_models.contract.errors import ConfigError, OptionError
+from inpaint_models.models.glcic.losses import PhaseSchedule, completion_loss, discriminator_loss
+from inpaint_models.models.glcic.network import CompletionNetwork, GLCICDiscriminator
+from inpaint_models.models.glcic.plugin import GLCICOptions
+from inpaint_models.models.layers import local_patch_size
+from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import Batch
+from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
 
 
 @contextlib.contextmanager
@@ -139,6 +139,6 @@ def finish_fill(predicted: np.ndarray, image: np.ndarray, mask: np.ndarray, opti
     """With ``options.postprocess``: Poisson-blend the float32 (H, W, C) [0, 1] completion into a Telea fill."""
     if not options.postprocess:
         return predicted
-    from .postprocess import telea_poisson_blend  # OpenCV, only when asked for
+    from inpaint_models.models.glcic.postprocess import telea_poisson_blend  # OpenCV, only when asked for
 
     return telea_poisson_blend(predicted, image, mask, radius=options.blend_radius)

@@ -7,12 +7,12 @@ from typing import Callable, Mapping, Optional
 import torch
 import torch.nn.functional as F
 
-from ...errors import ConfigError
-from ...training.config import TrainSettings
-from ...training.data import Batch
-from ...training.task import StepContext, TaskSpec, TrainTask
-from .network import MLPDiscriminator, MLPGenerator, RepairGenerator
-from .plugin import MLPGANOptions
+from inpaint_models.contract.errors import ConfigError
+from inpaint_models.models.mlp_gan.network import MLPDiscriminator, MLPGenerator, RepairGenerator
+from inpaint_models.models.mlp_gan.plugin import MLPGANOptions
+from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import Batch
+from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
 
 
 class MLPGANTask(TrainTask):

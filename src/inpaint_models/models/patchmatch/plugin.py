@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...datatypes import FillContext, ModelInfo
-from ...errors import MaskCoversImageError, OptionError
-from ...hookspecs import hookimpl
-from ...options import fill_option
+from inpaint_models.contract.datatypes import FillContext, ModelInfo
+from inpaint_models.contract.errors import MaskCoversImageError, OptionError
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.options import fill_option
 
 #: PyPatchMatch keeps its seed in one process-wide variable read when a fill
 #: starts: a seed and its fill must not interleave with another thread's.

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...errors import OptionError, WeightsError
+from inpaint_models.contract.errors import OptionError, WeightsError
 
 # VGG16 ``features`` indices: pool1 ends block 0..4, pool2 5..9, pool3 10..16.
 _VGG_BLOCKS = ((0, 5), (5, 10), (10, 17))

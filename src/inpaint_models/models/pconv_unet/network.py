@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...errors import OptionError, ShapeMismatchError
-from ..layers import resolve_width
-from ..prefill import smooth_fill, zero_init
+from inpaint_models.contract.errors import OptionError, ShapeMismatchError
+from inpaint_models.models.layers import resolve_width
+from inpaint_models.models.prefill import smooth_fill, zero_init
 
 # Encoder levels as (kernel, output channels); levels past the table repeat the
 # last row (3x3, 512): 7 levels at 256 px, 8 at 512 px.

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ...datatypes import ModelInfo
-from ...hookspecs import hookimpl
-from ...options import architecture_option, training_option
-from ...training.sidecar import shipped_weights
-from ..neural_hooks import neural_hooks
-from ..widths import Width, check_width
+from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.options import architecture_option, training_option
+from inpaint_models.models.neural_hooks import neural_hooks
+from inpaint_models.models.widths import Width, check_width
+from inpaint_models.training.sidecar import shipped_weights
 
 MODEL = "pconv-unet"
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import torch
 
-from ...errors import ConfigError, InpaintError
-from ...training.config import TrainSettings
-from ...training.data import Batch
-from ...training.task import StepContext, TaskSpec, TrainTask
-from .losses import PConvLoss
-from .network import PConvUNet, layers_for_size
-from .plugin import PConvUNetOptions
+from inpaint_models.contract.errors import ConfigError, InpaintError
+from inpaint_models.models.pconv_unet.losses import PConvLoss
+from inpaint_models.models.pconv_unet.network import PConvUNet, layers_for_size
+from inpaint_models.models.pconv_unet.plugin import PConvUNetOptions
+from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import Batch
+from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
 
 logger = logging.getLogger("inpaint_models.models.pconv_unet")
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...datatypes import ModelInfo
-from ...hookspecs import hookimpl
+from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.hookspecs import hookimpl
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def fill(image: np.ndarray, mask: np.ndarray, options: PushPullOptions) -> np.nd
     -> float32 of the image's shape, in [0, 1]."""
     import torch
 
-    from ..prefill import smooth_fill
+    from inpaint_models.models.prefill import smooth_fill
 
     channels_first = np.moveaxis(image, -1, 0)  # (C, [D,] H, W)
     planes = torch.from_numpy(np.ascontiguousarray(channels_first, dtype=np.float32))[None]

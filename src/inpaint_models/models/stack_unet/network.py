@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..prefill import smooth_fill, zero_init
+from inpaint_models.models.prefill import smooth_fill, zero_init
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

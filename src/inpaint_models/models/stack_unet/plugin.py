@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ...datatypes import FillContext, ModelInfo
-from ...hookspecs import hookimpl
-from ...options import architecture_option, fill_option, training_option
-from ..neural_hooks import neural_hooks
+from inpaint_models.contract.datatypes import FillContext, ModelInfo
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.options import architecture_option, fill_option, training_option
+from inpaint_models.models.neural_hooks import neural_hooks
 
 TASK_MODULE = "inpaint_models.models.stack_unet.task"
 
@@ -87,6 +87,6 @@ def fill(image: np.ndarray, mask: np.ndarray, options: Any, context: FillContext
     A plane is filled from itself alone; a volume's planes read their
     neighbours. Returns float32 of the image's shape in [0, 1].
     """
-    from .task import fill_array
+    from inpaint_models.models.stack_unet.task import fill_array
 
     return fill_array(model_info(), image, mask, options, context)

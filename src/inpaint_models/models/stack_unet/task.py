@@ -9,14 +9,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...datatypes import FillContext, ModelInfo
-from ...errors import ConfigError, MissingWeightsError, ShapeMismatchError
-from ...training.config import TrainSettings
-from ...training.data import Batch
-from ...training.task import StepContext, TaskSpec, TrainTask
-from .network import StackInpainter
-from .noise import add_noise, noise_model
-from .plugin import StackUNetOptions
+from inpaint_models.contract.datatypes import FillContext, ModelInfo
+from inpaint_models.contract.errors import ConfigError, MissingWeightsError, ShapeMismatchError
+from inpaint_models.models.stack_unet.network import StackInpainter
+from inpaint_models.models.stack_unet.noise import add_noise, noise_model
+from inpaint_models.models.stack_unet.plugin import StackUNetOptions
+from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import Batch
+from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
 
 #: planes predicted per forward pass at fill time (bounds memory on large volumes)
 _PLANES_PER_PASS = 16
@@ -152,7 +152,7 @@ def fill_array(info: ModelInfo, image: np.ndarray, mask: np.ndarray, options: St
         MissingWeightsError: no weights (a fit makes them: ``inpaint_models.fit``).
         ShapeMismatchError: the crop's channels or sides do not fit the weights.
     """
-    from ..neural import loaded_model
+    from inpaint_models.models.neural import loaded_model
 
     if context.weights is None:
         raise MissingWeightsError(f"model {info.name!r} needs weights: fit it to your data first "
@@ -166,14 +166,14 @@ def fill_array(info: ModelInfo, image: np.ndarray, mask: np.ndarray, options: St
     height, width = image.shape[-3:-1]
     if image.shape[-1] != channels or height % multiple or width % multiple:
         raise ShapeMismatchError(f"crop {image.shape} does not fit these weights ({channels} channel(s), sides "
-                                 f"multiple of {multiple}); inpaint_models.crops fits crops to a checkpoint")
+                                 f"multiple of {multiple}); inpaint_models.pipeline.crops fits crops to a checkpoint")
     volume = image if image.ndim == 4 else image[np.newaxis]
     holes = mask if mask.ndim == 3 else mask[np.newaxis]
     image_t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(volume, -1, 0), dtype=np.float32))[None]
     mask_t = torch.from_numpy(np.ascontiguousarray(holes, dtype=np.float32))[None, None]
 
     def progress(i: int, n: int) -> None:
-        from ...datatypes import ProgressEvent
+        from inpaint_models.contract.datatypes import ProgressEvent
 
         context.report(ProgressEvent("sample", i, n, message=f"{i} of {n} planes"))
 

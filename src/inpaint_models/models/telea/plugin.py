@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..opencv_inpaint import opencv_hooks
+from inpaint_models.models.opencv_inpaint import opencv_hooks
 
 model_info, fill = opencv_hooks(
     name="telea",

@@ -1,7 +1,7 @@
 """Images too big for memory, on disk: zarr stores (OME-Zarr too) and large TIFFs, read and written chunk by chunk.
 
 The CLI's lazy ``inpaint fill`` reads through here and fills with
-:func:`inpaint_models.fill`, which takes dask arrays (:mod:`inpaint_models.chunked`).
+:func:`inpaint_models.fill`, which takes dask arrays (:mod:`inpaint_models.pipeline.chunked`).
 A TIFF is read through tifffile's zarr interface (``tifffile.imread(..., aszarr=True)``),
 so only the tiles or pages a crop touches are decoded.
 
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
-from .errors import InpaintError
+from inpaint_models.contract.errors import InpaintError
 
 if TYPE_CHECKING:  # dask is imported when a store is opened: \`inpaint fill photo.png\` does not pay for it
     import dask.array as da

@@ -33,7 +33,7 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
-from inpaint_models.errors import InpaintError, ShapeMismatchError
+from inpaint_models.contract.errors import InpaintError, ShapeMismatchError
 
 __all__ = [
     "MASK_KINDS",

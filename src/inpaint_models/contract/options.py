@@ -28,8 +28,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Union, get_args, get_origin
 
-from .datatypes import ModelInfo
-from .errors import OptionError, UnknownOptionError
+from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.errors import OptionError, UnknownOptionError
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

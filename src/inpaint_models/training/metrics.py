@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 from scipy.ndimage import binary_erosion, gaussian_filter, sobel
 
-from inpaint_models.errors import ShapeMismatchError
+from inpaint_models.contract.errors import ShapeMismatchError
 
 __all__ = [
     "METRIC_NAMES",

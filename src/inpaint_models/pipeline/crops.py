@@ -16,12 +16,12 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from . import arrays
-from .arrays import ValueRange
-from .datatypes import FillContext, ModelInfo
-from .errors import ShapeMismatchError
-from .plugins import ModelRegistry
-from .training.sidecar import WeightsGeometry, checkpoint_stamp, geometry_of, info_geometry, read_sidecar
+from inpaint_models.contract.datatypes import FillContext, ModelInfo
+from inpaint_models.contract.errors import ShapeMismatchError
+from inpaint_models.contract.registry import ModelRegistry
+from inpaint_models.contract.values import ValueRange
+from inpaint_models.pipeline.layout import resize_mask, resize_plane
+from inpaint_models.training.sidecar import WeightsGeometry, checkpoint_stamp, geometry_of, info_geometry, read_sidecar
 
 _geometries: dict[tuple, WeightsGeometry] = {}
 
@@ -55,13 +55,13 @@ def _read_geometry(info: ModelInfo, path: str) -> WeightsGeometry:
     geometry, recorded = geometry_of(path, info)
     if recorded:
         return geometry
-    from .models.neural_hooks import task_factory_for
+    from inpaint_models.models.neural_hooks import task_factory_for
 
     factory = task_factory_for(info.name)
     if factory is None:
         return geometry
-    from .training.inference import merge_options
-    from .training.task import TaskSpec
+    from inpaint_models.training.inference import merge_options
+    from inpaint_models.training.task import TaskSpec
 
     sidecar = read_sidecar(path, info.name)
     options = merge_options(info, sidecar.get("options", {}))
@@ -84,7 +84,7 @@ def fill_crop(
 
     Args:
         crop: (h, w, C) in the caller's dtype and range; ``crop_mask`` bool (h, w), True = fill.
-        value_range: the caller's values <-> float32 [0, 1] (:func:`inpaint_models.arrays.value_range`).
+        value_range: the caller's values <-> float32 [0, 1] (:func:`inpaint_models.contract.values.value_range`).
         model_call: calls the plugin on one converted crop (default :func:`call_model`, for (h, w, c)
             crops); the volume pipeline passes its own for (d, h, w, c) crops, so both share this
             conversion and channel adaptation.
@@ -173,8 +173,8 @@ def call_model(
     model_image, model_mask = unit, mask
     native = geometry.native_size
     if native is not None and (height, width) != (native, native):
-        model_image = arrays.resize_plane(unit, native, native)
-        model_mask = arrays.resize_mask(mask, native, native)
+        model_image = resize_plane(unit, native, native)
+        model_mask = resize_mask(mask, native, native)
         model_image[model_mask] = 0.0
     model_image, model_mask, (pad_h, pad_w) = pad_to_multiple(model_image, model_mask, geometry.size_multiple)
     predicted = registry.call_fill(
@@ -189,7 +189,7 @@ def call_model(
         )
     predicted = predicted[: predicted.shape[0] - pad_h, : predicted.shape[1] - pad_w]
     if predicted.shape[:2] != (height, width):
-        predicted = arrays.resize_plane(np.ascontiguousarray(predicted), height, width)
+        predicted = resize_plane(np.ascontiguousarray(predicted), height, width)
     if not np.isfinite(predicted).all():
         raise RuntimeError(f"plugin {info.name!r} returned NaN or infinite values")
     return predicted

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pluggy
 
-from .datatypes import FillContext, ModelInfo, Reporter
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, Reporter
 
 PROJECT_NAME = "inpaint_models"
 
@@ -30,7 +30,7 @@ def model_info() -> ModelInfo:
     """Describe the model this plugin provides.
 
     Returns:
-        A :class:`~inpaint_models.datatypes.ModelInfo`; its ``name`` must equal
+        A :class:`~inpaint_models.contract.datatypes.ModelInfo`; its ``name`` must equal
         the entry-point name the plugin is registered under, and its ``options``
         dataclass lists every option ``fill`` understands, with defaults.
     """
@@ -55,7 +55,7 @@ def fill(image: np.ndarray, mask: np.ndarray, options: Any, context: FillContext
             pixels to fill (the hole).
         options: an instance of the model's ``ModelInfo.options`` dataclass.
         context: weights path, concrete device, source dtype and the progress
-            callback (see :class:`~inpaint_models.datatypes.FillContext`);
+            callback (see :class:`~inpaint_models.contract.datatypes.FillContext`);
             call ``context.report`` between long steps — it raises ``Cancelled``
             when the user cancels.
 
@@ -74,7 +74,7 @@ def train(config: Any, report: Reporter) -> Path:
         config: a :class:`inpaint_models.training.config.TrainConfig` (its
             ``model`` section is this model's options dataclass).
         report: progress callback receiving
-            :class:`~inpaint_models.datatypes.ProgressEvent` objects; it raises
+            :class:`~inpaint_models.contract.datatypes.ProgressEvent` objects; it raises
             ``Cancelled`` when the user stops the run, after which the plugin
             writes a checkpoint and returns.
 

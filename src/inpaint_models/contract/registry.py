@@ -21,9 +21,9 @@ from typing import Any, Iterable, Optional
 
 import pluggy
 
-from . import hookspecs
-from .datatypes import FillContext, ModelInfo, Reporter, ignore_progress
-from .errors import NotTrainableError, PluginConflictError, UnknownModelError
+from inpaint_models.contract import hookspecs
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, Reporter, ignore_progress
+from inpaint_models.contract.errors import NotTrainableError, PluginConflictError, UnknownModelError
 
 ENTRY_POINT_GROUP = "inpaint_models"
 PLUGINS_ENV_VAR = "INPAINT_MODELS_PLUGINS"
@@ -46,7 +46,7 @@ class ModelRegistry:
     """The installed model plugins, with dispatch of each call to one of them.
 
     pluggy collects and validates the plugins (hook names and signatures
-    against :mod:`~inpaint_models.hookspecs`); a call is dispatched to the one
+    against :mod:`~inpaint_models.contract.hookspecs`); a call is dispatched to the one
     hook implementation whose plugin owns the model name, found by identity,
     so plugin objects need not be hashable (any object a third party registers
     works: a module, an instance, a ``SimpleNamespace``).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from .errors import DeviceError
+from inpaint_models.contract.errors import DeviceError
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 

@@ -11,8 +11,8 @@ here. Each step reads only what it needs:
    (``scipy.sparse.csgraph.connected_components``), so a hole that crosses a
    chunk border is one region, exactly as in memory.
 3. **boxes**: the crop boxes come from the global regions through the same
-   functions as the in-memory fill (:func:`inpaint_models.arrays.boxes_around`,
-   :func:`~inpaint_models.arrays.volume_boxes_around`).
+   functions as the in-memory fill (:func:`inpaint_models.pipeline.layout.boxes_around`,
+   :func:`~inpaint_models.pipeline.layout.volume_boxes_around`).
 4. **crops**: each box is sliced from the image and the mask (dask reads only the
    chunks it touches) and filled by :func:`inpaint_models.api.fill_region`, the
    step the in-memory fill uses, with the crop's own value range: the result is
@@ -47,11 +47,11 @@ import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 from dask.task_spec import Alias, Task, TaskRef
 
-from . import arrays
-from .arrays import Box, Layout, VolumeBox
-from .datatypes import FillContext, ModelInfo, ProgressEvent, Reporter, ignore_progress
-from .errors import EmptyMaskWarning, MaskCoversImageError, ShapeMismatchError
-from .plugins import ModelRegistry, default_registry, make_registry
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent, Reporter, ignore_progress
+from inpaint_models.contract.errors import EmptyMaskWarning, MaskCoversImageError, ShapeMismatchError
+from inpaint_models.contract.registry import ModelRegistry, default_registry, make_registry
+from inpaint_models.contract.values import check_dtype, mask_to_bool
+from inpaint_models.pipeline.layout import Box, Layout, VolumeBox, boxes_around, channel_last, volume_boxes_around
 
 #: events per phase at most: a mask of a million chunks must not flood a progress bar
 _MAX_SCAN_EVENTS = 100
@@ -89,9 +89,9 @@ def as_dask(image: Any, mask: Any) -> tuple[da.Array, da.Array]:
         mask = to_dask(mask)
     else:
         mask = np.asarray(mask)
-        arrays.check_dtype(mask, "mask")
+        check_dtype(mask, "mask")
         mask = da.from_array(mask, chunks=_matching_chunks(image, mask.shape))
-    arrays.check_dtype(mask, "mask")
+    check_dtype(mask, "mask")
     if mask.dtype != np.bool_:
         mask = mask.map_blocks(_bool_chunk, dtype=bool)
     return image, mask
@@ -117,8 +117,8 @@ def _first(block: np.ndarray) -> np.ndarray:
 def _bool_chunk(block: np.ndarray) -> np.ndarray:
     """One mask chunk as bool (True = fill); a broadcast constant stays one element."""
     if _uniform(block):
-        return np.broadcast_to(arrays.mask_to_bool(_first(block))[0], block.shape)
-    return arrays.mask_to_bool(np.asarray(block))
+        return np.broadcast_to(mask_to_bool(_first(block))[0], block.shape)
+    return mask_to_bool(np.asarray(block))
 
 
 # --------------------------------------------------------------------------- models on workers
@@ -134,7 +134,7 @@ class ModelHandle:
 
     In the process that made it, it is the caller's registry. Elsewhere (a
     ``dask.distributed`` worker) a model installed through entry points comes
-    from that process's :func:`~inpaint_models.plugins.default_registry`, whose
+    from that process's :func:`~inpaint_models.contract.registry.default_registry`, whose
     neural models cache their networks per process; a plugin registered inline
     travels with the handle and is registered once per process (the handle's
     token keys a process-wide cache). Either way each worker loads a model once,
@@ -443,7 +443,7 @@ def crop_regions(
 
         if volume_index is None:
             components = [Box(int(a[0]), int(a[1]), int(b[0]), int(b[1])) for a, b in zip(starts, stops)]
-            boxes = arrays.boxes_around(
+            boxes = boxes_around(
                 components, (layout.height, layout.width), margin, info.min_size, info.native_size is not None,
                 lambda box, all_hole=all_hole: all_hole((box.top, box.left), (box.bottom, box.right)),
             )
@@ -451,7 +451,7 @@ def crop_regions(
         else:
             volume_components = [VolumeBox(tuple(map(int, a)), tuple(map(int, b))) for a, b in zip(starts, stops)]  # type: ignore[arg-type]
             volume_shape = (shape[volume_index], layout.height, layout.width)
-            boxes = arrays.volume_boxes_around(
+            boxes = volume_boxes_around(
                 volume_components, volume_shape, margin, depth_margin, info.min_size,
                 lambda box, all_hole=all_hole: all_hole(box.start, box.stop),
             )
@@ -476,7 +476,7 @@ def compute_with_progress(collections: list, done: Callable[[int], None], keep: 
     """Compute (``keep=False``: the results) or persist (``keep=True``: collections holding them) dask collections.
 
     ``done(n)`` is called in the calling thread as the n-th collection finishes;
-    an exception it raises (:class:`~inpaint_models.errors.Cancelled`) stops
+    an exception it raises (:class:`~inpaint_models.contract.errors.Cancelled`) stops
     the work. With an active distributed client the work runs on its workers.
     """
     if not collections:
@@ -528,10 +528,10 @@ class JobSpec:
 
 def fill_job(model: ModelHandle, spec: JobSpec, crop: np.ndarray, crop_mask: np.ndarray) -> np.ndarray:
     """Fill one crop (the image's axes, the box's extent) with its bool mask (the mask's axes); returns it filled."""
-    from .api import fill_region
+    from inpaint_models.api import fill_region
 
     layout = spec.layout
-    image = arrays.channel_last(crop, layout)  # (stack..., h, w, C), the stack axes of length 1 but the volume's
+    image = channel_last(crop, layout)  # (stack..., h, w, C), the stack axes of length 1 but the volume's
     holes = np.asarray(crop_mask, dtype=bool)
     if spec.volume_index is None:
         work, work_mask = image.reshape(image.shape[-3:]), holes.reshape(holes.shape[-2:])
@@ -603,7 +603,7 @@ def fill_dask(
     either), and returns a dask array with the image's chunks in which only
     the chunks the crops touch differ from the image's.
     """
-    from .api import _check_sizes, make_context, make_reporter
+    from inpaint_models.api import _check_sizes, make_context, make_reporter
 
     report = make_reporter(progress, cancel)
     shape = layout.stack_shape + (layout.height, layout.width)

@@ -14,8 +14,8 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .arrays import mask_to_bool
-from .errors import ShapeMismatchError
+from inpaint_models.contract.errors import ShapeMismatchError
+from inpaint_models.contract.values import mask_to_bool
 
 __all__ = ["dilate_mask", "disk", "new_mask", "prepare_mask"]
 

@@ -23,9 +23,9 @@ from typing import Optional, Union
 import cv2
 import numpy as np
 
-from . import masks as _masks
-from .atomic import atomic_write_bytes
-from .errors import InpaintError
+from inpaint_models.contract.errors import InpaintError
+from inpaint_models.io import masks as _masks
+from inpaint_models.io.atomic import atomic_write_bytes
 
 PathType = Union[str, "PathLike[str]"]
 
@@ -157,7 +157,7 @@ def _read_flat(p: Path) -> tuple[np.ndarray, str]:
 def read_mask(path: PathType) -> np.ndarray:
     """Read a mask file: True (hole) where any channel is non-zero.
 
-    PNG / JPEG / BMP / WebP are read by :func:`inpaint_models.masks.load_mask`
+    PNG / JPEG / BMP / WebP are read by :func:`inpaint_models.io.masks.load_mask`
     (JPEG thresholded at > 127 against compression noise; a fully opaque alpha
     channel ignored). TIFF masks keep their stack axes: a multi-page mask gives
     a ``(Z, H, W)`` array that pairs plane by plane with a ``(Z, H, W)`` image.

@@ -41,8 +41,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .datatypes import ModelInfo, ProgressEvent
-from .errors import Cancelled
+from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
+from inpaint_models.contract.errors import Cancelled
 
 #: a fill expected to take longer than this many seconds is announced (CLI) or asked about (napari)
 LONG_FILL_SECONDS = 30.0
@@ -150,7 +150,7 @@ def _seconds(value: float) -> str:
 
 def steps_option(info: ModelInfo) -> Optional[str]:
     """The fill option setting how many network calls a fill makes (``steps``), or None."""
-    from .options import FILL, fields_of_kind
+    from inpaint_models.contract.options import FILL, fields_of_kind
 
     names = list(fields_of_kind(info, FILL))
     if "steps" in names:
@@ -197,7 +197,7 @@ def estimate_fill_seconds(
         model, weights, device, channel_axis, volume_axis, margin, volume_margin, registry,
             **options: exactly as :func:`inpaint_models.fill` takes them.
         cancel: a ``threading.Event`` or callable; when set the calibration stops
-            with :class:`~inpaint_models.errors.Cancelled`.
+            with :class:`~inpaint_models.contract.errors.Cancelled`.
         use_cache: read and write the timings cache (see the module docstring).
 
     Returns:
@@ -208,8 +208,8 @@ def estimate_fill_seconds(
         InpaintError: what :func:`inpaint_models.fill` raises for these arguments.
         Cancelled: ``cancel`` was set.
     """
-    from . import api
-    from .crops import model_input_shape, weights_geometry
+    from inpaint_models import api
+    from inpaint_models.pipeline.crops import model_input_shape, weights_geometry
 
     plan = api.plan_fill(
         image, mask, model, channel_axis=channel_axis, volume_axis=volume_axis, margin=margin,
@@ -260,7 +260,7 @@ def estimate_fill_seconds(
 def _time_calls(plan: Any, weights: Any, device: str, crop: np.ndarray, crop_mask: np.ndarray,
                 cancel: Any) -> tuple[float, int]:
     """``(seconds per call, calls per region)`` of the model on one crop, through the pipeline's crop code."""
-    from . import api
+    from inpaint_models import api
 
     calls: list[tuple[float, int, int]] = []  # (time, step, total) of each "sample" event
 
@@ -304,7 +304,7 @@ def _cache_key(info: ModelInfo, weights: Optional[Path], device: str, shape: tup
                options: Any) -> str:
     stamp: Any = None
     if weights is not None:
-        from .training.sidecar import checkpoint_stamp
+        from inpaint_models.training.sidecar import checkpoint_stamp
 
         stamp = list(checkpoint_stamp(weights))
     machine = [platform.node(), os.cpu_count(), _torch_threads() if device == "cpu" else None]
@@ -339,7 +339,7 @@ def _cache_read(key: str) -> Optional[tuple[float, int]]:
 
 
 def _cache_write(key: str, timing: tuple[float, int]) -> None:
-    from .atomic import atomic_write_text
+    from inpaint_models.io.atomic import atomic_write_text
 
     with _cache_lock:
         data = _cache_load()

@@ -99,7 +99,7 @@ class ProgressEvent:
 
 
 #: Signature of the progress callback given to ``fill`` and ``train``. It may
-#: raise :class:`inpaint_models.errors.Cancelled` to stop the run.
+#: raise :class:`inpaint_models.contract.errors.Cancelled` to stop the run.
 Reporter = Callable[[ProgressEvent], None]
 
 

@@ -1,0 +1,1 @@
+"""The contract at the bottom: hookspecs, datatypes, options, values, errors, the registry."""

@@ -1,0 +1,1 @@
+"""Files: images, masks, zarr stores; outputs written complete or not at all."""

@@ -1,0 +1,1 @@
+"""The fill pipeline: layout and value conversion, planning, crops, lazy fills, estimates."""
