@@ -115,7 +115,7 @@ def export(model: str, run: Path | None = None) -> Path:
     from inpaint_models.contract.registry import default_registry
     from inpaint_models.training.checkpoints import complete_checkpoints, network_tensors, save_checkpoint
     from inpaint_models.training.inference import load_task
-    from inpaint_models.training.sidecar import read_sidecar
+    from inpaint_models.io.sidecar import read_sidecar
 
     run = run or run_folder(model)
     folder = run / "checkpoints"

@@ -77,10 +77,10 @@ def test_shipped_weights_helper_and_half_precision_storage(tmp_path):
     """A plugin folder without, with half of, and with a full shipped weights pair; float16 loads as float32."""
     import torch
 
+    from inpaint_models.io.sidecar import read_sidecar
     from inpaint_models.models.autoencoder import plugin as autoencoder
     from inpaint_models.training import quick_checkpoint
     from inpaint_models.training.checkpoints import load_tensors, save_checkpoint
-    from inpaint_models.training.sidecar import read_sidecar
 
     plugin_file = tmp_path / "my_model" / "plugin.py"
     plugin_file.parent.mkdir()

@@ -176,7 +176,7 @@ def run_cli(capsys, *args):
 
 
 def test_inpaint_fill_says_the_estimate_before_a_long_fill(tmp_path, photo_files, capsys, monkeypatch):
-    from inpaint_models.pipeline import estimate
+    from inpaint_models import api as estimate  # the front the CLI reads the estimate through
 
     photo, mask = photo_files
     args = ["fill", photo, mask, "-o", tmp_path / "out.png", "--model", "diffusion", "--device", "cpu",
@@ -196,7 +196,7 @@ def test_inpaint_fill_says_the_estimate_before_a_long_fill(tmp_path, photo_files
 
 
 def test_inpaint_fill_of_a_classical_model_measures_nothing(tmp_path, photo_files, capsys, monkeypatch):
-    from inpaint_models.pipeline import estimate
+    from inpaint_models import api as estimate  # the front the CLI reads the estimate through
 
     photo, mask = photo_files
     monkeypatch.setattr(estimate, "LONG_FILL_SECONDS", 1e-6)

@@ -192,7 +192,7 @@ def _fit_sets(tmp_path, image, mask, image_size=16, context=1, **kwargs):
 def test_training_crops_are_converted_by_the_fills_function(tmp_path):
     """A training crop is value_range over its known pixels (real and artificial holes excluded) in the
     fill's box around it: the window, and DEFAULT_VOLUME_MARGIN planes on each side; then ValueRange.to_unit."""
-    from inpaint_models.api import DEFAULT_VOLUME_MARGIN
+    from inpaint_models.contract.datatypes import DEFAULT_VOLUME_MARGIN
     from inpaint_models.contract.values import value_range
 
     stack, mask, _ = tiny_stack(depth=10, size=48, gradient=20.0)
@@ -219,7 +219,7 @@ def test_training_crops_are_converted_by_the_fills_function(tmp_path):
 def test_training_crops_span_the_range_fill_crops_span(tmp_path):
     """On a uint16 stack 20 times brighter on one side, training crops are in the range the fill's crops are
     in (each stretched by its own known pixels), which a whole-image conversion would not give."""
-    from inpaint_models.api import DEFAULT_VOLUME_MARGIN
+    from inpaint_models.contract.datatypes import DEFAULT_VOLUME_MARGIN
     from inpaint_models.contract.values import value_range
     from inpaint_models.pipeline.layout import volume_boxes
 

@@ -42,6 +42,8 @@ def layer_of(module: str) -> str:
         return "front"
     if parts[1] == "cli":
         return "clients"
+    if parts[1] == "configs":
+        return "training"
     if parts[1] in LAYERS:
         return parts[1]
     raise AssertionError(f"{module} belongs to no layer: add it to one (tests/test_layering.py)")

@@ -380,7 +380,7 @@ def test_cli_reads_a_big_tiff_through_its_zarr_interface(tmp_path, monkeypatch, 
 
 # ---------------------------------------------------------------- napari: a dask-backed layer stays lazy
 def test_napari_fill_of_a_dask_layer_stays_lazy():
-    from inpaint_models.pipeline.maskops import prepare_mask
+    from inpaint_models.io.maskops import prepare_mask
     from napari_inpaint.jobs import FillRequest, run_fill
 
     computed: list = []

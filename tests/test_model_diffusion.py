@@ -17,13 +17,13 @@ import torch
 import inpaint_models
 from inpaint_models.contract.errors import Cancelled, ConfigError, OptionError, WeightsError
 from inpaint_models.contract.registry import make_registry
+from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.models.diffusion.plugin import DiffusionOptions
 from inpaint_models.models.diffusion.task import DEFAULT_EMA_DECAY, build_task, with_default_ema
 from inpaint_models.models.neural import clear_cache, loaded_model
 from inpaint_models.training import TaskSpec, TrainSettings, load_config, quick_config
 from inpaint_models.training.checkpoints import load_tensors
 from inpaint_models.training.inference import is_fill_option
-from inpaint_models.training.sidecar import read_sidecar
 
 MODEL = "diffusion"
 

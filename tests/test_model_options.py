@@ -20,7 +20,7 @@ import inpaint_models
 from inpaint_models.contract.errors import OptionError, WeightsError
 from inpaint_models.contract.options import ARCHITECTURE, FILL, TRAINING, fields_of_kind, option_kind
 from inpaint_models.contract.registry import make_registry
-from inpaint_models.training.sidecar import WeightsGeometry, architecture_of, geometry_of, read_sidecar
+from inpaint_models.io.sidecar import WeightsGeometry, architecture_of, geometry_of, read_sidecar
 
 REGISTRY = make_registry()
 
@@ -215,7 +215,7 @@ def test_listing_models_and_reading_their_info_does_not_import_torch():
         import json, sys
         import inpaint_models
         from inpaint_models.contract.options import fields_of_kind
-        from inpaint_models.training.sidecar import architecture_of, geometry_of
+        from inpaint_models.io.sidecar import architecture_of, geometry_of
         for name in inpaint_models.available_models():
             info = inpaint_models.model_info(name)
             fields_of_kind(info, "fill")

@@ -11,10 +11,11 @@ import torch
 import inpaint_models
 from inpaint_models.contract.errors import ConfigError, OptionError
 from inpaint_models.contract.registry import make_registry
+from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.models.neural import clear_cache
 from inpaint_models.models.pconv_unet.plugin import PConvUNetOptions
 from inpaint_models.models.pconv_unet.task import PConvUNetTask, build_task
-from inpaint_models.training import TaskSpec, Trainer, TrainSettings, load_config, quick_config, read_sidecar
+from inpaint_models.training import TaskSpec, Trainer, TrainSettings, load_config, quick_config
 
 torch.set_num_threads(1)
 MODEL = "pconv-unet"

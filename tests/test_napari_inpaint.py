@@ -785,7 +785,7 @@ def slow_fill(viewer_widget, slow_model, monkeypatch):
     widget.new_mask().data[10:20, 10:20] = 1
     widget.set_model(slow_model)
     widget.options.set_value("delay", 0.001)
-    monkeypatch.setattr("inpaint_models.pipeline.estimate.estimate_fill_seconds", long_estimate())
+    monkeypatch.setattr("inpaint_models.api.estimate_fill_seconds", long_estimate())
     requests = []
     real_fill = module.run_fill
 
@@ -857,7 +857,7 @@ def test_a_diffusion_fill_is_estimated_in_a_worker_before_it_starts(qtbot, viewe
     """The real estimate (one network call timed), off the GUI thread; short, so no question."""
     import threading
 
-    from inpaint_models.pipeline import estimate as estimate_module
+    from inpaint_models import api as estimate_module  # the front napari reads the estimate through
 
     threads = []
     real = estimate_module.estimate_fill_seconds

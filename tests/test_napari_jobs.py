@@ -15,7 +15,7 @@ import pytest
 
 from inpaint_models.contract.datatypes import ModelInfo
 from inpaint_models.contract.errors import Cancelled, MaskCoversImageError, ShapeMismatchError
-from inpaint_models.pipeline.maskops import dilate_mask, new_mask, prepare_mask
+from inpaint_models.io.maskops import dilate_mask, new_mask, prepare_mask
 
 
 # --------------------------------------------------------------------------- maskops

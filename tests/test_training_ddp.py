@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from inpaint_models.training import quick_config, read_sidecar
+from inpaint_models.io.sidecar import read_sidecar
+from inpaint_models.training import quick_config
 
 TRAINABLE = ("autoencoder", "context-encoder", "mlp-gan")
 

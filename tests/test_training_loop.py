@@ -20,9 +20,10 @@ import inpaint_models
 from inpaint_models.contract.datatypes import ProgressEvent
 from inpaint_models.contract.errors import ConfigError, MissingWeightsError, OptionError, WeightsError
 from inpaint_models.contract.registry import make_registry
+from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.models.autoencoder.task import build_task as autoencoder_task
 from inpaint_models.models.neural import clear_cache, predict_array
-from inpaint_models.training import Trainer, load_config, load_tensors, quick_config, read_sidecar
+from inpaint_models.training import Trainer, load_config, load_tensors, quick_config
 from inpaint_models.training.checkpoints import CheckpointFiles, complete_checkpoints
 
 TRAINABLE = ("autoencoder", "context-encoder", "mlp-gan")

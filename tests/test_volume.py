@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import inpaint_models
-from inpaint_models.api import DEFAULT_VOLUME_MARGIN, default_model
-from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
+from inpaint_models.api import default_model
+from inpaint_models.contract.datatypes import DEFAULT_VOLUME_MARGIN, ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import (
     Cancelled,
     MaskCoversImageError,

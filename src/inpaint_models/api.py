@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent, Reporter
+from inpaint_models.contract.datatypes import DEFAULT_VOLUME_MARGIN, FillContext, ModelInfo, ProgressEvent, Reporter
 from inpaint_models.contract.devices import resolve_device
 from inpaint_models.contract.errors import (
     Cancelled,
@@ -34,6 +34,14 @@ from inpaint_models.contract.registry import ModelRegistry, default_registry
 from inpaint_models.contract.values import ValueRange, check_dtype, check_finite, mask_to_bool
 from inpaint_models.contract.values import value_range as measure_value_range
 from inpaint_models.pipeline.crops import fill_crop
+from inpaint_models.pipeline.estimate import (  # noqa: F401 (the front of the estimate, for the CLI and napari)
+    LONG_FILL_SECONDS,
+    FillEstimate,
+    estimate_fill_seconds,
+    format_duration,
+    measures,
+    with_steps,
+)
 from inpaint_models.pipeline.layout import (
     Box,
     ChannelAxis,
@@ -154,9 +162,6 @@ def is_lazy(array: Any) -> bool:
 #: volume fill is as good on that noisy sample but far worse on smooth data and needs torch.
 IMAGE_DEFAULTS = ("patchmatch", "biharmonic")
 STACK_DEFAULTS = ("biharmonic", "push-pull")
-
-#: context planes added along the volume axis on each side of a hole region (see ``fill``'s volume_margin)
-DEFAULT_VOLUME_MARGIN = 3
 
 
 def default_model(

@@ -6,8 +6,15 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from inpaint_models.api import CancelCheck, make_reporter
+from inpaint_models.configs import example_names, example_path  # noqa: F401 (the front of the examples)
 from inpaint_models.contract.datatypes import Reporter
 from inpaint_models.contract.registry import ModelRegistry, default_registry
+from inpaint_models.training.config import (  # noqa: F401 (the front of training configs, for the CLI and napari)
+    TrainSettings,
+    load_config,
+    parse_value,
+    read_config_file,
+)
 
 
 def train(
@@ -41,7 +48,6 @@ def train(
             before any work starts.
         UnknownModelError, NotTrainableError: the model cannot be trained.
     """
-    from inpaint_models.training.config import load_config
 
     registry = registry or default_registry()
     resolved = load_config(config, overrides=overrides, registry=registry)

@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from inpaint_models.training.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # one wording, the backend's
+from inpaint_models.io.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # one wording, the backend's
 
 
 class RefreshingComboBox(QComboBox):

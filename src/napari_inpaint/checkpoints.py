@@ -157,7 +157,7 @@ def architecture_values(weights: Optional[Union[str, Path]], info: ModelInfo) ->
         WeightsError: the checkpoint is unreadable or belongs to another model.
     """
     try:
-        from inpaint_models.training.sidecar import architecture_of
+        from inpaint_models.io.sidecar import architecture_of
     except ImportError:  # a backend without sidecar helpers: read the JSON sidecar's "options" here
         from inpaint_models.contract.options import ARCHITECTURE, fields_of_kind, option_default
 

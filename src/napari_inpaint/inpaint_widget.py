@@ -2,7 +2,7 @@
 
 The widget only gathers inputs and shows results: the fill itself is
 :func:`napari_inpaint.jobs.run_fill` (mask preparation in
-:mod:`inpaint_models.pipeline.maskops`, the fill in :func:`inpaint_models.fill`), run by
+:mod:`inpaint_models.io.maskops`, the fill in :func:`inpaint_models.fill`), run by
 :mod:`napari_inpaint._threading` so the viewer stays responsive. Everything
 slow runs there too: building the model registry when the dock opens (the
 model list says "loading models…" meanwhile), scanning checkpoint folders,
@@ -40,11 +40,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from inpaint_models.api import measures
 from inpaint_models.api_fit import fitted_checkpoint
 from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import InpaintError
 from inpaint_models.contract.options import FILL, fields_of_kind
-from inpaint_models.pipeline.estimate import measures
 from napari_inpaint._compat import avoid_triton_llvm_clash
 from napari_inpaint._threading import Job, call_in_background, load_models, stop_jobs_when_destroyed
 from napari_inpaint._widgets import (
@@ -77,7 +77,7 @@ DEVICES = ("auto", "cpu", "cuda")
 UNDO_DEPTH = 5
 #: imported with the registry in the worker thread, so the GUI thread finds them loaded when it needs them
 # magicgui imports its Qt backend on the first widget it builds (~30 ms): done in the worker too
-BACKEND_MODULES = ("inpaint_models.api", "inpaint_models.pipeline.maskops", "magicgui.type_map", "magicgui.backends._qtpy.widgets")
+BACKEND_MODULES = ("inpaint_models.api", "inpaint_models.io.maskops", "magicgui.type_map", "magicgui.backends._qtpy.widgets")
 #: a fill expected to take longer than this (seconds) asks whether to go on (inpaint_models.pipeline.estimate's figure)
 LONG_FILL_SECONDS = 30.0
 #: shape standing for "a photograph" when choosing the default model before any image is open
@@ -569,10 +569,10 @@ class InpaintWidget(QWidget):
             show_warning("Multiscale images cannot be inpainted.")
             return None
         from inpaint_models.api import is_lazy
-        from inpaint_models.pipeline.maskops import new_mask  # loaded with the registry (BACKEND_MODULES)
+        from inpaint_models.io.maskops import new_mask  # loaded with the registry (BACKEND_MODULES)
 
         if is_lazy(image.data):  # a dask layer: the mask's chunks take memory only once painted
-            from inpaint_models.pipeline.chunked import empty_mask_like
+            from inpaint_models.io.maskops import empty_mask_like
 
             mask_data = empty_mask_like(image.data, rgb=bool(image.rgb))
         else:
@@ -827,7 +827,7 @@ class InpaintWidget(QWidget):
         if button is self.estimate_fill_anyway:
             self._start_fill(image, request, info, estimate, asked=True)
         elif button is self.estimate_lower and self.estimate_lower is not None and lower is not None:
-            from inpaint_models.pipeline.estimate import with_steps
+            from inpaint_models.api import with_steps
 
             name = estimate.steps_option
             if name in self.options.names():

@@ -17,8 +17,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from inpaint_models.api import format_duration  # noqa: F401 (the widgets' one wording of durations)
 from inpaint_models.contract.datatypes import ProgressEvent, Reporter
-from inpaint_models.pipeline.estimate import format_duration  # noqa: F401 (the widgets' one wording of durations)
 
 CancelCheck = Any  # threading.Event or a callable returning True to stop
 
@@ -76,7 +76,7 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
     input, ``Cancelled`` when ``cancel`` is set).
     """
     from inpaint_models import api
-    from inpaint_models.pipeline.maskops import prepare_mask
+    from inpaint_models.io.maskops import prepare_mask
 
     image, mask, painted, spatial_shape = _fill_inputs(request)
     volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
@@ -108,7 +108,7 @@ def _fill_inputs(request: FillRequest) -> tuple[Any, Any, Any, tuple[int, ...]]:
     """
     from inpaint_models import api
     from inpaint_models.contract.errors import InpaintError
-    from inpaint_models.pipeline.maskops import prepare_mask
+    from inpaint_models.io.maskops import prepare_mask
 
     lazy = api.is_lazy(request.image)
     image = request.image if lazy else np.asarray(request.image)
@@ -139,13 +139,12 @@ def run_estimate(request: FillRequest, cancel: CancelCheck = None) -> Any:
         Cancelled: ``cancel`` was set.
     """
     from inpaint_models import api
-    from inpaint_models.pipeline import estimate
 
     if request.fit_seconds is not None or api.is_lazy(request.image):
         return None
     image, mask, _painted, _shape = _fill_inputs(request)
     volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
-    return estimate.estimate_fill_seconds(
+    return api.estimate_fill_seconds(
         image,
         mask,
         model=request.model,
@@ -209,7 +208,7 @@ def _is_set(flag: CancelCheck) -> bool:
 
 
 def lazy_mask(painted: Any, spatial_shape: Sequence[int], plane: Optional[Sequence[int]], dilation: int) -> Any:
-    """:func:`~inpaint_models.pipeline.maskops.prepare_mask` for a lazy image: no mask of the image's size in memory.
+    """:func:`~inpaint_models.io.maskops.prepare_mask` for a lazy image: no mask of the image's size in memory.
 
     One plane: dask zeros (their chunks cost nothing) with that plane set.
     Every plane: the painted mask as it is (``fill`` reads it chunk by chunk),
@@ -222,7 +221,7 @@ def lazy_mask(painted: Any, spatial_shape: Sequence[int], plane: Optional[Sequen
 
     from inpaint_models.api import is_lazy
     from inpaint_models.contract.errors import ShapeMismatchError
-    from inpaint_models.pipeline.maskops import dilate_mask
+    from inpaint_models.io.maskops import dilate_mask
 
     spatial_shape = tuple(int(n) for n in spatial_shape)
     if plane is not None:
@@ -338,7 +337,7 @@ def run_training(
         ConfigError (an ``InpaintError``): the config is incomplete or invalid;
         checked before torch is imported or any image is read.
     """
-    from inpaint_models.training.config import load_config
+    from inpaint_models.api_train import load_config
 
     config = load_config(
         request.config if request.config is not None else {}, overrides=request.overrides, registry=request.registry

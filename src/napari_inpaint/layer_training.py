@@ -175,7 +175,7 @@ def run_layer_training(request: LayerTrainRequest, progress: Optional[Reporter] 
         another run without ``resume``, crops that do not fit the planes).
     """
     from inpaint_models.api_fit import fit
-    from inpaint_models.pipeline.maskops import prepare_mask
+    from inpaint_models.io.maskops import prepare_mask
 
     image = np.asarray(request.image)
     spatial_shape = image.shape[:-1] if request.rgb else image.shape

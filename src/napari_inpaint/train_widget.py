@@ -38,10 +38,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from inpaint_models.api_train import TrainSettings, read_config_file
 from inpaint_models.contract.datatypes import ProgressEvent
 from inpaint_models.contract.errors import InpaintError
 from inpaint_models.contract.options import ARCHITECTURE, TRAINING, fields_of_kind
-from inpaint_models.training.config import TrainSettings, read_config_file
 from napari_inpaint._compat import avoid_triton_llvm_clash
 from napari_inpaint._threading import Job, load_models, stop_jobs_when_destroyed
 from napari_inpaint._widgets import LayerComboBox, LossPlot, ModelComboBox, PathEdit, notify_skipped_plugins

@@ -232,26 +232,25 @@ class FillJob:
         Only models that run a network (or have a ``steps`` option) are timed:
         one network call on the largest crop (:func:`inpaint_models.estimate_fill_seconds`),
         a second or so on a CPU; the note appears when the estimate exceeds
-        :data:`inpaint_models.pipeline.estimate.LONG_FILL_SECONDS`, with the ``--opt steps=N`` that would fit in it.
+        :data:`inpaint_models.pipeline.api.LONG_FILL_SECONDS`, with the ``--opt steps=N`` that would fit in it.
         """
         from inpaint_models import api
         from inpaint_models.contract.registry import default_registry
-        from inpaint_models.pipeline import estimate
 
         args = self.args
-        if args.quiet or api.is_lazy(image) or not estimate.measures(default_registry().info(model)):
+        if args.quiet or api.is_lazy(image) or not api.measures(default_registry().info(model)):
             return None
-        result = estimate.estimate_fill_seconds(
+        result = api.estimate_fill_seconds(
             image, mask, model, args.weights, args.device, channel_axis=args.channel_axis, volume_axis=volume_axis,
             margin=args.margin, **self.options,
         )
-        if result.seconds is None or result.seconds <= estimate.LONG_FILL_SECONDS:
+        if result.seconds is None or result.seconds <= api.LONG_FILL_SECONDS:
             return result
         text = f"{model} will take {result.describe()}"
-        lower = result.steps_within(estimate.LONG_FILL_SECONDS)
+        lower = result.steps_within(api.LONG_FILL_SECONDS)
         if lower is not None:
             text += (f"; --opt {result.steps_option}={lower} would take about "
-                     f"{estimate.format_duration(result.seconds_with_steps(lower))}")
+                     f"{api.format_duration(result.seconds_with_steps(lower))}")
         note(text)
         return result
 

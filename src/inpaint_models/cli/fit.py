@@ -99,7 +99,7 @@ def split_overrides(overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any
     Raises:
         ConfigError: an item that is not ``model.KEY=VALUE`` or ``train.KEY=VALUE``.
     """
-    from inpaint_models.training.config import parse_value
+    from inpaint_models.api_train import parse_value
 
     sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
     for item in overrides:

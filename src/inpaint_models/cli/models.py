@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from inpaint_models.cli._common import add_quiet, format_table, note, warn
-from inpaint_models.training.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # noqa: F401 (SMALL_WEIGHTS_NOTE re-exported)
+from inpaint_models.io.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # noqa: F401 (SMALL_WEIGHTS_NOTE re-exported)
 
 if TYPE_CHECKING:
     from inpaint_models.contract.datatypes import ModelInfo

@@ -240,7 +240,7 @@ def config_source(args: argparse.Namespace):
         if not args.config:
             raise ConfigError("give a CONFIG file or --example NAME (see 'inpaint train --list-examples')")
         return args.config
-    from inpaint_models.configs import example_path
+    from inpaint_models.api_train import example_path
 
     path = example_path(args.example)
     if not _overrides_key(args.overrides, "train.data"):
@@ -272,8 +272,8 @@ def _example_summary(path) -> dict:
 
 def list_examples() -> int:
     """Print the shipped example configs: name, model, device, crop size, steps, batch size."""
+    from inpaint_models.api_train import example_names, example_path
     from inpaint_models.cli._common import format_table
-    from inpaint_models.configs import example_names, example_path
 
     rows = []
     for name in example_names():

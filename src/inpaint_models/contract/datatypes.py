@@ -107,6 +107,10 @@ def ignore_progress(event: ProgressEvent) -> None:
     """A :data:`Reporter` that discards every event."""
 
 
+#: context planes added along the volume axis on each side of a hole region (``fill``'s volume_margin)
+DEFAULT_VOLUME_MARGIN = 3
+
+
 @dataclass(frozen=True)
 class FillContext:
     """What the backend tells a plugin's ``fill`` besides the pixels.

@@ -26,8 +26,8 @@ import torch
 
 from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import MissingWeightsError, ShapeMismatchError
+from inpaint_models.io.sidecar import SHIPPED_WEIGHTS_NAME, checkpoint_stamp, shipped_weights  # noqa: F401 (re-exported)
 from inpaint_models.training.inference import LoadedModel, load_task, merge_options
-from inpaint_models.training.sidecar import SHIPPED_WEIGHTS_NAME, checkpoint_stamp, shipped_weights  # noqa: F401 (re-exported)
 from inpaint_models.training.task import TaskFactory, TrainTask
 
 _CACHE_SIZE = 4

@@ -660,23 +660,3 @@ def _image_slices(box: tuple[slice, ...], layout: Layout) -> tuple[slice, ...]:
     if layout.channel_axis is not None:
         spans.insert(layout.channel_axis, slice(None))
     return tuple(spans)
-
-
-def empty_mask_like(image: Any, rgb: bool = False) -> Any:
-    """An empty uint8 labels array (0 = keep) for a lazy image, to paint a mask on.
-
-    A zarr array in memory with the image's spatial chunks: a chunk takes memory
-    only once something is painted in it, so a mask for a 16 GB volume costs
-    what is painted, not 8 GB (napari paints into zarr arrays).
-
-    Args:
-        image: the dask or zarr image.
-        rgb: whether its last axis holds RGB(A) channels (left out of the mask).
-    """
-    import zarr
-
-    array = to_dask(image)
-    shape, chunks = array.shape, array.chunksize
-    if rgb:
-        shape, chunks = shape[:-1], chunks[:-1]
-    return zarr.create_array(zarr.storage.MemoryStore(), shape=shape, chunks=chunks, dtype=np.uint8, fill_value=0)

@@ -20,8 +20,8 @@ from inpaint_models.contract.datatypes import FillContext, ModelInfo
 from inpaint_models.contract.errors import ShapeMismatchError
 from inpaint_models.contract.registry import ModelRegistry
 from inpaint_models.contract.values import ValueRange
+from inpaint_models.io.sidecar import WeightsGeometry, checkpoint_stamp, geometry_of, info_geometry, read_sidecar
 from inpaint_models.pipeline.layout import resize_mask, resize_plane
-from inpaint_models.training.sidecar import WeightsGeometry, checkpoint_stamp, geometry_of, info_geometry, read_sidecar
 
 _geometries: dict[tuple, WeightsGeometry] = {}
 
@@ -33,7 +33,7 @@ def weights_geometry(info: ModelInfo, weights: Optional[Union[str, Path]]) -> We
     record it); an older sidecar's geometry is computed by rebuilding the task
     (built-in models; this imports torch, which the fill needs anyway), else
     inferred from the sidecar and ModelInfo. Cached per checkpoint (see
-    :func:`~inpaint_models.training.sidecar.checkpoint_stamp`).
+    :func:`~inpaint_models.io.sidecar.checkpoint_stamp`).
 
     Raises:
         WeightsError: the checkpoint is unreadable or belongs to another model.

@@ -304,7 +304,7 @@ def _cache_key(info: ModelInfo, weights: Optional[Path], device: str, shape: tup
                options: Any) -> str:
     stamp: Any = None
     if weights is not None:
-        from inpaint_models.training.sidecar import checkpoint_stamp
+        from inpaint_models.io.sidecar import checkpoint_stamp
 
         stamp = list(checkpoint_stamp(weights))
     machine = [platform.node(), os.cpu_count(), _torch_threads() if device == "cpu" else None]

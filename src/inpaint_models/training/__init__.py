@@ -139,11 +139,9 @@ from __future__ import annotations
 
 from inpaint_models.contract.lazy import lazy_exports
 
-# Names are imported on first use (PEP 562), so ``import inpaint_models.training.sidecar`` (torch-free,
-# used while listing models) does not import torch through this package's ``__init__``.
+# Names are imported on first use (PEP 562), so importing one torch-free module of this package
+# does not import torch through its ``__init__``.
 _EXPORTS: dict[str, str] = {
-    "CheckpointFiles": "sidecar", "read_sidecar": "sidecar", "architecture_of": "sidecar",
-    "geometry_of": "sidecar", "shipped_weights": "sidecar", "WeightsGeometry": "sidecar",
     "atomic_write_bytes": "checkpoints", "complete_checkpoints": "checkpoints", "load_networks": "checkpoints",
     "load_tensors": "checkpoints", "save_checkpoint": "checkpoints",
     "TrainConfig": "config", "TrainSettings": "config", "apply_overrides": "config", "config_to_dict": "config",

@@ -17,7 +17,7 @@ under the mask hold no information and are never read as truth:
   ``fill``'s default ``volume_margin`` planes on each side for a volume fill),
   the statistics come from the crop window in H and W and, for models that
   read neighbouring planes, from the planes within
-  :data:`~inpaint_models.api.DEFAULT_VOLUME_MARGIN` of the target plane
+  :data:`~inpaint_models.contract.datatypes.DEFAULT_VOLUME_MARGIN` of the target plane
   (:meth:`_Sampler.normalised`). So on a stack whose brightness varies
   across it the network sees the same scale in training as when it fills;
 
@@ -64,6 +64,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from inpaint_models.contract.datatypes import DEFAULT_VOLUME_MARGIN
 from inpaint_models.contract.errors import ConfigError
 from inpaint_models.contract.values import value_range
 from inpaint_models.training.config import TrainSettings
@@ -474,7 +475,6 @@ class _Sampler:
         self.size = int(settings.image_size)
         self.shapes = data.hole_shapes() or default_hole_shapes(self.size)
         self.coverage = HOLE_COVERAGE
-        from inpaint_models.api import DEFAULT_VOLUME_MARGIN
 
         #: planes on each side of the target plane whose known pixels set a crop's value range: a volume
         #: fill's box spans ``volume_margin`` planes on each side of a hole (the default; at least the planes

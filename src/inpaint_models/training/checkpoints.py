@@ -40,7 +40,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from inpaint_models.contract.errors import ConfigError, WeightsError
 from inpaint_models.io.atomic import atomic_write_bytes, atomic_write_text, remove_temporary_files  # noqa: F401 (re-exported)
-from inpaint_models.training.sidecar import (
+from inpaint_models.io.sidecar import (
     EMA_PREFIX,
     FORMAT,
     FORMAT_VERSION,

@@ -27,8 +27,8 @@ from inpaint_models.contract.options import (
     option_kind,
     option_types,
 )  # noqa: F401 (fill_option re-exported)
+from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.training.checkpoints import load_networks, load_tensors, weights_path_from
-from inpaint_models.training.sidecar import read_sidecar
 from inpaint_models.training.task import TaskFactory, TaskSpec, TrainTask
 
 

@@ -25,6 +25,7 @@ from inpaint_models.contract.datatypes import ProgressEvent, Reporter, ignore_pr
 from inpaint_models.contract.devices import resolve_device
 from inpaint_models.contract.errors import Cancelled, ConfigError
 from inpaint_models.contract.options import options_as_dict
+from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.training import distributed
 from inpaint_models.training.array_data import find_array_data
 from inpaint_models.training.checkpoints import (
@@ -58,7 +59,6 @@ from inpaint_models.training.metrics import compute_metrics
 from inpaint_models.training.precision import Precision
 from inpaint_models.training.preview import preview_grid, write_png
 from inpaint_models.training.runlog import MetricsLog, TensorBoardLog
-from inpaint_models.training.sidecar import read_sidecar
 from inpaint_models.training.task import StepContext, TaskFactory, TaskSpec, TrainTask
 
 logger = logging.getLogger("inpaint_models.training")

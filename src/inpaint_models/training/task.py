@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from inpaint_models.contract.errors import ConfigError
+from inpaint_models.io.sidecar import WeightsGeometry
 from inpaint_models.training.config import TrainSettings
 from inpaint_models.training.data import Batch
-from inpaint_models.training.sidecar import WeightsGeometry
 
 LossValue = Union[float, torch.Tensor]
 

@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping, Optional
 import torch
 
 from inpaint_models.contract.errors import ConfigError, WeightsError
+from inpaint_models.io.sidecar import WeightsGeometry
 from inpaint_models.models.diffusion.network import PRESETS, DiffusionUNet, UNetConfig, preset_config
 from inpaint_models.models.diffusion.objective import diffusion_loss
 from inpaint_models.models.diffusion.plugin import DiffusionOptions
@@ -17,7 +18,6 @@ from inpaint_models.models.diffusion.sampling import ddim_sample
 from inpaint_models.models.prefill import smooth_fill
 from inpaint_models.training.config import TrainConfig, TrainSettings
 from inpaint_models.training.data import Batch
-from inpaint_models.training.sidecar import WeightsGeometry
 from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
 
 #: EMA decay used when the ``[train]`` section leaves ``ema_decay`` at 0 (the trainer's "off"):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from inpaint_models.contract.datatypes import ModelInfo
 from inpaint_models.contract.hookspecs import hookimpl
 from inpaint_models.contract.options import architecture_option
+from inpaint_models.io.sidecar import shipped_weights
 from inpaint_models.models.neural_hooks import neural_hooks
-from inpaint_models.training.sidecar import shipped_weights
 
 
 @dataclass(frozen=True)

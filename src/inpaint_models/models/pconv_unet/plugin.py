@@ -23,9 +23,9 @@ from typing import Literal
 from inpaint_models.contract.datatypes import ModelInfo
 from inpaint_models.contract.hookspecs import hookimpl
 from inpaint_models.contract.options import architecture_option, training_option
+from inpaint_models.io.sidecar import shipped_weights
 from inpaint_models.models.neural_hooks import neural_hooks
 from inpaint_models.models.widths import Width, check_width
-from inpaint_models.training.sidecar import shipped_weights
 
 MODEL = "pconv-unet"
 

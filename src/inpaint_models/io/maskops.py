@@ -9,7 +9,7 @@ Polarity everywhere: True / non-zero = pixel to fill.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -101,3 +101,23 @@ def prepare_mask(
 def new_mask(spatial_shape: Sequence[int]) -> np.ndarray:
     """An empty uint8 labels array of ``spatial_shape`` for painting a mask (0 = keep, 1 = fill)."""
     return np.zeros(tuple(int(n) for n in spatial_shape), dtype=np.uint8)
+
+
+def empty_mask_like(image: Any, rgb: bool = False) -> Any:
+    """An empty uint8 labels array (0 = keep) for a lazy (dask or zarr) image, to paint a mask on.
+
+    A zarr array in memory with the image's spatial chunks: a chunk takes memory
+    only once something is painted in it, so a mask for a 16 GB volume costs
+    what is painted, not 8 GB (napari paints into zarr arrays).
+
+    Args:
+        image: the dask or zarr image.
+        rgb: whether its last axis holds RGB(A) channels (left out of the mask).
+    """
+    import zarr
+
+    shape = tuple(image.shape)
+    chunks = tuple(getattr(image, "chunksize", None) or image.chunks)  # dask's regular chunk size, or zarr's
+    if rgb:
+        shape, chunks = shape[:-1], chunks[:-1]
+    return zarr.create_array(zarr.storage.MemoryStore(), shape=shape, chunks=chunks, dtype=np.uint8, fill_value=0)
