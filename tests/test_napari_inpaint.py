@@ -477,7 +477,7 @@ class Spy(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Spy())
 import napari
-from inpaint_models import plugins
+from inpaint_models.contract import registry as plugins
 
 original = plugins.default_registry
 

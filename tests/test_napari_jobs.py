@@ -131,7 +131,7 @@ def _event(phase: str, step: int, total: int):
 
 
 def test_fill_clock_measures_calls_between_events_not_the_model_loading():
-    from napari_inpaint.jobs import FillClock
+    from inpaint_models.api import FillClock
 
     now = [0.0]
     clock = FillClock(now=lambda: now[0])
@@ -145,7 +145,7 @@ def test_fill_clock_measures_calls_between_events_not_the_model_loading():
 
 
 def test_fill_clock_counts_the_regions_left():
-    from napari_inpaint.jobs import FillClock
+    from inpaint_models.api import FillClock
 
     now = [0.0]
     clock = FillClock(now=lambda: now[0])

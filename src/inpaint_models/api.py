@@ -36,6 +36,7 @@ from inpaint_models.contract.values import value_range as measure_value_range
 from inpaint_models.pipeline.crops import fill_crop
 from inpaint_models.pipeline.estimate import (  # noqa: F401 (the front of the estimate, for the CLI and napari)
     LONG_FILL_SECONDS,
+    FillClock,
     FillEstimate,
     estimate_fill_seconds,
     format_duration,

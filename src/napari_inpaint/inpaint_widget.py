@@ -40,7 +40,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from inpaint_models.api import measures
+from inpaint_models.api import FillClock, measures
 from inpaint_models.api_fit import fitted_checkpoint
 from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import InpaintError
@@ -57,7 +57,6 @@ from napari_inpaint._widgets import (
 )
 from napari_inpaint.checkpoints import store, weights_summary
 from napari_inpaint.jobs import (
-    FillClock,
     FillRequest,
     fit_folder,
     format_duration,

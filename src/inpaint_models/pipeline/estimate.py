@@ -37,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -362,3 +362,61 @@ def with_steps(estimate: FillEstimate, steps: int) -> FillEstimate:
         return estimate
     calls = max(1, math.ceil(estimate.calls * int(steps) / (estimate.steps or 1)))
     return replace(estimate, seconds=seconds, calls=calls, steps=int(steps))
+
+
+class FillClock:
+    """How long the rest of a fill will take, from its progress events.
+
+    A fill reports ``("fill", k, N)`` after each of its N hole regions and, for
+    models that call a network many times per region (a diffusion sampler),
+    ``("sample", i, n)`` after each call. The time per call is measured between
+    calls (so loading torch and the weights does not count), the time per region
+    between regions. :meth:`update` returns the seconds left, or None until
+    there is a measurement. Before the first region ends the number of regions
+    is unknown (unless the fill announces it with ``("fill", 0, N)``):
+    :attr:`regions_known` then is False and the estimate covers the current
+    region only.
+    """
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._region_start = now()
+        self._region_times: list[float] = []
+        self._regions: Optional[int] = None
+        self._regions_done = 0
+        self._first_call: Optional[tuple[float, int]] = None
+        self.remaining: Optional[float] = None
+
+    @property
+    def regions_known(self) -> bool:
+        """Whether the number of hole regions is known yet."""
+        return self._regions is not None
+
+    def update(self, event: ProgressEvent) -> Optional[float]:
+        """Take one progress event; returns the estimated seconds left (None: not measurable yet)."""
+        now = self._now()
+        if event.phase == "fill":
+            self._regions = max(int(event.total), 1)
+            if event.step > self._regions_done:
+                self._region_times.append(now - self._region_start)
+                self._regions_done = int(event.step)
+                self._region_start = now
+                self._first_call = None
+            left = self._regions - self._regions_done
+            if left <= 0:
+                self.remaining = 0.0
+            elif self._region_times:
+                # the first region also paid for loading the model: leave it out once others are measured
+                times = self._region_times[1:] or self._region_times
+                self.remaining = left * sum(times) / len(times)
+            return self.remaining
+        if event.total <= 1:
+            return self.remaining
+        if self._first_call is None or event.step <= self._first_call[1]:
+            self._first_call = (now, int(event.step))
+            return self.remaining
+        start, first_step = self._first_call
+        per_call = (now - start) / (event.step - first_step)
+        regions_after = (self._regions - self._regions_done - 1) if self._regions is not None else 0
+        self.remaining = per_call * (event.total - event.step) + max(regions_after, 0) * per_call * event.total
+        return self.remaining
