@@ -7,8 +7,6 @@ import threading
 import numpy as np
 import pytest
 
-pytest.importorskip("napari")
-
 from test_fit import tiny_stack
 
 from inpaint_models.contract.errors import Cancelled

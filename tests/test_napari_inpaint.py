@@ -9,8 +9,6 @@ from typing import Literal, Optional
 import numpy as np
 import pytest
 
-pytest.importorskip("napari")
-
 from inpaint_models import hookimpl
 from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent
 from inpaint_models.contract.registry import default_registry
@@ -427,9 +425,8 @@ def test_fill_panel_shows_only_fill_options_and_what_the_weights_fix(qtbot, view
     from inpaint_models.contract.options import option_kind
 
     _viewer, widget = viewer_widget
-    trainable = [name for name in ("diffusion", "glcic", "autoencoder") if name in widget.model_names()]
-    if not trainable:
-        pytest.skip("no trainable model is installed")
+    trainable = ("diffusion", "glcic", "autoencoder")  # built in
+    assert set(trainable) <= set(widget.model_names())
     for name in trainable:
         widget.set_model(name)
         info = widget.model_info()
@@ -437,15 +434,14 @@ def test_fill_panel_shows_only_fill_options_and_what_the_weights_fix(qtbot, view
         # what the weights fix is one read-only line, read from the checkpoint's sidecar in a worker thread
         qtbot.waitUntil(lambda: widget.weights_info.text().startswith("Weights:"), timeout=TIMEOUT_MS)
         assert "trained at" in widget.weights_info.text()
-    if "diffusion" in trainable:
-        widget.set_model("diffusion")
-        assert "steps" in widget.options.names() and "preset" not in widget.options.names()
-        qtbot.waitUntil(lambda: "preset=" in widget.weights_info.text(), timeout=TIMEOUT_MS)
-        widget.options.set_value("steps", 5)
-        image = _viewer.add_image(smooth_image(), name="img")
-        widget.image_combo.set_value(image)
-        widget.new_mask()
-        assert widget.request().options == {"steps": 5}
+    widget.set_model("diffusion")
+    assert "steps" in widget.options.names() and "preset" not in widget.options.names()
+    qtbot.waitUntil(lambda: "preset=" in widget.weights_info.text(), timeout=TIMEOUT_MS)
+    widget.options.set_value("steps", 5)
+    image = _viewer.add_image(smooth_image(), name="img")
+    widget.image_combo.set_value(image)
+    widget.new_mask()
+    assert widget.request().options == {"steps": 5}
     widget.set_model("telea")
     assert widget.options.names() == ["radius"]
     assert not widget.weights_info.isVisible() and widget.weights_info.text() == ""
@@ -637,8 +633,6 @@ def test_the_default_model_is_the_backends_choice_for_the_image(viewer_widget):
     from inpaint_models import api
 
     viewer, widget = viewer_widget
-    if not hasattr(api, "default_model"):
-        pytest.skip("this backend has no default_model")
     photo = viewer.add_image(np.zeros((64, 64, 3), np.uint8), rgb=True, name="photo")
     widget.image_combo.set_value(photo)
     assert widget.model_combo.currentData() == api.default_model(photo.data.shape, channel_axis=2, volume_axis=None)
@@ -654,15 +648,9 @@ def test_the_default_model_is_the_backends_choice_for_the_image(viewer_widget):
 
 
 def test_neighbouring_planes_fill_the_stack_as_a_volume(qtbot, viewer_widget, notifications):
-    import inspect
-
     from napari.utils.notifications import NotificationSeverity
 
-    from inpaint_models import api
-
     viewer, widget = viewer_widget
-    if "volume_axis" not in inspect.signature(api.fill).parameters:
-        pytest.skip("this backend fills stacks plane by plane only")
     zz, yy, xx = np.mgrid[0:8, 0:40, 0:40]
     field = (1000 + 40 * zz + 10 * yy + 5 * xx).astype(np.uint16)  # smooth in 3D
     image = viewer.add_image(field, name="volume")
@@ -676,12 +664,7 @@ def test_neighbouring_planes_fill_the_stack_as_a_volume(qtbot, viewer_widget, no
     assert widget.request().volume_axis is None
     widget.volume_check.setChecked(True)
 
-    volume_model = next(
-        (name for name in widget.model_names() if 3 in getattr(widget.registry.info(name), "spatial_dims", (2,))),
-        None,
-    )
-    if volume_model is None:
-        pytest.skip("no model fills volumes")
+    volume_model = next(name for name in widget.model_names() if widget.registry.info(name).fills_volumes)
     widget.set_model(volume_model)
     assert fill_and_wait(qtbot, widget) == ["done"]
     filled = viewer.layers["volume inpainted"].data

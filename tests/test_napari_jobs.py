@@ -162,7 +162,7 @@ def test_fill_clock_counts_the_regions_left():
 
 
 def test_durations_read_as_a_person_says_them():
-    from napari_inpaint.jobs import format_duration
+    from inpaint_models.api import format_duration
 
     assert format_duration(0.2) == "1 s"
     assert format_duration(45) == "45 s"

@@ -10,9 +10,6 @@ import pytest
 
 import inpaint_models
 
-pytest.importorskip("napari")
-pytest.importorskip("torch")
-
 pytestmark = pytest.mark.gui
 
 RUN_TIMEOUT_MS = 180_000

@@ -4,8 +4,8 @@ Known checkpoints are, per model: the model's shipped default weights, every
 ``.safetensors`` file inside the training output folders seen in this session
 (a run started from the Train widget remembers its folder, so later
 checkpoints in it show up too), and files picked with "Browse…". Which model
-a checkpoint belongs to is read from its JSON/TOML sidecar; a file without a
-readable sidecar is offered for every trainable model.
+a checkpoint belongs to is read from its sidecar (:mod:`inpaint_models.io.sidecar`,
+the one reader); a file without a readable sidecar is offered for every trainable model.
 
 :data:`store` emits ``changed`` when a folder or file is added, so an open
 Inpaint widget refreshes its weights list when a training run finishes.
@@ -16,7 +16,6 @@ call the slow parts (folder scans, sidecar reads) in a worker thread.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any, Optional, Union
 from psygnal import Signal
 
 from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.errors import WeightsError
+from inpaint_models.io.sidecar import architecture_of, read_sidecar
 
 WEIGHTS_SUFFIX = ".safetensors"
 STATE_SUFFIX = ".state.safetensors"  # resume state written next to each checkpoint by the trainer
@@ -39,45 +40,13 @@ class Checkpoint:
     model: Optional[str] = None  # from the sidecar; None when unknown
 
 
-def _sidecars(path: Path) -> list[Path]:
-    # the trainer writes <stem>.json next to <stem>.safetensors (inpaint_models.training.checkpoints)
-    return [path.with_suffix(".json"), path.with_suffix(".toml")]
-
-
-def _model_from_metadata(data: Any) -> Optional[str]:
-    if not isinstance(data, dict):
-        return None
-    model = data.get("model") if "model" in data else data.get("model_name")
-    if isinstance(model, str):
-        return model
-    if isinstance(model, dict) and isinstance(model.get("name"), str):
-        return model["name"]
-    for key in ("config", "train"):
-        found = _model_from_metadata(data.get(key))
-        if found:
-            return found
-    return None
-
-
 def checkpoint_model(path: Union[str, Path]) -> Optional[str]:
     """The model name recorded in a checkpoint's sidecar, or None if there is none readable."""
-    path = Path(path)
-    for sidecar in _sidecars(path):
-        if not sidecar.is_file():
-            continue
-        try:
-            if sidecar.suffix == ".toml":
-                import tomllib
-
-                data = tomllib.loads(sidecar.read_text(encoding="utf-8"))
-            else:
-                data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        model = _model_from_metadata(data)
-        if model:
-            return model
-    return None
+    try:
+        model = read_sidecar(path).get("model")
+    except WeightsError:
+        return None
+    return model if isinstance(model, str) else None
 
 
 class CheckpointStore:
@@ -150,40 +119,16 @@ class CheckpointStore:
         return offered
 
 
-def architecture_values(weights: Optional[Union[str, Path]], info: ModelInfo) -> dict[str, Any]:
-    """``{option: value}`` of the options ``weights`` fix (None: the model's default weights).
-
-    Raises:
-        WeightsError: the checkpoint is unreadable or belongs to another model.
-    """
-    try:
-        from inpaint_models.io.sidecar import architecture_of
-    except ImportError:  # a backend without sidecar helpers: read the JSON sidecar's "options" here
-        from inpaint_models.contract.options import ARCHITECTURE, fields_of_kind, option_default
-
-        path = Path(weights) if weights is not None else info.default_weights
-        if path is None:
-            return {}
-        data = json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))
-        saved = data.get("options") or {}
-        return {name: saved.get(name, option_default(field))
-                for name, field in fields_of_kind(info, ARCHITECTURE).items()}
-    return architecture_of(weights, info)
-
-
 def trained_size(weights: Optional[Union[str, Path]], info: ModelInfo) -> Optional[int]:
     """The image size (pixels) a checkpoint was trained at, from its sidecar; None when not recorded."""
-    path = Path(weights) if weights is not None else info.default_weights
+    path = weights if weights is not None else info.default_weights
     if path is None:
         return None
-    for sidecar in _sidecars(Path(path)):
-        try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        size = data.get("image_size") if isinstance(data, dict) else None
-        return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
-    return None
+    try:
+        size = read_sidecar(path).get("image_size")
+    except WeightsError:
+        return None
+    return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
 
 
 def _shown(value: Any) -> str:
@@ -203,7 +148,7 @@ def weights_summary(weights: Optional[Union[str, Path]], info: ModelInfo) -> str
     if weights is None and info.default_weights is None:
         return "Weights: none chosen (train a model, or Browse… for a checkpoint)"
     try:
-        values = architecture_values(weights, info)
+        values = architecture_of(weights, info)
     except Exception as error:  # noqa: BLE001 - shown to the user; the fill reports it again
         return f"Weights: cannot read the checkpoint's sidecar: {error}"
     parts = ", ".join(f"{name}={_shown(value)}" for name, value in values.items())

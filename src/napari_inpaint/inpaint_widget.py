@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from napari.layers import Image, Labels, Layer, Shapes
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -40,7 +40,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from inpaint_models.api import FillClock, measures
+from inpaint_models.api import LONG_FILL_SECONDS, FillClock, default_model, format_duration, measures
 from inpaint_models.api_fit import fitted_checkpoint
 from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import InpaintError
@@ -59,7 +59,6 @@ from napari_inpaint.checkpoints import store, weights_summary
 from napari_inpaint.jobs import (
     FillRequest,
     fit_folder,
-    format_duration,
     read_preview,
     run_estimate,
     run_fill,
@@ -77,8 +76,6 @@ UNDO_DEPTH = 5
 #: imported with the registry in the worker thread, so the GUI thread finds them loaded when it needs them
 # magicgui imports its Qt backend on the first widget it builds (~30 ms): done in the worker too
 BACKEND_MODULES = ("inpaint_models.api", "inpaint_models.io.maskops", "magicgui.type_map", "magicgui.backends._qtpy.widgets")
-#: a fill expected to take longer than this (seconds) asks whether to go on (inpaint_models.pipeline.estimate's figure)
-LONG_FILL_SECONDS = 30.0
 #: shape standing for "a photograph" when choosing the default model before any image is open
 PHOTO_SHAPE = (512, 512, 3)
 #: "learn from this layer first": default seconds of fitting, and the image layer showing the fit's previews
@@ -357,16 +354,10 @@ class InpaintWidget(QWidget):
             shape = tuple(image.data.shape)
             channel_axis = len(shape) - 1 if image.rgb else None
             volume_axis = self.volume_axis(image)
-        from inpaint_models import api  # loaded with the registry (BACKEND_MODULES)
-
-        choose: Optional[Callable] = getattr(api, "default_model", None)
-        if choose is not None:
-            try:
-                return choose(shape, self.registry, channel_axis=channel_axis, volume_axis=volume_axis)
-            except (InpaintError, ValueError):
-                pass
-        names = self.registry.names()
-        return "telea" if "telea" in names else names[0]
+        try:
+            return default_model(shape, self.registry, channel_axis=channel_axis, volume_axis=volume_axis)
+        except (InpaintError, ValueError):  # shapes default_model cannot read: the choice for a photograph
+            return default_model(PHOTO_SHAPE, self.registry, channel_axis=len(PHOTO_SHAPE) - 1, volume_axis=None)
 
     def _choose_default_model(self) -> None:
         """Select the default model for the chosen image, unless the user picked one."""

@@ -9,14 +9,12 @@ and tests call the same functions directly, without a GUI.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from inpaint_models.api import format_duration  # noqa: F401 (the widgets' one wording of durations)
 from inpaint_models.contract.datatypes import Reporter
 
 CancelCheck = Any  # threading.Event or a callable returning True to stop
@@ -31,7 +29,7 @@ class FillRequest:
         mask: the mask (labels data); non-zero = fill. Or a function returning
             it, called in the worker thread (rasterising a Shapes layer).
         rgb: whether the image's last axis holds RGB(A) channels.
-        model: registered model name.
+        model: registered model name, or ``"auto"`` (:func:`inpaint_models.api.default_model`).
         weights: weights file, or None for the model's default.
         device: ``auto``, ``cpu`` or ``cuda``.
         options: the model's options as a dict.
@@ -52,7 +50,7 @@ class FillRequest:
     image: Any
     mask: Any
     rgb: bool = False
-    model: str = "telea"
+    model: str = "auto"
     weights: Optional[Path] = None
     device: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
@@ -78,7 +76,6 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
     from inpaint_models.io.maskops import prepare_mask
 
     image, mask, painted, spatial_shape = _fill_inputs(request)
-    volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
     weights = request.weights
     if request.fit_seconds is not None:
         # every hole is unknown to the fit, also when only the current plane is filled
@@ -94,7 +91,7 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
         progress=progress,
         cancel=cancel,
         registry=request.registry,
-        **volume,
+        volume_axis=request.volume_axis,
         **request.options,
     )
 
@@ -107,7 +104,7 @@ def _fill_inputs(request: FillRequest) -> tuple[Any, Any, Any, tuple[int, ...]]:
     """
     from inpaint_models import api
     from inpaint_models.contract.errors import InpaintError
-    from inpaint_models.io.maskops import prepare_mask
+    from inpaint_models.io.maskops import prepare_lazy_mask, prepare_mask
 
     lazy = api.is_lazy(request.image)
     image = request.image if lazy else np.asarray(request.image)
@@ -118,7 +115,7 @@ def _fill_inputs(request: FillRequest) -> tuple[Any, Any, Any, tuple[int, ...]]:
         if request.fit_seconds is not None:
             raise InpaintError("'learn from this layer first' reads the whole layer; a dask-backed layer is "
                                "filled chunk by chunk, without it")
-        mask = lazy_mask(painted, spatial_shape, request.plane, request.dilation)
+        mask = prepare_lazy_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
     else:
         mask = prepare_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
     return image, mask, painted, tuple(spatial_shape)
@@ -142,7 +139,6 @@ def run_estimate(request: FillRequest, cancel: CancelCheck = None) -> Any:
     if request.fit_seconds is not None or api.is_lazy(request.image):
         return None
     image, mask, _painted, _shape = _fill_inputs(request)
-    volume = {"volume_axis": request.volume_axis} if _fill_takes_volume_axis() else {}
     return api.estimate_fill_seconds(
         image,
         mask,
@@ -152,7 +148,7 @@ def run_estimate(request: FillRequest, cancel: CancelCheck = None) -> Any:
         channel_axis=image.ndim - 1 if request.rgb else None,
         cancel=cancel,
         registry=request.registry,
-        **volume,
+        volume_axis=request.volume_axis,
         **request.options,
     )
 
@@ -204,53 +200,6 @@ def _is_set(flag: CancelCheck) -> bool:
     if flag is None:
         return False
     return bool(flag.is_set()) if hasattr(flag, "is_set") else bool(flag())
-
-
-def lazy_mask(painted: Any, spatial_shape: Sequence[int], plane: Optional[Sequence[int]], dilation: int) -> Any:
-    """:func:`~inpaint_models.io.maskops.prepare_mask` for a lazy image: no mask of the image's size in memory.
-
-    One plane: dask zeros (their chunks cost nothing) with that plane set.
-    Every plane: the painted mask as it is (``fill`` reads it chunk by chunk),
-    dilated chunk by chunk with the neighbouring pixels (``map_overlap``).
-
-    Raises:
-        ShapeMismatchError: ``plane`` is not a plane of the stack, or the mask's plane does not match.
-    """
-    import dask.array as da
-
-    from inpaint_models.api import is_lazy
-    from inpaint_models.contract.errors import ShapeMismatchError
-    from inpaint_models.io.maskops import dilate_mask
-
-    spatial_shape = tuple(int(n) for n in spatial_shape)
-    if plane is not None:
-        plane = tuple(int(i) for i in plane)
-        stack_shape = spatial_shape[:-2]
-        if len(plane) != len(stack_shape) or any(not 0 <= i < n for i, n in zip(plane, stack_shape)):
-            raise ShapeMismatchError(f"plane {plane} is not a plane of a stack of shape {stack_shape}")
-        ndim = len(painted.shape)
-        own = plane[len(plane) - (ndim - 2) :] if ndim > 2 else ()
-        one_plane = np.asarray(painted[own] if own else painted)
-        if one_plane.shape != spatial_shape[-2:]:
-            raise ShapeMismatchError(f"the mask's plane {one_plane.shape} does not match the image's {spatial_shape[-2:]}")
-        mask = da.zeros(spatial_shape, dtype=bool, chunks=(1,) * len(stack_shape) + ("auto", "auto"))
-        mask[plane] = dilate_mask(one_plane, dilation)
-        return mask
-    if not dilation:
-        return painted
-    if not is_lazy(painted):
-        painted = da.from_array(np.asarray(painted))
-    painted = da.from_zarr(painted) if not isinstance(painted, da.Array) else painted
-    depth = {painted.ndim - 2: int(dilation), painted.ndim - 1: int(dilation)}
-    return painted.map_overlap(lambda block: dilate_mask(block, int(dilation)), depth=depth, boundary="none",
-                               dtype=bool)
-
-
-def _fill_takes_volume_axis() -> bool:
-    """Whether the installed backend fills stacks as volumes (``fill(..., volume_axis=...)``)."""
-    from inpaint_models import api
-
-    return "volume_axis" in inspect.signature(api.fill).parameters
 
 
 @dataclass

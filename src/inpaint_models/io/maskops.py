@@ -1,4 +1,4 @@
-"""Mask preparation for interactive front ends: dilation and plane selection.
+"""Mask preparation for interactive front ends: dilation and plane selection, for arrays and lazy images.
 
 The napari widget holds no array logic; what it needs done to a painted mask
 before a fill (grow it by a few pixels, keep only the plane on screen) lives
@@ -17,7 +17,7 @@ from scipy import ndimage
 from inpaint_models.contract.errors import ShapeMismatchError
 from inpaint_models.contract.values import mask_to_bool
 
-__all__ = ["dilate_mask", "disk", "new_mask", "prepare_mask"]
+__all__ = ["dilate_mask", "disk", "empty_mask_like", "new_mask", "prepare_lazy_mask", "prepare_mask"]
 
 
 def disk(radius: int) -> np.ndarray:
@@ -78,24 +78,85 @@ def prepare_mask(
         ShapeMismatchError: the mask does not match the trailing axes of
             ``spatial_shape``, or ``plane`` does not index its stack axes.
     """
-    spatial_shape = tuple(int(n) for n in spatial_shape)
     mask_bool = mask_to_bool(np.asarray(mask))
-    if not (2 <= mask_bool.ndim <= len(spatial_shape) and spatial_shape[-mask_bool.ndim :] == mask_bool.shape):
-        raise ShapeMismatchError(
-            f"the mask's shape {mask_bool.shape} does not match the image's spatial shape {spatial_shape}"
-        )
+    spatial_shape, plane = _checked_shapes(mask_bool.shape, spatial_shape, plane)
     if plane is None:
         return dilate_mask(mask_bool, dilation)
+    result = np.zeros(spatial_shape, dtype=bool)
+    result[plane] = dilate_mask(_own_plane(mask_bool, plane), dilation)
+    return result
+
+
+def prepare_lazy_mask(
+    mask: Any,
+    spatial_shape: Sequence[int],
+    plane: Optional[Sequence[int]] = None,
+    dilation: int = 0,
+) -> Any:
+    """:func:`prepare_mask` for a lazy (dask or zarr) image: no mask of the image's size in memory.
+
+    Same arguments, checks and polarity as :func:`prepare_mask`; ``mask`` may be
+    a numpy, dask or zarr array. One plane: dask zeros of ``spatial_shape``
+    (their chunks cost nothing) with that plane set. Every plane: the mask as
+    it is when not dilated (``fill`` reads it chunk by chunk and turns it into
+    bool with the same rule), else a dask array dilated chunk by chunk with the
+    neighbouring pixels (``map_overlap``).
+
+    Returns:
+        A dask bool array, or ``mask`` itself (every plane, no dilation).
+
+    Raises:
+        ShapeMismatchError: as :func:`prepare_mask`.
+    """
+    import dask.array as da
+
+    spatial_shape, plane = _checked_shapes(tuple(mask.shape), spatial_shape, plane)
+    if plane is not None:
+        one_plane = dilate_mask(np.asarray(_own_plane(mask, plane)), dilation)
+        stack_axes = len(spatial_shape) - 2
+        result = da.zeros(spatial_shape, dtype=bool, chunks=(1,) * stack_axes + ("auto", "auto"))
+        result[plane] = one_plane
+        return result
+    if not dilation:
+        return mask
+    if not isinstance(mask, da.Array):  # a zarr array keeps its chunks; numpy gets dask's
+        mask = da.from_array(mask, chunks=getattr(mask, "chunks", "auto"))
+    pixels = int(dilation)
+    depth = {mask.ndim - 2: pixels, mask.ndim - 1: pixels}
+    return mask.map_overlap(lambda block: dilate_mask(block, pixels), depth=depth, boundary="none", dtype=bool)
+
+
+def _checked_shapes(
+    mask_shape: Sequence[int], spatial_shape: Sequence[int], plane: Optional[Sequence[int]]
+) -> tuple[tuple[int, ...], Optional[tuple[int, ...]]]:
+    """``(spatial_shape, plane)`` as int tuples, once the mask's shape and the plane are known to fit them.
+
+    Raises:
+        ShapeMismatchError: the mask is not the image's spatial shape or its trailing
+            part (at least (H, W)), or ``plane`` does not index the stack axes.
+    """
+    spatial_shape = tuple(int(n) for n in spatial_shape)
+    mask_shape = tuple(int(n) for n in mask_shape)
+    ndim = len(mask_shape)
+    if not (2 <= ndim <= len(spatial_shape) and spatial_shape[len(spatial_shape) - ndim :] == mask_shape):
+        raise ShapeMismatchError(
+            f"the mask's shape {mask_shape} does not match the image's spatial shape {spatial_shape}"
+        )
+    if plane is None:
+        return spatial_shape, None
     stack_shape = spatial_shape[:-2]
     plane = tuple(int(i) for i in plane)
     if len(plane) != len(stack_shape) or any(not 0 <= i < n for i, n in zip(plane, stack_shape, strict=True)):
         raise ShapeMismatchError(f"plane {plane} is not a plane of a stack of shape {stack_shape}")
-    # the mask's own leading axes are the trailing part of the stack axes
-    own = plane[len(plane) - (mask_bool.ndim - 2) :] if mask_bool.ndim > 2 else ()
-    one_plane = dilate_mask(mask_bool[own] if own else mask_bool, dilation)
-    result = np.zeros(spatial_shape, dtype=bool)
-    result[plane] = one_plane
-    return result
+    return spatial_shape, plane
+
+
+def _own_plane(mask: Any, plane: tuple[int, ...]) -> Any:
+    """The (H, W) plane of ``mask`` at stack indices ``plane`` (the mask's own leading axes are
+    the trailing part of the stack axes; a 2D mask is every plane's)."""
+    ndim = len(mask.shape)
+    own = plane[len(plane) - (ndim - 2) :] if ndim > 2 else ()
+    return mask[own] if own else mask
 
 
 def new_mask(spatial_shape: Sequence[int]) -> np.ndarray:

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from inpaint_models.contract.errors import InpaintError, ShapeMismatchError
+from inpaint_models.contract.values import mask_to_bool
 
 __all__ = [
     "MASK_KINDS",
@@ -528,55 +529,71 @@ def generate_masks(
     """
     name = _canonical_kind(kind)
     shape = _size_to_shape(size)
-    count = int(count)
+    count, seed, max_tries = _checked_counts(count, seed, max_tries)
+    _check_request(name, preset, params)
+    if bucket is None:
+        return [make_mask(name, shape, np.random.default_rng([seed, i]), preset=preset, **params)
+                for i in range(count)]
+    plan = _BucketPlan.make(name, shape, preset, _parse_bucket(bucket), params)
+    tries = 1 if name == "centre" else max_tries  # centre is deterministic
+    return [plan.draw(np.random.default_rng([seed, i]), tries) for i in range(count)]
+
+
+def _checked_counts(count: int, seed: int, max_tries: int) -> tuple[int, int, int]:
+    """``(count, seed, max_tries)`` as ints; raises InpaintError for a negative count or seed, or no tries."""
+    count, seed, max_tries = int(count), int(seed), int(max_tries)
     if count < 0:
         raise InpaintError(f"mask count must be >= 0, got {count}")
-    max_tries = int(max_tries)
     if max_tries < 1:
         raise InpaintError(f"max_tries must be >= 1, got {max_tries}")
-    _check_request(name, preset, params)
-    seed = int(seed)
     if seed < 0:
         raise InpaintError(f"mask seed must be a non-negative integer, got {seed}")
+    return count, seed, max_tries
 
-    low_high: tuple[float, float] | None = None
+
+@dataclass(frozen=True)
+class _BucketPlan:
+    """How masks of one kind are drawn so that their hole ratio lands in a bucket ``[low, high)``."""
+
+    name: str
+    shape: tuple[int, int]
+    preset: str | None
+    low_high: tuple[float, float]
+    params: dict[str, Any]
+    #: for ``box`` / ``mosaic`` without explicit sizes: the side ranges of one box in the bucket
     box_ranges: tuple[tuple[int, int], tuple[int, int]] | None = None
-    if bucket is not None:
-        low_high = _parse_bucket(bucket)
+
+    @classmethod
+    def make(cls, name: str, shape: tuple[int, int], preset: str | None, low_high: tuple[float, float],
+             params: dict[str, Any]) -> "_BucketPlan":
+        """Size the boxes (one box with h in [sqrt(low) H, sqrt(high) H] and w likewise has a ratio in
+        [low, high]; rejection handles the rounding) or the centre square (the bucket's midpoint)."""
         low, high = low_high
         h, w = shape
+        box_ranges = None
         if name in ("box", "mosaic") and not set(params) & {"count", "min_size", "max_size"}:
-            # One box with h in [sqrt(low) H, sqrt(high) H] and w likewise has a
-            # ratio in [low, high]; rejection handles the rounding.
             box_ranges = (_bucket_side_range(h, low, high), _bucket_side_range(w, low, high))
         elif name == "centre" and "size" not in params:
             target = math.sqrt((low + high) / 2 * h * w)
             params = {**params, "size": int(min(max(round(target), 1), min(h, w)))}
+        return cls(name, shape, preset, low_high, dict(params), box_ranges)
 
-    masks: list[np.ndarray] = []
-    for i in range(count):
-        rng = np.random.default_rng([seed, i])
-        if low_high is None:
-            masks.append(make_mask(name, shape, rng, preset=preset, **params))
-            continue
-        tries = 1 if name == "centre" else max_tries  # centre is deterministic
+    def draw(self, rng: np.random.Generator, tries: int) -> np.ndarray:
+        """A bool (H, W) mask in the bucket, drawn at most ``tries`` times; InpaintError when none lands."""
         last = float("nan")
         for _ in range(tries):
-            if box_ranges is not None:
-                mask = _box_mask_ranges(shape, rng, 1, box_ranges[0], box_ranges[1])
+            if self.box_ranges is not None:
+                mask = _box_mask_ranges(self.shape, rng, 1, self.box_ranges[0], self.box_ranges[1])
             else:
-                mask = make_mask(name, shape, rng, preset=preset, **params)
+                mask = make_mask(self.name, self.shape, rng, preset=self.preset, **self.params)
             last = hole_ratio(mask)
-            if _in_bucket(last, *low_high):
-                masks.append(mask)
-                break
-        else:
-            raise InpaintError(
-                f"could not draw a {name!r} mask (preset {preset!r}, size {shape}) with a "
-                f"hole ratio in {_bucket_label(*low_high)} after {tries} tries "
-                f"(last ratio {last:.3f}); choose another bucket, preset or size parameters"
-            )
-    return masks
+            if _in_bucket(last, *self.low_high):
+                return mask
+        raise InpaintError(
+            f"could not draw a {self.name!r} mask (preset {self.preset!r}, size {self.shape}) with a "
+            f"hole ratio in {_bucket_label(*self.low_high)} after {tries} tries "
+            f"(last ratio {last:.3f}); choose another bucket, preset or size parameters"
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -604,7 +621,7 @@ def save_masks(masks: Iterable[np.ndarray], directory: PathType) -> list[Path]:
         arr = np.asarray(mask)
         if arr.ndim != 2:
             raise ShapeMismatchError(f"mask {i} must be 2-D (H, W), got shape {arr.shape}")
-        img = np.where(arr.astype(bool), np.uint8(255), np.uint8(0))
+        img = np.where(mask_to_bool(arr), np.uint8(255), np.uint8(0))
         path = folder / f"mask_{i:04d}.png"
         ok, buf = cv2.imencode(".png", img)
         if not ok:  # pragma: no cover - PNG encoding of uint8 never fails
@@ -612,6 +629,12 @@ def save_masks(masks: Iterable[np.ndarray], directory: PathType) -> list[Path]:
         buf.tofile(str(path))  # works with non-ASCII paths, unlike cv2.imwrite
         paths.append(path)
     return paths
+
+
+def _jpeg_levels(img: np.ndarray) -> np.ndarray:
+    """A decoded JPEG mask snapped back to the two levels it was saved with (0 and 255): JPEG compression
+    turns a black background into small non-zero values, which are noise, not holes."""
+    return np.where(img > 127, np.uint8(255), np.uint8(0))
 
 
 def load_mask(path: PathType) -> np.ndarray:
@@ -643,9 +666,8 @@ def load_mask(path: PathType) -> np.ndarray:
         if np.all(alpha == full):
             img = img[..., :-1]
     if p.suffix.lower() in _JPEG_SUFFIXES:
-        hole = img > 127
-    else:
-        hole = img != 0
+        img = _jpeg_levels(img)
+    hole = mask_to_bool(img)  # the one rule: non-zero = hole
     if hole.ndim == 3:
         hole = hole.any(axis=2)
     return np.ascontiguousarray(hole, dtype=bool)
