@@ -3,8 +3,8 @@
 Each measurement runs the shared trainer (data loading, masks, the model's
 whole training step, logging) on synthetic images for ``--warmup`` steps, then
 times ``--steps`` more and reports the batch size over the median step time.
-Model options come from ``configs/<model>-cpu.toml`` (CPU table) and
-``configs/<model>-gpu.toml`` (CUDA table). On CUDA each model
+Model options come from the model's example ``<model>-cpu`` (CPU table) and
+``<model>-gpu`` (CUDA table). On CUDA each model
 is timed in fp32 and in mixed precision (``auto``: bf16 where supported, else
 fp16 with a gradient scaler), with channels-last.
 
@@ -29,16 +29,14 @@ import torch
 
 from inpaint_models import train
 from inpaint_models.contract.registry import default_registry
+from inpaint_models.io.examples import example_names, example_path
 from inpaint_models.training import read_config_file, write_synthetic_images
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-
 def model_options(model: str, kind: str) -> dict:
-    """The ``[model]`` options of ``configs/<model>-<kind>.toml`` (defaults when absent)."""
-    path = CONFIGS / f"{model}-{kind}.toml"
-    if not path.is_file():
+    """The ``[model]`` options of the model's example ``<model>-<kind>`` (defaults when it has none)."""
+    if f"{model}-{kind}" not in example_names():
         return {}
+    path = example_path(f"{model}-{kind}")
     options = dict(read_config_file(path).get("model", {}))
     options.pop("name", None)
     return options
@@ -109,7 +107,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                                         work) for size in args.sizes]
             shown = ", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"
             rows.append([model, shown, *map(fmt, speeds)])
-        header = ["model", "options (configs/*-cpu.toml)", *[f"{size} px img/s" for size in args.sizes]]
+        header = ["model", "options (example <model>-cpu)", *[f"{size} px img/s" for size in args.sizes]]
         print(table(f"CPU training speed ({args.threads} threads, batch {args.batch}, fp32; "
                     f"torch {torch.__version__}, {platform.processor() or platform.machine()})", header, rows))
 

@@ -19,7 +19,7 @@ What runs, for every model of the registry (``inpaint_models.available_models()`
   ``channels_last = true``, an EMA, gradient clipping (so the fp16 gradient
   scaler unscales), a validation and a preview at the last step, on small
   synthetic images written to a temporary folder (nothing is downloaded). Model
-  options come from ``configs/<model>-gpu.toml`` (``-cpu.toml`` with
+  options come from ``example <model>-gpu`` (``<model>-cpu`` with
   ``--quick``), with GLCIC's and pconv-unet's phase lengths shortened so that
   the few steps reach every phase, and mlp-gan trained at 64 px (its fully
   connected layers grow with the square of the size: at 128 px each of its
@@ -82,7 +82,6 @@ from typing import Any
 
 import numpy as np
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 NO_CUDA_STATUS = 2
 INCOMPLETE_STATUS = 3
 TIME_BUDGET = "time budget"
@@ -136,7 +135,7 @@ class Settings:
     hole: int
     repeats: int
     workers: int
-    options_kind: str  # "gpu" or "cpu": which configs/<model>-<kind>.toml gives the [model] options
+    options_kind: str  # "gpu" or "cpu": which example <model>-<kind> gives the [model] options
     budget: float
 
 
@@ -197,14 +196,14 @@ def peak_memory(settings: Settings, row: Row):
 
 # --------------------------------------------------------------------------- model options
 def model_options(model: str, settings: Settings) -> dict[str, Any]:
-    """``[model]`` options of ``configs/<model>-<kind>.toml`` (defaults when absent) + shortened phases."""
+    """``[model]`` options of the model's example ``<model>-<kind>`` (defaults when it has none) + shortened phases."""
     import inpaint_models
-    from inpaint_models.training import read_config_file
+    from inpaint_models.api_train import example_names, example_path, read_config_file
 
     options: dict[str, Any] = {}
-    path = CONFIGS / f"{model}-{settings.options_kind}.toml"
-    if path.is_file():
-        options = dict(read_config_file(path).get("model", {}))
+    name = f"{model}-{settings.options_kind}"
+    if name in example_names():
+        options = dict(read_config_file(example_path(name)).get("model", {}))
         options.pop("name", None)
     fields = {f.name for f in dataclasses.fields(inpaint_models.model_info(model).options)}
     if model in PHASE_OPTIONS:
@@ -594,7 +593,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, help="batch size (default 16; 2 with --quick)")
     parser.add_argument("--workers", type=int, help="data-loader workers (default 4 on CUDA, 0 with --quick)")
     parser.add_argument("--options", choices=("gpu", "cpu"),
-                        help="model options from configs/<model>-gpu.toml (default) or -cpu.toml (--quick)")
+                        help="model options from example <model>-gpu (default) or <model>-cpu (--quick)")
     parser.add_argument("--budget", type=float,
                         help="seconds for the parts (default 210: with start-up and the last part, under 4 minutes; "
                              "600 with --quick)")
@@ -665,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
                            if name in models and size < settings.size)
         size = f"{settings.size} px" + (f" ({capped})" if capped else "")
         title = (f"GPU check on {describe_machine(settings)}: {settings.steps} training steps, batch "
-                 f"{settings.batch}, {size}, [model] options of configs/<model>-{settings.options_kind}.toml; fills of a {settings.fill_size} px RGB image with a {settings.hole} px hole"
+                 f"{settings.batch}, {size}, [model] options of example <model>-{settings.options_kind}; fills of a {settings.fill_size} px RGB image with a {settings.hole} px hole"
                  f"{' (--quick)' if quick else ''}")
         print(f"[{budget.elapsed():6.1f} s] {len(parts)} parts; budget {settings.budget:.0f} s", file=sys.stderr)
         rows = run_parts(parts, settings, budget)

@@ -485,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {r['model']} | {r['steps']} of {r['total_steps']} | {r['batch']} | {r['image_size']} px "
                          f"| {wall} | {r['hardware']} | `{r['config']}` | {psnr} | {r['val_set']} | {r['mb']:.1f} MB |")
         lines += ["", "Reproduce: `python scripts/train_default_weights.py MODEL` (trains "
-                  "`configs/default/MODEL.toml`, then copies the best validation checkpoint, float16, into "
+                  "the recipe next to the model's weights, `src/inpaint_models/models/<model>/weights/default.toml`, then copies the best validation checkpoint, float16, into "
                   "the package). Validation PSNR is at each model's training size, never on the held-out set above: "
                   "either on the crops of three *validation photographs* kept out of training (`data/validation/`; "
                   "the best checkpoint is then the one that does best on photographs the model has not seen) or, for "

@@ -1,6 +1,6 @@
 """Train the default weights shipped with napari-inpaint and copy them into the package (issue 7).
 
-For each model, trains ``configs/default/<model>.toml`` with the shared trainer
+For each model, trains its recipe ``<model folder>/weights/default.toml`` with the shared trainer
 (unless ``--export-only``), then exports the run's best checkpoint (the final
 one when no validation ran) as
 
@@ -17,13 +17,15 @@ Usage (after ``python scripts/prepare_training_data.py``)::
 
     python scripts/train_default_weights.py autoencoder context-encoder      # train + export
     python scripts/train_default_weights.py --export-only autoencoder        # export an existing run
-    python scripts/train_default_weights.py --all                            # every trainable model
+    python scripts/train_default_weights.py --all                            # every model with a recipe
+
+The models come from the registry: every trainable model whose folder has a
+``weights/default.toml`` (stack-unet has none: it is fitted to each stack).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -35,19 +37,28 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_BYTES = 60 * 1024 * 1024  # all default weights together (issue 7)
-TRAINABLE = ("autoencoder", "context-encoder", "mlp-gan", "glcic", "pconv-unet", "deepfill", "diffusion")
-
-
-def module_name(model: str) -> str:
-    return model.replace("-", "_")
+RECIPE = "default.toml"  # in a model's weights folder: the config that trains its default weights
 
 
 def weights_folder(model: str) -> Path:
-    return ROOT / "src" / "inpaint_models" / "models" / module_name(model) / "weights"
+    """The folder of the model's shipped weights: ``weights/`` next to its plugin module."""
+    from inpaint_models.contract.registry import default_registry
+    from inpaint_models.io.examples import plugin_folder
+
+    return plugin_folder(default_registry(), model) / "weights"
 
 
 def config_path(model: str) -> Path:
-    return ROOT / "configs" / "default" / f"{model}.toml"
+    """The recipe of the model's default weights."""
+    return weights_folder(model) / RECIPE
+
+
+def trainable_with_recipe() -> list[str]:
+    """The registry's trainable models that have a default-weights recipe, sorted."""
+    from inpaint_models.contract.registry import default_registry
+
+    registry = default_registry()
+    return [info.name for info in registry.infos() if info.trainable and config_path(info.name).is_file()]
 
 
 def hardware() -> str:
@@ -126,9 +137,9 @@ def export(model: str, run: Path | None = None) -> Path:
         best = final if final.with_suffix(".json").is_file() else (complete[-1][1] if complete else None)
     if best is None:
         raise SystemExit(f"[{model}] no complete checkpoint in {folder}")
-    info = default_registry().info(model)
-    plugin = importlib.import_module(f"inpaint_models.models.{module_name(model)}.plugin")
-    loaded = load_task(best, info, plugin.build_task, device="cpu")  # EMA weights when the run kept them
+    registry = default_registry()
+    plugin = registry.plugin_manager.get_plugin(model)
+    loaded = load_task(best, registry.info(model), plugin.build_task, device="cpu")  # EMA weights when the run kept them
     names = loaded.task.inference_names()
     tensors = {
         key: value.half() if value.is_floating_point() else value
@@ -159,25 +170,29 @@ def export(model: str, run: Path | None = None) -> Path:
 
 
 def total_size() -> int:
-    return sum(p.stat().st_size for p in (ROOT / "src" / "inpaint_models" / "models").glob("*/weights/*")
-               if p.is_file())
+    """Bytes of every shipped weights file and its sidecar (the registry's ``default_weights``)."""
+    from inpaint_models.contract.registry import default_registry
+
+    shipped = [info.default_weights for info in default_registry().infos() if info.default_weights is not None]
+    return sum(path.stat().st_size for weights in shipped for path in (weights, weights.with_suffix(".json"))
+               if path.is_file())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", help=f"models to train ({', '.join(TRAINABLE)})")
-    parser.add_argument("--all", action="store_true", help="every trainable model, cheapest first")
+    trainable = trainable_with_recipe()
+    parser.add_argument("models", nargs="*", help=f"models to train ({', '.join(trainable)})")
+    parser.add_argument("--all", action="store_true", help="every trainable model with a recipe")
     parser.add_argument("--export-only", action="store_true", help="export the existing runs, do not train")
     args = parser.parse_args(argv)
     os.chdir(ROOT)  # the configs' data and output paths are relative to the repository root
-    models = list(TRAINABLE) if args.all else args.models
+    models = trainable if args.all else args.models
     if not models:
         parser.error("name the models to train, or pass --all")
     for model in models:
-        if model not in TRAINABLE:
-            parser.error(f"unknown trainable model {model!r}; choose from {', '.join(TRAINABLE)}")
-        if not config_path(model).is_file():
-            parser.error(f"no default config {config_path(model)}")
+        if model not in trainable:
+            parser.error(f"no trainable model {model!r} with a default-weights recipe; choose from "
+                         f"{', '.join(trainable)}")
     for model in models:
         if not args.export_only:
             train(model)

@@ -12,6 +12,7 @@ import torch
 import inpaint_models
 from inpaint_models.contract.errors import ConfigError, OptionError
 from inpaint_models.contract.registry import make_registry
+from inpaint_models.io.examples import example_path
 from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.models.deepfill.plugin import DeepFillOptions
 from inpaint_models.models.deepfill.task import DeepFillTask, attention_map, build_task
@@ -129,11 +130,11 @@ def test_mosaic_needs_validation_and_previews_off():
 
 
 def test_paper_settings_in_the_gpu_config():
-    config = load_config("configs/deepfill-gpu.toml", overrides={"train.data": ["."]})
+    config = load_config(example_path("deepfill-gpu"), overrides={"train.data": ["."]})
     o = config.model
     assert (o.width, o.critic_steps, o.gamma, o.adversarial_weight, o.gradient_penalty) == ("paper", 5, 0.9, 0.001,
                                                                                            10.0)
     assert config.train.learning_rate == 1e-4 and config.train.image_size == 256
-    assert load_config("configs/deepfill-cpu.toml", overrides={"train.data": ["."]}).train.device == "cpu"
+    assert load_config(example_path("deepfill-cpu"), overrides={"train.data": ["."]}).train.device == "cpu"
     critics = build_task(TaskSpec(DeepFillOptions(), 3, 256, TrainSettings(image_size=256))).networks["critics"]
     assert critics.local_size == 128 and critics.image_size == 256

@@ -11,6 +11,7 @@ import torch
 import inpaint_models
 from inpaint_models.contract.errors import ConfigError
 from inpaint_models.contract.registry import make_registry
+from inpaint_models.io.examples import example_path
 from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.models.glcic.plugin import GLCICOptions
 from inpaint_models.models.glcic.task import GLCICTask, build_task
@@ -133,9 +134,9 @@ def test_discriminator_is_built_only_when_the_run_reaches_it():
 
 
 def test_gpu_config_follows_the_paper():
-    config = load_config("configs/glcic-gpu.toml", overrides={"train.data": ["."]})
+    config = load_config(example_path("glcic-gpu"), overrides={"train.data": ["."]})
     o = config.model
     assert (o.width, o.completion_steps, o.discriminator_steps, o.alpha) == ("paper", 90000, 10000, 4e-4)
     assert config.train.steps == 500000 and config.train.image_size == 256
-    cpu = load_config("configs/glcic-cpu.toml", overrides={"train.data": ["."]})
+    cpu = load_config(example_path("glcic-cpu"), overrides={"train.data": ["."]})
     assert cpu.train.device == "cpu" and cpu.model.completion_steps + cpu.model.discriminator_steps < cpu.train.steps

@@ -135,6 +135,25 @@ def test_readme_training_quick_start_runs(quick_start_folder):
     assert (quick_start_folder / "ae.png").is_file()
 
 
+def readme_model_table() -> list[str]:
+    """The model names of the README's model table (its first column), in order."""
+    table = section(README.read_text(), "## Models")
+    return re.findall(r"^\| `([^`]+)` \|", table, flags=re.MULTILINE)
+
+
+def test_readme_lists_only_installed_models_and_names_the_rest_through_inpaint_models():
+    """The README's table may lag a new model (one folder + one entry point is all a model needs);
+    every model it names must exist, and it points to the live list."""
+    import inpaint_models
+
+    listed = readme_model_table()
+    assert listed, "the README has a model table"
+    assert len(set(listed)) == len(listed), "a model listed twice"
+    unknown = sorted(set(listed) - set(inpaint_models.available_models()))
+    assert not unknown, f"the README lists models that are not installed: {unknown}"
+    assert "`inpaint models` lists every installed model" in section(README.read_text(), "## Models")
+
+
 def test_the_slow_list_names_existing_tests():
     """conftest.SLOW is kept by hand: an entry whose test was renamed would silently stop marking it."""
     import ast
