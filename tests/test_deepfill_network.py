@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaint_models.contract.errors import OptionError, ShapeMismatchError
-from inpaint_models.models.deepfill.contextual_attention import contextual_attention, flow_to_rgb
+from inpaint_models.models.deepfill.contextual_attention import contextual_attention
 from inpaint_models.models.deepfill.inputs import VARIANTS, mosaic, network_input
 from inpaint_models.models.deepfill.losses import (
     CriticSchedule,
@@ -138,15 +138,6 @@ def test_attention_copies_from_the_repetition():
     attended = hole_mse(result.features)
     assert attended < 0.1 * hole_mse(mean_fill)
     assert attended < 0.1 * hole_mse(coarse)  # the copy beats the corrupted estimate too
-
-
-def test_flow_to_rgb_for_display():
-    _truth, coarse, mask = _repeated_texture()
-    flow = contextual_attention(coarse, coarse, mask).flow[0]
-    rgb = flow_to_rgb(flow)
-    assert rgb.shape == (48, 48, 3) and rgb.dtype == np.float32
-    assert rgb.min() >= 0 and rgb.max() <= 1 + 1e-6
-    assert not np.allclose(rgb[33, 33], rgb[0, 0])  # hole pixels are coloured, zero offsets white
 
 
 # --------------------------------------------------------------------------- losses

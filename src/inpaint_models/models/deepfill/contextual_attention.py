@@ -14,10 +14,9 @@ features must be multiples of ``rate``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -31,7 +30,7 @@ class AttentionResult(NamedTuple):
     features: (B, C, H, W) reconstructed features.
     flow: (B, 2, H, W) float, (dy, dx) in feature pixels from each location to
         the centre of its most attended background patch (0 where nothing is
-        attended); show it with :func:`flow_to_rgb`.
+        attended).
     weights: (B, L, H / rate, W / rate) attention over the L = (H / rate) *
         (W / rate) background patches (row-major patch index), or None unless
         requested. Exactly 0 on patches that touch the hole.
@@ -59,51 +58,55 @@ def _propagate(scores: Tensor, k: int, bg_dim: int, fg_dim: int) -> Tensor:
     return out
 
 
-def contextual_attention(
-    foreground: Tensor,
-    background: Tensor,
-    mask: Tensor,
-    ksize: int = 3,
-    rate: int = 2,
-    fuse_k: int = 3,
-    softmax_scale: float = 10.0,
-    fuse: bool = True,
-    return_weights: bool = False,
-) -> AttentionResult:
-    """Rebuild ``foreground`` from patches of ``background``.
+@dataclass(frozen=True)
+class AttentionSettings:
+    """The settings of :func:`contextual_attention` (the paper's: 3, 2, 3, 10, fused).
 
-    Args:
-        foreground: (B, C, H, W) features to complete (the generator passes the
-            same tensor for both).
-        background: (B, C, H, W) features to copy from.
-        mask: (B, 1, H, W), 1 = hole, at the features' resolution. A
-            background patch is used only if its 3x3 window (at 1/rate
-            resolution, mask max-pooled) holds no hole pixel, so its raw 4x4
-            patch is hole-free as well.
-        ksize: matching patch size (3).
-        rate: downsampling for matching; raw patches are 2 * rate wide with
-            stride rate.
-        fuse_k: attention propagation kernel (3).
-        softmax_scale: softmax temperature (10).
+    Attributes:
+        ksize: matching patch size.
+        rate: downsampling for matching (even, >= 2); raw patches are ``2 * rate``
+            wide with stride ``rate``.
+        fuse_k: attention propagation kernel.
+        softmax_scale: softmax temperature.
         fuse: whether to propagate attention.
-        return_weights: keep the attention tensor in the result (memory:
-            B x L x H/rate x W/rate floats).
-
-    Returns:
-        :class:`AttentionResult`.
     """
+
+    ksize: int = 3
+    rate: int = 2
+    fuse_k: int = 3
+    softmax_scale: float = 10.0
+    fuse: bool = True
+
+
+class _Patches(NamedTuple):
+    """The background's patches, found once for every sample of a batch."""
+
+    raw: Tensor  # (B, L, C, 2r, 2r) full-resolution patches, stride r: what the foreground is rebuilt from
+    normalised: Tensor  # (B, L, C, k, k) L2-normalised patches of the downsampled background: what is matched
+    valid: Tensor  # bool (B, L): patches whose k x k window holds no hole pixel
+    foreground: Tensor  # (B, C, H / r, W / r) float32 downsampled foreground
+
+
+def _check(foreground: Tensor, background: Tensor, mask: Tensor, rate: int) -> None:
+    """Raise on shapes or a rate :func:`contextual_attention` cannot take."""
     if foreground.shape != background.shape or foreground.ndim != 4:
         raise ShapeMismatchError(
             f"foreground and background must be (B, C, H, W) of one shape, "
             f"got {tuple(foreground.shape)} and {tuple(background.shape)}"
         )
-    b, c, h, w = foreground.shape
+    b, _c, h, w = foreground.shape
     if mask.shape != (b, 1, h, w):
         raise ShapeMismatchError(f"mask must be {(b, 1, h, w)}, got {tuple(mask.shape)}")
     if rate < 2 or rate % 2:
         raise OptionError(f"rate must be an even number >= 2, got {rate}")
     if h % rate or w % rate:
         raise ShapeMismatchError(f"feature size {(h, w)} must be a multiple of rate {rate}")
+
+
+def _patches(foreground: Tensor, background: Tensor, mask: Tensor, settings: AttentionSettings) -> _Patches:
+    """Raw and matching patches of ``background``, which of them are valid, and the matching foreground."""
+    b, c = foreground.shape[:2]
+    rate, ksize = settings.rate, settings.ksize
     kernel = 2 * rate
     # raw patches from the full-resolution background: (B, L, C, 2r, 2r), stride r
     raw = F.unfold(F.pad(background, (rate // 2,) * 4), kernel, stride=rate)
@@ -121,27 +124,64 @@ def contextual_attention(
 
     patches = F.unfold(bg, ksize, padding=ksize // 2).transpose(1, 2).reshape(b, n_patches, c, ksize, ksize)
     norms = patches.pow(2).sum(dim=(2, 3, 4), keepdim=True).sqrt().clamp_min(1e-4)
-    patches = patches / norms
+    return _Patches(raw, patches / norms, valid, fg)
 
+
+def _attention(patches: _Patches, i: int, settings: AttentionSettings) -> Tensor:
+    """(L, H / r, W / r) attention of sample ``i`` over its background patches; exactly 0 on invalid ones."""
+    fh, fw = patches.foreground.shape[-2:]
+    n_patches = fh * fw
+    ksize = settings.ksize
+    scores = F.conv2d(patches.foreground[i : i + 1], patches.normalised[i], padding=ksize // 2)[0]  # (L, fh, fw)
+    if settings.fuse:
+        s = scores.reshape(fh, fw, fh, fw)  # (bg y, bg x, fg y, fg x)
+        s = _propagate(s, settings.fuse_k, bg_dim=1, fg_dim=3)  # left-right
+        s = _propagate(s, settings.fuse_k, bg_dim=0, fg_dim=2)  # top-down
+        scores = s.reshape(n_patches, fh, fw)
+    ok = patches.valid[i].view(n_patches, 1, 1)
+    logits = torch.where(ok, scores * settings.softmax_scale, torch.finfo(scores.dtype).min)
+    return torch.softmax(logits, dim=0) * ok  # exactly 0 on hole patches (all 0 if none valid)
+
+
+def contextual_attention(
+    foreground: Tensor,
+    background: Tensor,
+    mask: Tensor,
+    settings: AttentionSettings = AttentionSettings(),
+    return_weights: bool = False,
+) -> AttentionResult:
+    """Rebuild ``foreground`` from patches of ``background``.
+
+    Args:
+        foreground: (B, C, H, W) features to complete (the generator passes the
+            same tensor for both).
+        background: (B, C, H, W) features to copy from.
+        mask: (B, 1, H, W), 1 = hole, at the features' resolution. A
+            background patch is used only if its 3x3 window (at 1/rate
+            resolution, mask max-pooled) holds no hole pixel, so its raw 4x4
+            patch is hole-free as well.
+        settings: patch size, rate, propagation and temperature (the paper's by default).
+        return_weights: keep the attention tensor in the result (memory:
+            B x L x H/rate x W/rate floats).
+
+    Returns:
+        :class:`AttentionResult`.
+    """
+    rate = settings.rate
+    _check(foreground, background, mask, rate)
+    patches = _patches(foreground, background, mask, settings)
+    fh, fw = patches.foreground.shape[-2:]
     outputs, flows, all_weights = [], [], []
-    ys = torch.arange(fh, device=fg.device).view(fh, 1).expand(fh, fw)
-    xs = torch.arange(fw, device=fg.device).view(1, fw).expand(fh, fw)
-    for i in range(b):
-        scores = F.conv2d(fg[i : i + 1], patches[i], padding=ksize // 2)[0]  # (L, fh, fw)
-        if fuse:
-            s = scores.reshape(fh, fw, fh, fw)  # (bg y, bg x, fg y, fg x)
-            s = _propagate(s, fuse_k, bg_dim=1, fg_dim=3)  # left-right
-            s = _propagate(s, fuse_k, bg_dim=0, fg_dim=2)  # top-down
-            scores = s.reshape(n_patches, fh, fw)
-        ok = valid[i].view(n_patches, 1, 1)
-        logits = torch.where(ok, scores * softmax_scale, torch.finfo(scores.dtype).min)
-        attention = torch.softmax(logits, dim=0) * ok  # exactly 0 on hole patches (all 0 if none valid)
-        out = F.conv_transpose2d(attention.unsqueeze(0).to(raw.dtype), raw[i], stride=rate, padding=rate // 2) / 4.0
-        outputs.append(out)
+    ys = torch.arange(fh, device=patches.foreground.device).view(fh, 1).expand(fh, fw)
+    xs = torch.arange(fw, device=patches.foreground.device).view(1, fw).expand(fh, fw)
+    for i in range(foreground.shape[0]):
+        attention = _attention(patches, i, settings)
+        raw = patches.raw[i]
+        outputs.append(F.conv_transpose2d(attention.unsqueeze(0).to(raw.dtype), raw, stride=rate,
+                                          padding=rate // 2) / 4.0)
         best = attention.argmax(dim=0)
-        attended = ok.any().to(foreground.dtype)  # 0: nothing attended, no offset
-        flow = torch.stack([best // fw - ys, best % fw - xs]).to(foreground.dtype) * attended
-        flows.append(flow)
+        attended = patches.valid[i].any().to(foreground.dtype)  # 0: nothing attended, no offset
+        flows.append(torch.stack([best // fw - ys, best % fw - xs]).to(foreground.dtype) * attended)
         if return_weights:
             all_weights.append(attention)
     flow = F.interpolate(torch.stack(flows), scale_factor=rate, mode="nearest") * rate
@@ -149,38 +189,13 @@ def contextual_attention(
 
 
 class ContextualAttention(nn.Module):
-    """:func:`contextual_attention` as a module (no parameters); see it for the arguments."""
+    """:func:`contextual_attention` as a module (no parameters); see it for the settings."""
 
-    def __init__(self, ksize: int = 3, rate: int = 2, fuse_k: int = 3, softmax_scale: float = 10.0, fuse: bool = True):
+    def __init__(self, settings: AttentionSettings = AttentionSettings()):
         super().__init__()
-        self.ksize, self.rate, self.fuse_k, self.softmax_scale, self.fuse = ksize, rate, fuse_k, softmax_scale, fuse
+        self.settings = settings
 
     def forward(self, foreground: Tensor, background: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """features (B, C, H, W) x2, mask (B, 1, H, W) -> (features (B, C, H, W), flow (B, 2, H, W))."""
-        result = contextual_attention(
-            foreground, background, mask, self.ksize, self.rate, self.fuse_k, self.softmax_scale, self.fuse
-        )
+        result = contextual_attention(foreground, background, mask, self.settings)
         return result.features, result.flow
-
-
-def flow_to_rgb(flow: Tensor | np.ndarray, max_norm: float | None = None) -> np.ndarray:
-    """Colour-code one attention flow for display.
-
-    Args:
-        flow: (2, H, W) (dy, dx) offsets, e.g. one sample of :attr:`AttentionResult.flow`.
-        max_norm: offset length shown at full saturation (default: the largest).
-
-    Returns:
-        float32 (H, W, 3) RGB in [0, 1]: hue = direction, saturation = distance,
-        white = no offset.
-    """
-    flow = flow.detach().cpu().numpy() if isinstance(flow, Tensor) else np.asarray(flow)
-    if flow.ndim != 3 or flow.shape[0] != 2:
-        raise ShapeMismatchError(f"flow must be (2, H, W), got {flow.shape}")
-    dy, dx = flow.astype(np.float32)
-    magnitude = np.hypot(dy, dx)
-    scale = float(max_norm) if max_norm else float(magnitude.max())
-    hue = (np.degrees(np.arctan2(dy, dx)) + 360.0) % 360.0
-    saturation = np.clip(magnitude / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(magnitude)
-    hsv = np.stack([hue, saturation, np.ones_like(hue)], axis=-1).astype(np.float32)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaint_models.contract.errors import ShapeMismatchError
-from inpaint_models.models.deepfill.contextual_attention import ContextualAttention
+from inpaint_models.models.deepfill.contextual_attention import AttentionSettings, ContextualAttention
 from inpaint_models.models.layers import crop_boxes, hole_centred_boxes, local_patch_size, resolve_width  # noqa: F401 (re-exported)
 
 BASE_WIDTH = 32
@@ -163,7 +163,7 @@ class RefinementNetwork(nn.Module):
 class GeneratorOutput(NamedTuple):
     """coarse, refined: (B, C, H, W) raw predictions in [-1, 1] (not composited);
     flow: (B, 2, H/4, W/4) attention offsets (dy, dx) in feature pixels (x4 for
-    image pixels), for :func:`.contextual_attention.flow_to_rgb`."""
+    image pixels)."""
 
     coarse: Tensor
     refined: Tensor
@@ -202,7 +202,8 @@ class DeepFillGenerator(nn.Module):
         cnum = max(2, round(BASE_WIDTH * self.width))
         self.size_multiple = 4 * rate
         self.coarse = CoarseNetwork(cnum, self.channels)
-        self.refine = RefinementNetwork(cnum, self.channels, ContextualAttention(ksize, rate, fuse_k, softmax_scale))
+        attention = ContextualAttention(AttentionSettings(ksize, rate, fuse_k, softmax_scale))
+        self.refine = RefinementNetwork(cnum, self.channels, attention)
         _tf_default_init(self)
         if residual:  # both stages start close to the identity of their input image (models/prefill.py)
             for stage in (self.coarse, self.refine):

@@ -14,9 +14,6 @@ inpainting). ``mosaic`` needs the original pixels under the hole, which a fill
 never has (the backend zeroes them), so a fill refuses mosaic checkpoints
 and the trainer's validation / previews must be off for it; evaluate it with
 :meth:`.task.DeepFillTask.complete`, which takes the original image.
-
-:func:`.task.attention_map` colour-codes where the attention branch copied from
-(hue = direction, saturation = distance) for display next to a fill.
 """
 
 from __future__ import annotations

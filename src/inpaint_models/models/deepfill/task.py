@@ -1,24 +1,17 @@
-"""``deepfill`` training task (WGAN-GP critics, coarse-to-fine generator) and the attention display."""
+"""``deepfill`` training task (WGAN-GP critics, coarse-to-fine generator)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from inpaint_models.contract.errors import ConfigError, OptionError, ShapeMismatchError
-from inpaint_models.contract.values import value_range
-from inpaint_models.models.deepfill.contextual_attention import flow_to_rgb
+from inpaint_models.contract.errors import ConfigError, OptionError
 from inpaint_models.models.deepfill.inputs import TASKS, network_input
 from inpaint_models.models.deepfill.losses import DeepFillLossWeights, critic_loss, generator_loss
 from inpaint_models.models.deepfill.network import DeepFillCritics, DeepFillGenerator, GeneratorOutput
-from inpaint_models.models.deepfill.plugin import DeepFillOptions, model_info
+from inpaint_models.models.deepfill.plugin import DeepFillOptions
 from inpaint_models.models.layers import local_patch_size
-from inpaint_models.models.neural import loaded_model
-from inpaint_models.pipeline.crops import pad_to_multiple
 from inpaint_models.training.config import TrainSettings
 from inpaint_models.training.data import Batch
 from inpaint_models.training.task import StepContext, TaskSpec, TrainTask
@@ -145,81 +138,3 @@ class DeepFillTask(TrainTask):
 def build_task(spec: TaskSpec) -> DeepFillTask:
     """DeepFill's task factory."""
     return DeepFillTask(spec)
-
-
-# ------------------------------------------------------------------------------ attention display
-@dataclass(frozen=True)
-class AttentionView:
-    """What :func:`attention_map` returns.
-
-    Attributes:
-        rgb: float32 (H, W, 3) in [0, 1]: the attention flow colour-coded (hue =
-            direction, saturation = distance, white = no offset).
-        flow: float32 (H, W, 2): (dy, dx) in image pixels from each location to
-            the centre of the background patch it attends to most.
-        filled: float32 (H, W, C) in [0, 1]: the refined output composited into
-            the image (hole pixels predicted, the rest unchanged).
-    """
-
-    rgb: np.ndarray
-    flow: np.ndarray
-    filled: np.ndarray
-
-
-def attention_map(image: np.ndarray, mask: np.ndarray, weights: str | Path, device: str = "cpu",
-                  max_norm: float | None = None) -> AttentionView:
-    """Where a trained DeepFill's attention branch copies from, for display next to a fill.
-
-    Args:
-        image: (H, W) or (H, W, C) image of any dtype and range, converted to
-            [0, 1] as a fill converts it (:func:`inpaint_models.contract.values.value_range`).
-            Hole pixels are ignored, except by a ``mosaic`` checkpoint, which needs
-            the original there.
-        mask: bool (H, W), True = hole.
-        weights: a deepfill checkpoint.
-        device: a concrete torch device string.
-        max_norm: offset length shown at full saturation (default: the largest).
-
-    Returns:
-        :class:`AttentionView` (``rgb`` is what napari shows as an RGB layer).
-    """
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = array[..., None]
-    hole = np.asarray(mask).astype(bool)
-    if array.ndim != 3 or hole.shape != array.shape[:2]:
-        raise ShapeMismatchError(f"expected image (H, W[, C]) and mask (H, W), got {np.shape(image)} and "
-                                 f"{np.shape(mask)}")
-    # the fill's conversion (hole values, NaN included, do not count; a mosaic checkpoint still sees them)
-    array = np.clip(np.nan_to_num(value_range(array[None], hole[None]).to_unit(array)), 0.0, 1.0)
-    model = loaded_model(model_info(), build_task, weights, device)
-    task: DeepFillTask = model.task
-    channels = task.spec.channels
-    if array.shape[-1] == 4:  # RGBA: the colour planes
-        array = array[..., :3]
-    count = array.shape[-1]
-    if count == channels:
-        work = array
-    elif count == 1:
-        work = np.repeat(array, channels, axis=-1)
-    elif channels == 1 and count == 3:
-        work = array.mean(axis=-1, keepdims=True)
-    else:
-        raise ShapeMismatchError(f"attention_map takes grey, RGB or RGBA images, got {count} channels")
-    height, width = hole.shape
-    work, work_mask, _ = pad_to_multiple(work, hole, task.size_multiple)
-    image_t = torch.from_numpy(np.ascontiguousarray(work.transpose(2, 0, 1)))[None].to(model.device)
-    mask_t = torch.from_numpy(work_mask.astype(np.float32))[None, None].to(model.device)
-    if task.spec.options.variant != "mosaic":
-        image_t = image_t * (1 - mask_t)
-    with torch.inference_mode():
-        output = task.generate(image_t, mask_t)
-    scale = work.shape[0] // output.flow.shape[-2]
-    flow = torch.nn.functional.interpolate(output.flow.float(), scale_factor=scale, mode="nearest") * scale
-    flow = flow[0, :, :height, :width].cpu().numpy()
-    refined = ((output.refined[0].float() + 1) * 0.5).clamp(0, 1).permute(1, 2, 0).cpu().numpy()[:height, :width]
-    if refined.shape[-1] != count:
-        refined = np.repeat(refined.mean(axis=-1, keepdims=True), count, axis=-1)
-    filled = np.where(hole[..., None], refined, array).astype(np.float32)
-    return AttentionView(rgb=flow_to_rgb(flow, max_norm), flow=np.ascontiguousarray(flow.transpose(1, 2, 0)),
-                         filled=filled)
