@@ -30,7 +30,7 @@ import torch
 
 import inpaint_models
 from inpaint_models.contract.registry import make_registry
-from inpaint_models.models.diffusion import DiffusionUNet, count_parameters, inpaint_array, preset_config
+from inpaint_models.models.diffusion import DiffusionUNet, SamplerSettings, count_parameters, inpaint_array, preset_config
 from inpaint_models.pipeline.layout import hole_boxes
 
 
@@ -71,7 +71,7 @@ def fill_seconds(model: DiffusionUNet, size: int, steps: int) -> float:
     device = next(model.parameters()).device
     _sync(device)
     start = time.perf_counter()
-    inpaint_array(model, image, mask, steps=steps, seed=0)
+    inpaint_array(model, image, mask, SamplerSettings(steps=steps, seed=0))
     _sync(device)
     return time.perf_counter() - start
 

@@ -440,15 +440,6 @@ def test_every_command_takes_quiet(command, inpaint):
     assert result.returncode == 0 and "-q, --quiet" in result.stdout
 
 
-def test_missing_subcommand_module_is_skipped(monkeypatch):
-    from inpaint_models import cli
-
-    monkeypatch.setattr(cli, "SUBCOMMANDS", ("models", "does_not_exist", "fill"))
-    parser = cli.build_parser()
-    choices = parser._subparsers._group_actions[0].choices  # noqa: SLF001
-    assert list(choices) == ["models", "fill"]
-
-
 #: what a cold ``inpaint`` process must not import for these commands (start-up time, memory)
 HEAVY = ("torch", "napari", "qtpy", "matplotlib", "dask")
 

@@ -14,6 +14,8 @@ from inpaint_models.contract.errors import Cancelled
 from inpaint_models.models.diffusion import (
     CosineSchedule,
     DiffusionUNet,
+    LossSettings,
+    SamplerSettings,
     count_parameters,
     ddim_sample,
     ddim_timesteps,
@@ -26,6 +28,11 @@ from inpaint_models.models.diffusion import (
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 SIZE = 32
+
+
+def sample(model, images, mask, *, noise=None, start=None, report=None, **settings) -> torch.Tensor:
+    """:func:`ddim_sample` with its :class:`SamplerSettings` given as keywords."""
+    return ddim_sample(model, images, mask, SamplerSettings(**settings), noise=noise, start=start, report=report)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +167,7 @@ def test_network_never_sees_the_hole_content(trained):
 def test_training_loss_falls_and_samples_have_no_nan(trained):
     assert trained["before"] == pytest.approx(1.0, abs=0.1)  # zero-initialised output predicts eps = 0
     assert trained["after"] < 0.5 * trained["before"]
-    out = ddim_sample(trained["model"], trained["images"], trained["mask"], steps=10, seed=0)
+    out = sample(trained["model"], trained["images"], trained["mask"], steps=10, seed=0)
     assert out.shape == (2, 3, SIZE, SIZE) and out.dtype == torch.float32
     assert bool(torch.isfinite(out).all()) and float(out.abs().max()) <= 1.0
 
@@ -176,8 +183,8 @@ def test_hole_weight_and_fixed_draws(trained):
         hole_only = ((pred - noise) ** 2 * mask).sum() / (mask.sum() * 3)
         known_only = ((pred - noise) ** 2 * (1 - mask)).sum() / ((1 - mask).sum() * 3)
         assert torch.allclose(plain, F.mse_loss(pred, noise))
-        assert torch.allclose(diffusion_loss(model, images, mask, t, noise, hole_weight=0.0), known_only)
-        weighted = diffusion_loss(model, images, mask, t, noise, hole_weight=1e6)
+        assert torch.allclose(diffusion_loss(model, images, mask, t, noise, LossSettings(hole_weight=0.0)), known_only)
+        weighted = diffusion_loss(model, images, mask, t, noise, LossSettings(hole_weight=1e6))
         assert torch.allclose(weighted, hole_only, rtol=1e-3)
 
 
@@ -187,7 +194,7 @@ def test_hole_weight_and_fixed_draws(trained):
 @pytest.mark.parametrize("options", [dict(eta=0.0), dict(eta=1.0), dict(repaint=True, jump_length=3, resample_count=3)])
 def test_an_exact_noise_predictor_recovers_the_image(schedule, options):
     target = two_images()
-    out = ddim_sample(Oracle(target, schedule), target * (1 - box_mask()), box_mask(), steps=20, seed=0, **options)
+    out = sample(Oracle(target, schedule), target * (1 - box_mask()), box_mask(), steps=20, seed=0, **options)
     assert float((out - target).abs().max()) < 1e-3
 
 
@@ -214,7 +221,7 @@ def test_samples_follow_the_data_distribution(schedule, options):
     # Fine steps, because with coarse ones ancestral steps (eta > 0, RePaint) are known to
     # under-disperse (they use E[x0 | x_t], not its spread): std 0.27 at 50 steps, 0.296 at 1000.
     images, mask = torch.zeros(8, 3, 32, 32), torch.ones(8, 1, 32, 32)
-    out = ddim_sample(GaussianOracle(0.2, 0.3, schedule), images, mask, steps=1000, seed=0, clip_denoised=False,
+    out = sample(GaussianOracle(0.2, 0.3, schedule), images, mask, steps=1000, seed=0, clip_denoised=False,
                       **options)
     assert float(out.mean()) == pytest.approx(0.2, abs=0.01)
     assert float(out.std()) == pytest.approx(0.3, rel=0.03)
@@ -242,7 +249,7 @@ class ConstantImageOracle(nn.Module):
 def test_known_pixels_steer_the_hole_at_every_step(schedule, options):
     constants = torch.tensor([0.4, -0.6])
     images = constants.view(2, 1, 1, 1).expand(2, 3, SIZE, SIZE).contiguous()
-    out = ddim_sample(ConstantImageOracle(0.5, schedule), images, box_mask(), steps=50, seed=0, conditional=False,
+    out = sample(ConstantImageOracle(0.5, schedule), images, box_mask(), steps=50, seed=0, conditional=False,
                       **options)
     hole = box_mask().bool().expand_as(images)
     assert float((out - images)[hole].abs().max()) < 0.02
@@ -250,22 +257,22 @@ def test_known_pixels_steer_the_hole_at_every_step(schedule, options):
 
 def test_ddim_eta0_is_deterministic(trained):
     model, images, mask = trained["model"], trained["images"], trained["mask"]
-    first = ddim_sample(model, images, mask, steps=8, eta=0.0, seed=1)
-    assert torch.equal(first, ddim_sample(model, images, mask, steps=8, eta=0.0, seed=1))
+    first = sample(model, images, mask, steps=8, eta=0.0, seed=1)
+    assert torch.equal(first, sample(model, images, mask, steps=8, eta=0.0, seed=1))
     # with eta = 0 the start noise is the only draw: given it, the seed changes nothing
     noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(9))
-    fixed = [ddim_sample(model, images, mask, steps=8, eta=0.0, seed=s, noise=noise) for s in (1, 2)]
+    fixed = [sample(model, images, mask, steps=8, eta=0.0, seed=s, noise=noise) for s in (1, 2)]
     assert torch.equal(fixed[0], fixed[1])
     # ... and the seed still picks the start noise, hence the fill
-    assert not torch.equal(first, ddim_sample(model, images, mask, steps=8, eta=0.0, seed=2))
+    assert not torch.equal(first, sample(model, images, mask, steps=8, eta=0.0, seed=2))
 
 
 def test_stochastic_sampling_follows_the_seed(trained):
     model, images, mask = trained["model"], trained["images"], trained["mask"]
     noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(9))
-    a = ddim_sample(model, images, mask, steps=8, eta=1.0, seed=3, noise=noise)
-    assert torch.equal(a, ddim_sample(model, images, mask, steps=8, eta=1.0, seed=3, noise=noise))
-    b = ddim_sample(model, images, mask, steps=8, eta=1.0, seed=4, noise=noise)
+    a = sample(model, images, mask, steps=8, eta=1.0, seed=3, noise=noise)
+    assert torch.equal(a, sample(model, images, mask, steps=8, eta=1.0, seed=3, noise=noise))
+    b = sample(model, images, mask, steps=8, eta=1.0, seed=4, noise=noise)
     assert float((a - b).abs().max()) > 1e-3
     # batch items get their own noise
     assert not torch.equal(a[0] * mask[0], a[1] * mask[1])
@@ -274,7 +281,7 @@ def test_stochastic_sampling_follows_the_seed(trained):
 @pytest.mark.parametrize("repaint", [False, True])
 def test_known_pixels_are_returned_exactly(trained, repaint):
     model, images, mask = trained["model"], trained["images"], trained["mask"]
-    out = ddim_sample(model, images, mask.bool(), steps=6, seed=0, repaint=repaint, jump_length=2, resample_count=2)
+    out = sample(model, images, mask.bool(), steps=6, seed=0, repaint=repaint, jump_length=2, resample_count=2)
     known = ~mask.bool().expand_as(images)
     assert torch.equal(out[known], images[known])
     assert not torch.equal(out[~known], images[~known])
@@ -286,7 +293,7 @@ def test_inpaint_array_pads_odd_sizes_and_keeps_known_pixels(trained, channels):
     image = rng.random((30, 37, channels), dtype=np.float32)
     mask = np.zeros((30, 37), bool)
     mask[10:20, 12:25] = True
-    out = inpaint_array(trained["model"], image, mask, steps=4, seed=0)
+    out = inpaint_array(trained["model"], image, mask, SamplerSettings(steps=4, seed=0))
     assert out.shape == image.shape and out.dtype == np.float32
     assert np.array_equal(out[~mask], image[~mask])
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
@@ -300,16 +307,16 @@ def test_grey_network_samples_under_inference_mode():
     mask = np.zeros((16, 20), bool)
     mask[4:10, 5:12] = True
     with torch.inference_mode():
-        out = inpaint_array(model, image, mask, steps=3, eta=0.5, seed=0)
+        out = inpaint_array(model, image, mask, SamplerSettings(steps=3, eta=0.5, seed=0))
     assert out.shape == (16, 20, 1) and np.array_equal(out[~mask], image[~mask]) and model.training
     with pytest.raises(ValueError, match="image must be"):
-        inpaint_array(model, np.zeros((16, 20, 3), np.float32), mask, steps=1)
+        inpaint_array(model, np.zeros((16, 20, 3), np.float32), mask, SamplerSettings(steps=1))
 
 
 def test_report_is_called_per_step_and_can_cancel(trained):
     model, images, mask = trained["model"], trained["images"], trained["mask"]
     calls: list[tuple[int, int]] = []
-    ddim_sample(model, images, mask, steps=5, seed=0, report=lambda step, total: calls.append((step, total)))
+    sample(model, images, mask, steps=5, seed=0, report=lambda step, total: calls.append((step, total)))
     assert calls == [(i, 5) for i in range(1, 6)]
 
     calls.clear()
@@ -321,13 +328,13 @@ def test_report_is_called_per_step_and_can_cancel(trained):
 
     model.train()
     with pytest.raises(Cancelled):
-        ddim_sample(model, images, mask, steps=20, seed=0, report=cancel_at_three)
+        sample(model, images, mask, steps=20, seed=0, report=cancel_at_three)
     assert len(calls) == 3
     assert model.training  # the caller's mode is restored
     model.eval()
 
     calls.clear()
-    ddim_sample(model, images, mask, steps=6, seed=0, repaint=True, jump_length=2, resample_count=3,
+    sample(model, images, mask, steps=6, seed=0, repaint=True, jump_length=2, resample_count=3,
                 report=lambda step, total: calls.append((step, total)))
     assert calls[-1] == (len(calls), len(calls)) and len(calls) == 6 + 2 * 2 * 2  # one per network call
 
@@ -355,7 +362,7 @@ def test_sampling_runs_on_the_models_cuda_device(trained):
     model = DiffusionUNet("tiny").cuda()
     model.load_state_dict(trained["model"].state_dict())
     images, mask = trained["images"], trained["mask"]
-    out = ddim_sample(model, images, mask, steps=4, eta=1.0, seed=5)
+    out = sample(model, images, mask, steps=4, eta=1.0, seed=5)
     assert out.device.type == "cuda" and bool(torch.isfinite(out).all())
-    cpu = ddim_sample(trained["model"], images, mask, steps=4, eta=1.0, seed=5)
+    cpu = sample(trained["model"], images, mask, steps=4, eta=1.0, seed=5)
     assert float((out.cpu() - cpu).abs().max()) < 1e-2  # same seed, same draws on either device

@@ -16,6 +16,7 @@ import math
 import statistics
 import time
 import warnings
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -27,7 +28,7 @@ from inpaint_models import api
 from inpaint_models.contract.datatypes import ProgressEvent, Reporter
 from inpaint_models.contract.errors import EmptyMaskWarning, InpaintError, ShapeMismatchError
 from inpaint_models.contract.registry import ModelRegistry, default_registry
-from inpaint_models.contract.values import image_to_unit
+from inpaint_models.contract.values import check_dtype, image_to_unit, mask_to_bool
 from inpaint_models.io import imageio
 from inpaint_models.io import masks as mask_sets
 
@@ -158,10 +159,16 @@ def load_eval_images(
 
 # --------------------------------------------------------------------------- masks
 def _mask_to_bool(mask: np.ndarray, name: str) -> np.ndarray:
+    """bool (H, W), True = hole: the one threshold rule (non-zero), any channel of an (H, W, C) mask.
+
+    Raises:
+        UnsupportedDtypeError: not bool, integer or float (an :class:`InpaintError`).
+        InvalidValuesError: a float mask with NaN or infinite values.
+        ShapeMismatchError: neither (H, W) nor (H, W, C).
+    """
     array = np.asarray(mask)
-    if array.dtype.kind not in "biuf":
-        raise InpaintError(f"{name} has unsupported dtype {array.dtype}")
-    hole = array != 0
+    check_dtype(array, name)
+    hole = mask_to_bool(array)
     if hole.ndim == 3:
         hole = hole.any(axis=2)
     if hole.ndim != 2:
@@ -307,56 +314,68 @@ def evaluate(
         InpaintError: an unknown model or option, unreadable files, masks that
             cannot be paired with the images, a failing fill.
     """
+    registry = registry or default_registry()
+    names = [models] if isinstance(models, str) else list(models)
+    run = _EvalRun(registry, device, dict(weights or {}),
+                   {name: dict(values) for name, values in (options or {}).items()}, progress)
+    _check_models(names, run)
+    loaded, stems = load_eval_images(images, size)
+    hole_masks = _resolve_masks(masks, loaded, stems, size is not None, seed, preset)
+    run.total = len(names) * len(loaded)
+    return [_evaluate_model(name, loaded, hole_masks, run) for name in names]
+
+
+@dataclass
+class _EvalRun:
+    """What every fill of one :func:`evaluate` call shares, and its progress count."""
+
+    registry: ModelRegistry
+    device: str
+    weights: dict[str, PathType]
+    options: dict[str, dict[str, Any]]
+    progress: Optional[Reporter]
+    total: int = 0
+    step: int = 0
+
+
+def _check_models(names: list[str], run: _EvalRun) -> None:
+    """Unknown models, and weights or options of models not evaluated, fail before any work."""
+    if not names:
+        raise InpaintError("no model to evaluate")
+    for name in names:
+        run.registry.info(name)
+    for name in set(run.weights) | set(run.options):
+        if name not in names:
+            raise InpaintError(f"weights or options given for {name!r}, which is not among the evaluated models")
+
+
+def _evaluate_model(name: str, images: list[np.ndarray], masks: list[np.ndarray], run: _EvalRun) -> dict[str, Any]:
+    """One row of :func:`evaluate`: fill every image with ``name``; mean metrics and median milliseconds."""
     from inpaint_models.training.metrics import (  # scipy: imported on use, not with the package
         METRIC_NAMES,
         compute_metrics,
     )
 
-    registry = registry or default_registry()
-    names = [models] if isinstance(models, str) else list(models)
-    if not names:
-        raise InpaintError("no model to evaluate")
-    weights = dict(weights or {})
-    options = {name: dict(values) for name, values in (options or {}).items()}
-    for name in names:
-        registry.info(name)  # unknown names fail before any work
-    for name in set(weights) | set(options):
-        if name not in names:
-            raise InpaintError(f"weights or options given for {name!r}, which is not among the evaluated models")
-
-    loaded, stems = load_eval_images(images, size)
-    hole_masks = _resolve_masks(masks, loaded, stems, size is not None, seed, preset)
-    total = len(names) * len(loaded)
-    step = 0
-    rows = []
-    for name in names:
-        per_image: list[dict[str, float]] = []
-        times: list[float] = []
-        for index, (image, mask) in enumerate(zip(loaded, hole_masks)):
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", EmptyMaskWarning)  # reported as NaN hole metrics
-                filled = api.fill(
-                    image,
-                    mask,
-                    model=name,
-                    weights=weights.get(name),
-                    device=device,
-                    registry=registry,
-                    **options.get(name, {}),
-                )
-            times.append((time.perf_counter() - start) * 1000.0)
-            per_image.append(compute_metrics(filled, image, mask))
-            step += 1
-            if progress is not None:
-                progress(ProgressEvent("evaluate", step, total, message=f"{name}: image {index + 1} of {len(loaded)}"))
-        row: dict[str, Any] = {"model": name, "images": len(loaded)}
-        for key in METRIC_NAMES:
-            values = [m[key] for m in per_image if not math.isnan(m[key])]
-            row[key] = float(np.mean(values)) if values else float("nan")
-        row["ms_per_image"] = float(statistics.median(times))
-        rows.append(row)
-    return rows
+    per_image: list[dict[str, float]] = []
+    times: list[float] = []
+    for index, (image, mask) in enumerate(zip(images, masks)):
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EmptyMaskWarning)  # reported as NaN hole metrics
+            filled = api.fill(image, mask, model=name, weights=run.weights.get(name), device=run.device,
+                              registry=run.registry, **run.options.get(name, {}))
+        times.append((time.perf_counter() - start) * 1000.0)
+        per_image.append(compute_metrics(filled, image, mask))
+        run.step += 1
+        if run.progress is not None:
+            run.progress(ProgressEvent("evaluate", run.step, run.total,
+                                       message=f"{name}: image {index + 1} of {len(images)}"))
+    row: dict[str, Any] = {"model": name, "images": len(images)}
+    for key in METRIC_NAMES:
+        values = [m[key] for m in per_image if not math.isnan(m[key])]
+        row[key] = float(np.mean(values)) if values else float("nan")
+    row["ms_per_image"] = float(statistics.median(times))
+    return row
 
 
 def _format_value(value: Any, fmt: str) -> str:

@@ -1,8 +1,7 @@
 """The ``inpaint`` command line: ``inpaint models | fill | sample | train | fit | masks | eval``.
 
 Each subcommand lives in its own module of this package and exposes two
-functions; :func:`main` imports the modules named in :data:`SUBCOMMANDS` and
-skips any that is not installed yet::
+functions; :func:`main` imports the modules named in :data:`SUBCOMMANDS`::
 
     def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         '''Add the subcommand: ``parser = subparsers.add_parser(NAME, help=..., description=...)``,
@@ -47,18 +46,8 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"inpaint: error: {message} (see '{self.prog} --help')\n")
 
 
-def _load_subcommand(name: str):
-    module_name = f"{__name__}.{name}"
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name == module_name:
-            return None  # not written / not installed: the command is simply absent
-        raise
-
-
 def build_parser() -> ArgumentParser:
-    """The ``inpaint`` argument parser with every available subcommand."""
+    """The ``inpaint`` argument parser with every subcommand."""
     from inpaint_models import __version__
 
     parser = ArgumentParser(
@@ -69,13 +58,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name in SUBCOMMANDS:
-        module = _load_subcommand(name)
-        if module is None:
-            continue
-        subparser = module.add_parser(subparsers)
-        if subparser is None:
-            subparser = subparsers.choices[name]
-        subparser.set_defaults(_run=module.run)
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.add_parser(subparsers).set_defaults(_run=module.run)
     return parser
 
 

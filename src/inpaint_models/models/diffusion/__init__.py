@@ -3,8 +3,8 @@
 Pieces, kept apart so the shared trainer and the plugin use each on its own:
     network.py    DiffusionUNet / UNetConfig / PRESETS (modules only)
     schedule.py   CosineSchedule (T = 1000) and the forward process q_sample
-    objective.py  diffusion_loss (epsilon MSE, masked-image conditioning)
-    sampling.py   ddim_sample (DDIM, RePaint, seeds, per-step report), inpaint_array (numpy I/O)
+    objective.py  diffusion_loss, LossSettings (epsilon MSE, masked-image conditioning)
+    sampling.py   ddim_sample, SamplerSettings (DDIM, RePaint, seeds, per-step report), inpaint_array (numpy I/O)
 
 The EMA of the weights is the shared trainer's (``inpaint_models.training.ema``, ``ema_decay``).
 """
@@ -16,7 +16,8 @@ from inpaint_models.contract.lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "PRESETS": "network", "DiffusionUNet": "network", "UNetConfig": "network", "count_parameters": "network",
     "preset_config": "network", "default_schedule": "objective", "diffusion_loss": "objective",
-    "ddim_sample": "sampling", "ddim_timesteps": "sampling", "inpaint_array": "sampling",
+    "LossSettings": "objective", "ddim_sample": "sampling", "ddim_timesteps": "sampling",
+    "inpaint_array": "sampling", "SamplerSettings": "sampling",
     "repaint_schedule": "sampling", "CosineSchedule": "schedule", "cosine_betas": "schedule",
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -36,16 +37,31 @@ def as_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return (mask > 0.5).to(device=like.device, dtype=like.dtype)
 
 
+@dataclass(frozen=True)
+class LossSettings:
+    """How :func:`diffusion_loss` weighs and conditions a batch.
+
+    Attributes:
+        hole_weight: weight of hole pixels relative to known ones (1 = plain MSE); the loss is
+            a weighted *mean*, so its scale does not change with the weight.
+        uncond_prob: probability, per sample, of replacing the mask by an all-hole mask (the
+            network then sees no known pixel): trains an unconditional prior alongside, for
+            RePaint sampling with ``conditional=False``.
+        schedule: the noise schedule; the cosine T = 1000 schedule on the batch's device when None.
+    """
+
+    hole_weight: float = 1.0
+    uncond_prob: float = 0.0
+    schedule: Optional[CosineSchedule] = None
+
+
 def diffusion_loss(
     model: nn.Module,
     x0: torch.Tensor,
     mask: torch.Tensor,
     t: Optional[torch.Tensor] = None,
     noise: Optional[torch.Tensor] = None,
-    *,
-    schedule: Optional[CosineSchedule] = None,
-    hole_weight: float = 1.0,
-    uncond_prob: float = 0.0,
+    settings: LossSettings = LossSettings(),
     generator: Optional[torch.Generator] = None,
 ) -> torch.Tensor:
     """Scalar epsilon-prediction MSE of ``model`` on one batch.
@@ -60,19 +76,15 @@ def diffusion_loss(
         mask: (B, 1, H, W) or (B, H, W), bool or float, 1 = hole.
         t: long (B,) timesteps in [0, T); uniform at random when None.
         noise: (B, 3, H, W) target noise; standard normal when None.
-        schedule: the noise schedule; the cosine T = 1000 schedule on x0's device when None.
-        hole_weight: weight of hole pixels relative to known ones (1 = plain MSE); the result is
-            a weighted *mean*, so its scale does not change with the weight.
-        uncond_prob: probability, per sample, of replacing the mask by an all-hole mask (the
-            network then sees no known pixel): trains an unconditional prior alongside, for
-            RePaint sampling with ``conditional=False``.
+        settings: hole weight, unconditional share and schedule (:class:`LossSettings`).
         generator: draws t, noise and the unconditional choice (reproducible steps).
     """
     if x0.ndim != 4:
         raise ValueError(f"x0 must be (B, C, H, W); got {tuple(x0.shape)}")
+    hole_weight, uncond_prob = settings.hole_weight, settings.uncond_prob
     if hole_weight < 0:
         raise ValueError(f"hole_weight must be >= 0; got {hole_weight}")
-    schedule = schedule if schedule is not None else default_schedule(x0.device)
+    schedule = settings.schedule if settings.schedule is not None else default_schedule(x0.device)
     mask = as_mask(mask, x0)
     b = x0.shape[0]
 

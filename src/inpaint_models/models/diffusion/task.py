@@ -12,9 +12,9 @@ import torch
 from inpaint_models.contract.errors import ConfigError, WeightsError
 from inpaint_models.io.sidecar import WeightsGeometry
 from inpaint_models.models.diffusion.network import PRESETS, DiffusionUNet, UNetConfig, preset_config
-from inpaint_models.models.diffusion.objective import diffusion_loss
+from inpaint_models.models.diffusion.objective import LossSettings, diffusion_loss
 from inpaint_models.models.diffusion.plugin import DiffusionOptions
-from inpaint_models.models.diffusion.sampling import ddim_sample
+from inpaint_models.models.diffusion.sampling import SamplerSettings, ddim_sample
 from inpaint_models.models.prefill import smooth_fill
 from inpaint_models.training.config import TrainConfig, TrainSettings
 from inpaint_models.training.data import Batch
@@ -75,8 +75,8 @@ class DiffusionTask(TrainTask):
         o: DiffusionOptions = self.spec.options
         x0 = batch.image * 2.0 - 1.0  # the trainer's [0, 1] -> the network's [-1, 1]
         with ctx.autocast():
-            loss = diffusion_loss(ctx.nets["unet"], x0, batch.mask, hole_weight=o.hole_weight,
-                                  uncond_prob=o.uncond_prob)
+            loss = diffusion_loss(ctx.nets["unet"], x0, batch.mask,
+                                  settings=LossSettings(hole_weight=o.hole_weight, uncond_prob=o.uncond_prob))
         ctx.optimize(loss, "unet")
         return {"loss": loss.detach()}
 
@@ -92,21 +92,11 @@ class DiffusionTask(TrainTask):
         if o.strength < 1.0:
             hole = (mask if mask.ndim == 4 else mask[:, None]).float()
             start = smooth_fill(image.float(), hole) * 2.0 - 1.0
-        out = ddim_sample(
-            self.networks["unet"],
-            image.float() * 2.0 - 1.0,
-            mask,
-            strength=o.strength,
-            start=start,
-            steps=o.steps,
-            eta=o.eta,
-            seed=int(o.seed) + int(seed),
-            repaint=o.repaint,
-            jump_length=o.jump_length,
-            resample_count=o.resample_count,
-            conditional=o.conditional,
-            report=progress,
-        )
+        sampler = SamplerSettings(steps=o.steps, eta=o.eta, seed=int(o.seed) + int(seed), repaint=o.repaint,
+                                  jump_length=o.jump_length, resample_count=o.resample_count,
+                                  conditional=o.conditional, strength=o.strength)
+        out = ddim_sample(self.networks["unet"], image.float() * 2.0 - 1.0, mask, sampler, start=start,
+                          report=progress)
         return (out + 1.0) / 2.0
 
     def extra_state(self) -> dict[str, Any]:
