@@ -2,6 +2,8 @@
 
 The backend hands ``fill`` a float32 (H, W, C) crop in [0, 1] and a bool (H, W)
 mask (True = hole) and composites the answer, so a plugin only predicts pixels.
+A plugin imports only the contract (``inpaint_models.contract``): the hooks, the
+datatypes and the option helpers, none of which imports torch or the fill pipeline.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inpaint_models import FillContext, ModelInfo, ProgressEvent, hookimpl
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent
+from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.options import fill_option
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,7 @@ class HarmonicOptions:
         iterations: Jacobi sweeps; more sweeps reach further into large holes.
     """
 
-    iterations: int = 400
+    iterations: int = fill_option(400)  # a fill option: fill(..., iterations=800), --opt, the napari form
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
