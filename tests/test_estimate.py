@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import inpaint_models
-from inpaint_models import api
 from inpaint_models.pipeline.estimate import FillEstimate, cache_path, estimate_fill_seconds, format_duration
+from inpaint_models.pipeline.plan import FillRequest, plan_fill
 
 
 @pytest.fixture(autouse=True)
@@ -144,7 +144,7 @@ def test_bad_input_raises_as_fill_does_and_cancel_stops_the_measurement():
 def test_the_plan_lists_the_crops_fill_sends():
     image, mask = small_photo(size=96)
     mask[70:80, 70:80] = True
-    plan = api.plan_fill(image, mask, "telea", margin=4)
+    plan = plan_fill(image, mask, FillRequest("telea", margin=4))
     crops = plan.crops()
     assert len(crops) == 2
     for crop, crop_mask in crops:

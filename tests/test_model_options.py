@@ -127,7 +127,7 @@ def test_shipped_sidecars_record_the_geometry_of_their_networks(name):
 def test_a_sidecar_without_geometry_gets_it_computed(tmp_path):
     import shutil
 
-    from inpaint_models.pipeline.crops import weights_geometry
+    from inpaint_models.pipeline.geometry import weights_geometry
 
     info = REGISTRY.info("pconv-unet")
     weights = tmp_path / "old.safetensors"

@@ -19,7 +19,7 @@ from inpaint_models.contract.errors import (
     UnsupportedDtypeError,
 )
 from inpaint_models.contract.hookspecs import hookimpl
-from inpaint_models.contract.registry import make_registry
+from inpaint_models.contract.registry import default_registry, make_registry
 from inpaint_models.pipeline.layout import hole_boxes, resolve_layout
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64, np.bool_]
@@ -368,7 +368,7 @@ def test_thousands_of_specks_are_grouped_quickly():
 
 # ---------------------------------------------------------------- bad numeric input (issue 12)
 def classical_models() -> list[str]:
-    return [info.name for info in inpaint_models.api.default_registry().infos() if not info.trainable]
+    return [info.name for info in default_registry().infos() if not info.trainable]
 
 
 def test_a_value_beyond_float32_range_is_named_before_any_model_runs(spy_registry):

@@ -107,6 +107,29 @@ class ValueRange:
         return values.astype(self.dtype)
 
 
+def mask_covers(where: str, purpose: str = "inpaint from") -> MaskCoversImageError:
+    """The one wording of "the mask covers everything": ``the mask covers {where}: there is nothing to {purpose}``.
+
+    Returned, not raised, for checks that know it without a mask at hand (the
+    lazy fill counts hole pixels); :func:`require_known_pixels` raises it.
+    """
+    return MaskCoversImageError(f"the mask covers {where}: there is nothing to {purpose}")
+
+
+def require_known_pixels(mask: np.ndarray, where: str = "the whole image", purpose: str = "inpaint from") -> None:
+    """Raise :class:`MaskCoversImageError` (:func:`mask_covers`) when ``mask`` has no known pixel.
+
+    Args:
+        mask: bool, any shape, True = hole (to fill).
+        where: what the mask covers, for the message: ``"the whole image"``,
+            ``"the whole of plane 3"``, ``"the whole stack"``...
+        purpose: what the known pixels are for: ``"inpaint from"`` (a fill),
+            ``"learn from"`` (a fit).
+    """
+    if bool(np.all(mask)):
+        raise mask_covers(where, purpose)
+
+
 def check_finite(planes: np.ndarray, mask_planes: np.ndarray) -> None:
     """Raise :class:`InvalidValuesError` when a known (unmasked) pixel is NaN or infinite.
 
@@ -156,7 +179,7 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
     check_finite(planes, mask_planes)
     known = planes[known_mask]
     if known.size == 0:
-        raise MaskCoversImageError("the mask covers the whole image: there is nothing to inpaint from")
+        raise mask_covers("the whole image")
     low = float(known.min())
     high = float(known.max())
     if dtype.kind == "f" and low >= 0.0 and high <= 1.0 and (high == 0.0 or high >= 1e-30):

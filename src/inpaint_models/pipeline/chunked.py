@@ -14,7 +14,7 @@ here. Each step reads only what it needs:
    functions as the in-memory fill (:func:`inpaint_models.pipeline.layout.boxes_around`,
    :func:`~inpaint_models.pipeline.layout.volume_boxes_around`).
 4. **crops**: each box is sliced from the image and the mask (dask reads only the
-   chunks it touches) and filled by :func:`inpaint_models.api.fill_region`, the
+   chunks it touches) and filled by :func:`inpaint_models.pipeline.crops.fill_region`, the
    step the in-memory fill uses, with the crop's own value range: the result is
    the in-memory fill's, bit for bit. With a ``dask.distributed`` client the
    crops are filled on its workers, each model loaded once per worker process.
@@ -33,6 +33,7 @@ while the fill needs only each region's bounding box and size.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import sys
 import threading
@@ -47,78 +48,18 @@ import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 from dask.task_spec import Alias, Task, TaskRef
 
-from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent, Reporter, ignore_progress
-from inpaint_models.contract.errors import EmptyMaskWarning, MaskCoversImageError, ShapeMismatchError
+from inpaint_models.contract.datatypes import ProgressEvent, Reporter, ignore_progress
+from inpaint_models.contract.errors import EmptyMaskWarning
 from inpaint_models.contract.registry import ModelRegistry, default_registry, make_registry
-from inpaint_models.contract.values import check_dtype, mask_to_bool
+from inpaint_models.contract.values import mask_covers
+from inpaint_models.pipeline.crops import fill_region
+from inpaint_models.pipeline.dask_inputs import first_element, is_uniform
 from inpaint_models.pipeline.layout import Box, Layout, VolumeBox, boxes_around, channel_last, volume_boxes_around
+from inpaint_models.pipeline.plan import FillPlan
+from inpaint_models.pipeline.regions import check_plane_size
 
 #: events per phase at most: a mask of a million chunks must not flood a progress bar
 _MAX_SCAN_EVENTS = 100
-
-
-# --------------------------------------------------------------------------- inputs
-def is_zarr(array: Any) -> bool:
-    """Whether ``array`` is a zarr array (decided without importing zarr)."""
-    return type(array).__module__.split(".")[0] == "zarr"
-
-
-def to_dask(array: Any) -> da.Array:
-    """A dask array of ``array``: itself if it is one, a zarr array through :func:`dask.array.from_zarr`."""
-    if isinstance(array, da.Array):
-        return array
-    if is_zarr(array):
-        return da.from_zarr(array)
-    raise TypeError(f"expected a dask or zarr array, got {type(array).__name__}")
-
-
-def as_dask(image: Any, mask: Any) -> tuple[da.Array, da.Array]:
-    """The image and the mask of a lazy fill as dask arrays; the mask as bool, converted chunk by chunk.
-
-    An in-memory mask is wrapped with chunks matching the image's trailing
-    axes where the shapes allow. A float mask's chunks are checked for NaN when read.
-
-    Raises:
-        UnsupportedDtypeError: complex or object dtypes.
-        ShapeMismatchError: chunk sizes unknown (a dask array of unknown shape).
-    """
-    image = to_dask(image)
-    if any(np.isnan(size) for sizes in image.chunks for size in sizes):
-        raise ShapeMismatchError("the image's chunk sizes are unknown; call image.compute_chunk_sizes() first")
-    if isinstance(mask, da.Array) or is_zarr(mask):
-        mask = to_dask(mask)
-    else:
-        mask = np.asarray(mask)
-        check_dtype(mask, "mask")
-        mask = da.from_array(mask, chunks=_matching_chunks(image, mask.shape))
-    check_dtype(mask, "mask")
-    if mask.dtype != np.bool_:
-        mask = mask.map_blocks(_bool_chunk, dtype=bool)
-    return image, mask
-
-
-def _matching_chunks(image: da.Array, shape: tuple[int, ...]) -> Any:
-    for trailing in (0, 1):  # the mask as the image's trailing axes, or those before a channel axis
-        axes = image.chunks[len(image.chunks) - trailing - len(shape) : len(image.chunks) - trailing]
-        if len(axes) == len(shape) and tuple(sum(c) for c in axes) == tuple(shape):
-            return axes
-    return "auto"
-
-
-def _uniform(block: np.ndarray) -> bool:
-    """Whether a chunk is one value broadcast (every stride 0), as ``dask.array.zeros`` makes them."""
-    return block.size > 1 and all(stride == 0 for stride in block.strides)
-
-
-def _first(block: np.ndarray) -> np.ndarray:
-    return np.asarray(block[(0,) * block.ndim]).reshape(1)
-
-
-def _bool_chunk(block: np.ndarray) -> np.ndarray:
-    """One mask chunk as bool (True = fill); a broadcast constant stays one element."""
-    if _uniform(block):
-        return np.broadcast_to(mask_to_bool(_first(block))[0], block.shape)
-    return mask_to_bool(np.asarray(block))
 
 
 # --------------------------------------------------------------------------- models on workers
@@ -206,8 +147,8 @@ def scan_chunk(
 
     if block.size == 0:
         return None
-    if _uniform(block):
-        if not _first(block)[0]:
+    if is_uniform(block):
+        if not first_element(block)[0]:
             return None
         block = np.ascontiguousarray(block)
     elif not block.any():
@@ -386,31 +327,24 @@ def _check_cover(regions: Regions, layout: Layout, volume_index: Optional[int]) 
             index = min(
                 int(np.ravel_multi_index(tuple(regions.starts[i, : len(stack)]), stack)) if stack else 0 for i in full
             )
-            where = "the whole image" if layout.planes == 1 else f"the whole of plane {index}"
-            raise MaskCoversImageError(f"the mask covers {where}: there is nothing to inpaint from")
+            raise mask_covers("the whole image" if layout.planes == 1 else f"the whole of plane {index}")
         return
     full = np.flatnonzero(regions.areas == stack[volume_index] * layout.height * layout.width)
     if len(full):
         outer = min(tuple(int(regions.starts[i, a]) for a in range(len(stack)) if a != volume_index) for i in full)
-        where = "the whole stack" if not outer else f"the whole of volume {outer}"
-        raise MaskCoversImageError(f"the mask covers {where}: there is nothing to inpaint from")
+        raise mask_covers("the whole stack" if not outer else f"the whole of volume {outer}")
 
 
-def crop_regions(
-    regions: Regions,
-    layout: Layout,
-    volume_index: Optional[int],
-    margin: int,
-    depth_margin: int,
-    info: ModelInfo,
-    mask: da.Array,
-) -> list[tuple[slice, ...]]:
+def crop_regions(regions: Regions, plan: FillPlan, mask: da.Array) -> list[tuple[slice, ...]]:
     """The crop boxes around the regions, as slices of the mask's (stack..., H, W) axes.
 
+    ``mask`` is bool, broadcast to the (stack..., H, W) shape, True = hole.
     Grouped by plane (plane by plane) or by volume, and computed by the
-    in-memory fill's functions. Whether a box is all hole is answered from the
-    regions' sizes where they tell (nearly always), else by reading the mask in the box.
+    in-memory fill's functions with the plan's margins. Whether a box is all
+    hole is answered from the regions' sizes where they tell (nearly always),
+    else by reading the mask in the box.
     """
+    layout, volume_index, info = plan.layout, plan.volume_index, plan.info
     ndim = len(layout.stack_shape) + 2
     if volume_index is None:
         outer_axes, dims = list(range(ndim - 2)), [ndim - 2, ndim - 1]
@@ -444,7 +378,7 @@ def crop_regions(
         if volume_index is None:
             components = [Box(int(a[0]), int(a[1]), int(b[0]), int(b[1])) for a, b in zip(starts, stops)]
             boxes = boxes_around(
-                components, (layout.height, layout.width), margin, info.min_size, info.native_size is not None,
+                components, (layout.height, layout.width), plan.margin, info.min_size, info.native_size is not None,
                 lambda box, all_hole=all_hole: all_hole((box.top, box.left), (box.bottom, box.right)),
             )
             result += [slices_of((box.top, box.left), (box.bottom, box.right)) for box in boxes]
@@ -452,7 +386,7 @@ def crop_regions(
             volume_components = [VolumeBox(tuple(map(int, a)), tuple(map(int, b))) for a, b in zip(starts, stops)]  # type: ignore[arg-type]
             volume_shape = (shape[volume_index], layout.height, layout.width)
             boxes = volume_boxes_around(
-                volume_components, volume_shape, margin, depth_margin, info.min_size,
+                volume_components, volume_shape, plan.margin, plan.depth_margin, info.min_size,
                 lambda box, all_hole=all_hole: all_hole(box.start, box.stop),
             )
             result += [slices_of(box.start, box.stop) for box in boxes]
@@ -515,21 +449,12 @@ def compute_with_progress(collections: list, done: Callable[[int], None], keep: 
 
 
 # --------------------------------------------------------------------------- fill
-@dataclass(frozen=True)
-class JobSpec:
-    """What every crop task of one fill shares (one graph node, sent once to each worker)."""
+def fill_job(model: ModelHandle, spec: FillPlan, crop: np.ndarray, crop_mask: np.ndarray) -> np.ndarray:
+    """Fill one crop (the image's axes, the box's extent) with its bool mask (the mask's axes); returns it filled.
 
-    info: ModelInfo
-    options: Any
-    context: FillContext
-    layout: Layout
-    volume_index: Optional[int]
-
-
-def fill_job(model: ModelHandle, spec: JobSpec, crop: np.ndarray, crop_mask: np.ndarray) -> np.ndarray:
-    """Fill one crop (the image's axes, the box's extent) with its bool mask (the mask's axes); returns it filled."""
-    from inpaint_models.api import fill_region
-
+    ``spec`` is the fill's plan as its tasks receive it (:meth:`~inpaint_models.pipeline.plan.FillPlan.for_tasks`,
+    with its context); the model comes from this process's registry (``model``).
+    """
     layout = spec.layout
     image = channel_last(crop, layout)  # (stack..., h, w, C), the stack axes of length 1 but the volume's
     holes = np.asarray(crop_mask, dtype=bool)
@@ -542,8 +467,8 @@ def fill_job(model: ModelHandle, spec: JobSpec, crop: np.ndarray, crop_mask: np.
         work, work_mask = image.reshape(image.shape[-4:]), holes.reshape(holes.shape[-3:])
     target = np.array(work, order="C", copy=True)
     with _model_lock:
-        registry = model.registry()
-        fill_region(registry, spec.info, spec.options, spec.context, work, np.ascontiguousarray(work_mask), target)
+        plan = dataclasses.replace(spec, registry=model.registry())
+        fill_region(plan, work, np.ascontiguousarray(work_mask), target)
     out = target.reshape(image.shape)
     if spec.volume_index is not None:
         out = np.moveaxis(out, len(layout.stack_shape) - 1, spec.volume_index)
@@ -580,66 +505,61 @@ def _placements(
     ]
 
 
-def fill_dask(
-    registry: ModelRegistry,
-    info: ModelInfo,
-    options: Any,
-    layout: Layout,
-    volume_index: Optional[int],
-    image: da.Array,
-    mask: da.Array,
-    margin: int,
-    depth_margin: int,
-    *,
-    weights: Any = None,
-    device: str = "auto",
-    progress: Optional[Reporter] = None,
-    cancel: Any = None,
-) -> da.Array:
-    """The lazy half of :func:`inpaint_models.fill` (which validates the arguments and calls this).
+def fill_dask(plan: FillPlan, report: Reporter, stacklevel: int = 2) -> da.Array:
+    """The lazy half of :func:`inpaint_models.fill`: a planned fill of a dask image (``plan.lazy``).
 
     Finds the hole regions chunk by chunk, fills their crops (events
-    ``"scan"`` per mask chunk and ``"fill"`` per region; ``cancel`` stops
-    either), and returns a dask array with the image's chunks in which only
-    the chunks the crops touch differ from the image's.
+    ``"scan"`` per mask chunk and ``"fill"`` per region through ``report``,
+    which raises :class:`~inpaint_models.contract.errors.Cancelled` to stop),
+    and returns a dask array with the image's chunks in which only the chunks
+    the crops touch differ from the image's. An empty mask returns the image
+    with an :class:`EmptyMaskWarning` (``stacklevel`` counted from here).
     """
-    from inpaint_models.api import _check_sizes, make_context, make_reporter
-
-    report = make_reporter(progress, cancel)
+    layout, volume_index, image = plan.layout, plan.volume_index, plan.image
     shape = layout.stack_shape + (layout.height, layout.width)
     ndim = len(shape)
     connected = (ndim - 2, ndim - 1) if volume_index is None else (volume_index, ndim - 2, ndim - 1)
-    lead = ndim - mask.ndim
-    found = find_regions(mask, tuple(axis - lead for axis in connected if axis >= lead), report)
+    lead = ndim - plan.mask.ndim
+    found = find_regions(plan.mask, tuple(axis - lead for axis in connected if axis >= lead), report)
     regions = _broadcast_regions(found, shape, volume_index)
     if not len(regions.areas):
-        warnings.warn("the mask is empty: returning the image unchanged", EmptyMaskWarning, stacklevel=3)
+        warnings.warn("the mask is empty: returning the image unchanged", EmptyMaskWarning, stacklevel=stacklevel)
         return image
-    _check_sizes(info, layout, np.empty((0, 0, 0), bool), [])
+    check_plane_size(plan.info, layout)
     _check_cover(regions, layout, volume_index)
-    full_mask = da.broadcast_to(mask, shape) if lead else mask
-    boxes = crop_regions(regions, layout, volume_index, margin, depth_margin, info, full_mask)
-    context = make_context(info, weights, device, str(image.dtype), ignore_progress)
+    full_mask = da.broadcast_to(plan.mask, shape) if lead else plan.mask
+    boxes = crop_regions(regions, plan, full_mask)
+    plan = plan.with_context(ignore_progress)
+    crops = _fill_crops(plan, boxes, full_mask, report)
+    return _patched(image, [_image_slices(box, layout) for box in boxes], crops)
 
+
+def _fill_crops(plan: FillPlan, boxes: list[tuple[slice, ...]], full_mask: da.Array, report: Reporter) -> list:
+    """Fill the crops in the boxes (slices of the mask's axes), one task each; persisted dask collections."""
     token = uuid.uuid4().hex
-    model = dask.delayed(ModelHandle(registry, info.name), name=f"inpaint-model-{token}")
-    spec = dask.delayed(JobSpec(info, options, context, layout, volume_index), name=f"inpaint-spec-{token}")
-    image_boxes = [_image_slices(box, layout) for box in boxes]
+    model = dask.delayed(ModelHandle(plan.registry, plan.info.name), name=f"inpaint-model-{token}")
+    spec = dask.delayed(plan.for_tasks(), name=f"inpaint-spec-{token}")
     crops = [
-        dask.delayed(fill_job)(model, spec, image[image_box], full_mask[box], dask_key_name=f"inpaint-crop-{token}-{i}")
-        for i, (box, image_box) in enumerate(zip(boxes, image_boxes))
+        dask.delayed(fill_job)(
+            model, spec, plan.image[_image_slices(box, plan.layout)], full_mask[box],
+            dask_key_name=f"inpaint-crop-{token}-{i}",
+        )
+        for i, box in enumerate(boxes)
     ]
-    crops = compute_with_progress(
+    return compute_with_progress(
         crops,
         lambda step: report(ProgressEvent("fill", step, len(crops), message=f"region {step} of {len(crops)}")),
         keep=True,
     )
 
+
+def _patched(image: da.Array, image_boxes: list[tuple[slice, ...]], crops: list) -> da.Array:
+    """A dask array of ``image``'s chunks with the filled crops pasted into the chunks they touch."""
     touched: dict[tuple[int, ...], list] = collections.defaultdict(list)
     for i, image_box in enumerate(image_boxes):
         for index, block_slices, crop_slices in _placements(image_box, image.chunks):
             touched[index].append((i, block_slices, crop_slices))
-    name = f"inpaint-fill-{token}"
+    name = f"inpaint-fill-{uuid.uuid4().hex}"
     layer: dict[tuple, Any] = {}
     for index in np.ndindex(*image.numblocks):
         key, source = (name,) + index, (image.name,) + index

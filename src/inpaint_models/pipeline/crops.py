@@ -1,141 +1,135 @@
-"""One crop through one model: value conversion, channel adaptation, resize and pad, the plugin call.
+"""One crop through one model: value conversion, channel adaptation, resize and pad, the plugin call, the composite.
 
-The pipeline (:func:`inpaint_models.api.fill`) finds the hole regions and their
-crop boxes; this module owns what happens to one crop between the caller's
-values and the plugin's float32 [0, 1] contract, and back. It is the one owner
-of crop geometry: the channel count, native size and size multiple come from
-:func:`weights_geometry` — the sidecar of the weights in use for a trained
-model (a context encoder trained at 64 px gets 64 x 64 crops), ModelInfo for
-the others — and a plugin receives crops that already fit.
+The pipeline finds the hole regions and their crop boxes
+(:mod:`inpaint_models.pipeline.regions`, :mod:`inpaint_models.pipeline.chunked`);
+this module owns what happens to one crop, a plane (h, w, C) or a volume
+(d, h, w, C), between the caller's values and the plugin's float32 [0, 1]
+contract, and back. Crops are fitted to the geometry of the weights in use
+(:mod:`inpaint_models.pipeline.geometry`: channel count, native size, size
+multiple), so a plugin receives crops that already fit.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Callable, Optional
 
 import numpy as np
 
-from inpaint_models.contract.datatypes import FillContext, ModelInfo
 from inpaint_models.contract.errors import ShapeMismatchError
-from inpaint_models.contract.registry import ModelRegistry
 from inpaint_models.contract.values import ValueRange
-from inpaint_models.io.sidecar import WeightsGeometry, checkpoint_stamp, geometry_of, info_geometry, read_sidecar
+from inpaint_models.contract.values import value_range as measure_value_range
+from inpaint_models.pipeline.geometry import model_input_shape
 from inpaint_models.pipeline.layout import resize_mask, resize_plane
+from inpaint_models.pipeline.plan import FillPlan
 
-_geometries: dict[tuple, WeightsGeometry] = {}
+#: calls the plugin on one converted crop: (plan, float32 unit crop (..., c), bool mask) -> float32 of its shape
+ModelCall = Callable[[FillPlan, np.ndarray, np.ndarray], np.ndarray]
 
 
-def weights_geometry(info: ModelInfo, weights: Optional[Union[str, Path]]) -> WeightsGeometry:
-    """How crops must look for ``info``'s model with ``weights`` (None: a model without weights).
+def sent_shape(plan: FillPlan, crop_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The spatial shape a crop of ``crop_shape`` ((h, w, C) or (d, h, w, C)) reaches the plugin at.
 
-    Read from the checkpoint's sidecar (``geometry``, written since checkpoints
-    record it); an older sidecar's geometry is computed by rebuilding the task
-    (built-in models; this imports torch, which the fill needs anyway), else
-    inferred from the sidecar and ModelInfo. Cached per checkpoint (see
-    :func:`~inpaint_models.io.sidecar.checkpoint_stamp`).
+    What :func:`fill_region` sends: a one-plane volume box goes as a plane;
+    planes are resized and padded, volumes padded, to the weights' geometry
+    (:func:`~inpaint_models.pipeline.geometry.model_input_shape`). Needs the plan's context.
+    """
+    spatial = tuple(crop_shape[:-1])
+    if len(spatial) == 3 and spatial[0] == 1:
+        spatial = spatial[1:]
+    return model_input_shape(plan.geometry, spatial)
+
+
+def fill_region(
+    plan: FillPlan, crop: np.ndarray, crop_mask: np.ndarray, target: np.ndarray,
+    value_range: Optional[ValueRange] = None,
+) -> None:
+    """Fill one hole region and composite it into ``target``: the one step shared by in-memory and dask fills.
+
+    Args:
+        plan: the fill's plan, with its context (:meth:`~inpaint_models.pipeline.plan.FillPlan.with_context`).
+        crop: (h, w, C) or (d, h, w, C) in the caller's dtype: the region's box
+            with its context; a (1, h, w, C) box goes to the model as a 2D crop.
+        crop_mask: bool (h, w) / (d, h, w), True = fill.
+        target: where the result goes, shape and dtype of ``crop`` and equal to it
+            (a view of the output buffer, or a copy of the crop); only pixels
+            under ``crop_mask`` change.
+        value_range: the value conversion; default (and what ``fill`` uses): the
+            crop's own, from its known pixels (:func:`inpaint_models.contract.values.value_range`).
 
     Raises:
-        WeightsError: the checkpoint is unreadable or belongs to another model.
+        InvalidValuesError: NaN/inf among the crop's known pixels, or a range float32 cannot hold.
     """
-    if weights is None or not info.trainable:
-        return info_geometry(info)
-    path, stamp = checkpoint_stamp(weights)
-    key = (info.name, path, stamp)
-    geometry = _geometries.get(key)
-    if geometry is None:
-        geometry = _read_geometry(info, path)
-        if len(_geometries) >= 64:
-            _geometries.clear()
-        _geometries[key] = geometry
-    return geometry
-
-
-def _read_geometry(info: ModelInfo, path: str) -> WeightsGeometry:
-    geometry, recorded = geometry_of(path, info)
-    if recorded:
-        return geometry
-    from inpaint_models.models.neural_hooks import task_factory_for
-
-    factory = task_factory_for(info.name)
-    if factory is None:
-        return geometry
-    from inpaint_models.training.inference import merge_options
-    from inpaint_models.training.task import TaskSpec
-
-    sidecar = read_sidecar(path, info.name)
-    options = merge_options(info, sidecar.get("options", {}))
-    task = factory(TaskSpec(options=options, channels=int(sidecar.get("channels", 3)),
-                            image_size=int(sidecar.get("image_size", 64)), train=None))
-    return task.geometry()
+    if value_range is None:
+        value_range = measure_value_range(crop, crop_mask)
+    if crop.ndim == 3:
+        filled, channels = fill_crop(plan, crop, crop_mask, value_range)
+    elif crop.shape[0] == 1:
+        filled, channels = fill_crop(plan, crop[0], crop_mask[0], value_range)
+        filled = filled[np.newaxis]
+    else:
+        filled, channels = fill_crop(plan, crop, crop_mask, value_range, call_volume_model)
+    composite(target, crop_mask, filled, channels)
 
 
 def fill_crop(
-    registry: ModelRegistry,
-    info: ModelInfo,
-    options: Any,
-    context: FillContext,
-    crop: np.ndarray,
-    crop_mask: np.ndarray,
-    value_range: ValueRange,
-    model_call: Optional[Callable[..., np.ndarray]] = None,
+    plan: FillPlan, crop: np.ndarray, crop_mask: np.ndarray, value_range: ValueRange,
+    model_call: Optional[ModelCall] = None,
 ) -> tuple[np.ndarray, Optional[int]]:
     """Fill one crop; returns values in the caller's dtype and how many leading channels to write (None = all).
 
     Args:
-        crop: (h, w, C) in the caller's dtype and range; ``crop_mask`` bool (h, w), True = fill.
+        plan: the fill's plan, with its context.
+        crop: (h, w, C), or (d, h, w, C) with ``model_call`` :func:`call_volume_model`, in the
+            caller's dtype and range; ``crop_mask`` bool (h, w) / (d, h, w), True = fill.
         value_range: the caller's values <-> float32 [0, 1] (:func:`inpaint_models.contract.values.value_range`).
         model_call: calls the plugin on one converted crop (default :func:`call_model`, for (h, w, c)
-            crops); the volume pipeline passes its own for (d, h, w, c) crops, so both share this
+            crops; :func:`call_volume_model` for (d, h, w, c) ones), so planes and volumes share this
             conversion and channel adaptation.
 
-    The crop's channels are adapted to those the weights accept
-    (:func:`weights_geometry`): RGBA through a colour model keeps its alpha,
-    other counts go channel by channel (grey through a colour model as R = G = B).
+    The crop's channels are adapted to those the weights accept (the plan's
+    geometry): RGBA through a colour model keeps its alpha, other counts go
+    channel by channel (grey through a colour model as R = G = B).
     """
     call = model_call or call_model
     unit = value_range.to_unit(crop)
     unit[crop_mask] = 0.0  # hole pixels carry no information (and may be NaN)
     count = unit.shape[-1]
-    accepted = weights_geometry(info, context.weights).channels
+    accepted = plan.geometry.channels
     written: Optional[int] = None
     if accepted is None or count in accepted:
-        predicted = call(registry, info, options, context, unit, crop_mask)
+        predicted = call(plan, unit, crop_mask)
     elif count == 4 and 3 in accepted:
-        predicted = call(registry, info, options, context, np.ascontiguousarray(unit[..., :3]), crop_mask)
+        predicted = call(plan, np.ascontiguousarray(unit[..., :3]), crop_mask)
         written = 3  # RGBA: alpha is never inpainted by a colour model
     elif 1 in accepted:
-        predicted = np.concatenate(
-            [call(registry, info, options, context, unit[..., c : c + 1].copy(), crop_mask) for c in range(count)],
-            axis=-1,
-        )
+        predicted = np.concatenate([call(plan, unit[..., c : c + 1].copy(), crop_mask) for c in range(count)], axis=-1)
     elif 3 in accepted:
         predicted = np.concatenate(
             [
-                call(registry, info, options, context, np.repeat(unit[..., c : c + 1], 3, axis=-1), crop_mask).mean(
-                    axis=-1, keepdims=True
-                )
+                call(plan, np.repeat(unit[..., c : c + 1], 3, axis=-1), crop_mask).mean(axis=-1, keepdims=True)
                 for c in range(count)
             ],
             axis=-1,
         )
     else:
         raise ShapeMismatchError(
-            f"model {info.name!r} accepts images with {', '.join(map(str, accepted))} channel(s); "
+            f"model {plan.info.name!r} accepts images with {', '.join(map(str, accepted))} channel(s); "
             f"this image has {count}"
         )
     return value_range.from_unit(predicted), written
 
 
-def model_input_shape(geometry: WeightsGeometry, height: int, width: int) -> tuple[int, int]:
-    """The (height, width) a (height, width) crop has when :func:`call_model` hands it to the plugin.
+def pad_to(image: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Pad ``image`` (..., c) and ``mask`` (...) at the end of each spatial axis (mirrored) to spatial ``shape``.
 
-    Resized to the weights' native size (fixed-size networks), then padded to their size multiple.
+    Works for planes ((h, w, c), (h, w)) and volumes ((d, h, w, c), (d, h, w));
+    crop a result with ``[: d, : h, : w]`` to undo it.
     """
-    if geometry.native_size is not None:
-        height = width = int(geometry.native_size)
-    multiple = max(1, int(geometry.size_multiple))
-    return height + (-height) % multiple, width + (-width) % multiple
+    pads = [(0, int(size) - n) for size, n in zip(shape, mask.shape)]
+    if any(after for _, after in pads):
+        image = np.pad(image, pads + [(0, 0)], mode="symmetric")
+        mask = np.pad(mask, pads, mode="symmetric")
+    return image, mask
 
 
 def pad_to_multiple(
@@ -147,49 +141,80 @@ def pad_to_multiple(
     ``[: h, : w]`` to undo it.
     """
     multiple = max(1, int(multiple))
-    pad_h, pad_w = (-image.shape[0]) % multiple, (-image.shape[1]) % multiple
-    if pad_h or pad_w:
-        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
-        mask = np.pad(mask, ((0, pad_h), (0, pad_w)), mode="symmetric")
-    return image, mask, (pad_h, pad_w)
+    height, width = mask.shape
+    image, mask = pad_to(image, mask, (height + (-height) % multiple, width + (-width) % multiple))
+    return image, mask, (mask.shape[0] - height, mask.shape[1] - width)
 
 
-def call_model(
-    registry: ModelRegistry,
-    info: ModelInfo,
-    options: Any,
-    context: FillContext,
-    unit: np.ndarray,
-    mask: np.ndarray,
-    geometry: Optional[WeightsGeometry] = None,
-) -> np.ndarray:
-    """Resize / pad a float32 (h, w, c) crop in [0, 1] to ``geometry``, call the plugin, undo the resize / pad.
+def _call_padded(plan: FillPlan, unit: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Pad a float32 unit crop (..., c) to spatial ``shape``, call the plugin, undo the padding."""
+    padded, padded_mask = pad_to(unit, mask, shape)
+    predicted = plan.registry.call_fill(
+        plan.info.name, np.ascontiguousarray(padded, dtype=np.float32), np.ascontiguousarray(padded_mask),
+        plan.options, plan.context,
+    )
+    predicted = np.asarray(predicted, dtype=np.float32)
+    if predicted.shape != padded.shape:
+        raise RuntimeError(
+            f"plugin {plan.info.name!r} returned shape {predicted.shape} for an input of shape {padded.shape}"
+        )
+    return predicted[tuple(slice(0, n) for n in mask.shape)]
 
-    ``mask`` is bool (h, w), True = fill; ``geometry`` defaults to :func:`weights_geometry`.
-    Returns float32 (h, w, c) in [0, 1].
+
+def _require_finite(plan: FillPlan, predicted: np.ndarray) -> np.ndarray:
+    if not np.isfinite(predicted).all():
+        raise RuntimeError(f"plugin {plan.info.name!r} returned NaN or infinite values")
+    return predicted
+
+
+def call_model(plan: FillPlan, unit: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Resize / pad a float32 (h, w, c) crop in [0, 1] to the weights' geometry, call the plugin, undo both.
+
+    ``mask`` is bool (h, w), True = fill; the shape sent is
+    :func:`~inpaint_models.pipeline.geometry.model_input_shape`'s. Returns float32 (h, w, c) in [0, 1].
     """
-    geometry = geometry or weights_geometry(info, context.weights)
-    height, width, channels = unit.shape
+    geometry = plan.geometry
+    height, width = mask.shape
     model_image, model_mask = unit, mask
     native = geometry.native_size
     if native is not None and (height, width) != (native, native):
         model_image = resize_plane(unit, native, native)
         model_mask = resize_mask(mask, native, native)
         model_image[model_mask] = 0.0
-    model_image, model_mask, (pad_h, pad_w) = pad_to_multiple(model_image, model_mask, geometry.size_multiple)
-    predicted = registry.call_fill(
-        info.name, np.ascontiguousarray(model_image, dtype=np.float32), np.ascontiguousarray(model_mask), options,
-        context,
-    )
-    predicted = np.asarray(predicted, dtype=np.float32)
-    expected = model_image.shape
-    if predicted.shape != expected:
-        raise RuntimeError(
-            f"plugin {info.name!r} returned shape {predicted.shape} for an input of shape {expected}"
-        )
-    predicted = predicted[: predicted.shape[0] - pad_h, : predicted.shape[1] - pad_w]
+    predicted = _call_padded(plan, model_image, model_mask, model_input_shape(geometry, (height, width)))
     if predicted.shape[:2] != (height, width):
         predicted = resize_plane(np.ascontiguousarray(predicted), height, width)
-    if not np.isfinite(predicted).all():
-        raise RuntimeError(f"plugin {info.name!r} returned NaN or infinite values")
-    return predicted
+    return _require_finite(plan, predicted)
+
+
+def call_volume_model(plan: FillPlan, unit: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pad a float32 (d, h, w, c) crop in [0, 1] to the weights' geometry, call the plugin, undo the padding.
+
+    ``mask`` is bool (d, h, w), True = fill; the three axes are padded (mirrored) to
+    the size multiple of the weights in use (a stack-unet's ``2 ** (levels - 1)``),
+    :func:`~inpaint_models.pipeline.geometry.model_input_shape`. Returns float32 (d, h, w, c) in [0, 1].
+    """
+    return _require_finite(plan, _call_padded(plan, unit, mask, model_input_shape(plan.geometry, mask.shape)))
+
+
+def composite(target: np.ndarray, crop_mask: np.ndarray, filled: np.ndarray, channels: Optional[int]) -> None:
+    """Write a filled crop into ``target`` (a view of the output) under ``crop_mask`` (bool, True = filled).
+
+    Channels the model did not fill (alpha through a colour model) keep the
+    caller's values, except non-finite ones under the hole (NaN alpha in a
+    float RGBA image), which take the nearest known pixel's value: a filled
+    image never holds NaN.
+    """
+    if channels is None:
+        target[crop_mask] = filled[crop_mask]
+        return
+    target[crop_mask, :channels] = filled[crop_mask][:, :channels]
+    rest = target[..., channels:]
+    if rest.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(rest) & crop_mask[..., np.newaxis]
+    if bad.any():
+        from scipy import ndimage
+
+        nearest = ndimage.distance_transform_edt(crop_mask, return_distances=False, return_indices=True)
+        rest[bad] = rest[tuple(nearest)][bad]

@@ -1,11 +1,11 @@
 """How long a fill will take, estimated before it starts: one network call timed, times the count.
 
-:func:`estimate_fill_seconds` plans the fill as :func:`inpaint_models.fill`
-would (:func:`inpaint_models.api.plan_fill`: the same model, options, hole
-regions and crop boxes), then runs the model on its **largest crop** through the
-pipeline's own crop code (:func:`inpaint_models.api.fill_region`: value
-conversion, channels, resize and pad to the weights' geometry) and stops it
-early:
+:func:`estimate_fill` takes the fill's plan (:func:`inpaint_models.pipeline.plan.plan_fill`,
+made by :func:`estimate_fill_seconds` as :func:`inpaint_models.fill`
+makes it: the same model, options, hole regions and crop boxes), then runs the
+model on its **largest crop** through the pipeline's own crop code
+(:func:`inpaint_models.pipeline.crops.fill_region`: value conversion, channels,
+resize and pad to the weights' geometry) and stops it early:
 
 * a model that reports each network call (``ProgressEvent("sample", i, n)``:
   the diffusion sampler, one event per denoising step; stack-unet, one per
@@ -29,6 +29,7 @@ nothing. No torch import here at module level.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -41,8 +42,14 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
+from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent, ignore_progress
 from inpaint_models.contract.errors import Cancelled
+from inpaint_models.contract.options import FILL, fields_of_kind
+from inpaint_models.io.atomic import atomic_write_text
+from inpaint_models.io.sidecar import checkpoint_stamp
+from inpaint_models.pipeline.crops import fill_region, sent_shape
+from inpaint_models.pipeline.plan import FillPlan, FillRequest, plan_fill
+from inpaint_models.pipeline.progress import CancelCheck, cancel_requested
 
 #: a fill expected to take longer than this many seconds is announced (CLI) or asked about (napari)
 LONG_FILL_SECONDS = 30.0
@@ -150,8 +157,6 @@ def _seconds(value: float) -> str:
 
 def steps_option(info: ModelInfo) -> Optional[str]:
     """The fill option setting how many network calls a fill makes (``steps``), or None."""
-    from inpaint_models.contract.options import FILL, fields_of_kind
-
     names = list(fields_of_kind(info, FILL))
     if "steps" in names:
         return "steps"
@@ -159,7 +164,7 @@ def steps_option(info: ModelInfo) -> Optional[str]:
 
 
 def measures(info: ModelInfo) -> bool:
-    """Whether :func:`estimate_fill_seconds` times this model: a neural model, or one with a steps option."""
+    """Whether :func:`estimate_fill` times this model: a neural model, or one with a steps option."""
     return info.trainable or steps_option(info) is not None
 
 
@@ -185,11 +190,12 @@ def estimate_fill_seconds(
 ) -> FillEstimate:
     """Estimate how long ``fill(image, mask, model, weights, device, ..., **options)`` will take, before it runs.
 
-    Times one network call on the fill's largest crop on ``device`` (see the
-    module docstring) and multiplies by the calls per region and the regions.
-    Costs about two network calls and the model's loading (which the fill then
-    finds cached); nothing for a classical model, or when the same estimate was
-    measured before on this machine (``use_cache``).
+    Times one network call on the fill's largest crop on ``device`` and
+    multiplies by the calls per region and the regions (see the module
+    docstring, and :func:`estimate_fill` for a planned fill). Costs about two network calls and
+    the model's loading (which the fill then finds cached); nothing for a
+    classical model, or when the same estimate was measured before on this
+    machine (``use_cache``).
 
     Args:
         image: as :func:`inpaint_models.fill`: (H, W), (H, W, C) or a stack, any supported dtype.
@@ -198,7 +204,7 @@ def estimate_fill_seconds(
             **options: exactly as :func:`inpaint_models.fill` takes them.
         cancel: a ``threading.Event`` or callable; when set the calibration stops
             with :class:`~inpaint_models.contract.errors.Cancelled`.
-        use_cache: read and write the timings cache (see the module docstring).
+        use_cache: read and write the timings cache (in the user's cache folder).
 
     Returns:
         A :class:`FillEstimate` (``seconds`` None for a classical model, a lazy
@@ -208,64 +214,81 @@ def estimate_fill_seconds(
         InpaintError: what :func:`inpaint_models.fill` raises for these arguments.
         Cancelled: ``cancel`` was set.
     """
-    from inpaint_models import api
-    from inpaint_models.pipeline.crops import model_input_shape, weights_geometry
+    request = FillRequest(model, weights, device, channel_axis, volume_axis, margin, volume_margin, registry, options)
+    return estimate_fill(plan_fill(image, mask, request, stacklevel=3), cancel, use_cache)
 
-    plan = api.plan_fill(
-        image, mask, model, channel_axis=channel_axis, volume_axis=volume_axis, margin=margin,
-        volume_margin=volume_margin, registry=registry, stacklevel=3, **options,
-    )
+
+def estimate_fill(plan: FillPlan, cancel: Optional[CancelCheck] = None, use_cache: bool = True) -> FillEstimate:
+    """Estimate how long the planned fill will take, before it runs (see the module docstring).
+
+    Times one network call on the fill's largest crop on the plan's device and
+    multiplies by the calls per region and the regions. Costs about two network
+    calls and the model's loading (which the fill then finds cached); nothing
+    for a classical model, or when the same estimate was measured before on
+    this machine (``use_cache``: read and write the timings cache).
+
+    Args:
+        plan: the fill's plan (:func:`~inpaint_models.pipeline.plan.plan_fill`), without its context.
+        cancel: a ``threading.Event`` or callable; when set the calibration stops
+            with :class:`~inpaint_models.contract.errors.Cancelled`.
+        use_cache: read and write the timings cache.
+
+    Returns:
+        A :class:`FillEstimate` (``seconds`` None for a classical model, a lazy
+        dask/zarr image, or an empty mask).
+
+    Raises:
+        InpaintError: what :func:`inpaint_models.fill` raises for this plan.
+        Cancelled: ``cancel`` was set.
+    """
     info = plan.info
     step_name = steps_option(info)
     steps = int(getattr(plan.options, step_name)) if step_name is not None else None
     if not measures(info):
         return FillEstimate(None, "not measured", info.name, "cpu", steps_option=None)
     if plan.lazy:
-        return FillEstimate(None, "a dask or zarr image: not estimated", info.name, device,
+        return FillEstimate(None, "a dask or zarr image: not estimated", info.name, plan.device,
                             steps_option=step_name, steps=steps)
     crops = plan.crops()
-    context = api.make_context(info, weights, device, str(plan.image.dtype), lambda event: None)
+    plan = plan.with_context(ignore_progress)
     if not crops:
-        return FillEstimate(None, "the mask is empty: nothing to fill", info.name, context.device,
+        return FillEstimate(None, "the mask is empty: nothing to fill", info.name, plan.context.device,
                             steps_option=step_name, steps=steps)
-    geometry = weights_geometry(info, context.weights)
-
-    def as_sent(crop: np.ndarray) -> tuple[int, ...]:
-        if crop.ndim == 3 or crop.shape[0] == 1:  # (h, w, C), or a one-plane volume box sent as 2D
-            return model_input_shape(geometry, crop.shape[-3], crop.shape[-2])
-        multiple = max(1, info.size_multiple)
-        return tuple(n + (-n) % multiple for n in crop.shape[:-1])
-
-    shapes = [as_sent(crop) for crop, _ in crops]
+    shapes = [sent_shape(plan, crop.shape) for crop, _ in crops]
     sizes = [int(np.prod(shape)) for shape in shapes]
     largest = int(np.argmax(sizes))
+    per_call, calls, method = _timing(plan, crops[largest], shapes[largest], cancel, use_cache)
     regions = sum(size / sizes[largest] for size in sizes)
-    crop, crop_mask = crops[largest]
-    key = _cache_key(info, context.weights, context.device, shapes[largest], crop.shape[-1], plan.options)
-    timing = _cache_read(key) if use_cache else None
-    method = "cached"
-    if timing is None:
-        timing = _time_calls(plan, context.weights, context.device, crop, crop_mask, cancel)
-        method = "measured"
-        if use_cache:
-            _cache_write(key, timing)
-    per_call, calls = timing
     return FillEstimate(
-        seconds=per_call * calls * regions, method=method, model=info.name, device=context.device,
+        seconds=per_call * calls * regions, method=method, model=info.name, device=plan.context.device,
         regions=regions, region_count=len(crops), calls=calls, seconds_per_call=per_call,
         crop_shape=tuple(shapes[largest]), steps_option=step_name, steps=steps,
     )
 
 
-def _time_calls(plan: Any, weights: Any, device: str, crop: np.ndarray, crop_mask: np.ndarray,
-                cancel: Any) -> tuple[float, int]:
-    """``(seconds per call, calls per region)`` of the model on one crop, through the pipeline's crop code."""
-    from inpaint_models import api
+def _timing(plan: FillPlan, crop: tuple[np.ndarray, np.ndarray], shape: tuple[int, ...],
+            cancel: Optional[CancelCheck], use_cache: bool) -> tuple[float, int, str]:
+    """``(seconds per call, calls per region, "cached" or "measured")`` of one ``(crop, crop_mask)`` sent at ``shape``.
 
+    ``plan`` has its context (device, weights: part of the cache key).
+    """
+    key = _cache_key(plan, shape, crop[0].shape[-1])
+    timing = _cache_read(key) if use_cache else None
+    if timing is not None:
+        return (*timing, "cached")
+    timing = _time_calls(plan, crop[0], crop[1], cancel)
+    if use_cache:
+        _cache_write(key, timing)
+    return (*timing, "measured")
+
+
+def _time_calls(plan: FillPlan, crop: np.ndarray, crop_mask: np.ndarray,
+                cancel: Optional[CancelCheck]) -> tuple[float, int]:
+    """``(seconds per call, calls per region)`` of the model on one crop, through the pipeline's crop code."""
     calls: list[tuple[float, int, int]] = []  # (time, step, total) of each "sample" event
 
     def report(event: ProgressEvent) -> None:
-        if api._cancel_requested(cancel):
+        if cancel_requested(cancel):
             raise Cancelled("estimate cancelled")
         if event.phase == "sample" and event.total > 1:
             calls.append((time.perf_counter(), int(event.step), int(event.total)))
@@ -273,11 +296,11 @@ def _time_calls(plan: Any, weights: Any, device: str, crop: np.ndarray, crop_mas
                 raise _Enough
 
     def run_once() -> float:
-        context = api.make_context(plan.info, weights, device, str(plan.image.dtype), report)
+        timed = dataclasses.replace(plan, context=dataclasses.replace(plan.context, report=report))
         target = np.array(crop, copy=True)
         start = time.perf_counter()
         try:
-            api.fill_region(plan.registry, plan.info, plan.options, context, crop, crop_mask, target)
+            fill_region(timed, crop, crop_mask, target)
         except _Enough:
             pass
         return time.perf_counter() - start
@@ -300,12 +323,11 @@ def cache_path() -> Path:
     return Path(folder) / CACHE_FILE
 
 
-def _cache_key(info: ModelInfo, weights: Optional[Path], device: str, shape: tuple[int, ...], channels: int,
-               options: Any) -> str:
+def _cache_key(plan: FillPlan, shape: tuple[int, ...], channels: int) -> str:
+    """The timings cache's key: model, weights, device, crop geometry, options and machine (a started plan)."""
+    info, weights, device, options = plan.info, plan.context.weights, plan.context.device, plan.options
     stamp: Any = None
     if weights is not None:
-        from inpaint_models.io.sidecar import checkpoint_stamp
-
         stamp = list(checkpoint_stamp(weights))
     machine = [platform.node(), os.cpu_count(), _torch_threads() if device == "cpu" else None]
     return json.dumps([info.name, stamp, device, list(shape), int(channels), repr(options), machine], default=str)
@@ -339,8 +361,6 @@ def _cache_read(key: str) -> Optional[tuple[float, int]]:
 
 
 def _cache_write(key: str, timing: tuple[float, int]) -> None:
-    from inpaint_models.io.atomic import atomic_write_text
-
     with _cache_lock:
         data = _cache_load()
         data[key] = {"seconds_per_call": float(timing[0]), "calls": int(timing[1]), "when": time.time()}
