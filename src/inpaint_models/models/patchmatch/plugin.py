@@ -26,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from inpaint_models.contract.datatypes import FillContext, ModelInfo
-from inpaint_models.contract.errors import MaskCoversImageError, OptionError
+from inpaint_models.contract.errors import OptionError
 from inpaint_models.contract.hookspecs import hookimpl
 from inpaint_models.contract.options import fill_option
+from inpaint_models.contract.values import require_known_pixels
 
 #: PyPatchMatch keeps its seed in one process-wide variable read when a fill
 #: starts: a seed and its fill must not interleave with another thread's.
@@ -102,11 +103,7 @@ def fill(image: np.ndarray, mask: np.ndarray, options: PatchMatchOptions, contex
         MaskCoversImageError: the crop has no known pixel (the pipeline grows such crops
             until they have some; a direct call may not).
     """
-    known = ~mask
-    if not known.any():
-        raise MaskCoversImageError(
-            "patchmatch: a crop around a hole region has no known pixel to copy from; use a larger margin"
-        )
+    require_known_pixels(mask, "the whole crop around a hole region (use a larger margin)", "copy from")
     channels = image.shape[-1]
     if context.source_dtype in ("uint8", "bool") and channels in (1, 3):
         guide = np.rint(image * np.float32(255.0)).astype(np.uint8)
