@@ -20,12 +20,36 @@ from inpaint_models.contract.errors import (
     UnknownModelError,
 )
 from inpaint_models.contract.hookspecs import hookimpl
-from inpaint_models.contract.registry import make_registry
+from inpaint_models.contract.registry import default_registry, make_registry
 from inpaint_models.pipeline.layout import volume_boxes
 from inpaint_models.samples import stack_sample_with_truth
 from inpaint_models.training.metrics import psnr
 
-VOLUME_MODELS = ["biharmonic", "push-pull"]
+#: every installed model that fills volumes (``ModelInfo.spatial_dims`` contains 3), from the registry
+VOLUME_MODELS = [info.name for info in default_registry().infos() if info.fills_volumes]
+
+
+def needs_fitting(name):
+    """Whether a model has no weights to fill with until it is fitted (stack-unet): tests train it for a step."""
+    info = default_registry().info(name)
+    return info.trainable and info.default_weights is None
+
+
+@pytest.fixture(scope="module")
+def weights_for(tmp_path_factory):
+    """``weights_for(model)``: None (a model's own weights, or none), or a quick checkpoint for a model to fit."""
+    trained = {}
+
+    def weights(name):
+        if not needs_fitting(name):
+            return None
+        if name not in trained:
+            from inpaint_models.training import quick_checkpoint
+
+            trained[name] = quick_checkpoint(name, tmp_path_factory.mktemp(name), steps=1, size=32)
+        return trained[name]
+
+    return weights
 
 
 class VolumeSpy:
@@ -87,6 +111,7 @@ def test_spatial_dims_default_validation_and_builtins():
     for bad in [(3,), (2, 4), [2, 3], (2.0,), ()]:
         with pytest.raises(ValueError, match="spatial_dims"):
             ModelInfo(name="x", title="x", description="x", source="x", spatial_dims=bad)
+    assert {"biharmonic", "push-pull", "stack-unet"} <= set(VOLUME_MODELS)
     for name in VOLUME_MODELS:
         assert inpaint_models.model_info(name).spatial_dims == (2, 3)
     assert not inpaint_models.model_info("telea").fills_volumes
@@ -151,7 +176,7 @@ def test_a_2d_only_model_fills_plane_by_plane_and_says_so():
 # ---------------------------------------------------------------- guarantees
 @pytest.mark.parametrize("model", VOLUME_MODELS)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64, np.bool_])
-def test_volume_fill_keeps_dtype_range_and_outside_bits(model, dtype):
+def test_volume_fill_keeps_dtype_range_and_outside_bits(model, dtype, weights_for):
     rng = np.random.default_rng(1)
     field = smooth_field(depth=8, size=24)
     if dtype == np.bool_:
@@ -164,7 +189,7 @@ def test_volume_fill_keeps_dtype_range_and_outside_bits(model, dtype):
     mask = rng.random(image.shape) < 0.2
     mask[0, 0, 0] = mask[-1, -1, -1] = True  # corners of the first and last planes
     image_before, mask_before = image.copy(), mask.copy()
-    out = inpaint_models.fill(image, mask, model=model, volume_axis=0)
+    out = inpaint_models.fill(image, mask, model=model, weights=weights_for(model), volume_axis=0)
     assert out.shape == image.shape and out.dtype == image.dtype
     assert np.array_equal(image, image_before) and np.array_equal(mask, mask_before)
     assert np.array_equal(out[~mask], image[~mask])
@@ -174,27 +199,28 @@ def test_volume_fill_keeps_dtype_range_and_outside_bits(model, dtype):
 
 
 @pytest.mark.parametrize("model", VOLUME_MODELS)
-def test_t_z_h_w_c_stack_with_a_broadcast_2d_mask(model):
+def test_t_z_h_w_c_stack_with_a_broadcast_2d_mask(model, weights_for):
     rng = np.random.default_rng(2)
     field = smooth_field(depth=5, size=20)
     image = np.stack([np.stack([field * (1 + 0.1 * t), 1 - field, field ** 2], axis=-1) for t in range(2)]).astype(np.float32)
     assert image.shape == (2, 5, 20, 20, 3)
     mask = np.zeros((20, 20), bool)
     mask[6:12, 5:15] = True  # the same hole in every plane of every volume
+    weights = weights_for(model)
     for axis in (1, 0, -4, "auto"):
-        out = inpaint_models.fill(image, mask, model=model, volume_axis=axis)
+        out = inpaint_models.fill(image, mask, model=model, weights=weights, volume_axis=axis)
         full = np.broadcast_to(mask, image.shape[:-1])
         assert out.shape == image.shape and np.array_equal(out[~full], image[~full])
         assert np.isfinite(out).all()
     # each T volume is filled alone: changing one volume leaves the other's fill unchanged
     other = image.copy()
     other[1] = rng.random(other[1].shape)
-    assert np.array_equal(inpaint_models.fill(other, mask, model=model, volume_axis=1)[0],
-                          inpaint_models.fill(image, mask, model=model, volume_axis=1)[0])
+    assert np.array_equal(inpaint_models.fill(other, mask, model=model, weights=weights, volume_axis=1)[0],
+                          inpaint_models.fill(image, mask, model=model, weights=weights, volume_axis=1)[0])
 
 
 @pytest.mark.parametrize("model", VOLUME_MODELS)
-def test_hole_across_every_plane_and_holes_touching_first_and_last_planes(model):
+def test_hole_across_every_plane_and_holes_touching_first_and_last_planes(model, weights_for):
     field = smooth_field(depth=10, size=32)
     image = field.astype(np.float32)
     mask = np.zeros(image.shape, bool)
@@ -203,15 +229,19 @@ def test_hole_across_every_plane_and_holes_touching_first_and_last_planes(model)
     mask[-1, 2:8, 22:30] = True  # last plane
     mask[4] = True  # a whole plane lost: filled from its neighbours
     mask[4, 0, 0] = False
-    out = inpaint_models.fill(image, mask, model=model, volume_axis=0)
+    weights = weights_for(model)
+    # a model fitted for one step (weights_for) fills, but not well: its accuracy is not measured here
+    accurate = not needs_fitting(model)
+    out = inpaint_models.fill(image, mask, model=model, weights=weights, volume_axis=0)
     assert np.array_equal(out[~mask], image[~mask]) and np.isfinite(out).all()
-    assert np.abs(out[mask] - field[mask]).max() < 0.15
+    assert not accurate or np.abs(out[mask] - field[mask]).max() < 0.15
     mask[4, 0, 0] = True
-    assert np.abs(inpaint_models.fill(image, mask, model=model, volume_axis=0)[4] - field[4]).max() < 0.15
+    whole_plane = inpaint_models.fill(image, mask, model=model, weights=weights, volume_axis=0)[4]
+    assert np.isfinite(whole_plane).all() and (not accurate or np.abs(whole_plane - field[4]).max() < 0.15)
     with pytest.raises(MaskCoversImageError, match="whole of plane 4"):
-        inpaint_models.fill(image, mask, model=model, volume_axis=None)
+        inpaint_models.fill(image, mask, model=model, weights=weights, volume_axis=None)
     with pytest.raises(MaskCoversImageError, match="whole stack"):
-        inpaint_models.fill(image, np.ones_like(mask), model=model, volume_axis=0)
+        inpaint_models.fill(image, np.ones_like(mask), model=model, weights=weights, volume_axis=0)
 
 
 def test_single_plane_boxes_go_to_the_model_as_2d_crops():
