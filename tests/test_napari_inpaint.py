@@ -222,7 +222,7 @@ def test_cancel_stops_a_running_fill_and_changes_nothing(qtbot, viewer_widget, s
     widget.new_mask().data[10:20, 10:20] = 1
     widget.set_model(slow_model)
     widget.options.set_value("steps", 2000)  # ~20 s if not cancelled
-    widget.long_fill_seconds = 1e9  # no question asked here (see the long-fill test)
+    widget.run.long_fill_seconds = 1e9  # no question asked here (see the long-fill test)
 
     ticks: list[float] = []
     from qtpy.QtCore import QTimer
@@ -363,7 +363,7 @@ def test_sample_data_opens(make_napari_viewer):
 def test_closing_napari_during_a_fill_stops_it(make_napari_viewer, qtbot, slow_model):
     viewer = make_napari_viewer()
     widget = dock_inpaint(qtbot, viewer)
-    widget.long_fill_seconds = 1e9
+    widget.run.long_fill_seconds = 1e9
     image = viewer.add_image(smooth_image(), name="img")
     widget.image_combo.set_value(image)
     widget.new_mask().data[10:20, 10:20] = 1
@@ -698,20 +698,20 @@ def test_a_long_fill_says_how_long_with_an_eta_and_can_be_cancelled_from_the_que
     widget.set_model(slow_model)
     widget.options.set_value("steps", 1000)
     widget.options.set_value("delay", 0.02)  # ~20 s in all
-    widget.long_fill_seconds = 5.0
-    widget.estimate_before_fill = False  # the question asked during the fill (the one before it: below)
+    widget.run.long_fill_seconds = 5.0
+    widget.run.estimate_before_fill = False  # the question asked during the fill (the one before it: below)
 
     with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
         widget.fill_button.click()
-        qtbot.waitUntil(lambda: widget.long_fill_dialog is not None, timeout=TIMEOUT_MS)
-        text = widget.long_fill_dialog.text()
+        qtbot.waitUntil(lambda: widget.run.long_fill_dialog is not None, timeout=TIMEOUT_MS)
+        text = widget.run.long_fill_dialog.text()
         assert "will take about" in text and "measured on its first steps" in text
         assert "lower 'steps' (now 1000)" in text  # the way to go faster
         assert "left" in widget.progress.format()  # progress shows an ETA
-        assert widget.job.running  # asking does not hold the fill up
-        widget.long_fill_cancel.click()
+        assert widget.run.job.running  # asking does not hold the fill up
+        widget.run.long_fill_cancel.click()
     assert blocker.args == ["cancelled"]
-    assert widget.long_fill_dialog is None
+    assert widget.run.long_fill_dialog is None
     assert [layer.name for layer in viewer.layers] == ["img", "img mask"]
 
 
@@ -724,7 +724,7 @@ def test_a_short_fill_asks_nothing(qtbot, viewer_widget, slow_model):
     widget.options.set_value("steps", 20)
     widget.options.set_value("delay", 0.005)
     assert fill_and_wait(qtbot, widget) == ["done"]
-    assert widget.long_fill_dialog is None and not widget._asked_long
+    assert widget.run.long_fill_dialog is None and not widget.run._asked_long
 
 
 def test_python_m_napari_inpaint_opens_with_the_whole_photo_in_view(qtbot):
@@ -760,7 +760,7 @@ def long_estimate(seconds_per_call=1.5, calls=400):
 @pytest.fixture
 def slow_fill(viewer_widget, slow_model, monkeypatch):
     """The slow model on a small image, its estimate 600 s, and the fills' requests recorded."""
-    import napari_inpaint.inpaint_widget as module
+    import napari_inpaint.inpaint_run as module
 
     viewer, widget = viewer_widget
     image = viewer.add_image(smooth_image(), name="img")
@@ -784,21 +784,21 @@ def test_a_long_estimate_asks_before_the_fill_and_lower_steps_fills_with_fewer(q
     viewer, widget, requests = slow_fill
     with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
         widget.fill_button.click()
-        qtbot.waitUntil(lambda: widget.estimate_dialog is not None, timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda: widget.run.estimate_dialog is not None, timeout=TIMEOUT_MS)
         assert requests == []  # nothing filled yet
-        text = widget.estimate_dialog.text()
+        text = widget.run.estimate_dialog.text()
         assert "about 10 min 00 s" in text and "estimate" in text and "1.50 s per network call" in text
         assert "20 instead of 400 would take about 30 s" in text
-        assert widget.estimate_lower.text() == "Lower steps to 20 (about 30 s)"
-        assert widget.estimate_fill_anyway.text() == "Fill anyway" and widget.estimate_cancel.text() == "Cancel"
+        assert widget.run.estimate_lower.text() == "Lower steps to 20 (about 30 s)"
+        assert widget.run.estimate_fill_anyway.text() == "Fill anyway" and widget.run.estimate_cancel.text() == "Cancel"
         assert "Estimate: about 10 min" in widget.status.text()
         assert widget.cancel_button.isEnabled() and not widget.fill_button.isEnabled()
-        widget.estimate_lower.click()
+        widget.run.estimate_lower.click()
     assert blocker.args == ["done"]
     assert widget.options.value("steps") == 20  # the form shows what the fill used
     assert requests == [{"steps": 20, "delay": 0.001}]
     assert [layer.name for layer in viewer.layers] == ["img", "img mask", "img inpainted"]
-    assert widget.estimate_dialog is None and widget._asked_long  # answered: not asked again during the fill
+    assert widget.run.estimate_dialog is None and widget.run._asked_long  # answered: not asked again during the fill
 
 
 def test_cancel_in_the_question_before_a_long_fill_changes_nothing(qtbot, slow_fill):
@@ -806,10 +806,10 @@ def test_cancel_in_the_question_before_a_long_fill_changes_nothing(qtbot, slow_f
     data = viewer.layers["img"].data.copy()
     with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
         widget.fill_button.click()
-        qtbot.waitUntil(lambda: widget.estimate_dialog is not None, timeout=TIMEOUT_MS)
-        widget.estimate_cancel.click()
+        qtbot.waitUntil(lambda: widget.run.estimate_dialog is not None, timeout=TIMEOUT_MS)
+        widget.run.estimate_cancel.click()
     assert blocker.args == ["cancelled"]
-    assert requests == [] and widget.estimate_dialog is None
+    assert requests == [] and widget.run.estimate_dialog is None
     assert [layer.name for layer in viewer.layers] == ["img", "img mask"]
     assert np.array_equal(viewer.layers["img"].data, data)
     assert "cancelled before it started" in widget.status.text()
@@ -817,7 +817,7 @@ def test_cancel_in_the_question_before_a_long_fill_changes_nothing(qtbot, slow_f
     # the widget's own Cancel answers the question too
     with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
         widget.fill_button.click()
-        qtbot.waitUntil(lambda: widget.estimate_dialog is not None, timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda: widget.run.estimate_dialog is not None, timeout=TIMEOUT_MS)
         widget.cancel_button.click()
     assert blocker.args == ["cancelled"] and requests == []
 
@@ -825,14 +825,14 @@ def test_cancel_in_the_question_before_a_long_fill_changes_nothing(qtbot, slow_f
 def test_fill_anyway_fills_with_the_steps_chosen_and_asks_nothing_more(qtbot, slow_fill):
     viewer, widget, requests = slow_fill
     widget.options.set_value("steps", 30)
-    widget.long_fill_seconds = 0.01  # the measured ETA during the fill would ask again: it does not
+    widget.run.long_fill_seconds = 0.01  # the measured ETA during the fill would ask again: it does not
     with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
         widget.fill_button.click()
-        qtbot.waitUntil(lambda: widget.estimate_dialog is not None, timeout=TIMEOUT_MS)
-        widget.estimate_fill_anyway.click()
+        qtbot.waitUntil(lambda: widget.run.estimate_dialog is not None, timeout=TIMEOUT_MS)
+        widget.run.estimate_fill_anyway.click()
     assert blocker.args == ["done"]
     assert requests == [{"steps": 30, "delay": 0.001}]
-    assert widget.long_fill_dialog is None
+    assert widget.run.long_fill_dialog is None
     assert [layer.name for layer in viewer.layers] == ["img", "img mask", "img inpainted"]
 
 
@@ -859,7 +859,7 @@ def test_a_diffusion_fill_is_estimated_in_a_worker_before_it_starts(qtbot, viewe
     widget.device_combo.setCurrentText("cpu")
     assert fill_and_wait(qtbot, widget) == ["done"]
     assert threads == [False]
-    estimate = widget.last_estimate
+    estimate = widget.run.last_estimate
     assert estimate is not None and estimate.method == "measured" and estimate.calls == 2  # strength 0.5
-    assert estimate.seconds < widget.long_fill_seconds and widget.estimate_dialog is None
+    assert estimate.seconds < widget.run.long_fill_seconds and widget.run.estimate_dialog is None
     assert "rgb inpainted" in [layer.name for layer in viewer.layers]

@@ -13,7 +13,6 @@ import inpaint_models
 pytestmark = pytest.mark.gui
 
 RUN_TIMEOUT_MS = 180_000
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +151,11 @@ def test_train_fields_are_the_architecture_and_training_options_not_the_fill_one
 
 
 def test_a_config_file_fills_the_fields(docks):
+    from inpaint_models.api_train import example_path
+
     _viewer, train, _inpaint = docks
-    train.config_path.set_text(str(CONFIGS / "autoencoder-cpu.toml"))
+    config = example_path("autoencoder-cpu")  # the example config the autoencoder ships
+    train.config_path.set_text(str(config))
     assert train.model_combo.currentData() == "autoencoder"
     assert train.image_size.value() == 64 and train.batch_size.value() == 16 and train.steps.value() == 4000
     assert float(train.learning_rate.text()) == pytest.approx(2e-4)
@@ -161,7 +163,7 @@ def test_a_config_file_fills_the_fields(docks):
     assert train.option_widget("width").value == 16  # [model] width = 16 in the file
     train.set_option("width", 8)
     request = train.request()
-    assert request.config == CONFIGS / "autoencoder-cpu.toml"
+    assert request.config == config
     assert request.overrides["model.width"] == 8 and request.overrides["train.image_size"] == 64
 
 
@@ -281,7 +283,7 @@ def test_training_on_an_open_layer_and_its_labels_writes_a_checkpoint_for_fill(q
     assert checkpoint is not None and checkpoint.is_file() and checkpoint.parent == tmp_path / "run" / "checkpoints"
     sidecar = json.loads(checkpoint.with_suffix(".json").read_text())
     assert sidecar["model"] == "autoencoder" and sidecar["step"] == 3
-    assert (tmp_path / "run" / "data" / "inpaint-array-data.json").is_file()  # the fit's array data source
+    assert not (tmp_path / "run" / "data").exists()  # the layer reaches the trainer as a data source, not as files
     assert train.progress.maximum() == 3 and train.progress.value() == 3
     assert "training preview" in viewer.layers
     # the layers are read, never modified

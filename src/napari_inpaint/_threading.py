@@ -9,7 +9,7 @@ that way.
 
 A :class:`Job` runs a plain function ``function(progress, cancel)`` (see
 :mod:`napari_inpaint.jobs`) in a napari thread worker and calls back on the GUI
-thread: ``on_progress(event, extra)`` at most every ``interval`` seconds
+thread (its :class:`JobCallbacks`): ``on_progress(event, extra)`` at most every ``interval`` seconds
 (events bringing a new preview or checkpoint, and the last step, always get through), then exactly one
 of ``on_done(result)``, ``on_cancelled()`` or ``on_error(exception)``.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 from napari.qt.threading import FunctionWorker, create_worker
@@ -59,18 +60,30 @@ class _JobWorker(FunctionWorker):
         # no super().quit(): it would suppress the final signals the job relies on
 
 
+@dataclass
+class JobCallbacks:
+    """What a :class:`Job` calls on the GUI thread (each optional): ``on_progress(event, extra)``, then one of
+    ``on_done(result)``, ``on_cancelled()``, ``on_error(exception)``, and last ``on_finished()``."""
+
+    on_progress: Optional[Callable[[ProgressEvent, Any], None]] = None
+    on_done: Optional[Callable[[Any], None]] = None
+    on_cancelled: Optional[Callable[[], None]] = None
+    on_error: Optional[Callable[[BaseException], None]] = None
+    on_finished: Optional[Callable[[], None]] = None
+
+    def handler(self, kind: str) -> Optional[Callable]:
+        """The callback for ``"progress"``, ``"done"``, ``"cancelled"``, ``"error"`` or ``"finished"``."""
+        return getattr(self, f"on_{kind}")
+
+
 class Job:
     """One background run of ``function(progress, cancel)``; see the module docstring."""
 
     def __init__(
         self,
         function: Callable[[Callable[[ProgressEvent], None], threading.Event], Any],
+        callbacks: JobCallbacks,
         *,
-        on_progress: Optional[Callable[[ProgressEvent, Any], None]] = None,
-        on_done: Optional[Callable[[Any], None]] = None,
-        on_cancelled: Optional[Callable[[], None]] = None,
-        on_error: Optional[Callable[[BaseException], None]] = None,
-        on_finished: Optional[Callable[[], None]] = None,
         extra: Optional[ExtraLoader] = None,
         interval: float = 0.05,
         name: str = "napari-inpaint job",
@@ -80,13 +93,7 @@ class Job:
         self._function = function
         self._extra = extra
         self._interval = interval
-        self._handlers = {
-            "progress": on_progress,
-            "done": on_done,
-            "cancelled": on_cancelled,
-            "error": on_error,
-            "finished": on_finished,
-        }
+        self._callbacks = callbacks
         self._relay = _Relay()
         self._relay.progress.connect(self._deliver_progress)
         self._relay.outcome.connect(self._deliver_outcome)
@@ -123,8 +130,7 @@ class Job:
 
     def disconnect(self) -> None:
         """Drop every callback (their owner is going away); the run itself continues."""
-        for key in self._handlers:
-            self._handlers[key] = None
+        self._callbacks = JobCallbacks()
 
     # -- worker thread ---------------------------------------------------------------
     def _report(self, event: ProgressEvent) -> None:
@@ -156,18 +162,18 @@ class Job:
 
     # -- GUI thread --------------------------------------------------------------------
     def _deliver_progress(self, event: ProgressEvent, extra: Any) -> None:
-        handler = self._handlers["progress"]
+        handler = self._callbacks.on_progress
         if handler is not None:
             _call(handler, event, extra)
 
     def _deliver_outcome(self, kind: str, value: Any) -> None:
-        handler = self._handlers[kind]
+        handler = self._callbacks.handler(kind)
         if handler is not None:
             if kind == "cancelled":
                 _call(handler)
             else:
                 _call(handler, value)
-        finished = self._handlers["finished"]
+        finished = self._callbacks.on_finished
         if finished is not None:
             _call(finished)
 
@@ -182,7 +188,8 @@ def call_in_background(
 
     Warnings raised meanwhile become napari notifications (see :class:`Job`).
     """
-    return Job(lambda _progress, _cancel: function(), on_done=on_done, on_error=on_error, name=name).start()
+    callbacks = JobCallbacks(on_done=on_done, on_error=on_error)
+    return Job(lambda _progress, _cancel: function(), callbacks, name=name).start()
 
 
 def load_models(

@@ -1,4 +1,4 @@
-"""magicgui forms for the fields of a model's options dataclass.
+"""magicgui forms for the fields of a dataclass: a model's options, or the trainer's settings.
 
 Each model owns an options dataclass (``ModelInfo.options``) whose fields have a
 kind (:mod:`inpaint_models.contract.options`): the Inpaint widget shows the ``"fill"``
@@ -7,9 +7,11 @@ fields, the Train widget the ``"architecture"`` and ``"training"`` ones. An
 field's annotation and default, with the field's description (from the class
 docstring, :func:`~inpaint_models.contract.options.option_descriptions`) as tooltip.
 
-Floats are typed as text, so ``2e-4`` reads as written and keeps its
+A :class:`FieldSet` is the widgets and their values without a layout (the
+Train widget puts the ``[train]`` fields of ``TrainSettings`` in its own form);
+an :class:`OptionForm` lays a FieldSet out. Floats are typed as text, so ``2e-4`` reads as written and keeps its
 precision (a spin box would round it); ``Optional[...]`` fields are text too,
-empty meaning None. :meth:`OptionForm.values` returns Python values or, where
+empty meaning None. :meth:`FieldSet.values` returns Python values or, where
 the text is not one, the text itself: validation and coercion stay in the
 backend (:func:`~inpaint_models.contract.options.build_fill_options` /
 :func:`~inpaint_models.contract.options.build_options`), so every front end reports the
@@ -42,72 +44,70 @@ def _as_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _widget_for(name: str, annotation: Any, default: Any, tooltip: str) -> ValueWidget:
-    """The magicgui widget of one option."""
-    options: dict[str, Any] = {"tooltip": tooltip}
+def _widget_for(name: str, annotation: Any, default: Any, tooltip: str,
+                limits: Optional[Mapping[str, Any]] = None) -> ValueWidget:
+    """The magicgui widget of one field; ``limits``: magicgui options (``min``, ``max``, ``choices``)."""
+    options: dict[str, Any] = {"tooltip": tooltip, **(limits or {})}
+    if "choices" in options:
+        return create_widget(value=default, annotation=annotation, name=name, widget_type="ComboBox", options=options)
     if annotation is bool:
         return create_widget(value=bool(default), annotation=bool, name=name, options=options)
     if annotation is int:
-        options.update(min=-_INT_LIMIT, max=_INT_LIMIT)
+        options = {"min": -_INT_LIMIT, "max": _INT_LIMIT, **options}
         return create_widget(value=int(default or 0), annotation=int, name=name, options=options)
     if get_origin(annotation) is Literal:
         return create_widget(value=default, annotation=annotation, name=name, options=options)
     if annotation is Path and default is not None:
         return create_widget(value=default, annotation=Path, name=name, options=options)
-    # float, str, Optional[...] and anything else: text, read back by OptionForm.values
+    # float, str, Optional[...] and anything else: text, read back by FieldSet.value
     widget = create_widget(value=_as_text(default), annotation=str, name=name, widget_type="LineEdit", options=options)
     if _is_optional(annotation):
         widget.native.setPlaceholderText("none")
     return widget
 
 
-class OptionForm(QWidget):
-    """A magicgui form for some fields of one options dataclass (empty when there are none)."""
+class FieldSet:
+    """magicgui widgets for some fields of a dataclass, and their values read back.
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self.container: Container = Container(labels=True)
-        self._layout.addWidget(self.container.native)
+    Args:
+        options_class: the dataclass (a model's options, or the trainer's ``TrainSettings``).
+        fields: the fields to show, by name (dataclass fields of ``options_class``).
+        limits: per field, extra magicgui options (``min``, ``max``, ``choices``).
+    """
+
+    def __init__(self, options_class: Optional[type], fields: Mapping[str, dataclasses.Field],
+                 limits: Optional[Mapping[str, Mapping[str, Any]]] = None) -> None:
+        self.options_class = options_class
+        self.widgets: dict[str, ValueWidget] = {}
         self._annotations: dict[str, Any] = {}
         self._defaults: dict[str, Any] = {}
-        self.options_class: Optional[type] = None
+        if options_class is None or not fields:
+            return
+        types = option_types(options_class)
+        descriptions = option_descriptions(options_class)
+        for name, field in fields.items():
+            if not field.init:
+                continue
+            annotation, default = types.get(name, Any), option_default(field)
+            self.widgets[name] = _widget_for(name, annotation, default, descriptions.get(name, ""),
+                                             (limits or {}).get(name))
+            self._annotations[name] = annotation
+            self._defaults[name] = default
 
-    def set_fields(self, options_class: Optional[type], fields: Mapping[str, dataclasses.Field]) -> None:
-        """Show a widget for each of ``fields`` (dataclass fields of ``options_class``)."""
-        self._layout.removeWidget(self.container.native)
-        self.container.native.setParent(None)
-        self.container.native.deleteLater()
-        self._annotations.clear()
-        self._defaults.clear()
-        self.options_class = options_class
-        widgets = []
-        if options_class is not None and fields:
-            types = option_types(options_class)
-            descriptions = option_descriptions(options_class)
-            for name, field in fields.items():
-                if not field.init:
-                    continue
-                annotation = types.get(name, Any)
-                default = option_default(field)
-                widgets.append(_widget_for(name, annotation, default, descriptions.get(name, "")))
-                self._annotations[name] = annotation
-                self._defaults[name] = default
-        self.container = Container(widgets=widgets, labels=True)
-        self.container.margins = (0, 0, 0, 0)
-        self._layout.addWidget(self.container.native)
-
-    # -- reading and writing --------------------------------------------------------------
     def names(self) -> list[str]:
-        """Names of the fields shown, in order."""
-        return list(self._annotations)
+        """Names of the fields, in order."""
+        return list(self.widgets)
+
+    def label(self, name: str) -> str:
+        """The field's label: its name in words, capitalised (``image_size`` -> ``Image size``)."""
+        text = self.widget(name).label
+        return text[:1].upper() + text[1:]
 
     def widget(self, name: str) -> ValueWidget:
-        """The magicgui widget of option ``name``."""
-        if name not in self._annotations:
+        """The magicgui widget of field ``name``."""
+        if name not in self.widgets:
             raise KeyError(f"no option {name!r} in this form; it has {self.names()}")
-        return self.container[name]
+        return self.widgets[name]
 
     def set_value(self, name: str, value: Any) -> None:
         """Set a field from a Python value (or from text, for text fields)."""
@@ -136,14 +136,58 @@ class OptionForm(QWidget):
         return text
 
     def values(self, only_changed: bool = True) -> dict[str, Any]:
-        """The options as ``{name: value}``.
-
-        Args:
-            only_changed: leave out the options still at their dataclass default.
-        """
+        """The fields as ``{name: value}``; ``only_changed``: leave out those still at their default."""
         values = {}
         for name, default in self._defaults.items():
             value = self.value(name)
             if not only_changed or value != default:
                 values[name] = value
         return values
+
+
+class OptionForm(QWidget):
+    """A magicgui form for some fields of one options dataclass (empty when there are none)."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.container: Container = Container(labels=True)
+        self._layout.addWidget(self.container.native)
+        self.fields = FieldSet(None, {})
+
+    @property
+    def options_class(self) -> Optional[type]:
+        """The dataclass whose fields are shown (None: none)."""
+        return self.fields.options_class
+
+    def set_fields(self, options_class: Optional[type], fields: Mapping[str, dataclasses.Field]) -> None:
+        """Show a widget for each of ``fields`` (dataclass fields of ``options_class``)."""
+        self._layout.removeWidget(self.container.native)
+        self.container.native.setParent(None)
+        self.container.native.deleteLater()
+        self.fields = FieldSet(options_class, fields)
+        self.container = Container(widgets=list(self.fields.widgets.values()), labels=True)
+        self.container.margins = (0, 0, 0, 0)
+        self._layout.addWidget(self.container.native)
+
+    # -- reading and writing (see FieldSet) ------------------------------------------------------
+    def names(self) -> list[str]:
+        """Names of the fields shown, in order."""
+        return self.fields.names()
+
+    def widget(self, name: str) -> ValueWidget:
+        """The magicgui widget of option ``name``."""
+        return self.fields.widget(name)
+
+    def set_value(self, name: str, value: Any) -> None:
+        """Set a field from a Python value (or from text, for text fields)."""
+        self.fields.set_value(name, value)
+
+    def value(self, name: str) -> Any:
+        """The value of one field: a Python value, or the text typed when it is not one."""
+        return self.fields.value(name)
+
+    def values(self, only_changed: bool = True) -> dict[str, Any]:
+        """The options as ``{name: value}`` (only those changed from their defaults, by default)."""
+        return self.fields.values(only_changed)

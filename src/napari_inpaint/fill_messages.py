@@ -1,0 +1,96 @@
+"""What the Inpaint dock says about a fill's duration: the questions before and during a long fill.
+
+Plain functions of an estimate (:class:`inpaint_models.api.FillEstimate`, measured
+before the fill) or of the time left (:class:`inpaint_models.api.FillClock`,
+measured during it), plus :func:`question_box`, the non-modal question they are
+asked in. Durations read as :func:`inpaint_models.api.format_duration` says them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from qtpy.QtWidgets import QMessageBox, QWidget
+
+from inpaint_models.api import format_duration
+from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
+
+
+def estimate_message(estimate: Any, long_fill_seconds: float) -> str:
+    """What the question before a long fill says: the estimate, how it was obtained, how to go faster."""
+    text = (f"Filling with {estimate.model} on {estimate.device} will take {estimate.describe()}.\n\n"
+            "This is an estimate: one network call was timed on this fill's largest crop and multiplied "
+            "by the number of calls and regions.")
+    lower = estimate.steps_within(long_fill_seconds)
+    if lower is not None:
+        name = estimate.steps_option.replace("_", " ")
+        text += (f"\n\nFewer {name} go faster (and fill with less detail): {lower} instead of "
+                 f"{estimate.steps} would take about {format_duration(estimate.seconds_with_steps(lower))}.")
+    return text
+
+
+def lower_steps_label(estimate: Any, lower: int) -> str:
+    """The button offering fewer steps, e.g. ``"Lower steps to 20 (about 30 s)"``."""
+    seconds = estimate.seconds_with_steps(lower)
+    return f"Lower {estimate.steps_option.replace('_', ' ')} to {lower} (about {format_duration(seconds)})"
+
+
+def long_fill_message(remaining: float, info: Optional[ModelInfo], device: str, regions_known: bool,
+                      steps: Optional[tuple[str, Any]]) -> str:
+    """What the question during a long fill says: the measured time left and how to go faster.
+
+    Args:
+        remaining: seconds left, as measured on the fill's first steps.
+        info: the model filling (None: "this model").
+        device: the device chosen (``auto`` is not named).
+        regions_known: whether the time covers every hole region (else only the first).
+        steps: ``(option name, value)`` of the model's steps option, if it has one.
+    """
+    title = info.title if info is not None else "this model"
+    where = f" on {device}" if device != "auto" else ""
+    scope = "" if regions_known else ", for its first hole region"
+    text = (f"Filling with {title}{where} will take about {format_duration(remaining)} more "
+            f"(measured on its first steps{scope}).")
+    if steps is not None:
+        name, value = steps
+        text += (f"\n\nTo go faster, cancel, lower '{name.replace('_', ' ')}' (now {value}) "
+                 "in the options and press Fill again.")
+    return text
+
+
+def fit_progress(event: ProgressEvent, stopping: bool) -> tuple[int, Optional[str]]:
+    """``(per mille of the time budget spent, status line or None)`` of a progress event of the fit.
+
+    The line names the step, the loss, the held-back holes' PSNR and the time left;
+    None while the fit is being stopped (the status says so).
+    """
+    elapsed = event.elapsed_seconds or 0.0
+    left = event.eta_seconds
+    total = elapsed + left if left is not None else None
+    done = int(1000 * min(1.0, elapsed / total)) if total else 0
+    parts = [f"step {event.step}"]
+    if "loss" in event.losses:
+        parts.append(f"loss {event.losses['loss']:.3g}")
+    psnr = event.extra.get("metrics", {}).get("psnr_hole")
+    if psnr is not None:
+        parts.append(f"held-back holes {psnr:.2f} dB")
+    if left is not None and left >= 1:
+        parts.append(f"{format_duration(left)} left")
+    return done, None if stopping else "Learning: " + " · ".join(parts)
+
+
+def question_box(parent: QWidget, icon: QMessageBox.Icon, text: str) -> QMessageBox:
+    """A non-modal "Long fill" question with ``text``; the caller adds the buttons and shows it."""
+    box = QMessageBox(parent)
+    box.setIcon(icon)
+    box.setWindowTitle("Long fill")
+    box.setText(text)
+    box.setModal(False)
+    return box
+
+
+def close_box(box: Optional[QMessageBox]) -> None:
+    """Close a question (if open) and let Qt delete it."""
+    if box is not None:
+        box.close()
+        box.deleteLater()
