@@ -18,16 +18,10 @@ import torch
 import inpaint_models
 from inpaint_models.contract.errors import ConfigError, OptionError
 from inpaint_models.contract.registry import make_registry
-from inpaint_models.training.array_data import (
-    HoleShape,
-    collate_array,
-    describe_holes,
-    draw_hole,
-    open_array_data,
-    suggested_crop_size,
-    write_array_data,
-)
+from inpaint_models.training.array_data import ArraySource
 from inpaint_models.training.config import TrainSettings
+from inpaint_models.training.data import collate
+from inpaint_models.training.holes import HoleShape, describe_holes, draw_hole, suggested_crop_size
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
@@ -104,7 +98,7 @@ def test_drawn_holes_follow_the_shapes():
 
 
 # --------------------------------------------------------------------------- the array data source
-def _array_data(tmp_path, context_free_rows: bool = False):
+def _array_data(context_free_rows: bool = False):
     rng = np.random.default_rng(3)
     image = rng.uniform(0.2, 1.0, (1, 5, 48, 48, 1)).astype(np.float32)  # every known value > 0
     mask = np.zeros((1, 5, 48, 48), bool)
@@ -114,15 +108,15 @@ def _array_data(tmp_path, context_free_rows: bool = False):
     if not context_free_rows:
         mask[0, 4, 20:40, 20:40] = True
     image[mask] = np.nan  # unknown: never to be read
-    return write_array_data(tmp_path / "data", image, mask)
+    return ArraySource.from_arrays(image, mask)
 
 
 @pytest.mark.parametrize("context", [0, 1, 2])
-def test_artificial_holes_never_cover_a_real_hole_pixel(tmp_path, context):
-    data = _array_data(tmp_path)
+def test_artificial_holes_never_cover_a_real_hole_pixel(context):
+    data = _array_data()
     settings = TrainSettings(image_size=16, channels=1, seed=1, validation_split=0.1, validation_images=4)
-    sets = data.datasets(settings, context)
-    batch = collate_array([sets.train[(i, 0)] for i in range(64)])
+    sets = data.training_sets(settings, context)
+    batch = collate([sets.train[(i, 0)] for i in range(64)])
     image, mask, weight = batch.image, batch.mask, batch.weight
     assert torch.isfinite(image).all(), "an unknown value reached a sample"
     known = image > 0  # every known value is > 0; unknown ones are stored as 0
@@ -138,10 +132,10 @@ def test_artificial_holes_never_cover_a_real_hole_pixel(tmp_path, context):
         assert float(weight[:, :, :context].sum() + weight[:, :, context + 1 :].sum()) == 0.0  # target plane only
 
 
-def test_held_back_pixels_are_never_trained_on(tmp_path):
-    data = _array_data(tmp_path)
+def test_held_back_pixels_are_never_trained_on():
+    data = _array_data()
     settings = TrainSettings(image_size=16, channels=1, seed=2, validation_split=0.2, validation_images=8)
-    cells = data.datasets(settings, 1).train.sampler.cells
+    cells = data.training_sets(settings, 1).train.sampler.cells
     assert 1 <= len(cells) <= 8
     # the same mask with values telling held-back pixels (0.9) from the others (0.3): the cells only
     # depend on the mask and the seed
@@ -149,54 +143,64 @@ def test_held_back_pixels_are_never_trained_on(tmp_path):
     for cell in cells:
         held[cell.n, cell.z, cell.y : cell.y + cell.size, cell.x : cell.x + cell.size] = True
     marked = np.where(held, 0.9, 0.3).astype(np.float32)[..., np.newaxis]
-    sets = write_array_data(tmp_path / "marked", marked, np.asarray(data.mask)).datasets(settings, 1)
+    sets = ArraySource.from_arrays(marked, np.asarray(data.mask)).training_sets(settings, 1)
     assert sets.train.sampler.cells == cells and len(sets.validation) == len(cells)
-    train = collate_array([sets.train[(i, 0)] for i in range(64)])
+    train = collate([sets.train[(i, 0)] for i in range(64)])
     assert float(train.weight.sum()) > 0
     assert bool((train.image[train.weight > 0] < 0.5).all()), "a training loss may read a held-back pixel"
-    validation = collate_array([sets.validation[(i, 0)] for i in range(len(sets.validation))])
+    validation = collate([sets.validation[(i, 0)] for i in range(len(sets.validation))])
     assert float(validation.weight.sum()) > 0
     assert bool((validation.image[validation.weight > 0] > 0.5).all()), "validation scores a trained-on pixel"
 
 
-def test_two_dimensional_models_need_a_crop_without_holes(tmp_path):
+def test_two_dimensional_models_need_a_crop_without_holes():
     image = np.full((1, 1, 32, 32, 1), 0.5, np.float32)
     mask = np.zeros((1, 1, 32, 32), bool)
     mask[:, :, ::8, :] = True  # a line every 8 rows: no 16-px crop is free of holes
-    data = write_array_data(tmp_path / "lines", image, mask)
+    data = ArraySource.from_arrays(image, mask)
     with pytest.raises(ConfigError, match="no 16x16 crop free of holes"):
-        data.datasets(TrainSettings(image_size=16, channels=1, validation_split=0.0), 0)
-    assert data.datasets(TrainSettings(image_size=16, channels=1, validation_split=0.0), 1).train[(0, 0)]
+        data.training_sets(TrainSettings(image_size=16, channels=1, validation_split=0.0), 0)
+    assert data.training_sets(TrainSettings(image_size=16, channels=1, validation_split=0.0), 1).train[(0, 0)]
 
 
-def test_array_data_round_trips_and_refuses_bad_input(tmp_path):
-    data = _array_data(tmp_path)
-    again = open_array_data(data.folder)
-    assert again.shape == (1, 5, 48, 48, 1) and again.image.dtype == np.float32
-    assert float(np.asarray(again.image)[np.asarray(again.mask)].max()) == 0.0  # NaN under the mask stored as 0
+def test_the_array_source_holds_a_clean_copy_and_refuses_bad_input():
+    rng = np.random.default_rng(3)
+    image = rng.uniform(0.2, 1.0, (1, 5, 48, 48, 1)).astype(np.float32)
+    mask = np.zeros((1, 5, 48, 48), bool)
+    mask[0, 1, 10:30, 12:20] = True
+    image[mask] = np.nan
+    before = image.copy()
+    data = ArraySource.from_arrays(image, mask)
+    assert data.shape == (1, 5, 48, 48, 1) and data.image.dtype == np.float32
+    assert float(np.asarray(data.image)[np.asarray(data.mask)].max()) == 0.0  # NaN under the mask held as 0
+    assert np.array_equal(image, before, equal_nan=True), "the caller's array was modified"
+    image[0, 0] = 0.5
+    assert not np.any(data.image[0, 0] == 0.5), "the source shares the caller's memory"
     with pytest.raises(ValueError, match="outside the mask"):
-        write_array_data(tmp_path / "bad", np.full((1, 1, 8, 8, 1), np.nan, np.float32), np.zeros((1, 1, 8, 8), bool))
+        ArraySource.from_arrays(np.full((1, 1, 8, 8, 1), np.nan, np.float32), np.zeros((1, 1, 8, 8), bool))
+    with pytest.raises(inpaint_models.MaskCoversImageError, match="nothing to learn from"):
+        ArraySource.from_arrays(np.zeros((1, 1, 8, 8, 1), np.float32), np.ones((1, 1, 8, 8), bool))
 
 
 # --------------------------------------------------------------------------- values: per crop, as a fill
-def _fit_sets(tmp_path, image, mask, image_size=16, context=1, **kwargs):
+def _fit_sets(image, mask, image_size=16, context=1, **kwargs):
     from inpaint_models.api_fit import fit_volumes
 
     volumes, holes, meta = fit_volumes(image, mask, (1, 3), **kwargs)
-    data = write_array_data(tmp_path / "data", volumes, holes, meta)
+    data = ArraySource.from_arrays(volumes, holes, meta)
     settings = TrainSettings(image_size=image_size, channels=volumes.shape[-1], seed=4, validation_split=0.1,
                              validation_images=4)
-    return data, data.datasets(settings, context)
+    return data, data.training_sets(settings, context)
 
 
-def test_training_crops_are_converted_by_the_fills_function(tmp_path):
+def test_training_crops_are_converted_by_the_fills_function():
     """A training crop is value_range over its known pixels (real and artificial holes excluded) in the
     fill's box around it: the window, and DEFAULT_VOLUME_MARGIN planes on each side; then ValueRange.to_unit."""
     from inpaint_models.contract.datatypes import DEFAULT_VOLUME_MARGIN
     from inpaint_models.contract.values import value_range
 
     stack, mask, _ = tiny_stack(depth=10, size=48, gradient=20.0)
-    data, sets = _fit_sets(tmp_path, stack, mask, image_size=16, volume_axis=0)
+    data, sets = _fit_sets(stack, mask, image_size=16, volume_axis=0)
     assert data.image.dtype == np.uint16, "the caller's values are stored; each crop is converted when sampled"
     sampler = sets.train.sampler
     rng = np.random.default_rng(0)
@@ -216,7 +220,7 @@ def test_training_crops_are_converted_by_the_fills_function(tmp_path):
         assert not unit[unknown].any()
 
 
-def test_training_crops_span_the_range_fill_crops_span(tmp_path):
+def test_training_crops_span_the_range_fill_crops_span():
     """On a uint16 stack 20 times brighter on one side, training crops are in the range the fill's crops are
     in (each stretched by its own known pixels), which a whole-image conversion would not give."""
     from inpaint_models.contract.datatypes import DEFAULT_VOLUME_MARGIN
@@ -225,7 +229,7 @@ def test_training_crops_span_the_range_fill_crops_span(tmp_path):
 
     stack, mask, _ = tiny_stack(seed=2, depth=10, size=96, gradient=20.0)
     crop = suggested_crop_size(describe_holes(mask), 96, 96)  # as fit() chooses it: 64 px
-    data, sets = _fit_sets(tmp_path, stack, mask, image_size=crop, volume_axis=0)
+    data, sets = _fit_sets(stack, mask, image_size=crop, volume_axis=0)
     info = REGISTRY.info("stack-unet")
 
     def spread(unit, unknown):  # the known values' 1st and 99th percentiles and their mean
@@ -236,7 +240,7 @@ def test_training_crops_span_the_range_fill_crops_span(tmp_path):
     for box in volume_boxes(mask, info.crop_margin, DEFAULT_VOLUME_MARGIN, info.min_size):
         crop, crop_mask = stack[box.slices][..., None], mask[box.slices]
         fill_crops.append(spread(value_range(crop, crop_mask).to_unit(crop), crop_mask))
-    batch = collate_array([sets.train[(i, 0)] for i in range(48)])
+    batch = collate([sets.train[(i, 0)] for i in range(48)])
     train_crops = [spread(image[0].numpy(), hole[0].numpy() > 0) for image, hole in zip(batch.image, batch.mask)]
     whole = value_range(stack[..., None], mask)  # the conversion training used before (the whole image)
     dark = stack[:, :, :16, None].astype(np.float64)
@@ -249,30 +253,30 @@ def test_training_crops_span_the_range_fill_crops_span(tmp_path):
     assert abs((train_high - train_low) - (fill_high - fill_low)) < 0.15, (train_crops, fill_crops)
     assert abs(train_mean - fill_mean) < 0.1, (train_mean, fill_mean)
     assert all(low >= 0.0 and high <= 1.0 for low, high, _ in train_crops)
-    stats = sets.statistics  # what the network normalises its input by: the per-crop values' statistics
+    stats = sets.statistics()  # what the network normalises its input by: the per-crop values' statistics
     assert abs(float(stats["mean"][0]) - train_mean) < 0.1 and 0.05 < float(stats["std"][0]) < 0.5
 
 
-def test_eight_bit_and_unit_float_crops_keep_their_fixed_map(tmp_path):
+def test_eight_bit_and_unit_float_crops_keep_their_fixed_map():
     """uint8 is / 255 and float data in [0, 1] is used as is, in training crops as in a fill."""
     stack, mask, _ = tiny_stack(depth=6, size=32)
     as_uint8 = (stack // 64).astype(np.uint8)
     for name, image, expected in (("u8", as_uint8, as_uint8 / 255.0),
                                   ("f", stack / 65535.0, stack / 65535.0)):
-        data, sets = _fit_sets(tmp_path / name, image, mask, volume_axis=0)
+        data, sets = _fit_sets(image, mask, volume_axis=0)
         unit, unknown = sets.train.sampler.normalised(0, 2, 8, 8, np.zeros((16, 16), bool))
         want = expected[1:4, 8:24, 8:24, None].astype(np.float32)
         assert np.allclose(unit[~unknown], want[~unknown], atol=1e-6)
 
 
-def test_split_channels_share_one_value_range(tmp_path):
+def test_split_channels_share_one_value_range():
     """Channels a model does not take together become volumes of their own; a crop's range is still taken
     over all of them, as a fill takes it over the crop's channels."""
     from inpaint_models.contract.values import value_range
 
     stack, mask, _ = tiny_stack(depth=4, size=32)
     two = np.stack([stack // 10, stack], axis=-1)  # a dim and a bright channel, (Z, Y, X, 2)
-    data, sets = _fit_sets(tmp_path, two, mask, volume_axis=0)
+    data, sets = _fit_sets(two, mask, volume_axis=0)
     assert data.shape[0] == 2 and data.meta["channel_groups"] == 2
     sampler = sets.train.sampler
     hole = np.zeros((16, 16), bool)
@@ -284,12 +288,43 @@ def test_split_channels_share_one_value_range(tmp_path):
         assert np.array_equal(unit[~unknown], expected[~unknown])
 
 
+def test_channels_a_model_does_not_take_are_adapted_as_fill_adapts_them():
+    """fit_volumes follows fill's rule: counts the model takes stay, RGBA through a colour model loses alpha,
+    other counts go channel by channel (grey through a colour-only model as R = G = B)."""
+    from inpaint_models.api_fit import fit_volumes
+
+    stack, mask, _ = tiny_stack(depth=4, size=32)
+    two = np.stack([stack // 10, stack], axis=-1)
+    for accepted, channels in (((1, 3), 1), ((1,), 1), ((3,), 3)):
+        volumes, holes, meta = fit_volumes(two, mask, accepted, volume_axis=0)
+        assert volumes.shape == (2, 4, 32, 32, channels) and holes.shape == (2, 4, 32, 32)
+        assert meta["channel_groups"] == 2
+        for c in range(2):  # volume c is channel c, zero under the mask, repeated to RGB for a colour-only model
+            for k in range(channels):
+                assert np.array_equal(volumes[c, ..., k], np.where(mask, 0, two[..., c]))
+    rgba = np.repeat(two[..., :1], 4, axis=-1)
+    volumes, _, meta = fit_volumes(rgba, mask, (3,), volume_axis=0)
+    assert volumes.shape == (1, 4, 32, 32, 3) and meta["channel_groups"] == 1
+    with pytest.raises(inpaint_models.ShapeMismatchError, match="this image has 2"):
+        fit_volumes(two, mask, (4,), volume_axis=0)
+
+
+def test_fit_takes_the_two_channel_stack_that_fill_takes(tmp_path):
+    stack, mask, _ = tiny_stack(depth=4, size=32)
+    two = np.stack([stack // 10, stack], axis=-1)  # (Z, Y, X, 2)
+    weights = quick_fit(tmp_path, two, mask, steps=2, volume_axis=0)
+    filled = inpaint_models.fill(two, mask, model="stack-unet", weights=weights, device="cpu", volume_axis=0,
+                                 registry=REGISTRY)
+    assert filled.shape == two.shape and filled.dtype == two.dtype
+    assert np.array_equal(filled[~mask], two[~mask]) and filled[mask].min() > 0
+
+
 # --------------------------------------------------------------------------- the loss
 def test_the_loss_never_reads_a_real_hole_pixel():
     """A training step on a batch whose unknown pixels hold NaN stays finite, and their values change nothing."""
     from inpaint_models.models.stack_unet.plugin import StackUNetOptions
     from inpaint_models.models.stack_unet.task import StackUNetTask
-    from inpaint_models.training.array_data import ArrayBatch
+    from inpaint_models.training.data import Batch
     from inpaint_models.training.task import TaskSpec
 
     settings = TrainSettings(image_size=16, channels=1, learning_rate=1e-2)
@@ -321,7 +356,7 @@ def test_the_loss_never_reads_a_real_hole_pixel():
         torch.manual_seed(0)
         task = StackUNetTask(TaskSpec(StackUNetOptions(width=4, levels=2), 1, 16, settings))
         filled = torch.where(real > 0, torch.full_like(image, garbage), image)
-        batch = ArrayBatch(filled, torch.clamp(real + artificial, 0, 1), [], artificial)
+        batch = Batch(filled, torch.clamp(real + artificial, 0, 1), [], artificial)
         losses = task.train_step(batch, Context(task))
         assert torch.isfinite(losses["loss"])
         params = torch.cat([p.detach().flatten() for p in task.networks["stack_unet"].parameters()])
@@ -369,7 +404,8 @@ def test_the_fitted_checkpoint_round_trips(tmp_path):
     assert weights.name == "best.safetensors" and weights.is_file()
     sidecar = json.loads(weights.with_suffix(".json").read_text())
     assert sidecar["model"] == "stack-unet" and sidecar["options"]["width"] == 4
-    assert sidecar["config"]["train"]["data"] == [str(tmp_path / "run" / "data")]
+    assert sidecar["config"]["train"]["data"] == [] and not (tmp_path / "run" / "data").exists(), \
+        "a fit hands its data to the trainer in memory: nothing is copied to disk"
     filled = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights, device="cpu", registry=REGISTRY)
     assert filled.dtype == stack.dtype and filled.shape == stack.shape
     assert np.array_equal(filled[~mask], stack[~mask])
@@ -436,6 +472,19 @@ def test_fit_refuses_bad_requests(tmp_path):
     quick_fit(tmp_path, stack, mask, name="e", steps=1)
     with pytest.raises(ConfigError, match="already holds"):
         quick_fit(tmp_path, stack, mask, name="e", steps=1)
+
+
+def test_a_fit_resumes_where_it_stopped(tmp_path):
+    """The source is given again (nothing of it was written to disk): the run continues its step count."""
+    stack, mask, _ = tiny_stack()
+    quick_fit(tmp_path, stack, mask, steps=2, train={**TINY_TRAIN, "checkpoint_every": 1})
+    events = []
+    weights = quick_fit(tmp_path, stack, mask, steps=4, resume=True, progress=events.append,
+                        train={**TINY_TRAIN, "checkpoint_every": 1})
+    assert events[-1].step == 4 and not events[-1].extra["cancelled"]
+    log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["kind"] == "train"] == [1, 2, 3, 4]
+    assert weights.is_file() and not (tmp_path / "run" / "data").exists()
 
 
 # --------------------------------------------------------------------------- the noise option

@@ -13,7 +13,8 @@ import tifffile
 import torch
 
 from inpaint_models.training import TrainSettings, read_unit_image
-from inpaint_models.training.data import ImageFolderDataset, StreamBatchSampler, collate, scan_files
+from inpaint_models.training.data import StreamBatchSampler, collate
+from inpaint_models.training.folders import ImageFolderDataset, scan_files
 from inpaint_models.training.preview import preview_grid
 from inpaint_models.training.runlog import MetricsLog
 
@@ -154,7 +155,7 @@ def test_metrics_log_is_cut_back_on_resume(tmp_path):
 
 
 def test_augment_rotates_and_jitters_without_changing_the_mask_or_range():
-    from inpaint_models.training.data import augment
+    from inpaint_models.training.folders import augment
 
     rng_image = np.random.default_rng(1)
     crop = rng_image.random((16, 16, 3)).astype(np.float32)

@@ -1,10 +1,14 @@
 """``fit()``: train a model on the image or stack being filled, then ``fill(..., weights=path)``.
 
-A fit is an ordinary training run of the shared trainer whose data is the
-caller's own array (:mod:`inpaint_models.training.array_data`): crops of the
-known pixels with artificial holes shaped like the caller's mask, a loss that
-never reads an unknown pixel, validation on held-back known pixels, a time
-budget. Its checkpoint is used like any other::
+The model learns to fill holes like the caller's own (``mask``) from the
+pixels that are known: it is trained on crops of ``image`` in which
+artificial holes, drawn like the real ones (boxes of similar size, lines of
+similar width, strokes), hide known pixels; the loss reads only those pixels,
+never a pixel under ``mask``; a tenth of the known area is held back to pick
+the best checkpoint. A fit is an ordinary run of the shared trainer whose data
+source is the caller's own array (:class:`inpaint_models.training.array_data.ArraySource`,
+handed to the trainer in memory): checkpoints, validation, a time budget,
+resume and cancel are those of any run. Its checkpoint is used like any other::
 
     import inpaint_models
     weights = inpaint_models.fit(stack, mask, seconds=60)          # -> Path (best checkpoint)
@@ -14,23 +18,25 @@ budget. Its checkpoint is used like any other::
 from __future__ import annotations
 
 import datetime
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
 from inpaint_models.api import CancelCheck, checked_layout
+from inpaint_models.api_train import train as run_training
 from inpaint_models.contract.datatypes import Reporter
 from inpaint_models.contract.errors import (
+    ConfigError,
     EmptyMaskWarning,
-    MaskCoversImageError,
     NotTrainableError,
     OptionError,
     ShapeMismatchError,
     UnknownModelError,
 )
 from inpaint_models.contract.registry import ModelRegistry, default_registry
-from inpaint_models.contract.values import mask_to_bool
+from inpaint_models.contract.values import mask_to_bool, require_known_pixels
 from inpaint_models.contract.values import value_range as measure_value_range
 from inpaint_models.pipeline.layout import (
     ChannelAxis,
@@ -40,6 +46,8 @@ from inpaint_models.pipeline.layout import (
     channel_last,
     resolve_volume_axis,
 )
+from inpaint_models.training.config import load_config
+from inpaint_models.training.holes import suggested_crop_size
 
 #: the model ``fit`` trains by default, the first one registered wins (built for fitting: it reads the
 #: neighbouring planes); failing it, any trainable model that fills volumes, then any trainable model
@@ -93,67 +101,44 @@ def default_fit_model(registry: Optional[ModelRegistry] = None) -> str:
     raise UnknownModelError("no trainable model is installed: there is nothing to fit")
 
 
-def fit(
-    image: np.ndarray,
-    mask: np.ndarray,
-    model: Optional[str] = None,
-    *,
-    seconds: Optional[float] = None,
-    steps: Optional[int] = None,
-    volume_axis: VolumeAxis = "auto",
-    channel_axis: ChannelAxis = "auto",
-    output: Optional[Union[str, Path]] = None,
-    device: str = "auto",
-    seed: int = 0,
-    resume: bool = False,
-    options: Optional[Mapping[str, Any]] = None,
-    train: Optional[Mapping[str, Any]] = None,
-    progress: Optional[Reporter] = None,
-    cancel: Optional[CancelCheck] = None,
-    registry: Optional[ModelRegistry] = None,
-) -> Path:
+def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, seconds: Optional[float] = None,
+        steps: Optional[int] = None, volume_axis: VolumeAxis = "auto", channel_axis: ChannelAxis = "auto",
+        output: Optional[Union[str, Path]] = None, device: str = "auto", seed: int = 0, resume: bool = False,
+        options: Optional[Mapping[str, Any]] = None, train: Optional[Mapping[str, Any]] = None,
+        progress: Optional[Reporter] = None, cancel: Optional[CancelCheck] = None,
+        registry: Optional[ModelRegistry] = None) -> Path:
     """Fit a model to the image or stack being filled and return its best checkpoint.
 
-    The model learns to fill holes like the caller's own (``mask``) from the
-    pixels that are known: it is trained on crops of ``image`` in which
-    artificial holes, drawn like the real ones (boxes of similar size, lines
-    of similar width, strokes), hide known pixels; the loss reads only those
-    pixels, never a pixel under ``mask``; a tenth of the known area is held
-    back to pick the best checkpoint. Pass the result to
-    ``fill(image, mask, model=..., weights=path)`` with the same ``volume_axis``.
+    The model learns to fill holes like ``mask``'s from the known pixels (see
+    the module docstring); pass the result to ``fill(image, mask, model=...,
+    weights=path)`` with the same ``volume_axis``.
 
     Args:
         image: (H, W), (H, W, C) or a stack such as (Z, H, W) or (T, Z, H, W, C);
-            any dtype :func:`~inpaint_models.fill` takes. Each training crop is
-            mapped to [0, 1] by its own known pixels, as ``fill`` maps each
-            crop box (so the fitted model sees the scale it will fill at, even
-            where the brightness varies across the image); NaN is allowed
-            under the mask.
+            any dtype and channel count :func:`~inpaint_models.fill` takes. Each
+            training crop is mapped to [0, 1] by its own known pixels, as ``fill``
+            maps each crop box; NaN is allowed under the mask. Never modified.
         mask: True / non-zero = unknown pixel (a hole to fill); the image's
             spatial shape or its trailing (H, W) axes, as for ``fill``.
         model: a trainable model; default :func:`default_fit_model`
             (``stack-unet``, which reads the neighbouring planes).
-        seconds: time budget of the training, in seconds (default 60 when
-            ``steps`` is not given either). Setup and the final checkpoint come on top.
-        steps: optimisation steps (the run ends at whichever of ``seconds`` and
-            ``steps`` comes first).
+        seconds: the training's time budget (default 60 s unless ``steps`` is given); setup comes on top.
+        steps: optimisation steps (the run ends at whichever of ``seconds`` and ``steps`` comes first).
         volume_axis: the stack axis that forms the third spatial dimension, as
             in ``fill`` (``"auto"``: the axis just before H; None: the planes are
             independent). A model that reads neighbouring planes gets them along it.
         channel_axis: as in ``fill``.
-        output: the run folder (checkpoints, previews, metrics log, the data the
-            fit reads in ``data/``); default ``runs/fit-<model>-<time>``. A folder
-            that already holds a run is refused unless ``resume``.
+        output: the run folder (checkpoints, previews, metrics log); default
+            ``runs/fit-<model>-<time>``. A folder that already holds a run is
+            refused unless ``resume``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         seed: seeds the network, the crops and the artificial holes.
-        resume: continue the run in ``output`` (its budget continues too).
+        resume: continue the run in ``output`` (its budget continues too) on the same image and mask.
         options: the model's architecture and training options (``[model]``).
-        train: further ``[train]`` settings (e.g. ``{"batch_size": 4}``), over
-            :data:`FIT_SETTINGS`.
+        train: further ``[train]`` settings (e.g. ``{"batch_size": 4}``), over :data:`FIT_SETTINGS`.
         progress: called with the run's :class:`~inpaint_models.contract.datatypes.ProgressEvent`
             objects (step, losses, elapsed seconds, time left, preview and checkpoint paths).
-        cancel: a ``threading.Event`` or a callable returning True to stop early;
-            the best checkpoint so far is returned.
+        cancel: a ``threading.Event`` or a callable returning True to stop early (keeps the best checkpoint).
         registry: the plugin registry (default: installed plugins).
 
     Returns:
@@ -168,53 +153,65 @@ def fit(
         UnknownModelError; ConfigError for bad ``options`` / ``train`` values or
         an ``output`` that already holds another run.
     """
-    import warnings
-
-    from inpaint_models.api_train import train as run_training
-    from inpaint_models.training.array_data import describe_holes, suggested_crop_size, write_array_data
+    from inpaint_models.training.array_data import ArraySource
+    from inpaint_models.training.checkpoints import complete_checkpoints
 
     registry = registry or default_registry()
-    if seconds is not None and (isinstance(seconds, bool) or not np.isfinite(seconds) or seconds <= 0):
-        raise OptionError(f"seconds must be a positive number, got {seconds!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
-        raise OptionError(f"steps must be a positive integer, got {steps!r}")
-    if seconds is None and steps is None:
-        seconds = DEFAULT_SECONDS
+    seconds = checked_budget(seconds, steps)
     name = model or default_fit_model(registry)
     info = registry.info(name)
     if not info.trainable:
         raise NotTrainableError(f"model {name!r} is not trainable: it cannot be fitted")
-
     volumes, holes, meta = fit_volumes(image, mask, info.channels, volume_axis=volume_axis,
                                        channel_axis=channel_axis)
     if not holes.any():
         warnings.warn("the mask is empty: the fit learns from boxes a quarter of the crop side", EmptyMaskWarning,
                       stacklevel=2)
+    source = ArraySource.from_arrays(volumes, holes, meta)
+    del volumes  # the source holds its own copy
     run = Path(output) if output is not None else Path("runs") / (
         f"fit-{name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    channels = volumes.shape[-1]
-    multiple = max(16, info.size_multiple)
-    crop = suggested_crop_size(describe_holes(holes), volumes.shape[2], volumes.shape[3], multiple=multiple)
-    settings = dict(FIT_SETTINGS)
-    settings.update({
-        "data": [str(run / "data")], "output": str(run), "image_size": crop, "channels": channels,
-        "steps": int(steps) if steps is not None else _STEP_CAP, "seconds": float(seconds or 0.0),
-        "device": device, "seed": int(seed), "resume": bool(resume),
-    })
-    settings.update(dict(train or {}))
-    config = {"model": {"name": name, **dict(options or {})}, "train": settings}
-    # everything is checked before anything is written: a bad option, a folder holding another run
-    from inpaint_models.contract.errors import ConfigError
-    from inpaint_models.training.checkpoints import complete_checkpoints
-    from inpaint_models.training.config import load_config
-
-    load_config(_checkable(config), registry=registry)
+    settings = fit_settings(source, info.size_multiple, run, seconds, steps)
+    settings.update({"device": device, "seed": int(seed), "resume": bool(resume), **dict(train or {})})
+    # everything is checked before the run writes anything: a bad option, a folder holding another run
+    config = load_config({"model": {"name": name, **dict(options or {})}, "train": settings}, registry=registry,
+                         data_source=source)
     if not resume and complete_checkpoints(run / "checkpoints"):
         raise ConfigError(f"output {run} already holds the checkpoints of another run; continue it with "
                           f"resume=True or choose another output")
-    write_array_data(run / "data", volumes, holes, meta)
     last = run_training(config, report=progress, cancel=cancel, registry=registry)
     return fitted_checkpoint(run) or Path(last)
+
+
+def checked_budget(seconds: Optional[float], steps: Optional[int]) -> float:
+    """A fit's time budget in seconds: ``seconds``, else :data:`DEFAULT_SECONDS` without ``steps``, else 0 (none).
+
+    Raises:
+        OptionError: ``seconds`` is not a positive number or ``steps`` not a positive integer.
+    """
+    if seconds is not None and (isinstance(seconds, bool) or not np.isfinite(seconds) or seconds <= 0):
+        raise OptionError(f"seconds must be a positive number, got {seconds!r}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
+        raise OptionError(f"steps must be a positive integer, got {steps!r}")
+    if seconds is None and steps is None:
+        return DEFAULT_SECONDS
+    return float(seconds or 0.0)
+
+
+def fit_settings(source: Any, size_multiple: int, run: Path, seconds: float,
+                 steps: Optional[int]) -> dict[str, Any]:
+    """The ``[train]`` settings of a fit on ``source`` (an ArraySource) into ``run``, before the caller's.
+
+    :data:`FIT_SETTINGS`, crops sized for the source's holes
+    (:func:`~inpaint_models.training.holes.suggested_crop_size`, a multiple of 16
+    and of the model's ``size_multiple``), its channel count, the budget.
+    """
+    _, _, height, width, channels = source.shape
+    crop = suggested_crop_size(source.shapes, height, width, multiple=max(16, size_multiple))
+    settings = dict(FIT_SETTINGS)
+    settings.update({"output": str(run), "image_size": crop, "channels": channels, "seconds": seconds,
+                     "steps": int(steps) if steps is not None else _STEP_CAP})
+    return settings
 
 
 def fitted_checkpoint(run: Union[str, Path]) -> Optional[Path]:
@@ -229,15 +226,6 @@ def fitted_checkpoint(run: Union[str, Path]) -> Optional[Path]:
         return best
     steps = sorted(p for p in checkpoints.glob("step_*.safetensors") if not p.name.endswith(".state.safetensors"))
     return steps[-1] if steps else None
-
-
-def _checkable(config: dict[str, Any]) -> dict[str, Any]:
-    """The config with a data folder that exists now (the fit writes its data after the checks)."""
-    import tempfile
-
-    checked = dict(config)
-    checked["train"] = dict(config["train"], data=[tempfile.gettempdir()])
-    return checked
 
 
 def fit_volumes(
@@ -274,49 +262,65 @@ def fit_volumes(
 
     Raises:
         InpaintError subclasses: the checks of ``fill`` (dtype, shapes, NaN
-        outside the mask, a mask covering every pixel).
+        outside the mask, a mask covering every pixel: MaskCoversImageError).
     """
     image = np.asarray(image)
-    mask = np.asarray(mask)
-    mask, layout = checked_layout(image, mask, channel_axis)
+    mask, layout = checked_layout(image, np.asarray(mask), channel_axis)
     mask_bool = mask_to_bool(mask)
     planes, mask_planes = as_planes(image, mask_bool, layout)
-    if bool(np.all(mask_planes)):
-        raise MaskCoversImageError("the mask covers the whole image: there is nothing to learn from")
+    require_known_pixels(mask_planes, "the whole image", "learn from")
     value_range = measure_value_range(planes, mask_planes)  # the checks fill makes: NaN, a range float32 holds
     volume_index = resolve_volume_axis(image.shape, layout, volume_axis)
     stacked = channel_last(image, layout).reshape(layout.stack_shape + (layout.height, layout.width,
-                                                                                 layout.channels))
+                                                                       layout.channels))
     full_mask = np.broadcast_to(mask_bool, layout.stack_shape + (layout.height, layout.width))
-    if volume_index is None:
-        volumes = stacked.reshape((-1, 1, layout.height, layout.width, layout.channels))
-        holes = full_mask.reshape((-1, 1, layout.height, layout.width))
-    else:
-        moved, moved_mask = as_volumes(stacked, full_mask, layout, volume_index)
-        depth = moved.shape[-4]
-        volumes = moved.reshape((-1, depth, layout.height, layout.width, layout.channels))
-        holes = moved_mask.reshape((-1, depth, layout.height, layout.width))
-    holes = np.ascontiguousarray(holes, dtype=bool)
+    if volume_index is not None:
+        stacked, full_mask = as_volumes(stacked, full_mask, layout, volume_index)
+    depth = 1 if volume_index is None else stacked.shape[-4]
+    volumes = stacked.reshape((-1, depth, layout.height, layout.width, layout.channels))
+    holes = np.ascontiguousarray(full_mask.reshape((-1, depth, layout.height, layout.width)), dtype=bool)
     values = np.where(holes[..., np.newaxis], np.zeros((), image.dtype), volumes)  # a copy; NaN under the mask gone
-    count = values.shape[-1]
-    split = 1
-    if accepted_channels is not None and count not in accepted_channels:
-        if count == 4 and 3 in accepted_channels:
-            values = values[..., :3]
-        elif 1 in accepted_channels:  # each channel a volume of its own
-            values = np.moveaxis(values, -1, 0).reshape((-1,) + values.shape[1:-1] + (1,))
-            holes = np.tile(holes, (count, 1, 1, 1))
-            split = count
-        elif 3 in accepted_channels and count == 1:
-            values = np.repeat(values, 3, axis=-1)
-        else:
-            raise ShapeMismatchError(f"the model takes images with {', '.join(map(str, accepted_channels))} "
-                                     f"channel(s); this image has {count}")
+    values, holes, groups = channels_for_model(values, holes, accepted_channels)
     meta = {"source_shape": list(image.shape), "source_dtype": str(image.dtype),
             "volume_axis": volume_axis if volume_index is not None else None,
             "values": "caller's, converted to [0, 1] per crop by its known pixels as fill converts a crop box",
             "value_low": value_range.low, "value_high": value_range.high,
             # volume m holds channel m // N of the image's volume m % N (N = volumes / groups): a fill takes one
             # value range over those channels
-            "channel_groups": split}
+            "channel_groups": groups}
     return np.ascontiguousarray(values), holes, meta
+
+
+def channels_for_model(values: np.ndarray, holes: np.ndarray,
+                       accepted: Optional[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray, int]:
+    """The volumes with the channels a model takes, by the rule ``fill`` adapts a crop's channels by.
+
+    :func:`inpaint_models.pipeline.crops.fill_crop`: channel counts the model
+    takes stay; RGBA through a colour model loses alpha (which ``fill`` never
+    inpaints); any other count goes channel by channel (each channel a volume of
+    its own here), grey through a colour-only model as R = G = B.
+
+    Args:
+        values: (N, D, H, W, C); holes: bool (N, D, H, W), True = unknown.
+        accepted: the channel counts the model takes (None: any).
+
+    Returns:
+        ``(values, holes, groups)``: (N', D, H, W, C') and bool (N', D, H, W);
+        ``groups`` = C when each channel became a volume (volume m holds channel
+        m // N of volume m % N), else 1.
+
+    Raises:
+        ShapeMismatchError: the model takes neither 1 nor 3 channels, nor C.
+    """
+    count = values.shape[-1]
+    if accepted is None or count in accepted:
+        return values, holes, 1
+    if count == 4 and 3 in accepted:
+        return values[..., :3], holes, 1
+    if 1 not in accepted and 3 not in accepted:
+        raise ShapeMismatchError(f"the model takes images with {', '.join(map(str, accepted))} "
+                                 f"channel(s); this image has {count}")
+    split = np.moveaxis(values, -1, 0).reshape((-1,) + values.shape[1:-1] + (1,))
+    if 1 not in accepted:  # a colour-only model: each channel as grey R = G = B
+        split = np.repeat(split, 3, axis=-1)
+    return split, np.tile(holes, (count, 1, 1, 1)), count

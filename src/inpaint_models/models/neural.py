@@ -10,8 +10,10 @@ does not reload it: the fill's options reach the cached task through
 The crop arrives already fitted to the weights by :mod:`inpaint_models.pipeline.crops`
 (the one owner of crop geometry and channel adaptation): the channel count the
 checkpoint was trained with, its native size for fixed-size networks, a
-multiple of its size multiple. This module only checks that, runs
-``task.predict`` under ``torch.inference_mode`` and returns float32 (H, W, C).
+multiple of its size multiple. It is a plane (H, W, C), or for a model that
+fills volumes (``ModelInfo.spatial_dims`` holding 3, e.g. ``stack-unet``) also
+a volume (D, H, W, C). This module only checks that, runs ``task.predict``
+under ``torch.inference_mode`` and returns float32 of the crop's shape.
 """
 
 from __future__ import annotations
@@ -77,19 +79,20 @@ def loaded_model(info: ModelInfo, factory: TaskFactory, weights: Union[str, Path
 
 def neural_fill(info: ModelInfo, factory: TaskFactory, image: np.ndarray, mask: np.ndarray, options: Any,
                 context: FillContext) -> np.ndarray:
-    """The ``fill`` of a trained model.
+    """The ``fill`` of a trained model: a plane, or a volume for a model that fills volumes.
 
     Args:
         info: the model's ModelInfo.
         factory: the model's task factory.
         image: float32 (H, W, C) in [0, 1] (hole pixels zeroed by the backend), already
-            fitted to the weights by :mod:`inpaint_models.pipeline.crops`.
-        mask: bool (H, W), True = fill.
+            fitted to the weights by :mod:`inpaint_models.pipeline.crops`; for a model
+            whose ``spatial_dims`` hold 3, also a volume crop float32 (D, H, W, C).
+        mask: bool (H, W), or (D, H, W) with a volume; True = fill.
         options: the model's options instance (its fill options are used).
         context: weights path (always set for trainable models), device, reporter.
 
     Returns:
-        float32 (H, W, C) in [0, 1].
+        float32 of the image's shape, in [0, 1].
 
     Raises:
         MissingWeightsError: no weights in ``context``.
@@ -100,9 +103,10 @@ def neural_fill(info: ModelInfo, factory: TaskFactory, image: np.ndarray, mask: 
         raise MissingWeightsError(f"model {info.name!r} needs weights=PATH of a trained checkpoint")
     model = loaded_model(info, factory, context.weights, context.device)
     merged = merge_options(info, model.sidecar.get("options", {}), options)
+    unit = model.task.progress_unit
 
     def progress(i: int, n: int) -> None:
-        context.report(ProgressEvent("sample", i, n))
+        context.report(ProgressEvent("sample", i, n, message=f"{i} of {n} {unit}" if unit else ""))
 
     lock = _predict_locks.get(id(model)) or threading.Lock()
     with lock:  # use_options + predict on the one cached task: one fill at a time
@@ -112,16 +116,30 @@ def neural_fill(info: ModelInfo, factory: TaskFactory, image: np.ndarray, mask: 
 
 def predict_array(task: TrainTask, image: np.ndarray, mask: np.ndarray, device: torch.device,
                   progress: Optional[Callable[[int, int], None]] = None, seed: int = 0) -> np.ndarray:
-    """Run ``task.predict`` on one float32 (H, W, C) crop in [0, 1] with a bool (H, W) mask (True = fill).
+    """Run ``task.predict`` on one crop in [0, 1]: a plane or a volume, with its bool mask (True = fill).
 
-    The crop must already fit the task: C = the checkpoint's channel count, a
-    square of ``task.native_size`` for fixed-size networks, sides multiple of
-    ``task.size_multiple``. Returns float32 (H, W, C) in [0, 1].
+    Args:
+        task: a task loaded for inference (:func:`loaded_model`).
+        image: float32 (H, W, C), or a volume (D, H, W, C) for a task that fills
+            volumes. It must already fit the task: C = the checkpoint's channel
+            count, a square of ``task.native_size`` for fixed-size networks, sides
+            multiple of ``task.size_multiple``.
+        mask: bool (H, W), or (D, H, W) with a volume.
+        device: the task's device.
+        progress: ``progress(i, n)`` between long steps of the prediction.
+        seed: a stochastic sampler's seed.
+
+    Returns:
+        float32 of the image's shape, in [0, 1].
 
     Raises:
-        ShapeMismatchError: the crop does not fit (a caller bypassing :mod:`inpaint_models.pipeline.crops`).
+        ShapeMismatchError: the crop does not fit (a caller bypassing
+            :mod:`inpaint_models.pipeline.crops`) or its mask does not match it.
     """
-    height, width, channels = image.shape
+    if image.ndim not in (3, 4) or mask.shape != image.shape[:-1]:
+        raise ShapeMismatchError(f"expected a plane (H, W, C) or a volume (D, H, W, C) with a matching mask; "
+                                 f"got {image.shape} and {mask.shape}")
+    height, width, channels = image.shape[-3:]
     expected = task.spec.channels
     native = task.native_size
     multiple = max(1, int(task.size_multiple))
@@ -132,9 +150,10 @@ def predict_array(task: TrainTask, image: np.ndarray, mask: np.ndarray, device: 
             f"crop {height}x{width}x{channels} does not fit these weights ({expected} channel(s), {size}); "
             f"inpaint_models.pipeline.crops fits crops to a checkpoint's geometry"
         )
-    image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None].to(device)
+    # (B, C, H, W) or (B, C, D, H, W) tensors, the masks with one channel
+    image_t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32))[None].to(device)
     mask_t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None].to(device)
     with torch.inference_mode():
         predicted = task.predict(image_t * (1.0 - mask_t), mask_t, seed=seed, progress=progress)
-    out = predicted[0].float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+    out = np.moveaxis(predicted[0].float().clamp(0.0, 1.0).cpu().numpy(), 0, -1)
     return np.ascontiguousarray(out, dtype=np.float32)

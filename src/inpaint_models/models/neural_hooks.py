@@ -7,15 +7,21 @@ ends with one line::
 
     fill, train, build_task = neural_hooks(model_info, "inpaint_models.models.glcic.task")
 
-and its task module is imported only when a fill or a training run needs it,
+A model that fills volumes (``ModelInfo.spatial_dims`` holding 3) gets volume
+crops through the same ``fill``: float32 (D, H, W, C) with a bool (D, H, W)
+mask, passed to its task's ``predict`` as (1, C, D, H, W) tensors
+(:func:`~inpaint_models.models.neural.neural_fill`).
+
+The task module is imported only when a fill or a training run needs it,
 so listing models and reading their :class:`~inpaint_models.contract.datatypes.ModelInfo`
 never imports torch. The task module provides:
 
 ``build_task(spec: TaskSpec) -> TrainTask``
     the task factory (required);
 ``finish_fill(predicted, image, mask, options) -> np.ndarray`` (optional)
-    post-processing of the network's float32 (H, W, C) prediction in [0, 1],
-    given the crop as the model got it and the fill options (GLCIC's Poisson blend);
+    post-processing of the network's float32 prediction in [0, 1] (the crop's
+    shape), given the crop as the model got it and the fill options (GLCIC's
+    Poisson blend, stack-unet's added noise);
 ``configure_training(config) -> TrainConfig`` (optional)
     adjusts the run's config before the shared trainer starts (diffusion keeps an EMA).
 """
@@ -84,9 +90,11 @@ def neural_hooks(
     def build_task(spec: Any) -> Any:
         return task_module(task_path).build_task(spec)
 
+    volumes = 3 in model_info().spatial_dims
     fill.__doc__ = (
         f"Fill with trained {name!r} weights: float32 (H, W, C) in [0, 1] and bool (H, W) mask (True = fill) "
-        f"-> float32 (H, W, C) in [0, 1]. The crop already fits the weights (channels, size, multiple)."
+        + ("(or a volume (D, H, W, C) with a (D, H, W) mask) " if volumes else "")
+        + "-> float32 of the image's shape in [0, 1]. The crop already fits the weights (channels, size, multiple)."
     )
     train.__doc__ = f"Train {name!r} with the shared trainer; returns the final checkpoint's weights path."
     build_task.__doc__ = f"The task factory of {name!r} (imports {task_path} on first call)."

@@ -104,9 +104,15 @@ report).run()`` is ``fit`` keeping the trainer (``trainer.task``, ``.metrics``,
 What the trainer owns
 =====================
 
-Data (:mod:`.data`: recursive png/jpg/tif folders, 8/16-bit, grey/RGB/RGBA,
+Data, from a data source (:mod:`.sources`: one interface, what a sample holds,
+``TrainTask.context_planes`` planes around a target plane and ``Batch.weight``,
+the pixels a loss may read): the image folders of ``[train] data``
+(:mod:`.folders`: recursive png/jpg/tif folders, 8/16-bit, grey/RGB/RGBA,
 random crop + resize + flip, masks from ``inpaint_models.io.masks``, bad files
-skipped and counted, deterministic per seed), device selection, mixed
+skipped and counted, deterministic per seed) or the array being filled
+(:mod:`.array_data`, set by ``inpaint_models.fit`` as ``TrainConfig.data_source``:
+crops of its known pixels with artificial holes like its own, :mod:`.holes`);
+the batch stream (:mod:`.data`), device selection, mixed
 precision (:mod:`.precision`), DDP under ``torchrun`` (:mod:`.distributed`:
 DistributedSampler shards, only rank 0 writes), EMA (:mod:`.ema`), gradient
 clipping, learning-rate warm-up and cosine decay, validation with
@@ -146,10 +152,13 @@ _EXPORTS: dict[str, str] = {
     "load_tensors": "checkpoints", "save_checkpoint": "checkpoints",
     "TrainConfig": "config", "TrainSettings": "config", "apply_overrides": "config", "config_to_dict": "config",
     "load_config": "config", "read_config_file": "config",
-    "Batch": "data", "ImageFolderDataset": "data", "find_images": "data", "read_unit_image": "data",
+    "Batch": "data",
+    "ImageFolderDataset": "folders", "ImageFolders": "folders", "find_images": "folders", "read_unit_image": "folders",
+    "ArraySource": "array_data",
+    "DataSource": "sources", "TrainingSets": "sources",
     "EMA": "ema",
-    "LoadedModel": "inference", "describe_checkpoint": "inference", "fill_option": "inference",
-    "load_task": "inference", "merge_options": "inference",
+    "LoadedModel": "inference", "describe_checkpoint": "inference", "load_task": "inference",
+    "merge_options": "inference",
     "Trainer": "loop", "fit": "loop",
     "preview_grid": "preview",
     "quick_checkpoint": "quick", "quick_config": "quick", "write_synthetic_images": "quick",

@@ -164,12 +164,18 @@ class TrainConfig:
         model: an instance of the model's options dataclass (the rest of ``[model]``);
             None means the model's defaults (filled in by :func:`load_config`).
         source: the file the config was read from, if any (for messages).
+        data_source: where the run's samples come from, a
+            :class:`~inpaint_models.training.sources.DataSource` (``fit`` sets an
+            :class:`~inpaint_models.training.array_data.ArraySource`; ``[train] data``
+            is then empty); None = the image folders of ``[train] data``
+            (:class:`~inpaint_models.training.folders.ImageFolders`).
     """
 
     model_name: str
     train: TrainSettings = field(default_factory=TrainSettings)
     model: Any = None
     source: Optional[Path] = None
+    data_source: Any = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -318,8 +324,9 @@ def _model_info(model_name: str, registry: Any):
     return registry.info(model_name)
 
 
-def build_config(data: Mapping[str, Any], registry: Any = None, source: Optional[Path] = None) -> TrainConfig:
-    """A checked :class:`TrainConfig` from a raw dict (as read from a file).
+def build_config(data: Mapping[str, Any], registry: Any = None, source: Optional[Path] = None,
+                 data_source: Any = None) -> TrainConfig:
+    """A checked :class:`TrainConfig` from a raw dict (as read from a file); ``data_source`` as in :class:`TrainConfig`.
 
     Raises:
         ConfigError: unknown section or key, bad value, missing data folder...
@@ -348,7 +355,8 @@ def build_config(data: Mapping[str, Any], registry: Any = None, source: Optional
         settings = build_train_settings(data.get("train", {}))
     except ConfigError as error:
         raise ConfigError(f"{prefix}{error}") from None
-    config = TrainConfig(model_name=model_name, train=settings, model=options, source=source)
+    config = TrainConfig(model_name=model_name, train=settings, model=options, source=source,
+                         data_source=data_source)
     check_config(config, info)
     return config
 
@@ -357,6 +365,7 @@ def load_config(
     config: Union[str, Path, TrainConfig, Mapping[str, Any]],
     overrides: Union[Mapping[str, Any], Sequence[str], None] = None,
     registry: Any = None,
+    data_source: Any = None,
 ) -> TrainConfig:
     """Read and check a training configuration.
 
@@ -365,13 +374,19 @@ def load_config(
             :class:`TrainConfig` (checked again; its model options default when None).
         overrides: ``section.key=value`` strings or a ``{"section.key": value}`` mapping.
         registry: the model registry (default: installed plugins).
+        data_source: the run's :class:`~inpaint_models.training.sources.DataSource`
+            instead of the image folders of ``[train] data`` (which must then be
+            empty); None keeps a TrainConfig's own.
 
     Raises:
         ConfigError: with one message naming the problem, before any work starts.
     """
     if isinstance(config, TrainConfig):
+        if data_source is not None:
+            config = dataclasses.replace(config, data_source=data_source)
         if overrides:
-            config = build_config(apply_overrides(config_to_dict(config), overrides), registry, config.source)
+            config = build_config(apply_overrides(config_to_dict(config), overrides), registry, config.source,
+                                  config.data_source)
         else:
             info = _model_info(config.model_name, registry)
             if config.model is None:
@@ -388,9 +403,10 @@ def load_config(
             check_config(config, info)
         return config
     if isinstance(config, Mapping):
-        return build_config(apply_overrides(dict(config), overrides), registry)
+        return build_config(apply_overrides(dict(config), overrides), registry, data_source=data_source)
     path = Path(config).expanduser()
-    return build_config(apply_overrides(read_config_file(path), overrides), registry, source=path)
+    return build_config(apply_overrides(read_config_file(path), overrides), registry, source=path,
+                        data_source=data_source)
 
 
 def check_config(config: TrainConfig, info: Any = None) -> None:
@@ -408,8 +424,10 @@ def check_config(config: TrainConfig, info: Any = None) -> None:
     def fail(message: str) -> None:
         raise ConfigError(prefix + message)
 
-    if not s.data:
+    if config.data_source is None and not s.data:
         fail("[train] data is missing: give the folder(s) of training images, e.g. data = [\"images/train\"]")
+    if config.data_source is not None and s.data:
+        fail("[train] data names folders, but this run reads its own data source (a fit); leave [train] data empty")
     for folder in list(s.data) + list(s.validation):
         key = "data" if folder in s.data else "validation"
         if not Path(folder).is_dir():

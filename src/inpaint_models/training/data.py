@@ -1,176 +1,49 @@
-"""Training data: any folder tree of images, random crops, flips and masks.
+"""Training batches: what a task's ``train_step`` receives, and the endless stream of sample keys.
 
-Every random choice of a sample (crop, flip, mask) is drawn from a generator
-seeded by ``(seed, epoch, index)``, so a run is reproducible for a seed no
-matter how many loader workers or DDP processes share the work, and a resumed
-run sees exactly the samples the interrupted one would have seen.
-
-Files are found by extension (png, jpg, jpeg, tif, tiff, bmp, webp). Their headers
-are read once at start: unreadable files and files whose shorter side is below
-``min_image_size`` are skipped and counted. A file that passes the header check
-but fails to decode later is replaced by the next file and reported in the
-batch (``Batch.bad_files``), never fatal.
+A data source (:mod:`inpaint_models.training.sources`) yields samples; its
+``collate`` stacks them into a :class:`Batch`. :class:`StreamBatchSampler`
+draws the ``(index, epoch)`` keys of the samples, batch after batch, for one
+process.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterator, Sequence, Union
+from typing import Iterator, Optional
 
-import cv2
-import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from inpaint_models.contract.values import image_to_unit
-from inpaint_models.io.imageio import IMAGE_SUFFIXES
-from inpaint_models.io.masks import make_mask
-from inpaint_models.training.config import TrainSettings
-
-logger = logging.getLogger("inpaint_models.training")
-
-_VALIDATION_EPOCH = 1_000_003  # a fixed "epoch" for validation draws, far from training epochs
+#: the "epoch" of validation and preview draws: fixed, far from training epochs
+VALIDATION_EPOCH = 1_000_003
 
 
-# --------------------------------------------------------------------------- files
-def find_images(folders: Sequence[Path]) -> list[Path]:
-    """Image files under ``folders`` (recursive), sorted, hidden files and folders excluded."""
-    found: set[Path] = set()
-    for folder in folders:
-        for path in Path(folder).rglob("*"):
-            if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-                continue
-            if any(part.startswith(".") for part in path.relative_to(folder).parts):
-                continue
-            found.add(path)
-    return sorted(found)
-
-
-def image_shape(path: Path) -> Union[tuple[int, int], str]:
-    """(height, width) from the file header, or the reason the file cannot be used."""
-    try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            with tifffile.TiffFile(path) as tif:
-                series = list(tif.series)
-                shape, axes = tuple(series[0].shape), series[0].axes
-            planes = [size for axis, size in zip(axes, shape) if axis not in "YXSC"]
-            if len(series) > 1 or any(size > 1 for size in planes):
-                return "a stack of planes (training uses single 2D images)"
-            return int(shape[axes.index("Y")]), int(shape[axes.index("X")])
-        from PIL import Image
-
-        with Image.open(path) as image:
-            width, height = image.size
-        return int(height), int(width)
-    except Exception as error:  # any broken file is skipped, whatever the decoder raises
-        return f"unreadable ({type(error).__name__})"
-
-
-def read_unit_image(path: Path, channels: int) -> np.ndarray:
-    """Read an image file as float32 (H, W, ``channels``) in [0, 1].
-
-    Values become floats as a fill converts them (:func:`inpaint_models.contract.values.image_to_unit`:
-    8-bit / 255, floats in [0, 1] as they are, other ranges stretched from the
-    image's min to its max), so training sees what a fill will show the model;
-    grey is repeated to RGB, RGB is converted to grey (ITU-R 601 luma), alpha is dropped.
-
-    Raises:
-        OSError / ValueError: the file cannot be decoded or has an unusable layout.
-    """
-    array = _read_array(path)
-    if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (1, 2, 3, 4):
-        array = np.moveaxis(array, 0, -1)  # planar TIFF
-    if array.ndim == 2:
-        array = array[..., np.newaxis]
-    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
-        raise ValueError(f"unsupported image layout {array.shape}")
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"unsupported image dtype {array.dtype}")
-    # the fill's conversion, every pixel known: NaN / infinite values make the file unusable (skipped)
-    unit = image_to_unit(array)
-    count = unit.shape[-1]
-    if count in (2, 4):  # drop alpha
-        unit = unit[..., : count - 1]
-    if channels == 3 and unit.shape[-1] == 1:
-        unit = np.repeat(unit, 3, axis=-1)
-    elif channels == 1 and unit.shape[-1] == 3:
-        unit = (unit @ np.array([0.299, 0.587, 0.114], np.float32))[..., np.newaxis]
-    return np.ascontiguousarray(np.clip(unit, 0.0, 1.0), dtype=np.float32)
-
-
-def _read_array(path: Path) -> np.ndarray:
-    """Decode a file to a numpy array with RGB(A) channel order (the CLI's reader)."""
-    from inpaint_models.io.imageio import read_image
-
-    return np.asarray(read_image(path))
-
-
-@dataclass
-class FileScan:
-    """Result of scanning the data folders.
-
-    Attributes:
-        train: usable training files.
-        validation: usable validation files (held out or from the validation folders).
-        skipped: files skipped with the reason (unreadable / too small).
-    """
-
-    train: list[Path]
-    validation: list[Path]
-    skipped: dict[str, str] = field(default_factory=dict)
-
-
-def scan_files(settings: TrainSettings) -> FileScan:
-    """Find, check and split the image files of a run (deterministic for the seed)."""
-    skipped: dict[str, str] = {}
-
-    def usable(paths: list[Path]) -> list[Path]:
-        kept = []
-        for path in paths:
-            shape = image_shape(path)
-            if isinstance(shape, str):
-                skipped[str(path)] = shape
-            elif min(shape) < settings.smallest_image:
-                skipped[str(path)] = f"too small ({shape[1]}x{shape[0]} < {settings.smallest_image} px)"
-            else:
-                kept.append(path)
-        return kept
-
-    train = usable(find_images(settings.data))
-    if settings.validation:
-        validation = usable(find_images(settings.validation))
-        validation_set = set(validation)
-        train = [p for p in train if p not in validation_set]
-    elif settings.validation_split > 0 and len(train) > 1:
-        order = np.random.default_rng([settings.seed, 7]).permutation(len(train))
-        count = min(len(train) - 1, max(1, int(round(settings.validation_split * len(train)))))
-        held = set(order[:count].tolist())
-        validation = [p for i, p in enumerate(train) if i in held]
-        train = [p for i, p in enumerate(train) if i not in held]
-    else:
-        validation = []
-    return FileScan(train=train, validation=validation[: settings.validation_images], skipped=skipped)
-
-
-# --------------------------------------------------------------------------- samples
+# --------------------------------------------------------------------------- batches
 @dataclass
 class Batch:
-    """One batch of training samples, on the training device.
+    """One batch of training samples (on the CPU from ``collate``, on the training device in ``train_step``).
 
     Attributes:
-        image: float (B, C, H, W) ground truth in [0, 1].
-        mask: float (B, 1, H, W); 1 = hole (pixels the model must fill), 0 = known.
+        image: float (B, C, H, W) ground truth in [0, 1]; or (B, C, K, H, W) with
+            the K = 2r + 1 planes around the target plane (the middle one) for a
+            task reading ``r = TrainTask.context_planes`` neighbouring planes, when
+            the source has them (a stack). 0 wherever the truth is unknown.
+        mask: float, ``image``'s shape with 1 channel; 1 = hole (pixels the model
+            must fill, and in volume batches also the unknown pixels of the
+            neighbouring planes), 0 = known.
         bad_files: files that failed to decode while making this batch.
+        weight: the pixels a loss (training) or a metric (validation) may read:
+            None = every hole pixel of ``mask`` (the truth is known everywhere:
+            image folders); else float like ``mask``, 1 where the output may be
+            compared with ``image`` (artificial holes whose truth is known, in
+            the target plane), 0 elsewhere: never on a pixel whose truth is
+            unknown (a fit's real holes, its held-back pixels in training).
     """
 
     image: torch.Tensor
     mask: torch.Tensor
     bad_files: list[str] = field(default_factory=list)
+    weight: Optional[torch.Tensor] = None
 
     @property
     def masked(self) -> torch.Tensor:
@@ -182,111 +55,44 @@ class Batch:
         """Number of images in the batch."""
         return int(self.image.shape[0])
 
+    @property
+    def scored(self) -> torch.Tensor:
+        """float like ``mask``: the hole pixels a loss or metric reads (``mask``, times ``weight`` when set)."""
+        return self.mask if self.weight is None else self.mask * self.weight
+
     def pin_memory(self) -> "Batch":
         """Page-locked copies (called by the DataLoader's ``pin_memory`` on CUDA runs)."""
-        return Batch(self.image.pin_memory(), self.mask.pin_memory(), self.bad_files)
+        return Batch(self.image.pin_memory(), self.mask.pin_memory(), self.bad_files,
+                     None if self.weight is None else self.weight.pin_memory())
 
     def to(self, device: torch.device, channels_last: bool = False) -> "Batch":
-        """The batch on ``device`` (non-blocking copies; channels-last when asked)."""
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        return Batch(
-            self.image.to(device, non_blocking=True).contiguous(memory_format=fmt),
-            self.mask.to(device, non_blocking=True).contiguous(memory_format=fmt),
-            self.bad_files,
-        )
+        """The batch on ``device`` (non-blocking copies; channels-last when asked, for 4D batches only)."""
+        fmt = torch.channels_last if channels_last and self.image.ndim == 4 else torch.contiguous_format
 
+        def move(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.to(device, non_blocking=True).contiguous(memory_format=fmt)
 
-class ImageFolderDataset(Dataset):
-    """Crops of image files with generated masks.
+        return Batch(move(self.image), move(self.mask), self.bad_files,
+                     None if self.weight is None else move(self.weight))
 
-    Indexing takes ``(index, epoch)``; the sample's random crop (side uniform in
-    ``crop_scale`` of the shorter side), flip and mask come from a generator
-    seeded by ``(seed, epoch, index)``. With ``train=False`` the crop is the
-    centred largest square and the mask is fixed per index (validation).
-    Returns ``(image (C, S, S), mask (1, S, S), bad_files)``.
-    """
-
-    def __init__(self, files: Sequence[Path], settings: TrainSettings, train: bool = True) -> None:
-        self.files = list(files)
-        self.settings = settings
-        self.train = train
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, key):
-        index, epoch = key if isinstance(key, tuple) else (key, 0)
-        s = self.settings
-        rng = np.random.default_rng([s.seed, _VALIDATION_EPOCH if not self.train else epoch, index])
-        bad: list[str] = []
-        image = None
-        for attempt in range(len(self.files)):
-            path = self.files[(index + attempt) % len(self.files)]
-            try:
-                image = read_unit_image(path, s.channels)
-                if min(image.shape[:2]) < 1:
-                    raise ValueError("empty image")
-                break
-            except Exception as error:  # a broken file never stops a run
-                bad.append(f"{path}: {type(error).__name__}: {error}")
-        if image is None:
-            raise RuntimeError("no training image could be decoded: " + "; ".join(bad[:3]))
-        crop = self._crop(image, rng)
-        mask = make_mask(s.mask, (s.image_size, s.image_size), rng, s.mask_preset, **s.mask_params)
-        if self.train:  # drawn after crop and mask, so runs without augmentation keep their samples
-            crop = augment(crop, rng, s.rotate, s.colour_jitter)
-        image_t = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))
-        mask_t = torch.from_numpy(mask.astype(np.float32))[None]
-        return image_t, mask_t, bad
-
-    def _crop(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        s = self.settings
-        height, width = image.shape[:2]
-        short = min(height, width)
-        if self.train:
-            low, high = s.crop_scale
-            side = max(1, int(round(short * rng.uniform(low, high))))
-            top = int(rng.integers(0, height - side + 1))
-            left = int(rng.integers(0, width - side + 1))
-            flip = bool(s.flip and rng.random() < 0.5)
-        else:
-            side = short
-            top, left, flip = (height - side) // 2, (width - side) // 2, False
-        crop = image[top : top + side, left : left + side]
-        if side != s.image_size:
-            interpolation = cv2.INTER_AREA if side > s.image_size else cv2.INTER_LINEAR
-            crop = cv2.resize(crop, (s.image_size, s.image_size), interpolation=interpolation)
-            crop = crop.reshape(s.image_size, s.image_size, image.shape[2])
-        if flip:
-            crop = crop[:, ::-1]
-        return np.clip(crop, 0.0, 1.0).astype(np.float32, copy=False)
-
-
-def augment(crop: np.ndarray, rng: np.random.Generator, rotate: bool, colour_jitter: float) -> np.ndarray:
-    """Random 90-degree rotation and colour jitter of a float32 (S, S, C) crop in [0, 1].
-
-    ``colour_jitter`` = j: RGB channels permuted, then each channel scaled by a
-    gain uniform in [1 - j, 1 + j] and shifted by one offset uniform in
-    [-j/4, j/4], clipped to [0, 1]. Returns a float32 (S, S, C) array (the
-    input itself when both are off; it is never modified); the mask is not
-    rotated, since box and stroke masks are drawn isotropically.
-    """
-    if rotate:
-        crop = np.rot90(crop, int(rng.integers(0, 4)), axes=(0, 1))
-    if colour_jitter > 0:
-        channels = crop.shape[2]
-        if channels == 3:
-            crop = crop[:, :, rng.permutation(3)]
-        gains = rng.uniform(1.0 - colour_jitter, 1.0 + colour_jitter, size=channels).astype(np.float32)
-        offset = np.float32(rng.uniform(-colour_jitter / 4, colour_jitter / 4))
-        crop = np.clip(crop * gains + offset, 0.0, 1.0)
-    return np.ascontiguousarray(crop, dtype=np.float32)
+    def target_plane(self) -> "Batch":
+        """The middle plane of a (B, C, K, H, W) batch as a 4D batch (itself when already 4D)."""
+        if self.image.ndim == 4:
+            return self
+        k = self.image.shape[2] // 2
+        return Batch(self.image[:, :, k], self.mask[:, :, k], self.bad_files,
+                     None if self.weight is None else self.weight[:, :, k])
 
 
 def collate(samples: list) -> Batch:
-    """Stack ``(image, mask, bad)`` samples into a CPU :class:`Batch`."""
-    images, masks, bads = zip(*samples)
-    return Batch(torch.stack(images), torch.stack(masks), [b for bad in bads for b in bad])
+    """Stack ``(image, mask, bad)`` or ``(image, mask, weight, bad)`` samples into a CPU :class:`Batch`."""
+    if samples and len(samples[0]) == 4:
+        images, masks, weights, bads = zip(*samples)
+        weight: Optional[torch.Tensor] = torch.stack(weights)
+    else:
+        images, masks, bads = zip(*samples)
+        weight = None
+    return Batch(torch.stack(images), torch.stack(masks), [b for bad in bads for b in bad], weight)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -330,14 +136,3 @@ class StreamBatchSampler:
 
     def __len__(self) -> int:  # DataLoader asks; the stream is effectively endless
         return 2**62
-
-
-def dataset_mean(dataset: ImageFolderDataset, count: int = 64) -> np.ndarray:
-    """Per-channel mean (C,) of up to ``count`` training crops (deterministic for the seed)."""
-    total = None
-    n = min(count, len(dataset))
-    for index in range(n):
-        image, _mask, _bad = dataset[(index, 0)]
-        value = image.double().mean(dim=(1, 2))
-        total = value if total is None else total + value
-    return (total / max(n, 1)).float().numpy()

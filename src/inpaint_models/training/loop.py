@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from inpaint_models.contract.datatypes import ProgressEvent, Reporter, ignore_progress
 from inpaint_models.contract.devices import resolve_device
@@ -27,7 +27,6 @@ from inpaint_models.contract.errors import Cancelled, ConfigError
 from inpaint_models.contract.options import options_as_dict
 from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.training import distributed
-from inpaint_models.training.array_data import find_array_data
 from inpaint_models.training.checkpoints import (
     EMA_PREFIX,
     CheckpointFiles,
@@ -45,20 +44,14 @@ from inpaint_models.training.checkpoints import (
     unflatten_optimizer,
 )
 from inpaint_models.training.config import BEST_METRICS, TrainConfig, check_config, config_to_dict
-from inpaint_models.training.data import (
-    Batch,
-    FileScan,
-    ImageFolderDataset,
-    StreamBatchSampler,
-    collate,
-    dataset_mean,
-    scan_files,
-)
+from inpaint_models.training.data import Batch, StreamBatchSampler, collate
 from inpaint_models.training.ema import EMA
+from inpaint_models.training.folders import ImageFolders
 from inpaint_models.training.metrics import compute_metrics
 from inpaint_models.training.precision import Precision
 from inpaint_models.training.preview import preview_grid, write_png
 from inpaint_models.training.runlog import MetricsLog, TensorBoardLog
+from inpaint_models.training.sources import DataSource, TrainingSets
 from inpaint_models.training.task import StepContext, TaskFactory, TaskSpec, TrainTask
 
 logger = logging.getLogger("inpaint_models.training")
@@ -114,8 +107,10 @@ class Trainer:
         self._batches_drawn = 0
         self._best: Optional[dict[str, Any]] = None
         self._batches = None
-        self.collate = collate  # an array data source brings its own
-        self.data_summary: Optional[str] = None
+        self.sets: Optional[TrainingSets] = None  # the data source's sets (set up by run)
+        self._started = 0.0  # perf_counter at the start of the loop
+        self._last_event = 0.0  # perf_counter of the last progress event
+        self._last_losses: dict[str, float] = {}  # the mean losses of the last log or event
 
     # ------------------------------------------------------------------ paths
     @property
@@ -146,25 +141,51 @@ class Trainer:
             distributed.shutdown(self.dist)
 
     def _setup(self, device_name: str) -> None:
+        """Everything before the first step: device, task, data, output folders, resume state, the batch stream."""
         s = self.settings
-        is_main = self.dist.is_main
-        if self.dist.distributed and device_name.startswith("cuda"):
-            device_name = f"cuda:{self.dist.local_rank}"
-        self.device = torch.device(device_name)
-        self.channels_last = bool(s.channels_last and self.device.type == "cuda")
-        self.precision = Precision(s.precision, self.device)
-
+        self._setup_device(device_name)
         resume_from = resolve_resume(s.resume, self.checkpoint_dir)
         if resume_from is None and complete_checkpoints(self.checkpoint_dir):
             raise ConfigError(
                 f"[train] output {self.output} already holds checkpoints of another run; "
                 f"continue it with resume = true (inpaint train --resume) or choose another train.output"
             )
+        self._build_task()
+        self._setup_data()
+        self._prepare_output()  # every check has passed: from here on the run writes files
+        start_step, samples = 0, 0
+        if resume_from is not None:
+            start_step, samples = self._load_resume_state(resume_from)
+        else:
+            self.task.prepare(self.sets.statistics())
+        self.start_step = self.step = start_step
+        self._wrap_networks()
+        self.task.train_mode()
+        self._start_batches(samples, start_step)
+        if self.dist.is_main:
+            atomic_write_json(self.output / "config.json", config_to_dict(self.config))
+            self.log.truncate_after(start_step)
+            self.log.write("data", start_step, self.sets.record)
+        if self.skipped_files:
+            logger.warning("skipped %d unreadable or too small image file(s), e.g. %s",
+                           len(self.skipped_files), next(iter(self.skipped_files)))
 
-        # networks: seeded identically on every process (DDP also broadcasts rank 0's)
+    def _setup_device(self, device_name: str) -> None:
+        if self.dist.distributed and device_name.startswith("cuda"):
+            device_name = f"cuda:{self.dist.local_rank}"
+        self.device = torch.device(device_name)
+        self.channels_last = bool(self.settings.channels_last and self.device.type == "cuda")
+        self.precision = Precision(self.settings.precision, self.device)
+
+    def _build_task(self) -> None:
+        """The model's task with its networks on the device, its optimisers and the EMA.
+
+        The networks are seeded identically on every process (DDP also broadcasts rank 0's).
+        """
+        s = self.settings
         torch.manual_seed(s.seed)
-        spec = TaskSpec(options=self.config.model, channels=s.channels, image_size=s.image_size, train=s)
-        task = self.factory(spec)
+        task = self.factory(TaskSpec(options=self.config.model, channels=s.channels, image_size=s.image_size,
+                                     train=s))
         for network in task.networks.values():
             network.to(self.device)
             if self.channels_last:
@@ -177,51 +198,26 @@ class Trainer:
         if s.ema_decay > 0:
             self.ema = EMA({name: task.networks[name] for name in task.inference_names()}, s.ema_decay)
 
-        # data: image folders, or the array being filled (a fit: see array_data.py)
-        array_sets = None
-        array_data = find_array_data(s.data)
-        if array_data is not None:
-            array_sets = array_data.datasets(s, int(getattr(task, "context_planes", 0)))
-            scan = FileScan(train=[], validation=[])
-            self.train_set, self.validation_set = array_sets.train, array_sets.validation
-            self.preview_set, self.collate = array_sets.preview, array_sets.collate
-        else:
-            scan = scan_files(s)
-        self.skipped_files = dict(scan.skipped)
-        if not scan.train and array_sets is None:
-            detail = f" ({len(scan.skipped)} file(s) skipped as unreadable or too small)" if scan.skipped else ""
-            raise ConfigError(
-                f"[train] data: no usable training image found in {', '.join(map(str, s.data))}{detail}"
-            )
-        self.train_files = scan.train
-        self.validation_files = scan.validation
-        if array_sets is None:
-            self.train_set = ImageFolderDataset(scan.train, s, train=True)
-            self.validation_set = ImageFolderDataset(scan.validation, s, train=False)
-            # previews: validation images first, topped up with (centre-cropped) training images
-            self.preview_set = ImageFolderDataset((scan.validation + scan.train)[: s.preview_images], s, train=False)
-        self.data_summary = None if array_sets is None else array_sets.summary
+    def _setup_data(self) -> None:
+        """The run's sets, from the config's data source, else from the image folders of ``[train] data``."""
+        source: DataSource = self.config.data_source or ImageFolders()
+        self.sets = source.training_sets(self.settings, int(self.task.context_planes))
+        self.skipped_files = dict(self.sets.skipped)
 
-        # every check has passed: from here on the run writes files
+    def _prepare_output(self) -> None:
+        """The run folders (rank 0 only; temporary files of a killed run removed), the metrics and TensorBoard logs."""
+        is_main = self.dist.is_main
         if is_main:
             for folder in (self.output, self.checkpoint_dir, self.preview_dir):
                 folder.mkdir(parents=True, exist_ok=True)
-            remove_temporary_files(self.output)
-            remove_temporary_files(self.checkpoint_dir)
-            remove_temporary_files(self.preview_dir)
-        self.log = MetricsLog(self.output / f"metrics.{s.log_format}", s.log_format, enabled=is_main)
-        self.tensorboard = TensorBoardLog(self.output / "tensorboard", s.tensorboard and is_main)
+                remove_temporary_files(folder)
+        self.log = MetricsLog(self.output / f"metrics.{self.settings.log_format}", self.settings.log_format,
+                              enabled=is_main)
+        self.tensorboard = TensorBoardLog(self.output / "tensorboard", self.settings.tensorboard and is_main)
 
-        start_step, samples = 0, 0
-        if resume_from is not None:
-            start_step, samples = self._load_resume_state(resume_from)
-        elif array_sets is not None:
-            task.prepare(array_sets.statistics)
-        else:
-            task.prepare({"mean": dataset_mean(self.train_set), "files": len(scan.train)})
-        self.start_step = self.step = start_step
-
-        for name, network in task.networks.items():
+    def _wrap_networks(self) -> None:
+        """``train_nets``: the networks a training forward uses (DDP-wrapped when distributed and trainable)."""
+        for name, network in self.task.networks.items():
             if self.dist.distributed and any(p.requires_grad for p in network.parameters()):
                 from torch.nn.parallel import DistributedDataParallel
 
@@ -236,33 +232,24 @@ class Trainer:
                                                                 broadcast_buffers=False)
             else:
                 self.train_nets[name] = network
-        task.train_mode()
 
-        sampler = StreamBatchSampler(len(self.train_set), s.batch_size, s.seed, self.dist.rank,
+    def _start_batches(self, samples: int, start_step: int) -> None:
+        """The stream of training batches, ``samples`` samples in (resume), and the training noise's seed."""
+        s = self.settings
+        sampler = StreamBatchSampler(len(self.sets.train), s.batch_size, s.seed, self.dist.rank,
                                      self.dist.world_size, start=samples)
         self._samples_start = samples
         loader = DataLoader(
-            self.train_set,
+            self.sets.train,
             batch_sampler=sampler,
             num_workers=s.workers,
-            collate_fn=self.collate,
+            collate_fn=collate,
             pin_memory=self.device.type == "cuda",
             persistent_workers=s.workers > 0,
         )
         self._batches = iter(loader)
         # training noise (dropout, GAN latents) differs per process and per resume point
         torch.manual_seed(int(np.random.SeedSequence([s.seed, self.dist.rank, start_step]).generate_state(1)[0]))
-
-        if is_main:
-            atomic_write_json(self.output / "config.json", config_to_dict(self.config))
-            self.log.truncate_after(start_step)
-            self.log.write("data", start_step, array_sets.record if array_sets is not None else {
-                "train_images": len(scan.train), "validation_images": len(scan.validation),
-                "skipped": len(scan.skipped), "skipped_files": dict(list(scan.skipped.items())[:50]),
-            })
-        if scan.skipped:
-            logger.warning("skipped %d unreadable or too small image file(s), e.g. %s",
-                           len(scan.skipped), next(iter(scan.skipped)))
 
     # ------------------------------------------------------------------ resume
     def _load_resume_state(self, weights: Path) -> tuple[int, int]:
@@ -361,89 +348,83 @@ class Trainer:
         return None
 
     def _loop(self) -> Path:
-        s = self.settings
-        task = self.task
+        """Train until ``steps``, the time budget or a cancel; returns the last checkpoint's weights path."""
         ctx = StepContext(self)
-        total = s.steps
-        window: collections.deque = collections.deque(maxlen=50)
-        sums: dict[str, torch.Tensor] = {}
-        count = 0
-        norm_counts: dict[str, int] = {}  # fp16 steps skipped for overflow have no gradient norm
-        last_losses: dict[str, float] = {}
-        started = time.perf_counter()
-        last_event = 0.0
-        data = self.data_summary or (f"{len(self.train_files)} training and {len(self.validation_files)} "
-                                     f"validation images ({len(self.skipped_files)} skipped)")
-        self._emit(self._event(f"{data}; device {self.device}, {self.precision.name}", {}, None))
+        meter = _StepMeter()
+        self._started = time.perf_counter()
+        self._emit(self._event(f"{self.sets.summary}; device {self.device}, {self.precision.name}", {}, None))
         interrupted: Optional[BaseException] = None
         self._budget_start = time.perf_counter()
         budget_spent = self._budget_spent()
         try:
-            while self.step < total and not self._stop_requested() and not budget_spent:
-                step = self.step + 1
-                ctx.step = step
-                ctx.phase = task.phase(step)
-                ctx.grad_norms = {}
-                self._set_lr(step)
-                drawn_before = self._batches_drawn
-                tick = time.perf_counter()
-                batch = self.next_batch()
-                losses = task.train_step(batch, ctx)
-                if self.ema is not None:
-                    self.ema.update()
-                self.step = step
-                images = (self._batches_drawn - drawn_before) * s.batch_size * self.dist.world_size
-                window.append((time.perf_counter() - tick, images))
-                for key, value in dict(losses).items():
-                    value = value.detach().float() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
-                    sums[key] = sums.get(key, 0.0) + value
-                for key, value in ctx.grad_norms.items():
-                    sums[f"grad_norm_{key}"] = sums.get(f"grad_norm_{key}", 0.0) + torch.tensor(value)
-                    norm_counts[f"grad_norm_{key}"] = norm_counts.get(f"grad_norm_{key}", 0) + 1
-                count += 1
-
+            while self.step < self.settings.steps and not self._stop_requested() and not budget_spent:
+                self._train_step(ctx, meter)
                 now = time.perf_counter()
-                if s.seconds > 0:  # every process stops after the same step
+                if self.settings.seconds > 0:  # every process stops after the same step
                     budget_spent = distributed.any_true(self.dist, self._budget_spent(), self.device)
-                last = step == total or budget_spent  # the run's final step
-                due_log = step % s.log_every == 0 or last
-                due_event = due_log or now - last_event >= REPORT_INTERVAL_SECONDS
-                if due_log or due_event:
-                    last_losses = {k: float(v) / norm_counts.get(k, count) for k, v in sums.items()}
-                    if due_log:
-                        last_losses = distributed.mean_over_processes(self.dist, last_losses, self.device)
-                        self._check_finite(last_losses, step)
-                    speed = self._speed(window)
-                    if due_log:
-                        record = dict(last_losses, lr=self.learning_rate, images_per_second=speed,
-                                      stage=ctx.phase, elapsed_seconds=round(now - started, 3))
-                        self.log.write("train", step, record)
-                        self.tensorboard.scalars("train", step, dict(last_losses, lr=self.learning_rate or 0.0,
-                                                                     images_per_second=speed or 0.0))
-                        sums, count, norm_counts = {}, 0, {}
-                if s.validate_every and (step % s.validate_every == 0 or last):
-                    self._validate(step)
-                if s.preview_every and (step % s.preview_every == 0 or last):
-                    self._preview(step)
-                if step % s.checkpoint_every == 0 or last:
-                    self._checkpoint(step, ctx.phase, last_losses)
-                if due_event:
-                    last_event = now
-                    eta = (now - started) / (step - self.start_step) * (total - step)  # wall clock: all overheads
-                    if s.seconds > 0:
-                        eta = max(0.0, min(eta, s.seconds - self._spent_seconds()))
-                    self._emit(self._event("", last_losses, eta, stage=ctx.phase, speed=self._speed(window),
-                                           elapsed=now - started))
+                self._after_step(ctx, meter, now, last=self.step == self.settings.steps or budget_spent)
         except KeyboardInterrupt as error:  # Ctrl-C outside the CLI: keep the work, then stop
             interrupted = error
             self.cancelled = True
+        return self._finish(budget_spent, interrupted)
+
+    def _train_step(self, ctx: StepContext, meter: "_StepMeter") -> None:
+        """One optimisation step (the task's ``train_step``) and the EMA update."""
+        step = self.step + 1
+        ctx.step = step
+        ctx.phase = self.task.phase(step)
+        ctx.grad_norms = {}
+        self._set_lr(step)
+        drawn_before = self._batches_drawn
+        tick = time.perf_counter()
+        batch = self.next_batch()
+        losses = self.task.train_step(batch, ctx)
+        if self.ema is not None:
+            self.ema.update()
+        self.step = step
+        images = (self._batches_drawn - drawn_before) * self.settings.batch_size * self.dist.world_size
+        meter.add(time.perf_counter() - tick, images, losses, ctx.grad_norms)
+
+    def _after_step(self, ctx: StepContext, meter: "_StepMeter", now: float, last: bool) -> None:
+        """What follows a step when due: the losses' log, validation, preview, checkpoint, a progress event."""
+        s, step = self.settings, self.step
+        due_log = step % s.log_every == 0 or last
+        due_event = due_log or now - self._last_event >= REPORT_INTERVAL_SECONDS
+        if due_event:
+            self._last_losses = meter.means()
+            if due_log:
+                self._last_losses = distributed.mean_over_processes(self.dist, self._last_losses, self.device)
+                self._check_finite(self._last_losses, step)
+                record = dict(self._last_losses, lr=self.learning_rate, images_per_second=meter.speed(),
+                              stage=ctx.phase, elapsed_seconds=round(now - self._started, 3))
+                self.log.write("train", step, record)
+                self.tensorboard.scalars("train", step, dict(self._last_losses, lr=self.learning_rate or 0.0,
+                                                             images_per_second=meter.speed() or 0.0))
+                meter.reset()
+        if s.validate_every and (step % s.validate_every == 0 or last):
+            self._validate(step)
+        if s.preview_every and (step % s.preview_every == 0 or last):
+            self._preview(step)
+        if step % s.checkpoint_every == 0 or last:
+            self._checkpoint(step, ctx.phase, self._last_losses)
+        if due_event:
+            self._last_event = now
+            eta = (now - self._started) / (step - self.start_step) * (s.steps - step)  # wall clock: all overheads
+            if s.seconds > 0:
+                eta = max(0.0, min(eta, s.seconds - self._spent_seconds()))
+            self._emit(self._event("", self._last_losses, eta, stage=ctx.phase, speed=meter.speed(),
+                                   elapsed=now - self._started))
+
+    def _finish(self, budget_spent: bool, interrupted: Optional[BaseException]) -> Path:
+        """The final checkpoint (unless the last step wrote it) and the final event; re-raises a Ctrl-C."""
+        total = self.settings.steps
         if self.step < total or interrupted is not None or self.last_checkpoint is None:
             self.cancelled = self.cancelled or (self.step < total and not budget_spent)
             if self.last_checkpoint is None or not self._checkpoint_is_current():
-                self._checkpoint(self.step, task.phase(max(self.step, 1)), last_losses)
+                self._checkpoint(self.step, self.task.phase(max(self.step, 1)), self._last_losses)
         distributed.barrier(self.dist)
         message = "cancelled" if self.cancelled else "finished"
-        self._emit(self._event(f"{message}; checkpoint {self.last_checkpoint}", last_losses, 0.0,
+        self._emit(self._event(f"{message}; checkpoint {self.last_checkpoint}", self._last_losses, 0.0,
                                extra={"cancelled": self.cancelled}), final=True)
         if interrupted is not None:
             raise interrupted
@@ -465,11 +446,6 @@ class Trainer:
         if stop:
             self.cancelled = True
         return stop
-
-    @staticmethod
-    def _speed(window: collections.deque) -> Optional[float]:
-        seconds = sum(t for t, _ in window)
-        return sum(n for _, n in window) / seconds if seconds > 0 else None
 
     #: fp16 steps in a row whose gradients overflowed before a run counts as diverged: the scaler
     #: halves its scale at each (from 2**16), so this many means gradients beyond any usable scale
@@ -526,7 +502,7 @@ class Trainer:
                 self._cancel_seen = True
 
     # ------------------------------------------------------------------ evaluation
-    def _predict_samples(self, dataset: ImageFolderDataset, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _predict_samples(self, dataset: Dataset, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(truth, mask, composited output) as numpy (N, H, W, C) / (N, H, W) for the first samples."""
         task = self.task
         count = min(limit, len(dataset))
@@ -537,20 +513,17 @@ class Trainer:
             with context, torch.inference_mode():
                 for start in range(0, count, self.settings.batch_size):
                     end = min(count, start + self.settings.batch_size)
-                    batch = self.collate([dataset[(i, 0)] for i in range(start, end)])
+                    batch = collate([dataset[(i, 0)] for i in range(start, end)])
                     batch = batch.to(self.device, self.channels_last)
                     with self.precision.autocast():
                         predicted = task.predict(batch.masked, batch.mask)
                     predicted = predicted.float().clamp(0, 1)
                     composite = batch.mask * predicted + (1 - batch.mask) * batch.image
-                    # array data: (B, C, K, H, W) samples are scored on their target plane, and only where
-                    # the truth is known (``weight``; array_data.py): real holes never count
-                    weight = getattr(batch, "weight", None)
+                    # (B, C, K, H, W) samples are scored on their target plane, and only where the truth
+                    # is known (``Batch.weight``): a fit's real holes never count
                     if composite.ndim == 5:
-                        k = composite.shape[2] // 2
-                        batch, composite = batch.target_plane(), composite[:, :, k]
-                        weight = batch.weight
-                    scored = batch.mask if weight is None else batch.mask * weight
+                        batch, composite = batch.target_plane(), composite[:, :, composite.shape[2] // 2]
+                    scored = batch.scored
                     truths.append(batch.image.float().permute(0, 2, 3, 1).cpu().numpy())
                     masks.append(scored[:, 0].cpu().numpy() > 0.5)
                     outputs.append(composite.permute(0, 2, 3, 1).cpu().numpy())
@@ -559,9 +532,9 @@ class Trainer:
         return np.concatenate(truths), np.concatenate(masks), np.concatenate(outputs)
 
     def _validate(self, step: int) -> None:
-        if not self.dist.is_main or len(self.validation_set) == 0:
+        if not self.dist.is_main or len(self.sets.validation) == 0:
             return
-        truth, mask, output = self._predict_samples(self.validation_set, self.settings.validation_images)
+        truth, mask, output = self._predict_samples(self.sets.validation, self.settings.validation_images)
         per_image = [compute_metrics(output[i], truth[i], mask[i]) for i in range(len(mask))]
         metrics = {}
         for key in per_image[0]:
@@ -582,9 +555,9 @@ class Trainer:
             self._save("best", step, self.task.phase(max(step, 1)), {}, with_state=False)
 
     def _preview(self, step: int) -> None:
-        if not self.dist.is_main or len(self.preview_set) == 0:
+        if not self.dist.is_main or len(self.sets.preview) == 0:
             return
-        truth, mask, output = self._predict_samples(self.preview_set, self.settings.preview_images)
+        truth, mask, output = self._predict_samples(self.sets.preview, self.settings.preview_images)
         grid = preview_grid(truth, mask, output)
         self.last_preview = write_png(self.preview_dir / f"{step_stem(step)}.png", grid)
         self.tensorboard.image("preview", step, grid)
@@ -641,3 +614,37 @@ class Trainer:
             }
         return save_checkpoint(self.checkpoint_dir, stem, weights=weights, sidecar=sidecar,
                                state_tensors=state_tensors, state_json=state_json)
+
+
+class _StepMeter:
+    """The losses and gradient norms summed since the last log step, and the speed over the last 50 steps."""
+
+    def __init__(self) -> None:
+        self.window: collections.deque = collections.deque(maxlen=50)  # (seconds, images) of each step
+        self.reset()
+
+    def reset(self) -> None:
+        """Start the next sums (after a log step)."""
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.norm_counts: dict[str, int] = {}  # fp16 steps skipped for overflow have no gradient norm
+
+    def add(self, seconds: float, images: int, losses: Mapping[str, Any], grad_norms: Mapping[str, float]) -> None:
+        """Count one step: its duration, the images it drew, its losses (tensors are summed lazily) and norms."""
+        self.window.append((seconds, images))
+        for key, value in dict(losses).items():
+            value = value.detach().float() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        for key, value in grad_norms.items():
+            self.sums[f"grad_norm_{key}"] = self.sums.get(f"grad_norm_{key}", 0.0) + torch.tensor(value)
+            self.norm_counts[f"grad_norm_{key}"] = self.norm_counts.get(f"grad_norm_{key}", 0) + 1
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        """The mean of each loss and gradient norm since the last :meth:`reset`."""
+        return {key: float(value) / self.norm_counts.get(key, self.count) for key, value in self.sums.items()}
+
+    def speed(self) -> Optional[float]:
+        """Images per second over the window, or None before any time was measured."""
+        seconds = sum(t for t, _ in self.window)
+        return sum(n for _, n in self.window) / seconds if seconds > 0 else None

@@ -57,12 +57,23 @@ class TrainTask:
         size_multiple: ``predict`` inputs have sides that are multiples of this
             (the fill pipeline pads crops). Both are saved in every checkpoint's
             sidecar (``geometry``, see :meth:`geometry`).
+        context_planes: r, the neighbouring planes the model reads on each side
+            of the plane it fills (0 = a 2D model). A data source with planes
+            around its samples (a fit's stack, :mod:`inpaint_models.training.array_data`)
+            sends a task with r > 0 the 2r + 1 planes around each target plane:
+            batches of (B, C, 2r + 1, H, W) (see :class:`~inpaint_models.training.data.Batch`);
+            image folders send single planes (B, C, H, W) to every task.
+        progress_unit: what ``predict``'s ``progress(i, n)`` counts, when it is
+            worth saying (``"planes"``): the fill's progress events then read
+            ``"i of n planes"``; None = no message.
     """
 
     networks: dict[str, nn.Module]
     inference_networks: tuple[str, ...] = ()
     native_size: Optional[int] = None
     size_multiple: int = 1
+    context_planes: int = 0
+    progress_unit: Optional[str] = None
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
@@ -117,13 +128,15 @@ class TrainTask:
         """Predict the image from its known pixels.
 
         Args:
-            image: float (B, C, H, W) in [0, 1], hole pixels set to 0.
-            mask: float (B, 1, H, W), 1 = hole.
+            image: float (B, C, H, W) in [0, 1], hole pixels set to 0; for a
+                model that fills volumes (``ModelInfo.spatial_dims`` holding 3)
+                also (B, C, D, H, W).
+            mask: float (B, 1, H, W) (or (B, 1, D, H, W) with a volume), 1 = hole.
             seed: seed of a stochastic sampler (diffusion); deterministic models ignore it.
             progress: ``progress(i, n)`` between long sampling steps (may raise ``Cancelled``).
 
         Returns:
-            float (B, C, H, W) in [0, 1]; only the hole pixels are used (the
+            float, the image's shape, in [0, 1]; only the hole pixels are used (the
             caller composites). Called under ``torch.inference_mode`` in eval mode.
         """
         raise NotImplementedError

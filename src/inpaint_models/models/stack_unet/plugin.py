@@ -10,11 +10,9 @@ it reads the neighbouring planes of a stack, so it fills volumes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-import numpy as np
-
-from inpaint_models.contract.datatypes import FillContext, ModelInfo
+from inpaint_models.contract.datatypes import ModelInfo
 from inpaint_models.contract.hookspecs import hookimpl
 from inpaint_models.contract.options import architecture_option, fill_option, training_option
 from inpaint_models.models.neural_hooks import neural_hooks
@@ -75,18 +73,6 @@ def model_info() -> ModelInfo:
     )
 
 
-# the shared train hook and task factory; fill is this model's own (volumes, added noise)
-_plane_fill, train, build_task = neural_hooks(model_info, TASK_MODULE)
-del _plane_fill
-
-
-@hookimpl
-def fill(image: np.ndarray, mask: np.ndarray, options: Any, context: FillContext) -> np.ndarray:
-    """Fill a plane float32 (H, W, C) or a volume float32 (D, H, W, C) in [0, 1]; mask bool (H, W) / (D, H, W), True = fill.
-
-    A plane is filled from itself alone; a volume's planes read their
-    neighbours. Returns float32 of the image's shape in [0, 1].
-    """
-    from inpaint_models.models.stack_unet.task import fill_array
-
-    return fill_array(model_info(), image, mask, options, context)
+# the shared hooks: fill takes planes and volumes (a volume's planes read their neighbours); the task
+# module's finish_fill adds the noise of the ``noise`` option
+fill, train, build_task = neural_hooks(model_info, TASK_MODULE)

@@ -1,16 +1,14 @@
-"""``stack-unet`` training task: the 2.5D network, its masked loss, plane and volume prediction, the fill."""
+"""``stack-unet`` training task: the 2.5D network, its masked loss, plane and volume prediction, the added noise."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inpaint_models.contract.datatypes import FillContext, ModelInfo
-from inpaint_models.contract.errors import ConfigError, MissingWeightsError, ShapeMismatchError
+from inpaint_models.contract.errors import ConfigError
 from inpaint_models.models.stack_unet.network import StackInpainter
 from inpaint_models.models.stack_unet.noise import add_noise, noise_model
 from inpaint_models.models.stack_unet.plugin import StackUNetOptions
@@ -35,10 +33,13 @@ class StackUNetTask(TrainTask):
 
     ``context_planes`` tells the trainer's array data source
     (:mod:`inpaint_models.training.array_data`) to send the 2r + 1 planes
-    around each target plane with the pixels the loss may read (``weight``).
+    around each target plane with the pixels the loss may read (``Batch.weight``).
     From image folders (2D batches) the network gets one plane and unknown
-    neighbours, and the loss covers the generated hole.
+    neighbours, and the loss covers the generated hole. ``predict`` reports
+    its progress in planes.
     """
+
+    progress_unit = "planes"
 
     def __init__(self, spec: TaskSpec) -> None:
         super().__init__(spec)
@@ -80,13 +81,9 @@ class StackUNetTask(TrainTask):
 
     def train_step(self, batch: Batch, ctx: StepContext) -> Mapping[str, torch.Tensor]:
         o: StackUNetOptions = self.spec.options
-        weight = getattr(batch, "weight", None)
-        if batch.image.ndim == 5:
-            k = batch.image.shape[2] // 2
-            truth, weight = batch.image[:, :, k], weight[:, :, k]
-        else:
-            truth = batch.image
-            weight = batch.mask if weight is None else weight
+        target = batch.target_plane()  # a volume batch is scored on its target plane
+        truth = target.image
+        weight = target.mask if target.weight is None else target.weight
         planes, masks = self._planes(batch.image, batch.mask)
         with ctx.autocast():
             predicted = ctx.nets["stack_unet"](planes, masks)
@@ -134,53 +131,23 @@ def build_task(spec: TaskSpec) -> StackUNetTask:
     return StackUNetTask(spec)
 
 
-_locks: dict[int, threading.Lock] = {}
+def finish_fill(predicted: np.ndarray, image: np.ndarray, mask: np.ndarray,
+                options: StackUNetOptions) -> np.ndarray:
+    """With ``options.noise``, add noise measured on the crop's known pixels to the prediction.
 
-
-def fill_array(info: ModelInfo, image: np.ndarray, mask: np.ndarray, options: StackUNetOptions,
-               context: FillContext) -> np.ndarray:
-    """The ``fill`` hook's body: a plane (H, W, C) or a volume (D, H, W, C) float32 in [0, 1], mask True = fill.
-
-    Loads the checkpoint once (cached with the other trained models), predicts
-    every plane with a hole (a volume's from its neighbours) and, with
-    ``options.noise``, adds noise measured on the crop's known pixels.
+    Args:
+        predicted: float32 (H, W, C) or (D, H, W, C) in [0, 1], the network's fill.
+        image: the crop as the model got it (hole pixels at 0), same shape.
+        mask: bool (H, W) or (D, H, W), True = filled.
+        options: the fill's options (``noise``, ``seed``).
 
     Returns:
-        float32 of the image's shape in [0, 1].
-
-    Raises:
-        MissingWeightsError: no weights (a fit makes them: ``inpaint_models.fit``).
-        ShapeMismatchError: the crop's channels or sides do not fit the weights.
+        float32 of the prediction's shape (the prediction itself without ``noise``).
     """
-    from inpaint_models.models.neural import loaded_model
-
-    if context.weights is None:
-        raise MissingWeightsError(f"model {info.name!r} needs weights: fit it to your data first "
-                                  f"(inpaint_models.fit or inpaint fit) and pass weights=PATH")
-    if image.ndim not in (3, 4) or mask.shape != image.shape[:-1]:
-        raise ShapeMismatchError(f"expected a plane (H, W, C) or a volume (D, H, W, C) with a matching mask; "
-                                 f"got {image.shape} and {mask.shape}")
-    model = loaded_model(info, build_task, context.weights, context.device, options)
-    task: StackUNetTask = model.task  # type: ignore[assignment]
-    channels, multiple = task.spec.channels, max(1, int(task.size_multiple))
-    height, width = image.shape[-3:-1]
-    if image.shape[-1] != channels or height % multiple or width % multiple:
-        raise ShapeMismatchError(f"crop {image.shape} does not fit these weights ({channels} channel(s), sides "
-                                 f"multiple of {multiple}); inpaint_models.pipeline.crops fits crops to a checkpoint")
+    if not options.noise:
+        return predicted
     volume = image if image.ndim == 4 else image[np.newaxis]
     holes = mask if mask.ndim == 3 else mask[np.newaxis]
-    image_t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(volume, -1, 0), dtype=np.float32))[None]
-    mask_t = torch.from_numpy(np.ascontiguousarray(holes, dtype=np.float32))[None, None]
-
-    def progress(i: int, n: int) -> None:
-        from inpaint_models.contract.datatypes import ProgressEvent
-
-        context.report(ProgressEvent("sample", i, n, message=f"{i} of {n} planes"))
-
-    lock = _locks.setdefault(id(task), threading.Lock())
-    with lock, torch.inference_mode():
-        predicted = task.predict(image_t.to(model.device), mask_t.to(model.device), progress=progress)
-    out = np.ascontiguousarray(np.moveaxis(predicted[0].float().cpu().numpy(), 0, -1), dtype=np.float32)
-    if options.noise:
-        out = add_noise(out, holes, noise_model(volume, holes), seed=options.seed)
-    return out if image.ndim == 4 else out[0]
+    out = predicted if predicted.ndim == 4 else predicted[np.newaxis]
+    noisy = add_noise(out, holes, noise_model(volume, holes), seed=options.seed)
+    return noisy if image.ndim == 4 else noisy[0]
