@@ -21,7 +21,7 @@ import pytest
 
 from inpaint_models.cli import main
 from inpaint_models.cli.train import StopRequest, resume_command, stop_on_signals
-from inpaint_models.configs import example_names, example_path
+from inpaint_models.api_train import example_names, example_path
 from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.training import quick_config
 from inpaint_models.training.checkpoints import complete_checkpoints

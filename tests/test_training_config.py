@@ -9,11 +9,11 @@ import pytest
 
 from inpaint_models.contract.errors import ConfigError, NotTrainableError, UnknownModelError
 from inpaint_models.contract.registry import make_registry
+from inpaint_models.api_train import example_path
 from inpaint_models.training import TrainConfig, TrainSettings, config_to_dict, load_config
 from inpaint_models.training.config import apply_overrides, parse_value
 
 TRAINABLE = ("autoencoder", "context-encoder", "mlp-gan")
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def test_bad_config_fails_before_any_work(tmp_path, data, models):
 def test_example_configs_exist_and_load(tmp_path, data, models):
     for model in TRAINABLE:
         for kind in ("cpu", "gpu"):
-            path = CONFIGS / f"{model}-{kind}.toml"
+            path = example_path(f"{model}-{kind}")  # the example configs, wherever the models ship them
             assert path.is_file(), f"missing example config {path.name}"
             overrides = [f"train.data={data}"]
             if kind == "gpu":

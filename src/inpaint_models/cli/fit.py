@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -152,23 +153,47 @@ class FitProgress:
             self.bar = None
 
 
-def fit_image(image: Any, mask: Any, *, output: str, model: Optional[str], seconds: Optional[float],
-              steps: Optional[int], volume_axis: Any, channel_axis: Any, device: str, seed: int = 0,
-              resume: bool = False, overrides: Optional[list[str]] = None, quiet: bool = False,
-              description: str = "fit") -> Path:
+@dataclass
+class FitRequest:
+    """What ``inpaint fit`` (or ``inpaint fill --fit``) asks of :func:`inpaint_models.fit` (its keyword arguments).
+
+    Attributes:
+        output: the run folder.
+        model: a trainable model (None: the fit default).
+        seconds, steps: the budget (neither: 60 s).
+        volume_axis, channel_axis: as for ``fit`` (an axis index, None or ``"auto"``).
+        device, seed, resume: as for ``fit``.
+        overrides: ``--set`` items, ``model.KEY=VALUE`` or ``train.KEY=VALUE``.
+    """
+
+    output: str
+    model: Optional[str] = None
+    seconds: Optional[float] = None
+    steps: Optional[int] = None
+    volume_axis: Any = "auto"
+    channel_axis: Any = "auto"
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    overrides: list[str] = field(default_factory=list)
+
+
+def fit_image(image: Any, mask: Any, request: FitRequest, quiet: bool = False, description: str = "fit") -> Path:
     """Fit with a progress bar, Ctrl-C stopping cleanly (the best checkpoint is kept); returns the checkpoint."""
     from inpaint_models.api_fit import fit
     from inpaint_models.cli.train import StopRequest, stop_on_signals
 
-    options, train = split_overrides(list(overrides or []))
+    options, train = split_overrides(list(request.overrides))
+    seconds, steps = request.seconds, request.steps
     budget = seconds if seconds is not None or steps is not None else 60.0
     stop = StopRequest()
     progress = FitProgress(quiet, budget if steps is None or seconds is not None else None, description)
     try:
         with stop_on_signals(stop):
-            weights = fit(image, mask, model, seconds=seconds, steps=steps, volume_axis=volume_axis,
-                          channel_axis=channel_axis, output=output, device=device, seed=seed, resume=resume,
-                          options=options, train=train, progress=progress, cancel=stop)
+            weights = fit(image, mask, request.model, seconds=seconds, steps=steps, volume_axis=request.volume_axis,
+                          channel_axis=request.channel_axis, output=request.output, device=request.device,
+                          seed=request.seed, resume=request.resume, options=options, train=train,
+                          progress=progress, cancel=stop)
     finally:
         stop.finished = True
         progress.close()
@@ -200,8 +225,9 @@ def fit_for_fill(args: argparse.Namespace, image: Any, mask: Any, model: str, vo
     output = Path(args.output)
     run_folder = getattr(args, "fit_output", None) or str(output.with_name(f"{output.stem}-fit"))
     note(f"fitting {model} to the input for {seconds:g} s (run folder {run_folder})", args.quiet)
-    return fit_image(image, mask, output=run_folder, model=model, seconds=seconds, steps=None,
-                     volume_axis=volume_axis, channel_axis=args.channel_axis, device=args.device, quiet=args.quiet)
+    request = FitRequest(output=run_folder, model=model, seconds=seconds, volume_axis=volume_axis,
+                         channel_axis=args.channel_axis, device=args.device)
+    return fit_image(image, mask, request, quiet=args.quiet)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -220,8 +246,9 @@ def run(args: argparse.Namespace) -> int:
 
         if not default_registry().info(args.model).trainable:
             raise InpaintError(f"model {args.model!r} is not trainable: choose one from 'inpaint models'")
-    weights = fit_image(image, mask, output=args.output, model=args.model, seconds=args.seconds, steps=args.steps,
-                        volume_axis=volume_axis, channel_axis=args.channel_axis, device=args.device, seed=args.seed,
-                        resume=args.resume, overrides=args.overrides, quiet=args.quiet)
+    request = FitRequest(output=args.output, model=args.model, seconds=args.seconds, steps=args.steps,
+                         volume_axis=volume_axis, channel_axis=args.channel_axis, device=args.device, seed=args.seed,
+                         resume=args.resume, overrides=list(args.overrides))
+    weights = fit_image(image, mask, request, quiet=args.quiet)
     print(weights)
     return 0

@@ -19,22 +19,10 @@ from typing import Any, Optional, Union
 import torch
 
 from inpaint_models.contract.errors import WeightsError
-from inpaint_models.contract.options import (
-    FILL,
-    build_options,
-    declared_kind,
-    option_default,
-    option_kind,
-    option_types,
-)  # noqa: F401 (fill_option re-exported)
+from inpaint_models.contract.options import FILL, build_options, option_default, option_kind, option_types
 from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.training.checkpoints import load_networks, load_tensors, weights_path_from
 from inpaint_models.training.task import TaskFactory, TaskSpec, TrainTask
-
-
-def is_fill_option(field: dataclasses.Field) -> bool:
-    """Whether an options field was declared with :func:`~inpaint_models.contract.options.fill_option`."""
-    return declared_kind(field) == FILL
 
 
 def merge_options(info: Any, saved: dict[str, Any], given: Any = None) -> Any:

@@ -8,6 +8,10 @@ from typing import Any, Mapping, Optional, Union
 import cv2
 import numpy as np
 
+from inpaint_models.contract.datatypes import ignore_progress
+from inpaint_models.contract.registry import default_registry
+from inpaint_models.training.config import load_config
+
 
 def write_synthetic_images(folder: Union[str, Path], count: int = 4, size: int = 48, seed: int = 0,
                            channels: int = 3) -> list[Path]:
@@ -44,7 +48,6 @@ def quick_checkpoint(
     size: int = 32,
     options: Optional[Mapping[str, Any]] = None,
     registry: Any = None,
-    channels: int = 3,
     train: Optional[Mapping[str, Any]] = None,
 ) -> Path:
     """Train ``model_name`` for a few steps on synthetic images and return the checkpoint.
@@ -56,23 +59,22 @@ def quick_checkpoint(
         size: training image size.
         options: model options (``[model]`` keys) overriding the defaults.
         registry: the model registry (default: installed plugins).
-        channels: 1 or 3.
-        train: further ``[train]`` keys.
+        train: further ``[train]`` keys (``{"channels": 1}``: grey images and weights).
 
     Returns:
         The ``.safetensors`` weights file, usable as ``fill(..., weights=path)``.
     """
-    from inpaint_models.api_train import train as run_training
-
     directory = Path(directory)
     output = directory / "run"
     number = 1
     while output.exists():  # every call trains a fresh run
         number += 1
         output = directory / f"run-{number}"
-    config = quick_config(model_name, directory, steps=steps, size=size, options=options, channels=channels,
-                          train={"output": str(output), **dict(train or {})})
-    return run_training(config, registry=registry)
+    raw = quick_config(model_name, directory, steps=steps, size=size, options=options,
+                       train={"output": str(output), **dict(train or {})})
+    registry = registry or default_registry()
+    config = load_config(raw, registry=registry)
+    return registry.call_train(config.model_name, config, ignore_progress)
 
 
 def quick_config(
@@ -81,24 +83,25 @@ def quick_config(
     steps: int = 2,
     size: int = 32,
     options: Optional[Mapping[str, Any]] = None,
-    channels: int = 3,
     train: Optional[Mapping[str, Any]] = None,
     images: int = 4,
 ) -> dict[str, Any]:
     """A raw config dict for a tiny CPU run on synthetic images written to ``directory/data``.
 
     Validation, previews and TensorBoard are off unless ``train`` turns them on;
-    the run folder is ``directory/run``.
+    the run folder is ``directory/run``. The images have ``train["channels"]``
+    channels (default 3).
     """
     directory = Path(directory)
     data = directory / "data"
-    if not any(data.glob("*.png")):
-        write_synthetic_images(data, count=images, size=max(size + size // 2, 16), seed=0, channels=channels)
     settings = {
-        "data": [str(data)], "image_size": size, "channels": channels, "batch_size": 2, "steps": steps,
+        "data": [str(data)], "image_size": size, "channels": 3, "batch_size": 2, "steps": steps,
         "device": "cpu", "output": str(directory / "run"), "validation_split": 0.0, "validate_every": 0,
         "preview_every": 0, "checkpoint_every": max(steps, 1), "log_every": max(steps, 1), "tensorboard": False,
         "seed": 0, "workers": 0,
     }
     settings.update(dict(train or {}))
+    if not any(data.glob("*.png")):
+        write_synthetic_images(data, count=images, size=max(size + size // 2, 16), seed=0,
+                               channels=int(settings["channels"]))
     return {"model": {"name": model_name, **dict(options or {})}, "train": settings}
