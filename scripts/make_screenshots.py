@@ -12,17 +12,18 @@ It writes ``docs/images/``:
   with the default model for stacks;
 * ``train-running.png``   the Train widget mid-run (progress, losses, loss plot, preview grid);
 * ``fit-setup.png``, ``fit-running.png``, ``fit-result.png``  "learn from this layer first" on the
-  "Stack with gaps" sample: the Inpaint widget set up (stack-unet, whole stack, neighbouring planes,
-  learn ticked, a short time budget), the fit running (progress, loss, held-back PSNR, the
+  "Stack with gaps" sample: the Inpaint widget set up (the first trainable volume model, whole
+  stack, neighbouring planes, learn ticked, a short time budget), the fit running (progress, loss, held-back PSNR, the
   "fit preview" layer) and a plane before and after the fill with the fitted network. These are
   smaller windows (about 1000 px wide); the fit's budget is ``--fit-seconds`` (40 s), and its
   previews and validations come every 10 steps instead of 100 and 50, so both show within it.
 
 The models are the registry's: the default model for the photo and for the
-stack (``inpaint_models.api.default_model``), and the first trainable model
-for the Train widget. Training data are crops of photographs that ship with
-scikit-image, written to a temporary folder; nothing is downloaded. Napari's settings go to a
-temporary file, so the user's own settings are left alone.
+stack (``inpaint_models.api.default_model``), the first trainable model for the
+Train widget, and the first trainable model that fills volumes for the fit.
+Training data are crops of photographs that ship with scikit-image, written to
+a temporary folder; nothing is downloaded. Napari's settings go to a temporary
+file, so the user's own settings are left alone.
 """
 
 from __future__ import annotations
@@ -110,10 +111,17 @@ def default_model_for(image_shape: tuple[int, ...]) -> str:
 
 def demo_trainable_model() -> str:
     """The first trainable model in the registry (the Train widget's screenshot)."""
-    from inpaint_models.contract.registry import default_registry
+    from inpaint_models import available_models, model_info
 
-    registry = default_registry()
-    return next(name for name in registry.names() if registry.info(name).trainable)
+    return next(name for name in available_models() if model_info(name).trainable)
+
+
+def demo_fit_model() -> str:
+    """The first trainable model that fills volumes (the "learn from this layer first" screenshots)."""
+    from inpaint_models import available_models, model_info
+
+    return next(name for name in available_models()
+                if model_info(name).trainable and model_info(name).fills_volumes)
 
 
 def inpaint_shots(out: Path) -> None:
@@ -234,7 +242,7 @@ def fit_shots(out: Path, work: Path, seconds: int) -> None:
     viewer.open_sample("napari-inpaint", "stack-with-gaps")
     widget = dock_inpaint(viewer)
     viewer.window._qt_window.resizeDocks([qt_viewer.dockLayerList], [200], Qt.Orientation.Horizontal)
-    widget.set_model("stack-unet")
+    widget.set_model(demo_fit_model())
     widget.plane_all.setChecked(True)
     widget.volume_check.setChecked(True)
     widget.device_combo.setCurrentText("cpu")

@@ -54,8 +54,8 @@ class DataPanel(QObject):
         form.addRow("Mask layer", self.mask_layer)
         self.volume_axis_combo = QComboBox()
         self.volume_axis_combo.setToolTip(
-            "For a stack: the axis whose neighbouring planes are context for models that read them "
-            "(stack-unet); fill with the same choice ('use neighbouring planes' fills along the last stack axis)"
+            "For a stack: the axis whose neighbouring planes are context for models that fill volumes; "
+            "fill with the same choice ('use neighbouring planes' fills along the last stack axis)"
         )
         form.addRow("Volume axis", self.volume_axis_combo)
         self.data_source.currentIndexChanged.connect(self._on_source_changed)
