@@ -88,7 +88,7 @@ def tuned_gaussian(image: np.ndarray, mask: np.ndarray, seed: int = 0) -> tuple[
     return gaussian_fill(image, mask, *sigmas), sigmas
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budgets", type=float, nargs="+", default=[15.0, 60.0, 300.0], help="seconds of fitting")
     parser.add_argument("--stacks", nargs="+", choices=sorted(STACKS), default=["sample", "large"])
@@ -100,78 +100,75 @@ def main() -> None:
     parser.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="a stack-unet option")
     parser.add_argument("--docs", type=Path, default=None, metavar="MD",
                         help="write the table as the fitting section of this markdown file (docs/results.md)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    import torch
 
-    from inpaint_models.training.config import parse_value
+#: the stacks' names in the table
+STACK_NAMES = {"sample": "stack sample 24x128x128 (seed 7)", "large": "stack 48x256x256 (seed 11)"}
 
-    torch.set_num_threads(args.threads)
-    train = {k: parse_value(v) for k, _, v in (item.partition("=") for item in args.train)}
-    options = {k: parse_value(v) for k, _, v in (item.partition("=") for item in args.opt)}
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_fit-"))
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, "
-          f"{os.cpu_count()} CPU(s), load average at start {load:.2f}; runs in {workdir}\n")
 
-    rows: dict[str, dict[str, tuple[float, float]]] = {}
-    notes: dict[str, dict[str, str]] = {}
-    loads = []
+class Results:
+    """Hole PSNR (vs signal, vs truth) per fill label and stack, with notes, and the load after each fit."""
 
-    def record(label: str, stack: str, out: np.ndarray, sample, note: str = "") -> None:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, tuple[float, float]]] = {}
+        self.notes: dict[str, dict[str, str]] = {}
+        self.loads: list[float] = []
+
+    def record(self, label: str, stack: str, out: np.ndarray, sample, note: str = "") -> None:
         peak = float(sample.truth.max())
-        rows.setdefault(label, {})[stack] = (hole_psnr(out, sample.signal, sample.mask, peak),
-                                             hole_psnr(out, sample.truth, sample.mask, peak))
+        self.rows.setdefault(label, {})[stack] = (hole_psnr(out, sample.signal, sample.mask, peak),
+                                                  hole_psnr(out, sample.truth, sample.mask, peak))
         if note:
-            notes.setdefault(label, {})[stack] = note
+            self.notes.setdefault(label, {})[stack] = note
 
-    for stack in args.stacks:
-        seed, shape = STACKS[stack]
-        sample = stack_sample_with_truth(seed, shape)
-        image, mask = sample.image, sample.mask
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for model in ("biharmonic", "push-pull"):
-                for mode, axis in (("plane by plane", None), ("volume", 0)):
-                    out = inpaint_models.fill(image, mask, model=model, volume_axis=axis)
-                    record(f"{model}, {mode}", stack, out, sample)
-        out, sigmas = tuned_gaussian(image, mask)
-        record("Gaussian smoothing, sigmas tuned on artificial holes", stack, out, sample,
-               f"sigma z {sigmas[0]}, xy {sigmas[1]}")
-        for budget in args.budgets:
-            events = []
-            started = time.perf_counter()
-            weights = inpaint_models.fit(image, mask, seconds=budget, output=workdir / f"{stack}-{budget:g}s",
-                                         device=args.device, options=options, train=train, progress=events.append)
-            fit_seconds = time.perf_counter() - started
-            loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
-            steps = events[-1].step
-            out = inpaint_models.fill(image, mask, model="stack-unet", weights=weights, device=args.device)
-            label = f"stack-unet, fitted {budget:g} s"
-            record(label, stack, out, sample, f"{steps} steps, {fit_seconds:.0f} s in all")
-            if budget == 60 or budget == args.budgets[-1] and 60 not in args.budgets:
-                noisy = inpaint_models.fill(image, mask, model="stack-unet", weights=weights, device=args.device,
-                                            noise=True)
-                record(f"{label}, noise = true", stack, noisy, sample)
-        record("noise ceiling: the noise-free signal as the fill", stack, sample.signal, sample)
+    def table(self, stacks: list[str]) -> list[str]:
+        """The markdown table: one row per fill, one column per stack."""
+        table = ["| fill | " + " | ".join(f"{STACK_NAMES[s]}: vs signal / vs truth (dB)" for s in stacks)
+                 + " | notes |", "|---" * (len(stacks) + 2) + "|"]
+        for label, values in self.rows.items():
+            cells = [f"{values[s][0]:.2f} / {values[s][1]:.2f}" if s in values else "-" for s in stacks]
+            note = "; ".join(f"{s}: {n}" for s, n in self.notes.get(label, {}).items())
+            table.append(f"| {label} | " + " | ".join(cells) + f" | {note} |")
+        return table
 
-    names = {"sample": "stack sample 24x128x128 (seed 7)", "large": "stack 48x256x256 (seed 11)"}
-    table = ["| fill | " + " | ".join(f"{names[s]}: vs signal / vs truth (dB)" for s in args.stacks) + " | notes |",
-             "|---" * (len(args.stacks) + 2) + "|"]
-    for label, values in rows.items():
-        cells = [f"{values[s][0]:.2f} / {values[s][1]:.2f}" if s in values else "-" for s in args.stacks]
-        note = "; ".join(f"{s}: {n}" for s, n in notes.get(label, {}).items())
-        table.append(f"| {label} | " + " | ".join(cells) + f" | {note} |")
-    print("\n".join(table))
-    load_line = ""
-    if loads:
-        load_line = (f"load average (1 min) at the start {load:.2f}, after each fit: "
-                     f"{', '.join(f'{v:.2f}' for v in loads)}")
-        print(f"\n{load_line}")
 
-    print()
+def run_stack(stack: str, args: argparse.Namespace, fit_settings: dict, workdir: Path, results: Results) -> None:
+    """Every fill of one stack: the classical ones, the tuned Gaussian, stack-unet after each fit budget."""
+    seed, shape = STACKS[stack]
+    sample = stack_sample_with_truth(seed, shape)
+    image, mask = sample.image, sample.mask
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for model in ("biharmonic", "push-pull"):
+            for mode, axis in (("plane by plane", None), ("volume", 0)):
+                out = inpaint_models.fill(image, mask, model=model, volume_axis=axis)
+                results.record(f"{model}, {mode}", stack, out, sample)
+    out, sigmas = tuned_gaussian(image, mask)
+    results.record("Gaussian smoothing, sigmas tuned on artificial holes", stack, out, sample,
+                   f"sigma z {sigmas[0]}, xy {sigmas[1]}")
+    for budget in args.budgets:
+        events = []
+        started = time.perf_counter()
+        weights = inpaint_models.fit(image, mask, seconds=budget, output=workdir / f"{stack}-{budget:g}s",
+                                     device=args.device, progress=events.append, **fit_settings)
+        fit_seconds = time.perf_counter() - started
+        results.loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+        steps = events[-1].step
+        out = inpaint_models.fill(image, mask, model="stack-unet", weights=weights, device=args.device)
+        label = f"stack-unet, fitted {budget:g} s"
+        results.record(label, stack, out, sample, f"{steps} steps, {fit_seconds:.0f} s in all")
+        if budget == 60 or budget == args.budgets[-1] and 60 not in args.budgets:
+            noisy = inpaint_models.fill(image, mask, model="stack-unet", weights=weights, device=args.device,
+                                        noise=True)
+            results.record(f"{label}, noise = true", stack, noisy, sample)
+    results.record("noise ceiling: the noise-free signal as the fill", stack, sample.signal, sample)
+
+
+def target_checks(rows: dict[str, dict[str, tuple[float, float]]], stacks: list[str]) -> list[str]:
+    """Whether the fits at 60 s and 300 s met the issue's targets, one line per stack and budget (printed)."""
     checks = []
-    for stack in args.stacks:
+    for stack in stacks:
         volume = rows["biharmonic, volume"][stack]
         gauss = rows["Gaussian smoothing, sigmas tuned on artificial holes"][stack]
         for budget, signal_gain, truth_gain in ((60.0, 3.0, 0.5), (300.0, 5.0, None)):
@@ -186,8 +183,42 @@ def main() -> None:
                 checks_of.append(f"over tuned Gaussian {fitted[0] - gauss[0]:+.2f} / {fitted[1] - gauss[1]:+.2f} dB "
                               f"(target > 0 / > 0)")
                 ok = ok and fitted[1] - volume[1] >= truth_gain and fitted[0] > gauss[0] and fitted[1] > gauss[1]
-            checks.append(f"{names[stack]}, {budget:g} s: " + "; ".join(checks_of) + f" -> {'met' if ok else 'NOT met'}")
+            checks.append(f"{STACK_NAMES[stack]}, {budget:g} s: " + "; ".join(checks_of)
+                          + f" -> {'met' if ok else 'NOT met'}")
             print(checks[-1])
+    return checks
+
+
+def main() -> None:
+    args = parse_args()
+
+    import torch
+
+    from inpaint_models.training.config import parse_value
+
+    torch.set_num_threads(args.threads)
+    fit_settings = {
+        "train": {k: parse_value(v) for k, _, v in (item.partition("=") for item in args.train)},
+        "options": {k: parse_value(v) for k, _, v in (item.partition("=") for item in args.opt)},
+    }
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_fit-"))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, "
+          f"{os.cpu_count()} CPU(s), load average at start {load:.2f}; runs in {workdir}\n")
+
+    results = Results()
+    for stack in args.stacks:
+        run_stack(stack, args, fit_settings, workdir, results)
+    table = results.table(args.stacks)
+    print("\n".join(table))
+    load_line = ""
+    if results.loads:
+        load_line = (f"load average (1 min) at the start {load:.2f}, after each fit: "
+                     f"{', '.join(f'{v:.2f}' for v in results.loads)}")
+        print(f"\n{load_line}")
+
+    print()
+    checks = target_checks(results.rows, args.stacks)
     if args.docs is not None:
         write_docs(args.docs, table, load_line, checks, args.threads, torch.__version__)
 

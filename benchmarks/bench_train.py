@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -42,12 +43,24 @@ def model_options(model: str, kind: str) -> dict:
     return options
 
 
-def images_per_second(model: str, size: int, batch: int, steps: int, warmup: int, device: str, precision: str,
-                      options: dict, work: Path) -> Optional[float]:
-    """Images per second: batch / median step time over ``steps`` timed steps after ``warmup`` steps.
+@dataclass(frozen=True)
+class Timing:
+    """How one speed is measured: ``steps`` timed steps of ``batch`` crops after ``warmup`` untimed ones."""
+
+    batch: int
+    steps: int
+    warmup: int
+    device: str = "cpu"
+    precision: str = "fp32"
+
+
+def images_per_second(model: str, size: int, timing: Timing, options: dict, work: Path) -> Optional[float]:
+    """Images per second: batch / median step time over the timed steps after the warm-up steps.
 
     The median keeps one slow step (another process taking the CPU) from skewing the figure.
     """
+    batch, steps, warmup, device, precision = (timing.batch, timing.steps, timing.warmup, timing.device,
+                                               timing.precision)
     data = work / f"data-{size}"
     if not data.is_dir():
         write_synthetic_images(data, count=max(8, batch), size=size + size // 4)
@@ -103,8 +116,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         rows = []
         for model in args.models:
             options = model_options(model, "cpu")
-            speeds = [images_per_second(model, size, args.batch, args.steps, args.warmup, "cpu", "fp32", options,
-                                        work) for size in args.sizes]
+            timing = Timing(args.batch, args.steps, args.warmup)
+            speeds = [images_per_second(model, size, timing, options, work) for size in args.sizes]
             shown = ", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"
             rows.append([model, shown, *map(fmt, speeds)])
         header = ["model", "options (example <model>-cpu)", *[f"{size} px img/s" for size in args.sizes]]
@@ -117,10 +130,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             for model in args.models:
                 options = model_options(model, "gpu")
                 for size in args.sizes:
-                    fp32 = images_per_second(model, size, batch, args.steps * 4, args.warmup * 2, "cuda", "fp32",
-                                             options, work)
-                    mixed = images_per_second(model, size, batch, args.steps * 4, args.warmup * 2, "cuda", "auto",
-                                              options, work)
+                    fp32, mixed = (images_per_second(model, size, Timing(batch, args.steps * 4, args.warmup * 2,
+                                                                          "cuda", precision), options, work)
+                                   for precision in ("fp32", "auto"))
                     speedup = f"{mixed / fp32:.2f}x" if fp32 and mixed else "n/a"
                     rows.append([model, str(size), fmt(fp32), fmt(mixed), speedup])
             mixed_name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"

@@ -382,7 +382,7 @@ def make_stack_figure(path: Path, seed: int = STACK_SEEDS[0]) -> str:
             f"(`volume_axis=0`, the default for stacks), the noisy truth and the noise-free signal.")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "heldout")
     parser.add_argument("--models", nargs="*", help="default: classical + every model with shipped weights")
@@ -393,16 +393,11 @@ def main(argv: list[str] | None = None) -> int:
                         "(with --cache, to spread the work over processes; no document is written)")
     parser.add_argument("--cache", type=Path, help="folder of per-model result rows (JSON): a model whose "
                         "weights, images and masks are unchanged is not evaluated again")
-    args = parser.parse_args(argv)
-    if not args.data.is_dir():
-        raise SystemExit(f"{args.data} not found: run python scripts/prepare_training_data.py first")
+    return parser.parse_args(argv)
 
-    models = args.models or models_with_weights()
-    images, _stems = load_eval_images(args.data, SIZE)
-    if args.limit:
-        images = images[: args.limit]
-    masks = {key: make(len(images)) for key, (_title, make) in MASK_SETS.items()}
 
+def evaluate_sets(args: argparse.Namespace, models: list[str], images: list, masks: dict) -> dict[str, list]:
+    """The result rows of every model on each mask set (``--sets``: only those), printed as they come."""
     results = {}
     for key, (title, _make) in MASK_SETS.items():
         if args.sets and key not in args.sets:
@@ -415,17 +410,15 @@ def main(argv: list[str] | None = None) -> int:
         results[key] = rows
         print(f"{title}: {time.time() - start:.0f} s", file=sys.stderr)
         print(format_markdown(rows), file=sys.stderr)
-    if args.sets:
-        return 0
-    make_grid(images, masks, models, args.grid)
+    return results
 
-    ratios = {key: float(np.mean([m.mean() for m in ms])) for key, ms in masks.items()}
-    records = [r for r in (training_record(m) for m in models if m not in classical_models()) if r]
+
+def intro_lines(images: list, results: dict[str, list]) -> list[str]:
+    """The document's title, what was measured and how, and how it was generated."""
     manifest = ROOT / "data" / "manifest.json"
     held = []
     if manifest.is_file():
         held = [s["name"] for s in json.loads(manifest.read_text())["sources"] if s.get("split") == "heldout"]
-
     lines = [
         "# Results",
         "",
@@ -467,15 +460,13 @@ def main(argv: list[str] | None = None) -> int:
         f"`python scripts/prepare_training_data.py && python scripts/make_results.py`.",
         "",
     ]
-    for key, (title, _make) in MASK_SETS.items():
-        lines += [f"## {title}", "", f"Mean hole ratio {100 * ratios[key]:.1f} %.", "",
-                  format_markdown(results[key]), "", losses_statement(results[key]), ""]
-        if key == "boxes":
-            lines += [target_statement(results[key]), ""]
-    lines += [default_statement(results), ""]
-    lines += stack_section()
-    lines += defaults_section(results)
-    lines += ["## Training of the shipped weights", ""]
+    return lines
+
+
+def weights_section(models: list[str]) -> list[str]:
+    """How the shipped weights were trained (their sidecars' records) and which models were not evaluated."""
+    records = [r for r in (training_record(m) for m in models if m not in classical_models()) if r]
+    lines = ["## Training of the shipped weights", ""]
     if records:
         lines += ["| Model | Steps (exported of run) | Batch | Size | Run wall time | Hardware | Config | Val. PSNR hole | Validated on | File |",
                   "|---|---:|---:|---:|---:|---|---|---:|---|---:|"]
@@ -497,18 +488,52 @@ def main(argv: list[str] | None = None) -> int:
                  if default_registry().info(n).trainable and n not in models]
     if untrained:
         lines += ["", f"Not evaluated (no shipped weights yet): {', '.join(untrained)}."]
+    return lines
+
+
+def kept_sections(output: Path) -> list[str]:
+    """The sections other benchmarks write between their own markers (bench_fit.py --docs), kept as they are."""
+    previous = output.read_text(encoding="utf-8") if output.is_file() else ""
+    kept = re.findall(r"<!-- (\S+): start -->.*?<!-- \1: end -->", previous, flags=re.DOTALL)
+    lines = []
+    for name in kept:
+        block = re.search(rf"<!-- {re.escape(name)}: start -->.*?<!-- {re.escape(name)}: end -->", previous, re.DOTALL)
+        lines += ["", block.group(0)]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.data.is_dir():
+        raise SystemExit(f"{args.data} not found: run python scripts/prepare_training_data.py first")
+
+    models = args.models or models_with_weights()
+    images, _stems = load_eval_images(args.data, SIZE)
+    if args.limit:
+        images = images[: args.limit]
+    masks = {key: make(len(images)) for key, (_title, make) in MASK_SETS.items()}
+    results = evaluate_sets(args, models, images, masks)
+    if args.sets:
+        return 0
+    make_grid(images, masks, models, args.grid)
+
+    ratios = {key: float(np.mean([m.mean() for m in ms])) for key, ms in masks.items()}
+    lines = intro_lines(images, results)
+    for key, (title, _make) in MASK_SETS.items():
+        lines += [f"## {title}", "", f"Mean hole ratio {100 * ratios[key]:.1f} %.", "",
+                  format_markdown(results[key]), "", losses_statement(results[key]), ""]
+        if key == "boxes":
+            lines += [target_statement(results[key]), ""]
+    lines += [default_statement(results), ""]
+    lines += stack_section()
+    lines += defaults_section(results)
+    lines += weights_section(models)
     lines += ["", "## Figure", "",
               f"Rows: {GRID_IMAGES} held-out images per mask set; columns: input (hole in white), each model, truth.",
               "", f"![results grid](images/{args.grid.name})", "",
               make_stack_figure(args.grid.with_name("results-stack.png")), "",
               "![stack fills](images/results-stack.png)", ""]
-    # sections other benchmarks write between their own markers (bench_fit.py --docs) are kept as they are
-    kept = re.findall(r"<!-- (\S+): start -->.*?<!-- \1: end -->", args.output.read_text(encoding="utf-8"),
-                      flags=re.DOTALL) if args.output.is_file() else []
-    previous = args.output.read_text(encoding="utf-8") if args.output.is_file() else ""
-    for name in kept:
-        block = re.search(rf"<!-- {re.escape(name)}: start -->.*?<!-- {re.escape(name)}: end -->", previous, re.DOTALL)
-        lines += ["", block.group(0)]
+    lines += kept_sections(args.output)
     args.output.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.output} and {args.grid}", file=sys.stderr)
     return 0
