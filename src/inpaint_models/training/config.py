@@ -44,7 +44,8 @@ class TrainSettings:
     """The ``[train]`` section: everything model-independent about a run.
 
     Attributes:
-        data: folder(s) searched recursively for png/jpg/tif images (a string is one folder).
+        data: folder(s) searched recursively for png/jpg/tif images (a string is one folder);
+            empty when the config has a ``data_source`` (a fit reads the array it fills).
         validation: folder(s) of validation images; when empty, ``validation_split``
             of the training files is held out instead.
         validation_split: fraction of the training files held out for validation (0 = none).
