@@ -16,6 +16,7 @@ import torch
 
 import inpaint_models
 from inpaint_models.contract.errors import Cancelled, ConfigError, OptionError, WeightsError
+from inpaint_models.contract.options import FILL, declared_kind
 from inpaint_models.contract.registry import make_registry
 from inpaint_models.io.sidecar import read_sidecar
 from inpaint_models.models.diffusion.plugin import DiffusionOptions
@@ -23,7 +24,6 @@ from inpaint_models.models.diffusion.task import DEFAULT_EMA_DECAY, build_task, 
 from inpaint_models.models.neural import clear_cache, loaded_model
 from inpaint_models.training import TaskSpec, TrainSettings, load_config, quick_config
 from inpaint_models.training.checkpoints import load_tensors
-from inpaint_models.training.inference import is_fill_option
 
 MODEL = "diffusion"
 
@@ -129,7 +129,7 @@ def test_image_size_must_fit_the_preset():
 def test_model_info_and_fill_options(models):
     info = models.info(MODEL)
     assert info.trainable and info.channels == (1, 3) and info.size_multiple == 8 and info.min_size == 16
-    fill_options = {f.name for f in dataclasses.fields(DiffusionOptions) if is_fill_option(f)}
+    fill_options = {f.name for f in dataclasses.fields(DiffusionOptions) if declared_kind(f) == FILL}
     assert fill_options == {"steps", "eta", "seed", "repaint", "jump_length", "resample_count", "conditional",
                             "strength"}
     assert DiffusionOptions().steps == 50 and DiffusionOptions().eta == 0.0 and DiffusionOptions().strength == 0.5
