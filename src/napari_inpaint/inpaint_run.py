@@ -36,7 +36,9 @@ from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import InpaintError
 from napari_inpaint._dock import JobSlot, PreviewReader, ProgressStatus, error_text, show_preview
 from napari_inpaint._threading import Job, JobCallbacks
-from napari_inpaint.fill_messages import (
+from napari_inpaint.inpaint_model import ModelPanel
+from napari_inpaint.jobs import FillRequest, run_estimate, run_fill
+from napari_inpaint.messages import (
     close_box,
     estimate_message,
     fit_progress,
@@ -44,8 +46,6 @@ from napari_inpaint.fill_messages import (
     lower_steps_label,
     question_box,
 )
-from napari_inpaint.inpaint_model import ModelPanel
-from napari_inpaint.jobs import FillRequest, run_estimate, run_fill
 
 UNDO_DEPTH = 5
 #: the image layer showing the previews of a "learn from this layer first" fit

@@ -36,6 +36,7 @@ from napari_inpaint._widgets import LossPlot, ModelComboBox, PathEdit
 from napari_inpaint.checkpoints import store
 from napari_inpaint.jobs import TrainRequest, run_training
 from napari_inpaint.layer_training import LayerTrainRequest, default_layer_output, run_layer_training
+from napari_inpaint.messages import clock_duration, describe
 from napari_inpaint.train_config import config_file_sections, default_output, plain, show_config
 from napari_inpaint.train_data import DATA_LAYER, DataPanel
 from napari_inpaint.train_options import ModelOptionsPanel, settings_fields
@@ -48,29 +49,6 @@ CONFIG_FILTER = "Training configs (*.toml *.yaml *.yml);;All files (*)"
 #: the dock's attribute for each ``[train]`` field's widget (Qt's own: ``setValue``, ``setText``, ``setCurrentText``)
 FIELD_ATTRIBUTES = {"image_size": "image_size", "batch_size": "batch_size", "steps": "steps",
                     "learning_rate": "learning_rate", "preview_every": "preview_every", "device": "device_combo"}
-
-
-def _duration(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else (
-        f"{seconds // 60}:{seconds % 60:02d}"
-    )
-
-
-def describe(event: ProgressEvent) -> str:
-    """One status line for a training event: step, losses, speed and time left."""
-    parts = [f"{event.phase} {event.step}/{event.total}"]
-    if event.losses:
-        parts.append(" ".join(f"{name} {value:.4g}" for name, value in event.losses.items()))
-    if event.images_per_second is not None:
-        parts.append(f"{event.images_per_second:.1f} img/s")
-    if event.eta_seconds is not None:
-        parts.append(f"ETA {_duration(event.eta_seconds)}")
-    if event.message:
-        parts.append(event.message)
-    return " · ".join(parts)
 
 
 class TrainWidget(QWidget):
@@ -367,7 +345,7 @@ class TrainWidget(QWidget):
         self.checkpoint = Path(checkpoint)
         store.add_file(self.checkpoint)
         verb = "Stopped" if self.job is not None and self.job.cancel_event.is_set() else "Finished"
-        self.status.setText(f"{verb} after {_duration(seconds)}; checkpoint: {self.checkpoint}")
+        self.status.setText(f"{verb} after {clock_duration(seconds)}; checkpoint: {self.checkpoint}")
         show_info(f"Training {verb.lower()}: checkpoint {self.checkpoint.name} is in the Inpaint widget's weights list")
 
     def _on_cancelled(self) -> None:

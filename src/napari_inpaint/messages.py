@@ -1,9 +1,10 @@
-"""What the Inpaint dock says about a fill's duration: the questions before and during a long fill.
+"""What the docks say: the Inpaint dock's questions before and during a long fill, the Train dock's status line.
 
 Plain functions of an estimate (:class:`inpaint_models.api.FillEstimate`, measured
 before the fill) or of the time left (:class:`inpaint_models.api.FillClock`,
 measured during it), plus :func:`question_box`, the non-modal question they are
-asked in. Durations read as :func:`inpaint_models.api.format_duration` says them.
+asked in. Durations read as :func:`inpaint_models.api.format_duration` says them;
+a training run's time left as a clock reads it (:func:`clock_duration`).
 """
 
 from __future__ import annotations
@@ -94,3 +95,28 @@ def close_box(box: Optional[QMessageBox]) -> None:
     if box is not None:
         box.close()
         box.deleteLater()
+
+
+# --------------------------------------------------------------------------- training
+def clock_duration(seconds: Optional[float]) -> str:
+    """A duration as a clock reads it: ``m:ss``, or ``h:mm:ss`` from an hour on; ``?`` when unknown."""
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else (
+        f"{seconds // 60}:{seconds % 60:02d}"
+    )
+
+
+def describe(event: ProgressEvent) -> str:
+    """One status line for a training event: step, losses, speed and time left."""
+    parts = [f"{event.phase} {event.step}/{event.total}"]
+    if event.losses:
+        parts.append(" ".join(f"{name} {value:.4g}" for name, value in event.losses.items()))
+    if event.images_per_second is not None:
+        parts.append(f"{event.images_per_second:.1f} img/s")
+    if event.eta_seconds is not None:
+        parts.append(f"ETA {clock_duration(event.eta_seconds)}")
+    if event.message:
+        parts.append(event.message)
+    return " · ".join(parts)
