@@ -43,10 +43,10 @@ from inpaint_models.pipeline.estimate import (  # noqa: F401 (the front of the e
     with_steps,
 )
 from inpaint_models.pipeline.layout import ChannelAxis, VolumeAxis
+from inpaint_models.pipeline.lazy_inputs import is_lazy  # noqa: F401 (the front's)
 from inpaint_models.pipeline.plan import (  # noqa: F401 (checked_layout and resolve_weights: for api_fit and the CLI)
     FillRequest,
     checked_layout,
-    is_lazy,
     plan_fill,
     resolve_weights,
 )
@@ -134,7 +134,9 @@ def fill(
         unknown model or option, bad volume axis, mask covering a whole plane (a
         whole volume in volume mode), image too small for the model, missing weights.
     """
-    request = FillRequest(model, weights, device, channel_axis, volume_axis, margin, volume_margin, registry, options)
+    request = FillRequest(model=model, weights=weights, device=device, channel_axis=channel_axis,
+                          volume_axis=volume_axis, margin=margin, volume_margin=volume_margin, registry=registry,
+                          options=options)
     plan = plan_fill(image, mask, request, stacklevel=3)
     report = make_reporter(progress, cancel)
     if plan.lazy:

@@ -53,8 +53,8 @@ from inpaint_models.contract.errors import EmptyMaskWarning
 from inpaint_models.contract.registry import ModelRegistry, default_registry, make_registry
 from inpaint_models.contract.values import mask_covers
 from inpaint_models.pipeline.crops import fill_region
-from inpaint_models.pipeline.dask_inputs import first_element, is_uniform
 from inpaint_models.pipeline.layout import Box, Layout, VolumeBox, boxes_around, channel_last, volume_boxes_around
+from inpaint_models.pipeline.lazy_inputs import first_element, is_uniform
 from inpaint_models.pipeline.plan import FillPlan
 from inpaint_models.pipeline.regions import check_plane_size
 

@@ -214,7 +214,9 @@ def estimate_fill_seconds(
         InpaintError: what :func:`inpaint_models.fill` raises for these arguments.
         Cancelled: ``cancel`` was set.
     """
-    request = FillRequest(model, weights, device, channel_axis, volume_axis, margin, volume_margin, registry, options)
+    request = FillRequest(model=model, weights=weights, device=device, channel_axis=channel_axis,
+                          volume_axis=volume_axis, margin=margin, volume_margin=volume_margin, registry=registry,
+                          options=options)
     return estimate_fill(plan_fill(image, mask, request, stacklevel=3), cancel, use_cache)
 
 

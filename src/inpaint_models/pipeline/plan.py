@@ -12,7 +12,6 @@ in-memory fill (:mod:`inpaint_models.pipeline.run`), the lazy one
 from __future__ import annotations
 
 import dataclasses
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,18 +43,8 @@ from inpaint_models.pipeline.layout import (
     resolve_layout,
     resolve_volume_axis,
 )
+from inpaint_models.pipeline.lazy_inputs import as_dask, is_lazy
 from inpaint_models.pipeline.regions import Holes, checked_holes, plane_regions, volume_regions
-
-
-def is_lazy(array: Any) -> bool:
-    """Whether ``array`` is a dask or zarr array (filled chunk by chunk by :mod:`inpaint_models.pipeline.chunked`).
-
-    Decided without importing dask: neither can be passed in unless its module is loaded.
-    """
-    dask_array = sys.modules.get("dask.array")
-    if dask_array is not None and isinstance(array, dask_array.Array):
-        return True
-    return type(array).__module__.split(".")[0] == "zarr"
 
 
 def resolve_weights(info: ModelInfo, weights: Optional[Union[str, Path]]) -> Optional[Path]:
@@ -245,8 +234,6 @@ def _check_margins(request: FillRequest) -> None:
 def _as_arrays(image: Any, mask: Any) -> tuple[Any, Any, bool]:
     """``(image, mask, lazy)``: numpy arrays, or dask arrays for a dask or zarr image."""
     if is_lazy(image):
-        from inpaint_models.pipeline.dask_inputs import as_dask  # dask: only for a dask or zarr image
-
         return (*as_dask(image, mask), True)
     return np.asarray(image), np.asarray(mask), False
 

@@ -1,17 +1,21 @@
-"""The inputs of a lazy fill as dask arrays: a zarr array wrapped, the mask made bool chunk by chunk.
+"""The inputs of a lazy fill: whether an image is one (dask or zarr), and both inputs as dask arrays.
 
-Imports dask: the front reaches it only for a dask or zarr image.
+Dask is imported only when a lazy image is converted (:func:`as_dask`): an
+in-memory fill never loads it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 
 from inpaint_models.contract.errors import ShapeMismatchError
 from inpaint_models.contract.values import check_dtype, mask_to_bool
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 
 def is_zarr(array: Any) -> bool:
@@ -19,8 +23,19 @@ def is_zarr(array: Any) -> bool:
     return type(array).__module__.split(".")[0] == "zarr"
 
 
+def is_lazy(array: Any) -> bool:
+    """Whether ``array`` is a dask or zarr array (filled chunk by chunk by :mod:`inpaint_models.pipeline.chunked`).
+
+    Decided without importing dask: neither can be passed in unless its module is loaded.
+    """
+    dask_array = sys.modules.get("dask.array")
+    return (dask_array is not None and isinstance(array, dask_array.Array)) or is_zarr(array)
+
+
 def to_dask(array: Any) -> da.Array:
     """A dask array of ``array``: itself if it is one, a zarr array through :func:`dask.array.from_zarr`."""
+    import dask.array as da
+
     if isinstance(array, da.Array):
         return array
     if is_zarr(array):
@@ -38,6 +53,8 @@ def as_dask(image: Any, mask: Any) -> tuple[da.Array, da.Array]:
         UnsupportedDtypeError: complex or object dtypes.
         ShapeMismatchError: chunk sizes unknown (a dask array of unknown shape).
     """
+    import dask.array as da
+
     image = to_dask(image)
     if any(np.isnan(size) for sizes in image.chunks for size in sizes):
         raise ShapeMismatchError("the image's chunk sizes are unknown; call image.compute_chunk_sizes() first")
