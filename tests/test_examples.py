@@ -43,14 +43,20 @@ def module_plugin(tmp_path, name: str, examples: list[str]) -> types.ModuleType:
     return module
 
 
-def test_every_trainable_built_in_with_examples_ships_a_cpu_and_a_gpu_example():
+def test_each_model_s_examples_are_found_in_its_folder_and_train_that_model():
+    from inpaint_models.api_train import read_config_file
+
     registry = make_registry()
     names = example_names(registry)
+    found = 0
     for info in registry.infos():
-        folder = plugin_folder(registry, info.name)
-        if info.trainable and (folder / "configs").is_dir():
-            assert {f"{info.name}-cpu", f"{info.name}-gpu"} <= set(names), info.name
-            assert example_path(f"{info.name}-cpu", registry).parent == folder / "configs"
+        folder = plugin_folder(registry, info.name) / "configs"
+        for path in sorted(folder.glob("*.toml")):
+            assert path.stem in names and example_path(path.stem, registry) == path
+            assert read_config_file(path)["model"]["name"] == info.name, path
+            found += 1
+    assert found == len(names) >= 14  # two per built-in trainable model but stack-unet
+    assert {"autoencoder-cpu", "autoencoder-gpu"} <= set(names)
     assert example_path("autoencoder-cpu.toml", registry) == example_path("autoencoder-cpu", registry)
 
 
