@@ -227,7 +227,7 @@ def draw(output: Path) -> None:
         canvas.text(MARGIN, top + 4, "imports that go up: " + ", ".join(wrong[:4]) + (" ..." if len(wrong) > 4
                     else ""), TEXT_FONT, "#c00000")
     output.parent.mkdir(parents=True, exist_ok=True)
-    canvas.image.save(output, optimize=True)
+    canvas.image.quantize(colors=96).save(output, optimize=True)  # few colours: a small file, text stays sharp
     print(f"{output}: {len(layers)} layers, {len(wrong)} imports that go up")
 
 
