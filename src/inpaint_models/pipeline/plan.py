@@ -15,7 +15,7 @@ import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
@@ -45,6 +45,10 @@ from inpaint_models.pipeline.layout import (
 )
 from inpaint_models.pipeline.lazy_inputs import as_dask, is_lazy
 from inpaint_models.pipeline.regions import Holes, checked_holes, plane_regions, volume_regions
+
+#: one hole region of an in-memory fill: ``(crop, crop_mask, target)``, a view of the image ((h, w, C) or
+#: (d, h, w, C)), its bool mask (True = fill) and the region's view of the output (None when listing crops)
+Job = tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]
 
 
 def resolve_weights(info: ModelInfo, weights: Optional[Union[str, Path]]) -> Optional[Path]:
@@ -212,17 +216,46 @@ class FillPlan:
         holes = self.holes()
         if holes is None:
             return []
+        return [(crop, crop_mask) for crop, crop_mask, _ in self.jobs(holes)[0]]
+
+    def jobs(self, holes: Holes, work: Optional[np.ndarray] = None) -> tuple[list[Job], Callable[[int], str]]:
+        """One ``(crop, crop_mask, target)`` per hole region in fill order, and the progress message of each step.
+
+        Plane by plane each 2D hole region is a job; as a volume each 3D region
+        (the volume axis moved next to H by views: nothing is copied but the
+        masks). ``target`` is the region's view of ``work`` (the output, the
+        image's shape with the channel axis last), None without one.
+        """
+        layout = self.layout
+        pixel = (layout.height, layout.width, layout.channels)
         if self.volume_index is None:
-            return [
-                (holes.planes[index][box.slices], np.ascontiguousarray(holes.mask_planes[index][box.slices]))
-                for index, box in plane_regions(self.info, holes.mask_planes, holes.plane_indices, self.margin)
-            ]
-        volumes, mask_volumes = as_volumes(channel_last(self.image, self.layout), holes.mask, self.layout,
-                                           self.volume_index)
-        return [
-            (volumes[outer][box.slices], np.ascontiguousarray(mask_volumes[outer][box.slices]))
-            for outer, box in volume_regions(self.info, mask_volumes, self.margin, self.depth_margin)
+            regions: list = plane_regions(self.info, holes.mask_planes, holes.plane_indices, self.margin)
+            sources, masks = holes.planes, holes.mask_planes
+            targets = None if work is None else work.reshape((layout.planes,) + pixel)
+        else:
+            sources, masks = as_volumes(channel_last(self.image, layout), holes.mask, layout, self.volume_index)
+            regions = volume_regions(self.info, masks, self.margin, self.depth_margin)
+            targets = None if work is None else as_volumes(
+                work.reshape(layout.stack_shape + pixel), holes.mask, layout, self.volume_index
+            )[0]
+        jobs = [
+            (sources[where][box.slices], np.ascontiguousarray(masks[where][box.slices]),
+             None if targets is None else targets[where][box.slices])
+            for where, box in regions
         ]
+        return jobs, self._messages(regions, masks)
+
+    def _messages(self, regions: list, masks: np.ndarray) -> Callable[[int], str]:
+        """The progress message after step ``n`` (1-based) of the fill's regions."""
+        if self.volume_index is None:
+            return lambda step: f"plane {regions[step - 1][0] + 1} of {self.layout.planes}"
+        count = int(np.prod(masks.shape[:-3], dtype=np.int64))
+
+        def message(step: int) -> str:
+            where = f" of volume {regions[step - 1][0]} ({count} volumes)" if count > 1 else ""
+            return f"region {step} of {len(regions)}" + where
+
+        return message
 
 
 def _check_margins(request: FillRequest) -> None:
