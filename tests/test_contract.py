@@ -184,3 +184,29 @@ def test_stack_with_broadcast_mask(name, checkpoints):
     for z in range(3):  # plane by plane (volume_axis=None): the same as filling each plane alone
         alone = inpaint_models.fill(stack[z], mask, model=name, weights=checkpoints(name), registry=REGISTRY)
         assert np.array_equal(out[z], alone)
+
+
+def test_one_wording_of_a_mask_covering_everything():
+    from inpaint_models.contract.values import mask_covers, require_known_pixels, value_range
+
+    require_known_pixels(np.array([[True, False]]), "the whole image")  # one known pixel is enough
+    with pytest.raises(MaskCoversImageError, match=r"^the mask covers the whole of plane 2: there is nothing to "
+                                                   r"inpaint from$"):
+        require_known_pixels(np.ones((4, 4), bool), "the whole of plane 2")
+    assert str(mask_covers("the whole image", "learn from")) == (
+        "the mask covers the whole image: there is nothing to learn from")
+    with pytest.raises(MaskCoversImageError, match="^the mask covers the whole image: there is nothing to inpaint"):
+        value_range(np.zeros((4, 4, 1), np.uint16), np.ones((4, 4), bool))
+    image = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
+    mask = np.zeros(image.shape, bool)
+    mask[1] = True
+    messages = []
+    for lazy in (False, True):  # in memory and chunk by chunk: the same words
+        if lazy:
+            import dask.array as da
+
+            image = da.from_array(image, chunks=(1, 8, 8))
+        with pytest.raises(MaskCoversImageError) as raised:
+            inpaint_models.fill(image, mask, model="telea")
+        messages.append(str(raised.value))
+    assert messages == ["the mask covers the whole of plane 1: there is nothing to inpaint from"] * 2
