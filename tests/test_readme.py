@@ -129,7 +129,7 @@ def test_readme_command_line_quick_start_runs_in_an_empty_folder(quick_start_fol
 @pytest.mark.slow
 def test_readme_training_quick_start_runs(quick_start_folder):
     (block,) = [block for block in cli_blocks() if "inpaint train" in block]
-    assert "--example" in block  # a pip user has no configs/ folder
+    assert "--example" in block  # a pip user has no repository checkout: the examples ship in the package
     result = run_block(block, quick_start_folder)
     assert result.returncode == 0, result.stderr
     assert (quick_start_folder / "ae.png").is_file()
