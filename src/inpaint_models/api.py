@@ -50,7 +50,11 @@ from inpaint_models.pipeline.plan import (  # noqa: F401 (checked_layout and res
     plan_fill,
     resolve_weights,
 )
-from inpaint_models.pipeline.progress import CancelCheck, make_reporter
+from inpaint_models.pipeline.progress import (  # noqa: F401 (one cancel rule: api_train, api_fit, napari)
+    CancelCheck,
+    cancel_requested,
+    make_reporter,
+)
 from inpaint_models.pipeline.run import fill_in_memory
 
 #: a numpy array (or anything ``np.asarray`` takes), a dask array, or a zarr array

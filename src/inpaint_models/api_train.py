@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from inpaint_models.api import CancelCheck, make_reporter
-from inpaint_models.io.examples import example_names, example_path  # noqa: F401 (the front of the examples)
 from inpaint_models.contract.datatypes import Reporter
 from inpaint_models.contract.registry import ModelRegistry, default_registry
+from inpaint_models.io.examples import example_names, example_path  # noqa: F401 (the front of the examples)
+from inpaint_models.pipeline.progress import CancelCheck, make_reporter
 from inpaint_models.training.config import (  # noqa: F401 (the front of training configs, for the CLI and napari)
     TrainSettings,
     load_config,

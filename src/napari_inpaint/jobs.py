@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
 from inpaint_models.contract.datatypes import Reporter
 
-CancelCheck = Any  # threading.Event or a callable returning True to stop
+if TYPE_CHECKING:  # the front (and its pipeline) is imported by the functions that run in workers
+    from inpaint_models.api import CancelCheck
+
 
 
 @dataclass
@@ -161,6 +163,7 @@ def run_fit(request: FillRequest, image: np.ndarray, mask: np.ndarray, progress:
         Cancelled: ``cancel`` was set (not ``request.stop_fit``, which only ends the fit).
         InpaintError: as :func:`inpaint_models.fit` raises it.
     """
+    from inpaint_models.api import cancel_requested
     from inpaint_models.api_fit import fit
     from inpaint_models.contract.errors import Cancelled
 
@@ -168,13 +171,13 @@ def run_fit(request: FillRequest, image: np.ndarray, mask: np.ndarray, progress:
         raise ValueError("FillRequest.fit_output is needed with fit_seconds")
 
     def stop() -> bool:
-        return _is_set(cancel) or _is_set(request.stop_fit)
+        return cancel_requested(cancel) or cancel_requested(request.stop_fit)
 
     weights = fit(image, mask, request.model, seconds=request.fit_seconds,
                   volume_axis=request.volume_axis, channel_axis=image.ndim - 1 if request.rgb else None,
                   output=request.fit_output, device=request.device, progress=progress, cancel=stop,
                   registry=request.registry)
-    if _is_set(cancel):
+    if cancel_requested(cancel):
         raise Cancelled("cancelled during the fit")
     return weights
 
@@ -194,12 +197,6 @@ def fit_folder(layer_name: str, root: Optional[Path] = None) -> Path:
         number += 1
         folder = root / f"{stem}-{number}"
     return folder
-
-
-def _is_set(flag: CancelCheck) -> bool:
-    if flag is None:
-        return False
-    return bool(flag.is_set()) if hasattr(flag, "is_set") else bool(flag())
 
 
 @dataclass

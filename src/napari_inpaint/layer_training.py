@@ -24,13 +24,15 @@ import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import numpy as np
 
 from inpaint_models.contract.datatypes import Reporter
 
-CancelCheck = Any  # threading.Event or a callable returning True to stop
+if TYPE_CHECKING:  # the front (and its pipeline) is imported by the functions that run in workers
+    from inpaint_models.api import CancelCheck
+
 
 #: ``[train]`` keys of a config file that an "open layer" run sets itself (the data is the layer)
 LAYER_RUN_KEYS = ("data", "output", "resume", "channels", "steps", "seconds")
