@@ -6,7 +6,8 @@ Public API
 Running a training (front ends)::
 
     from inpaint_models import train                # = inpaint_models.api_train.train
-    path = train("configs/autoencoder-cpu.toml", report=print, cancel=event,
+    from inpaint_models.api_train import example_path
+    path = train(example_path("autoencoder-cpu"), report=print, cancel=event,
                  overrides={"train.steps": 100})     # -> Path of the final .safetensors
 
     config = load_config(path_or_dict_or_TrainConfig, overrides=None, registry=None)  # ConfigError if bad
