@@ -186,8 +186,8 @@ def test_the_array_source_holds_a_clean_copy_and_refuses_bad_input():
 def _fit_sets(image, mask, image_size=16, context=1, **kwargs):
     from inpaint_models.api_fit import fit_volumes
 
-    volumes, holes, meta = fit_volumes(image, mask, (1, 3), **kwargs)
-    data = ArraySource.from_arrays(volumes, holes, meta)
+    volumes, meta = fit_volumes(image, mask, (1, 3), **kwargs)
+    data = ArraySource.from_volumes(volumes, meta)
     settings = TrainSettings(image_size=image_size, channels=volumes.shape[-1], seed=4, validation_split=0.1,
                              validation_images=4)
     return data, data.training_sets(settings, context)
@@ -296,14 +296,16 @@ def test_channels_a_model_does_not_take_are_adapted_as_fill_adapts_them():
     stack, mask, _ = tiny_stack(depth=4, size=32)
     two = np.stack([stack // 10, stack], axis=-1)
     for accepted, channels in (((1, 3), 1), ((1,), 1), ((3,), 3)):
-        volumes, holes, meta = fit_volumes(two, mask, accepted, volume_axis=0)
-        assert volumes.shape == (2, 4, 32, 32, channels) and holes.shape == (2, 4, 32, 32)
+        volumes, meta = fit_volumes(two, mask, accepted, volume_axis=0)
+        assert volumes.shape == (2, 4, 32, 32, channels)
         assert meta["channel_groups"] == 2
         for c in range(2):  # volume c is channel c, zero under the mask, repeated to RGB for a colour-only model
+            values, holes = volumes.volume(c)
+            assert holes.shape == (4, 32, 32) and np.array_equal(holes, mask)
             for k in range(channels):
-                assert np.array_equal(volumes[c, ..., k], np.where(mask, 0, two[..., c]))
+                assert np.array_equal(values[..., k], np.where(mask, 0, two[..., c]))
     rgba = np.repeat(two[..., :1], 4, axis=-1)
-    volumes, _, meta = fit_volumes(rgba, mask, (3,), volume_axis=0)
+    volumes, meta = fit_volumes(rgba, mask, (3,), volume_axis=0)
     assert volumes.shape == (1, 4, 32, 32, 3) and meta["channel_groups"] == 1
     with pytest.raises(inpaint_models.ShapeMismatchError, match="this image has 2"):
         fit_volumes(two, mask, (4,), volume_axis=0)

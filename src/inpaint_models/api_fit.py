@@ -7,7 +7,9 @@ similar width, strokes), hide known pixels; the loss reads only those pixels,
 never a pixel under ``mask``; a tenth of the known area is held back to pick
 the best checkpoint. A fit is an ordinary run of the shared trainer whose data
 source is the caller's own array (:class:`inpaint_models.training.array_data.ArraySource`,
-handed to the trainer in memory): checkpoints, validation, a time budget,
+handed to the trainer in memory and read crop by crop: numpy, memory-mapped,
+dask and zarr arrays of any size are never loaded, converted or copied, and
+setup reads a bounded part of them): checkpoints, validation, a time budget,
 resume and cancel are those of any run. Its checkpoint is used like any other::
 
     import inpaint_models
@@ -24,7 +26,7 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
-from inpaint_models.api import CancelCheck, checked_layout
+from inpaint_models.api import CancelCheck, checked_layout, is_lazy
 from inpaint_models.api_train import train as run_training
 from inpaint_models.contract.datatypes import Reporter
 from inpaint_models.contract.errors import (
@@ -36,18 +38,10 @@ from inpaint_models.contract.errors import (
     UnknownModelError,
 )
 from inpaint_models.contract.registry import ModelRegistry, default_registry
-from inpaint_models.contract.values import mask_to_bool, require_known_pixels
-from inpaint_models.contract.values import value_range as measure_value_range
-from inpaint_models.pipeline.layout import (
-    ChannelAxis,
-    VolumeAxis,
-    as_planes,
-    as_volumes,
-    channel_last,
-    resolve_volume_axis,
-)
+from inpaint_models.pipeline.layout import ChannelAxis, VolumeAxis, resolve_volume_axis
 from inpaint_models.training.config import load_config
 from inpaint_models.training.holes import suggested_crop_size
+from inpaint_models.training.volumes import StackVolumes
 
 #: the model ``fit`` trains by default, the first one registered wins (built for fitting: it reads the
 #: neighbouring planes); failing it, any trainable model that fills volumes, then any trainable model
@@ -115,11 +109,14 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
 
     Args:
         image: (H, W), (H, W, C) or a stack such as (Z, H, W) or (T, Z, H, W, C);
-            any dtype and channel count :func:`~inpaint_models.fill` takes. Each
-            training crop is mapped to [0, 1] by its own known pixels, as ``fill``
-            maps each crop box; NaN is allowed under the mask. Never modified.
+            any dtype and channel count :func:`~inpaint_models.fill` takes; a
+            numpy, memory-mapped numpy, dask or zarr array, read crop by crop
+            (never whole). Each training crop is mapped to [0, 1] by its own
+            known pixels, as ``fill`` maps each crop box; NaN is allowed under
+            the mask. Never modified.
         mask: True / non-zero = unknown pixel (a hole to fill); the image's
-            spatial shape or its trailing (H, W) axes, as for ``fill``.
+            spatial shape or its trailing (H, W) axes, as for ``fill``; numpy,
+            dask or zarr.
         model: a trainable model; default :func:`default_fit_model`
             (``stack-unet``, which reads the neighbouring planes).
         seconds: the training's time budget (default 60 s unless ``steps`` is given); setup comes on top.
@@ -148,7 +145,8 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
 
     Raises:
         InpaintError (ValueError) subclasses as ``fill`` raises them (shapes,
-        dtypes, NaN outside the mask, a mask covering everything);
+        dtypes, NaN outside the mask -- found in a crop as it is read, for an
+        array not copied --, a mask covering everything);
         OptionError for a bad ``seconds`` / ``steps``; NotTrainableError,
         UnknownModelError; ConfigError for bad ``options`` / ``train`` values or
         an ``output`` that already holds another run.
@@ -162,13 +160,9 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
     info = registry.info(name)
     if not info.trainable:
         raise NotTrainableError(f"model {name!r} is not trainable: it cannot be fitted")
-    volumes, holes, meta = fit_volumes(image, mask, info.channels, volume_axis=volume_axis,
-                                       channel_axis=channel_axis)
-    if not holes.any():
-        warnings.warn("the mask is empty: the fit learns from boxes a quarter of the crop side", EmptyMaskWarning,
-                      stacklevel=2)
-    source = ArraySource.from_arrays(volumes, holes, meta)
-    del volumes  # the source holds its own copy
+    volumes, meta = fit_volumes(image, mask, info.channels, volume_axis=volume_axis, channel_axis=channel_axis)
+    source = ArraySource.from_volumes(volumes, meta)
+    warn_without_holes(source, stacklevel=3)
     run = Path(output) if output is not None else Path("runs") / (
         f"fit-{name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     settings = fit_settings(source, info.size_multiple, run, seconds, steps)
@@ -181,6 +175,17 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
                           f"resume=True or choose another output")
     last = run_training(config, report=progress, cancel=cancel, registry=registry)
     return fitted_checkpoint(run) or Path(last)
+
+
+def warn_without_holes(source: Any, stacklevel: int = 2) -> None:
+    """Warn (:class:`~inpaint_models.contract.errors.EmptyMaskWarning`) when ``source`` (an ArraySource) found no
+    hole to imitate: the mask is empty, or holds none in the planes its setup surveyed."""
+    if source.shapes:
+        return
+    surveyed = "the mask is empty" if source.surveyed_all else (
+        f"no hole in the {source.meta['planes_surveyed']} planes of the mask surveyed")
+    warnings.warn(f"{surveyed}: the fit learns from boxes a quarter of the crop side", EmptyMaskWarning,
+                  stacklevel=stacklevel)
 
 
 def checked_budget(seconds: Optional[float], steps: Optional[int]) -> float:
@@ -229,98 +234,92 @@ def fitted_checkpoint(run: Union[str, Path]) -> Optional[Path]:
 
 
 def fit_volumes(
-    image: np.ndarray,
-    mask: np.ndarray,
+    image: Any,
+    mask: Any,
     accepted_channels: Optional[tuple[int, ...]] = (1, 3),
     *,
     volume_axis: VolumeAxis = "auto",
     channel_axis: ChannelAxis = "auto",
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """The caller's image as the volumes a fit trains on, in the caller's values.
+) -> tuple[StackVolumes, dict[str, Any]]:
+    """The caller's image as the volumes a fit trains on, read in place: nothing is loaded, converted or copied.
 
     Args:
-        image, mask, volume_axis, channel_axis: as for :func:`fit`.
+        image, mask, volume_axis, channel_axis: as for :func:`fit` (numpy,
+            memory-mapped numpy, dask or zarr arrays; anything else goes through
+            ``np.asarray``).
         accepted_channels: the channel counts the model takes (None: any).
 
     Returns:
-        ``(volumes, holes, meta)``: (N, D, H, W, C) in the image's dtype and
-        range (zero under the mask, NaN there included), bool (N, D, H, W)
-        (True = unknown) and a JSON-able description. The values are not
-        converted here: the array data source converts each training crop to
-        [0, 1] by its own known pixels, with the function ``fill`` converts
-        each crop box with (:func:`inpaint_models.contract.values.value_range`: uint8
-        / 255, float data in [0, 1] as it is, any other range stretched from
-        the crop's known minimum to its maximum), so the fitted model sees at
-        fill time the scale it was trained on, also where the brightness varies
-        across the image. Every volume is D planes along ``volume_axis`` (D = 1 plane
+        ``(volumes, meta)``: a :class:`~inpaint_models.training.volumes.StackVolumes`,
+        the image as (N, D, H, W, C) volumes and its mask as bool (N, D, H, W)
+        (True = unknown) over the caller's arrays, read window by window in the
+        caller's values (0 where unknown, NaN there included); and a JSON-able
+        description. The values are not converted here: the array data source
+        converts each training crop to [0, 1] by its own known pixels, with the
+        function ``fill`` converts each crop box with
+        (:func:`inpaint_models.contract.values.value_range`: uint8 / 255, float
+        data in [0, 1] as it is, any other range stretched from the crop's
+        known minimum to its maximum), so the fitted model sees at fill time
+        the scale it was trained on, also where the brightness varies across
+        the image. Every volume is D planes along ``volume_axis`` (D = 1 plane
         by plane); channels the model does not take together become separate
-        volumes (``meta["channel_groups"]`` = C, and the value range of a crop
-        is taken over all C of them, as a fill takes it over the crop's
-        channels); grey through a colour-only model is repeated to RGB; RGBA
-        loses alpha (whose values then no longer count in a crop's range, as
-        they do in a fill's: only data outside 8 bits and [0, 1] notices).
+        volumes (:func:`channel_sets_for_model`; ``meta["channel_groups"]`` = C,
+        and the value range of a crop is taken over all C of them, as a fill
+        takes it over the crop's channels).
 
     Raises:
-        InpaintError subclasses: the checks of ``fill`` (dtype, shapes, NaN
-        outside the mask, a mask covering every pixel: MaskCoversImageError).
+        InpaintError subclasses: the checks of ``fill`` on dtypes and shapes
+        (values are checked crop by crop as they are read, as ``fill`` checks
+        its crop boxes); ShapeMismatchError for a dask array of unknown shape
+        or channels the model cannot take.
     """
-    image = np.asarray(image)
-    mask, layout = checked_layout(image, np.asarray(mask), channel_axis)
-    mask_bool = mask_to_bool(mask)
-    planes, mask_planes = as_planes(image, mask_bool, layout)
-    require_known_pixels(mask_planes, "the whole image", "learn from")
-    value_range = measure_value_range(planes, mask_planes)  # the checks fill makes: NaN, a range float32 holds
+    image, mask = (array if is_lazy(array) or isinstance(array, np.ndarray) else np.asarray(array)
+                   for array in (image, mask))
+    if not all(np.isfinite(size) for array in (image, mask) for size in array.shape):
+        raise ShapeMismatchError("the array's chunk sizes are unknown; call compute_chunk_sizes() on it first")
+    mask, layout = checked_layout(image, mask, channel_axis)
     volume_index = resolve_volume_axis(image.shape, layout, volume_axis)
-    stacked = channel_last(image, layout).reshape(layout.stack_shape + (layout.height, layout.width,
-                                                                       layout.channels))
-    full_mask = np.broadcast_to(mask_bool, layout.stack_shape + (layout.height, layout.width))
-    if volume_index is not None:
-        stacked, full_mask = as_volumes(stacked, full_mask, layout, volume_index)
-    depth = 1 if volume_index is None else stacked.shape[-4]
-    volumes = stacked.reshape((-1, depth, layout.height, layout.width, layout.channels))
-    holes = np.ascontiguousarray(full_mask.reshape((-1, depth, layout.height, layout.width)), dtype=bool)
-    values = np.where(holes[..., np.newaxis], np.zeros((), image.dtype), volumes)  # a copy; NaN under the mask gone
-    values, holes, groups = channels_for_model(values, holes, accepted_channels)
-    meta = {"source_shape": list(image.shape), "source_dtype": str(image.dtype),
+    spatial = [axis for axis in range(len(image.shape)) if axis != layout.channel_axis]
+    stack = spatial[:-2]
+    volume = stack[volume_index] if volume_index is not None else None
+    channel_sets = channel_sets_for_model(layout.channels, accepted_channels)
+    volumes = StackVolumes(image, mask, tuple(a for a in stack if a != volume), volume, spatial[-2], spatial[-1],
+                           layout.channel_axis, channel_sets)
+    meta = {"source_shape": [int(n) for n in image.shape], "source_dtype": str(image.dtype),
             "volume_axis": volume_axis if volume_index is not None else None,
             "values": "caller's, converted to [0, 1] per crop by its known pixels as fill converts a crop box",
-            "value_low": value_range.low, "value_high": value_range.high,
             # volume m holds channel m // N of the image's volume m % N (N = volumes / groups): a fill takes one
             # value range over those channels
-            "channel_groups": groups}
-    return np.ascontiguousarray(values), holes, meta
+            "channel_groups": len(channel_sets)}
+    return volumes, meta
 
 
-def channels_for_model(values: np.ndarray, holes: np.ndarray,
-                       accepted: Optional[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray, int]:
-    """The volumes with the channels a model takes, by the rule ``fill`` adapts a crop's channels by.
+def channel_sets_for_model(count: int, accepted: Optional[tuple[int, ...]]) -> tuple[tuple[int, ...], ...]:
+    """The image channels each channel group of volumes holds, by the rule ``fill`` adapts a crop's channels by.
 
     :func:`inpaint_models.pipeline.crops.fill_crop`: channel counts the model
-    takes stay; RGBA through a colour model loses alpha (which ``fill`` never
-    inpaints); any other count goes channel by channel (each channel a volume of
-    its own here), grey through a colour-only model as R = G = B.
+    takes stay together (one group); RGBA through a colour model loses alpha
+    (which ``fill`` never inpaints); any other count goes channel by channel
+    (each channel a group of volumes of its own), grey through a colour-only
+    model as R = G = B.
 
     Args:
-        values: (N, D, H, W, C); holes: bool (N, D, H, W), True = unknown.
+        count: the image's channel count C.
         accepted: the channel counts the model takes (None: any).
 
     Returns:
-        ``(values, holes, groups)``: (N', D, H, W, C') and bool (N', D, H, W);
-        ``groups`` = C when each channel became a volume (volume m holds channel
-        m // N of volume m % N), else 1.
+        One tuple of image channels per group (see
+        :attr:`~inpaint_models.training.volumes.StackVolumes.channel_sets`):
+        ``((0, .., C-1),)``, ``((0, 1, 2),)``, ``((0,), .., (C-1,))`` or ``((0, 0, 0), ..)``.
 
     Raises:
         ShapeMismatchError: the model takes neither 1 nor 3 channels, nor C.
     """
-    count = values.shape[-1]
     if accepted is None or count in accepted:
-        return values, holes, 1
+        return (tuple(range(count)),)
     if count == 4 and 3 in accepted:
-        return values[..., :3], holes, 1
+        return ((0, 1, 2),)
     if 1 not in accepted and 3 not in accepted:
         raise ShapeMismatchError(f"the model takes images with {', '.join(map(str, accepted))} "
                                  f"channel(s); this image has {count}")
-    split = np.moveaxis(values, -1, 0).reshape((-1,) + values.shape[1:-1] + (1,))
-    if 1 not in accepted:  # a colour-only model: each channel as grey R = G = B
-        split = np.repeat(split, 3, axis=-1)
-    return split, np.tile(holes, (count, 1, 1, 1)), count
+    return tuple((c,) if 1 in accepted else (c, c, c) for c in range(count))  # colour-only: grey as R = G = B

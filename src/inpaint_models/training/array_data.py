@@ -1,6 +1,6 @@
 """The array data source: training samples from the array being filled (fitting a model to the user's data).
 
-A *fit* trains a model on the data it will fill. The data is one array of
+A *fit* trains a model on the data it will fill. The data is read as
 volumes (N, D, H, W, C) holding the caller's values in the caller's dtype
 (N volumes of D planes: a 2D image is N = D = 1, a Z-stack is N = 1, a
 (T, Z, H, W) time-lapse of Z-stacks with Z as the volume axis is N = T;
@@ -40,11 +40,25 @@ under the mask hold no information and are never read as truth:
   validation sample is one cell with an artificial hole scored on its known
   pixels (``weight``).
 
-:class:`ArraySource` holds the array (a clean copy, in memory) and is the
-run's :class:`~inpaint_models.training.sources.DataSource`: ``fit`` sets it on
-the run's config (``TrainConfig.data_source``), so a fit is an ordinary run of
-the shared trainer (checkpoints, resume, events, previews, cancel) and nothing
-is copied to disk. A resumed fit is given the same array again.
+Fitting at any size: the array is read window by window
+(:class:`~inpaint_models.training.volumes.StackVolumes`, over the caller's
+numpy, memory-mapped, dask or zarr array in its own axis order): each sample
+reads its crop's planes, nothing else, and the whole array is never loaded,
+converted or copied (only a small in-memory one is copied,
+:data:`~inpaint_models.training.volumes.COPY_LIMIT`). Setup reads a bounded
+part of it, whatever its size: the hole shapes and the known fraction come
+from at most :data:`~inpaint_models.training.volumes.MASK_BUDGET` mask pixels
+(every plane when they fit, else a seeded random choice of planes); the
+validation cells are then drawn at random and kept when they qualify; the
+network's input statistics come from 64 sampled crops. Known values are
+checked (NaN, a range float32 holds) crop by crop, as ``fill`` checks its
+crop boxes.
+
+:class:`ArraySource` is the run's
+:class:`~inpaint_models.training.sources.DataSource`: ``fit`` sets it on the
+run's config (``TrainConfig.data_source``), so a fit is an ordinary run of the
+shared trainer (checkpoints, resume, events, previews, cancel) and nothing is
+copied to disk. A resumed fit is given the same array again.
 
 Every random choice of a sample is drawn from a generator seeded by
 ``(seed, epoch, index)``: a run is reproducible for a seed.
@@ -61,17 +75,20 @@ from torch.utils.data import Dataset
 
 from inpaint_models.contract.datatypes import DEFAULT_VOLUME_MARGIN
 from inpaint_models.contract.errors import ConfigError
-from inpaint_models.contract.values import check_dtype, require_known_pixels, value_range
+from inpaint_models.contract.values import check_dtype, value_range
 from inpaint_models.training.config import TrainSettings
 from inpaint_models.training.data import VALIDATION_EPOCH
 from inpaint_models.training.holes import HoleShape, default_hole_shapes, describe_holes, draw_hole
 from inpaint_models.training.sources import TrainingSets
+from inpaint_models.training.volumes import COPY_LIMIT, StackVolumes, clean_copy, copy_bytes, survey_mask
 
 #: nominal length of the training set: samples are drawn at random, this only paces epochs
 _TRAIN_SET_LENGTH = 4096
 #: an artificial hole must leave at least this many known pixels to learn from, else it is redrawn
 _MIN_HOLE_PIXELS = 4
 _PLACEMENT_TRIES = 64
+#: a large array's validation cells are drawn at random, at most this many draws per cell wanted
+_CELL_DRAWS = 20
 #: training crops get artificial holes until they cover this share of the crop (at most _MAX_HOLES holes;
 #: validation crops get one hole, like the real data)
 HOLE_COVERAGE = 0.15
@@ -83,58 +100,87 @@ _MAX_HOLES = 8
 class ArraySource:
     """The array being filled as a :class:`~inpaint_models.training.sources.DataSource` (see the module docstring).
 
-    Build it with :meth:`from_arrays` (which checks and copies the arrays).
+    Build it with :meth:`from_volumes` or :meth:`from_arrays`.
 
     Attributes:
-        image: (N, D, H, W, C), the caller's values and dtype (bool, integer or
-            float); zero under the mask. Converted to [0, 1] per crop.
-        mask: bool (N, D, H, W), True = unknown.
-        meta: a JSON-able description: the source array's shape and value
-            range, ``channel_groups`` (channels stored as separate volumes; a
-            crop's value range is taken over all of them), ``known_fraction``.
-        shapes: the shapes of the mask's holes (:func:`~inpaint_models.training.holes.describe_holes`).
+        volumes: the (N, D, H, W, C) volumes and their mask, read window by
+            window (:class:`~inpaint_models.training.volumes.StackVolumes`):
+            over the caller's own array, or over a clean copy of a small
+            in-memory one (:data:`COPY_LIMIT`). Values in the caller's dtype,
+            converted to [0, 1] per crop.
+        meta: a JSON-able description: the source array's shape and dtype,
+            ``channel_groups`` (channels stored as separate volumes; a crop's
+            value range is taken over all of them), ``known_fraction`` (of the
+            planes surveyed), ``planes_surveyed`` / ``planes``.
+        shapes: the shapes of the mask's holes
+            (:func:`~inpaint_models.training.holes.describe_holes` of the planes surveyed).
+        surveyed_all: whether setup read every mask plane (the mask fits
+            :data:`~inpaint_models.training.volumes.MASK_BUDGET`): validation
+            cells are then chosen among all cells, else drawn at random.
     """
 
-    image: np.ndarray
-    mask: np.ndarray
+    volumes: StackVolumes
     meta: dict[str, Any] = field(default_factory=dict)
     shapes: list[HoleShape] = field(default_factory=list)
+    surveyed_all: bool = True
 
     @classmethod
-    def from_arrays(cls, image: np.ndarray, mask: np.ndarray, meta: Optional[dict[str, Any]] = None) -> "ArraySource":
-        """An array data source holding a clean copy of ``image`` (the caller's arrays are never modified).
+    def from_arrays(cls, image: Any, mask: Any, meta: Optional[dict[str, Any]] = None) -> "ArraySource":
+        """An array data source over an (N, D, H, W, C) ``image`` and its (N, D, H, W) ``mask``.
 
         Args:
             image: (N, D, H, W, C) in the caller's dtype and range (bool, integer
-                or float; values under the mask are kept as 0, whatever they
-                were: NaN is fine there). Each crop is mapped to [0, 1] when it
-                is sampled, as ``fill`` maps its crop boxes.
+                or float; values under the mask are never read as truth: NaN is
+                fine there); numpy, memory-mapped, dask or zarr. Never modified.
             mask: (N, D, H, W), True / non-zero = unknown.
-            meta: extra JSON-able description (e.g. the source array's shape and
-                value range, ``channel_groups``).
+            meta: extra JSON-able description (e.g. ``channel_groups``).
 
         Raises:
-            ValueError: shapes that do not match, an unsupported dtype, or
-                non-finite known values (InvalidValuesError, a ValueError);
-                MaskCoversImageError: no known pixel to learn from.
+            As :meth:`from_volumes`; ValueError for shapes that do not match.
         """
-        image = np.asarray(image)
-        mask = np.ascontiguousarray(mask, dtype=bool)
-        if image.ndim != 5 or mask.shape != image.shape[:4]:
-            raise ValueError(f"expected image (N, D, H, W, C) and mask (N, D, H, W), got {image.shape} and {mask.shape}")
-        check_dtype(image, "image")
-        require_known_pixels(mask, "every pixel of the array", "learn from")
-        clean = np.where(mask[..., np.newaxis], np.zeros((), image.dtype), image)
-        if clean.dtype.kind == "f" and not np.isfinite(clean).all():
-            raise ValueError("the image holds NaN or infinite values outside the mask")
-        description = {"shape": list(clean.shape), "known_fraction": float(1.0 - mask.mean()) if mask.size else 1.0,
+        return cls.from_volumes(StackVolumes.of_arrays(image, mask), meta)
+
+    @classmethod
+    def from_volumes(cls, volumes: StackVolumes, meta: Optional[dict[str, Any]] = None) -> "ArraySource":
+        """An array data source over ``volumes``; setup reads a bounded part of the array.
+
+        A small in-memory array (clean copy at most :data:`COPY_LIMIT` bytes)
+        is copied, checked whole (NaN outside the mask) and held: later changes
+        of the caller's array do not reach the fit. Any other array (memory-
+        mapped, dask, zarr, a large in-memory one) is read in place, window by
+        window: only the mask planes of the survey (at most
+        :data:`~inpaint_models.training.volumes.MASK_BUDGET` pixels) are read here; every crop's known values
+        are checked when it is read.
+
+        Raises:
+            UnsupportedDtypeError: an unsupported image or mask dtype;
+            InvalidValuesError (a ValueError): NaN or infinite known values of
+            a copied array; MaskCoversImageError: no known pixel to learn from.
+        """
+        check_dtype(volumes.image, "image")
+        check_dtype(volumes.mask, "mask")
+        if volumes.in_memory and copy_bytes(volumes) <= COPY_LIMIT:
+            volumes = clean_copy(volumes)
+        survey = survey_mask(volumes)
+        description = {"shape": list(volumes.shape), "known_fraction": survey.known_fraction,
+                       "planes_surveyed": survey.planes, "planes": volumes.shape[0] * volumes.shape[1],
                        **dict(meta or {})}
-        return cls(np.ascontiguousarray(clean), mask, description, describe_holes(mask))
+        return cls(volumes, description, describe_holes(survey.sample), survey.complete)
+
+    @property
+    def image(self) -> Any:
+        """The image array read: the caller's (in its own axis order) or the clean (N, D, H, W, C) copy."""
+        return self.volumes.image
+
+    @property
+    def mask(self) -> Any:
+        """The mask array read: the caller's or the (N, D, H, W) bool copy (True = unknown)."""
+        return self.volumes.mask
 
     @property
     def shape(self) -> tuple[int, int, int, int, int]:
         """(N, D, H, W, C)."""
-        return tuple(int(n) for n in self.image.shape)  # type: ignore[return-value]
+        return self.volumes.shape
 
     def training_sets(self, settings: TrainSettings, context_planes: int = 0) -> TrainingSets:
         """The training, validation and preview sets of a run on the array.
@@ -174,13 +220,16 @@ class ArraySource:
         preview = _ArraySet(sampler, False, len(preview_cells) or count, preview_cells)
         if context_planes == 0:  # fail now, not at the first batch, when no hole-free crop exists
             train[(0, 0)]
+        surveyed = self.meta.get("planes_surveyed", n_volumes * depth)
+        survey = "" if surveyed >= n_volumes * depth else f" in the {surveyed} plane(s) surveyed"
         summary = (f"array data: {n_volumes} volume(s) of {depth} plane(s) of {height}x{width}x{channels}, "
-                   f"{100 * self.meta.get('known_fraction', 1.0):.1f}% known, {len(sampler.shapes)} hole shape(s); "
+                   f"{100 * self.meta.get('known_fraction', 1.0):.1f}% known, {len(sampler.shapes)} hole shape(s)"
+                   f"{survey}; "
                    f"{len(sampler.cells)} held-back {settings.image_size}-px cell(s) for validation; "
                    f"{2 * context_planes + 1} plane(s) per sample")
         record = {"source": "array", "shape": list(self.shape), "validation_cells": len(sampler.cells),
                   "held_back_pixels": len(sampler.cells) * settings.image_size**2,
-                  "hole_shapes": len(sampler.shapes), "context_planes": context_planes}
+                  "hole_shapes": len(sampler.shapes), "planes_surveyed": surveyed, "context_planes": context_planes}
         return TrainingSets(train, validation, preview, lambda: _crop_statistics(sampler), summary, record)
 
 
@@ -228,29 +277,44 @@ class _Sampler:
 
     # -- held-back pixels ---------------------------------------------------------
     def hold_back(self) -> None:
-        """Choose the validation cells (deterministic for the seed)."""
+        """Choose the validation cells (deterministic for the seed): cells of the crop size on a grid over
+        every plane, at most half unknown. When setup read every mask plane (``surveyed_all``) every cell is a
+        candidate; otherwise cells are drawn at random and kept when they qualify (a bounded
+        number of draws: setup reads a bounded part of the mask)."""
         s = self.settings
         n_volumes, depth, height, width, _ = self.data.shape
         size = self.size
         ys = sorted(set(list(range(0, height - size + 1, size)) + [height - size]))
         xs = sorted(set(list(range(0, width - size + 1, size)) + [width - size]))
-        candidates = []
-        for n in range(n_volumes):
-            for z in range(depth):
-                plane = self.data.mask[n, z]
-                for y in ys:
-                    for x in xs:
-                        if plane[y : y + size, x : x + size].mean() <= 0.5:
-                            candidates.append(Cell(n, z, y, x, size))
         total = len(ys) * len(xs) * n_volumes * depth
-        if total < 2 or not candidates or s.validation_split <= 0 or s.validation_images <= 0:
+        if total < 2 or s.validation_split <= 0 or s.validation_images <= 0:
             return
-        count = max(1, int(round(s.validation_split * total)))
-        count = min(count, s.validation_images, len(candidates), total - 1)
-        order = np.random.default_rng([s.seed, 7]).permutation(len(candidates))
-        self.cells = [candidates[i] for i in sorted(order[:count])]
+        count = min(max(1, int(round(s.validation_split * total))), s.validation_images, total - 1)
+        rng = np.random.default_rng([s.seed, 7])
+        if self.data.surveyed_all:
+            candidates = [Cell(n, z, y, x, size) for n in range(n_volumes) for z in range(depth)
+                          for y, x, usable in self._usable_cells(n, z, ys, xs) if usable]
+            order = rng.permutation(len(candidates))
+            self.cells = [candidates[i] for i in sorted(order[: min(count, len(candidates))])]
+        else:
+            chosen: set[Cell] = set()
+            for _ in range(_CELL_DRAWS * count):
+                if len(chosen) == count:
+                    break
+                n, z = int(rng.integers(0, n_volumes)), int(rng.integers(0, depth))
+                cell = Cell(n, z, ys[int(rng.integers(0, len(ys)))], xs[int(rng.integers(0, len(xs)))], size)
+                window = (slice(cell.y, cell.y + size), slice(cell.x, cell.x + size))
+                if cell not in chosen and self.data.volumes.read_mask(n, slice(z, z + 1), *window).mean() <= 0.5:
+                    chosen.add(cell)
+            self.cells = sorted(chosen, key=lambda c: (c.n, c.z, c.y, c.x))
         for cell in self.cells:
             self.cells_by_plane.setdefault((cell.n, cell.z), []).append(cell)
+
+    def _usable_cells(self, n: int, z: int, ys: Sequence[int], xs: Sequence[int]):
+        """``(y, x, usable)`` of the grid cells of plane (n, z): usable when at most half of it is unknown."""
+        plane = self.data.volumes.read_mask(n, slice(z, z + 1), slice(None), slice(None))[0]
+        size = self.size
+        return [(y, x, plane[y : y + size, x : x + size].mean() <= 0.5) for y in ys for x in xs]
 
     def held_back(self, n: int, z: int, y: int, x: int) -> np.ndarray:
         """bool (size, size): the held-back pixels of the window at (y, x) of plane (n, z)."""
@@ -260,30 +324,35 @@ class _Sampler:
         return out
 
     # -- one sample -----------------------------------------------------------------
-    def planes(self, n: int, z: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray]:
-        """The window at (y, x) of planes z - r .. z + r: (K, S, S, C) in the stored dtype (the caller's
-        values; 0 where unknown) and bool (K, S, S), True = unknown (planes outside the stack: unknown)."""
-        depth = self.data.shape[1]
-        size, r = self.size, self.radius
-        channels = self.data.shape[4]
-        image = np.zeros((2 * r + 1, size, size, channels), dtype=self.data.image.dtype)
-        low, high = max(0, z - r), min(depth, z + r + 1)
-        image[low - (z - r) : high - (z - r)] = self.data.image[n, low:high, y : y + size, x : x + size]
-        unknown = self.unknown(n, z, y, x)
-        image[unknown] = 0
-        return image, unknown
-
     def unknown(self, n: int, z: int, y: int, x: int) -> np.ndarray:
-        """bool (K, S, S): the unknown pixels of the window at (y, x) of planes z - r .. z + r."""
+        """bool (K, S, S): the unknown pixels of the window at (y, x) of planes z - r .. z + r (planes
+        outside the stack: unknown)."""
         depth = self.data.shape[1]
         size, r = self.size, self.radius
-        unknown = np.ones((2 * r + 1, self.size, self.size), dtype=bool)
+        unknown = np.ones((2 * r + 1, size, size), dtype=bool)
         low, high = max(0, z - r), min(depth, z + r + 1)
-        unknown[low - (z - r) : high - (z - r)] = self.data.mask[n, low:high, y : y + size, x : x + size]
+        unknown[low - (z - r) : high - (z - r)] = self.data.volumes.read_mask(
+            n, slice(low, high), slice(y, y + size), slice(x, x + size))
         return unknown
 
-    def value_range(self, n: int, z: int, y: int, x: int, hole: np.ndarray):
-        """The conversion of the window at (y, x) around plane (n, z), chosen as ``fill`` chooses a crop box's.
+    def window(self, n: int, z: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The window at (y, x) of planes z - m .. z + m (m = ``stats_radius``, clipped to the stack), read
+        once: ``(values, box, unknown, low)``: volume n's values (k, S, S, C) in the stored dtype (0 where
+        unknown); the values of every channel group of it side by side, (k, S, S, C x groups) (see
+        :meth:`value_range`); bool (k, S, S), True = unknown; the first plane's index."""
+        depth = self.data.shape[1]
+        size, m = self.size, self.stats_radius
+        low, high = max(0, z - m), min(depth, z + m + 1)
+        count = self.data.shape[0] // self.groups
+        window = (slice(low, high), slice(y, y + size), slice(x, x + size))
+        values, unknown = self.data.volumes.read(n, *window)
+        boxes = [values if n % count + k * count == n else self.data.volumes.read(n % count + k * count, *window)[0]
+                 for k in range(self.groups)]
+        return values, np.concatenate(boxes, axis=-1), unknown, low
+
+    def value_range(self, box: np.ndarray, unknown: np.ndarray, target: int, hole: np.ndarray):
+        """The conversion of a window (:meth:`window`) around a target plane, chosen as ``fill`` chooses a
+        crop box's.
 
         :func:`inpaint_models.contract.values.value_range` (the fill's one owner of it)
         over the window's known pixels in planes z - m .. z + m (m =
@@ -295,21 +364,17 @@ class _Sampler:
         stored as separate volumes (``channel_groups``) count together, as a
         fill's crop holds them all.
 
+        Args:
+            box, unknown: :meth:`window`'s values of every channel group and unknown pixels.
+            target: the index of plane z in them.
+            hole: bool (S, S), the artificial hole.
+
         Returns:
             An :class:`inpaint_models.contract.values.ValueRange`.
         """
-        depth = self.data.shape[1]
-        size, m = self.size, self.stats_radius
-        low, high = max(0, z - m), min(depth, z + m + 1)
-        count = self.data.shape[0] // self.groups
-        box = np.concatenate([np.asarray(self.data.image[n % count + k * count, low:high, y : y + size, x : x + size])
-                              for k in range(self.groups)], axis=-1)
-        unknown = np.array(self.data.mask[n, low:high, y : y + size, x : x + size], dtype=bool)
-        real = unknown[z - low].copy()
-        unknown[z - low] |= hole
-        if unknown.all():
-            unknown[z - low] = real
-        return value_range(box, unknown)
+        ranged = unknown.copy()
+        ranged[target] |= hole
+        return value_range(box, unknown if ranged.all() else ranged)
 
     def normalised(self, n: int, z: int, y: int, x: int, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The window at (y, x) of planes z - r .. z + r as the model sees it.
@@ -326,8 +391,14 @@ class _Sampler:
             converts its crops), 0 where unknown; bool (K, S, S), True = real
             hole or outside the stack (the artificial hole not included).
         """
-        raw, unknown = self.planes(n, z, y, x)
-        unit = self.value_range(n, z, y, x, hole).to_unit(raw)
+        values, box, box_unknown, low = self.window(n, z, y, x)
+        depth, size, r = self.data.shape[1], self.size, self.radius
+        raw = np.zeros((2 * r + 1, size, size, self.data.shape[4]), dtype=values.dtype)
+        unknown = np.ones((2 * r + 1, size, size), dtype=bool)
+        first, last = max(0, z - r), min(depth, z + r + 1)
+        raw[first - (z - r) : last - (z - r)] = values[first - low : last - low]
+        unknown[first - (z - r) : last - (z - r)] = box_unknown[first - low : last - low]
+        unit = self.value_range(box, box_unknown, z - low, hole).to_unit(raw)
         unit[unknown] = 0.0
         np.clip(unit, 0.0, 1.0, out=unit)  # artificial-hole truth beyond the known range: a fill clips there too
         return np.ascontiguousarray(unit, dtype=np.float32), unknown

@@ -6,7 +6,8 @@ A run's data comes from one :class:`DataSource`. Two are built in:
   ``[train] data`` (a model's ordinary training run, ``inpaint train``);
 * :class:`~inpaint_models.training.array_data.ArraySource`: the array being
   filled (``inpaint_models.fit``: crops of its known pixels with artificial
-  holes like its own, never a loss on an unknown pixel).
+  holes like its own, never a loss on an unknown pixel), read crop by crop
+  from numpy, memory-mapped, dask or zarr arrays of any size.
 
 A run with a source set on its config (:attr:`TrainConfig.data_source
 <inpaint_models.training.config.TrainConfig>`) reads that source; otherwise it
