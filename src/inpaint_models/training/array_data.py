@@ -324,31 +324,41 @@ class _Sampler:
         return out
 
     # -- one sample -----------------------------------------------------------------
+    def box_mask(self, n: int, z: int, y: int, x: int) -> tuple[np.ndarray, int]:
+        """The unknown pixels of the window at (y, x) of planes z - m .. z + m (m = ``stats_radius``, clipped
+        to the stack; they hold planes z - r .. z + r): bool (k, S, S), True = unknown, and the first plane's index."""
+        depth, size, m = self.data.shape[1], self.size, self.stats_radius
+        low, high = max(0, z - m), min(depth, z + m + 1)
+        return self.data.volumes.read_mask(n, slice(low, high), slice(y, y + size), slice(x, x + size)), low
+
+    def around(self, box: np.ndarray, z: int, low: int, outside: Any) -> np.ndarray:
+        """Planes z - r .. z + r (K) of ``box`` (which holds planes ``low`` ..), ``outside`` beyond the stack."""
+        depth, r = self.data.shape[1], self.radius
+        out = np.full((2 * r + 1,) + box.shape[1:], outside, dtype=box.dtype)
+        first, last = max(0, z - r), min(depth, z + r + 1)
+        out[first - (z - r) : last - (z - r)] = box[first - low : last - low]
+        return out
+
     def unknown(self, n: int, z: int, y: int, x: int) -> np.ndarray:
         """bool (K, S, S): the unknown pixels of the window at (y, x) of planes z - r .. z + r (planes
         outside the stack: unknown)."""
-        depth = self.data.shape[1]
-        size, r = self.size, self.radius
-        unknown = np.ones((2 * r + 1, size, size), dtype=bool)
-        low, high = max(0, z - r), min(depth, z + r + 1)
-        unknown[low - (z - r) : high - (z - r)] = self.data.volumes.read_mask(
-            n, slice(low, high), slice(y, y + size), slice(x, x + size))
-        return unknown
+        box, low = self.box_mask(n, z, y, x)
+        return self.around(box, z, low, True)
 
-    def window(self, n: int, z: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """The window at (y, x) of planes z - m .. z + m (m = ``stats_radius``, clipped to the stack), read
-        once: ``(values, box, unknown, low)``: volume n's values (k, S, S, C) in the stored dtype (0 where
-        unknown); the values of every channel group of it side by side, (k, S, S, C x groups) (see
-        :meth:`value_range`); bool (k, S, S), True = unknown; the first plane's index."""
-        depth = self.data.shape[1]
-        size, m = self.size, self.stats_radius
-        low, high = max(0, z - m), min(depth, z + m + 1)
+    def window(self, n: int, z: int, y: int, x: int,
+               box_unknown: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The window at (y, x) of planes z - m .. z + m (see :meth:`box_mask`), read once: ``(values, box,
+        unknown, low)``: volume n's values (k, S, S, C) in the stored dtype (0 where unknown); the values of
+        every channel group of it side by side, (k, S, S, C x groups) (see :meth:`value_range`); bool (k, S, S),
+        True = unknown (``box_unknown``, :meth:`box_mask`'s, when given: not read again); the first plane's index."""
+        low = max(0, z - self.stats_radius)
+        if box_unknown is None:
+            box_unknown, _ = self.box_mask(n, z, y, x)
         count = self.data.shape[0] // self.groups
-        window = (slice(low, high), slice(y, y + size), slice(x, x + size))
-        values, unknown = self.data.volumes.read(n, *window)
-        boxes = [values if n % count + k * count == n else self.data.volumes.read(n % count + k * count, *window)[0]
-                 for k in range(self.groups)]
-        return values, np.concatenate(boxes, axis=-1), unknown, low
+        window = (slice(low, low + len(box_unknown)), slice(y, y + self.size), slice(x, x + self.size))
+        reads = {index: self.data.volumes.read(index, *window, unknown=box_unknown)[0]
+                 for index in [n % count + k * count for k in range(self.groups)]}
+        return reads[n], np.concatenate(list(reads.values()), axis=-1), box_unknown, low
 
     def value_range(self, box: np.ndarray, unknown: np.ndarray, target: int, hole: np.ndarray):
         """The conversion of a window (:meth:`window`) around a target plane, chosen as ``fill`` chooses a
@@ -376,7 +386,8 @@ class _Sampler:
         ranged[target] |= hole
         return value_range(box, unknown if ranged.all() else ranged)
 
-    def normalised(self, n: int, z: int, y: int, x: int, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def normalised(self, n: int, z: int, y: int, x: int, hole: np.ndarray,
+                   box_unknown: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
         """The window at (y, x) of planes z - r .. z + r as the model sees it.
 
         Args:
@@ -384,6 +395,7 @@ class _Sampler:
             hole: bool (S, S), True = the artificial hole drawn in plane z
                 (excluded from the value range, not from the returned values:
                 the loss reads them as truth).
+            box_unknown: :meth:`box_mask` of the window when already read.
 
         Returns:
             ``(image, unknown)``: float32 (K, S, S, C) in [0, 1], converted by
@@ -391,13 +403,8 @@ class _Sampler:
             converts its crops), 0 where unknown; bool (K, S, S), True = real
             hole or outside the stack (the artificial hole not included).
         """
-        values, box, box_unknown, low = self.window(n, z, y, x)
-        depth, size, r = self.data.shape[1], self.size, self.radius
-        raw = np.zeros((2 * r + 1, size, size, self.data.shape[4]), dtype=values.dtype)
-        unknown = np.ones((2 * r + 1, size, size), dtype=bool)
-        first, last = max(0, z - r), min(depth, z + r + 1)
-        raw[first - (z - r) : last - (z - r)] = values[first - low : last - low]
-        unknown[first - (z - r) : last - (z - r)] = box_unknown[first - low : last - low]
+        values, box, box_unknown, low = self.window(n, z, y, x, box_unknown)
+        raw, unknown = self.around(values, z, low, 0), self.around(box_unknown, z, low, True)
         unit = self.value_range(box, box_unknown, z - low, hole).to_unit(raw)
         unit[unknown] = 0.0
         np.clip(unit, 0.0, 1.0, out=unit)  # artificial-hole truth beyond the known range: a fill clips there too
@@ -415,7 +422,8 @@ class _Sampler:
             else:
                 n, z = int(rng.integers(0, n_volumes)), int(rng.integers(0, depth))
                 y, x = int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
-            unknown = self.unknown(n, z, y, x)
+            box_unknown, low = self.box_mask(n, z, y, x)
+            unknown = self.around(box_unknown, z, low, True)
             held = self.held_back(n, z, y, x)
             if train and r == 0 and (unknown[0].any() or held.any()):
                 continue  # 2D models: crops without any unknown or held-back pixel
@@ -433,7 +441,7 @@ class _Sampler:
             raise ConfigError(f"[train] no {size}x{size} crop free of holes and held-back pixels was found in "
                               f"{_PLACEMENT_TRIES} draws; use a smaller train.image_size or a model that reads "
                               f"the neighbouring planes")
-        image, unknown = self.normalised(n, z, y, x, hole)
+        image, unknown = self.normalised(n, z, y, x, hole, box_unknown)
         mask = unknown.copy()
         mask[r] |= hole
         plane_weight = np.zeros_like(mask)

@@ -98,12 +98,14 @@ class StackVolumes:
         return is_in_memory(self.image) and is_in_memory(self.mask)
 
     # -- reading --------------------------------------------------------------------------
-    def read(self, n: int, planes: slice, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, n: int, planes: slice, rows: slice, cols: slice,
+             unknown: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
         """The window of volume ``n``: its values and its unknown pixels.
 
         Args:
             n: the volume, 0 <= n < N.
             planes, rows, cols: slices (step 1) inside the volume's D, H and W.
+            unknown: the window's :meth:`read_mask` when already read (it is then not read again).
 
         Returns:
             ``(values, unknown)``: (K, h, w, C) in the image's dtype, a new
@@ -112,7 +114,7 @@ class StackVolumes:
             unknown.
         """
         group, index = self._index(n, planes, rows, cols)
-        unknown = self.read_mask(n, planes, rows, cols)
+        unknown = self.read_mask(n, planes, rows, cols) if unknown is None else unknown
         channels = self.channel_sets[group]
         low, high = min(channels), max(channels) + 1
         if self.channel_axis is not None:
