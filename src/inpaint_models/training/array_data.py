@@ -490,8 +490,8 @@ def _crop_statistics(sampler: _Sampler, count: int = 64) -> dict[str, Any]:
         rng = np.random.default_rng([sampler.settings.seed, 13, index])
         image, mask, _, _ = sampler.sample(rng, True)
         pixels = torch.movedim(image, 0, -1).reshape(-1, channels)
-        values.append(pixels[mask.reshape(-1) < 0.5].double())
-    known = torch.cat(values) if values else torch.zeros((0, channels), dtype=torch.float64)
+        values.append(pixels[mask.reshape(-1) < 0.5])  # float32 until they are all in: half the memory
+    known = torch.cat(values).double() if values else torch.zeros((0, channels), dtype=torch.float64)
     if known.shape[0] == 0:
         return {"mean": np.zeros(channels, np.float32), "std": np.ones(channels, np.float32),
                 "files": sampler.data.shape[0]}
