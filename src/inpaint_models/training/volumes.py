@@ -37,7 +37,7 @@ def is_in_memory(array: Any) -> bool:
     return isinstance(array, np.ndarray) and not isinstance(array, np.memmap)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StackVolumes:
     """The caller's image as (N, D, H, W, C) volumes and its mask as bool (N, D, H, W), read window by window.
 
