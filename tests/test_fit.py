@@ -62,6 +62,15 @@ def hole_psnr(filled: np.ndarray, reference: np.ndarray, mask: np.ndarray, peak:
     return float(10 * np.log10(1.0 / np.mean(error**2)))
 
 
+def network_only(weights):
+    """The checkpoint without its verdict: ``fill`` then fills with the fitted network whatever the verdict said
+    (tests of the network itself)."""
+    from inpaint_models.training.checkpoints import record_verdict
+
+    record_verdict(weights, None)
+    return weights
+
+
 def quick_fit(tmp_path, image, mask, name="run", **kwargs):
     kwargs.setdefault("steps", 4)
     kwargs.setdefault("options", TINY_OPTIONS)
@@ -393,7 +402,7 @@ def test_a_short_fit_improves_on_its_start(tmp_path, gradient):
                        train={**TINY_TRAIN, "batch_size": 4, "validate_every": 20})
     peak = float(signal.max() - signal.min())
     scores = {}
-    for label, weights in (("start", start), ("fitted", fitted)):
+    for label, weights in (("start", network_only(start)), ("fitted", network_only(fitted))):
         filled = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights, device="cpu", volume_axis=0,
                                      registry=REGISTRY)
         scores[label] = hole_psnr(filled, signal, mask, peak)
@@ -510,7 +519,7 @@ def test_noise_model_measures_the_known_pixels_noise():
 
 def test_the_noise_option_changes_only_the_hole_and_is_seeded(tmp_path):
     stack, mask, _ = tiny_stack()
-    weights = quick_fit(tmp_path, stack, mask, steps=2)
+    weights = network_only(quick_fit(tmp_path, stack, mask, steps=2))
     kwargs = {"model": "stack-unet", "weights": weights, "device": "cpu", "registry": REGISTRY}
     clean = inpaint_models.fill(stack, mask, **kwargs)
     noisy = inpaint_models.fill(stack, mask, noise=True, **kwargs)

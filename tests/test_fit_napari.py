@@ -29,6 +29,9 @@ def test_run_fill_fits_first_and_fills_with_the_fit(tmp_path):
     events = []
     filled = run_fill(_request(tmp_path, stack, mask, fit_seconds=1.0), events.append)
     assert {"train", "fill"} <= {event.phase for event in events}
+    verdicts = [event for event in events if event.extra.get("stage") == "verdict"]
+    assert len(verdicts) == 1 and "held-back holes" in verdicts[0].message  # the fit's last event
+    assert events.index(verdicts[0]) < min(i for i, event in enumerate(events) if event.phase == "fill")
     assert np.array_equal(filled[~mask], stack[~mask]) and filled[mask].min() > 0
     assert fitted_checkpoint(tmp_path / "fit").name == "best.safetensors"
     assert fit_folder("a/b", tmp_path) == tmp_path / "a_b"
@@ -74,6 +77,7 @@ def test_learn_from_this_layer_first_in_the_inpaint_widget(make_napari_viewer, q
         with qtbot.waitSignal(widget.fill_finished, timeout=120_000) as blocker:
             widget.fill_button.click()
         assert blocker.args[0] == "done", widget.status.text()
+        assert "volume fill" in widget.status.text() and "held-back holes" in widget.status.text()  # the verdict
         result = viewer.layers["gappy stack inpainted"].data
         assert np.array_equal(result[~mask], stack[~mask]) and result[mask].min() > 0
         qtbot.waitUntil(lambda: any("gappy stack/best" == widget.weights_combo.itemText(i)

@@ -15,10 +15,21 @@ resume and cancel are those of any run. Its checkpoint is used like any other::
     import inpaint_models
     weights = inpaint_models.fit(stack, mask, seconds=60)          # -> Path (best checkpoint)
     filled = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights)
+
+A fit proves itself: at its end the held-back holes are filled with the best
+checkpoint and with the classical fill ``fill(model="auto")`` uses for the array
+(the biharmonic volume fill for a stack), and the verdict is kept in the
+checkpoint's sidecar (:func:`fit_verdict`; :func:`prove_fit`). When the fitted
+fill did not beat the classical one there, ``fill`` with these weights fills with
+the classical fill and says so (``ClassicalFillKeptWarning``);
+:func:`verdict_message` words the verdict for a user ("fitted: +1.2 dB over the
+volume fill on held-back holes", or "kept the volume fill: the fit did not beat
+it (...)"), and fit's last progress event carries it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import warnings
 from pathlib import Path
@@ -26,10 +37,11 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
-from inpaint_models.api import CancelCheck, checked_layout, is_lazy
+from inpaint_models.api import CancelCheck, checked_layout, default_model, is_lazy
 from inpaint_models.api_train import train as run_training
-from inpaint_models.contract.datatypes import Reporter
+from inpaint_models.contract.datatypes import ProgressEvent, Reporter
 from inpaint_models.contract.errors import (
+    Cancelled,
     ConfigError,
     EmptyMaskWarning,
     NotTrainableError,
@@ -38,6 +50,8 @@ from inpaint_models.contract.errors import (
     UnknownModelError,
 )
 from inpaint_models.contract.registry import ModelRegistry, default_registry
+from inpaint_models.io.sidecar import read_verdict
+from inpaint_models.pipeline.fit_verdict import verdict_message
 from inpaint_models.pipeline.layout import ChannelAxis, VolumeAxis, resolve_volume_axis
 from inpaint_models.training.config import load_config
 from inpaint_models.training.holes import suggested_crop_size
@@ -134,14 +148,15 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
         options: the model's architecture and training options (``[model]``).
         train: further ``[train]`` settings (e.g. ``{"batch_size": 4}``), over :data:`FIT_SETTINGS`.
         progress: called with the run's :class:`~inpaint_models.contract.datatypes.ProgressEvent`
-            objects (step, losses, elapsed seconds, time left, preview and checkpoint paths).
+            objects (step, losses, elapsed seconds, time left, preview and checkpoint paths); the last
+            one's ``extra["verdict"]`` is :func:`fit_verdict`'s, its ``message`` :func:`verdict_message`'s.
         cancel: a ``threading.Event`` or a callable returning True to stop early (keeps the best checkpoint).
         registry: the plugin registry (default: installed plugins).
 
     Returns:
         The best checkpoint's weights (``<output>/checkpoints/best.safetensors``,
         chosen on the held-back pixels), or the last one when nothing could be
-        held back (an image too small for two crops).
+        held back (an image too small for two crops); with its verdict (:func:`fit_verdict`).
 
     Raises:
         InpaintError (ValueError) subclasses as ``fill`` raises them (shapes,
@@ -152,7 +167,6 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
         an ``output`` that already holds another run.
     """
     from inpaint_models.training.array_data import ArraySource
-    from inpaint_models.training.checkpoints import complete_checkpoints
 
     registry = registry or default_registry()
     seconds = checked_budget(seconds, steps)
@@ -163,18 +177,104 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
     volumes, meta = fit_volumes(image, mask, info.channels, volume_axis=volume_axis, channel_axis=channel_axis)
     source = ArraySource.from_volumes(volumes, meta)
     warn_without_holes(source, stacklevel=3)
-    run = Path(output) if output is not None else Path("runs") / (
-        f"fit-{name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    run = fit_run_folder(output, name, resume)
     settings = fit_settings(source, info.size_multiple, run, seconds, steps)
     settings.update({"device": device, "seed": int(seed), "resume": bool(resume), **dict(train or {})})
     # everything is checked before the run writes anything: a bad option, a folder holding another run
     config = load_config({"model": {"name": name, **dict(options or {})}, "train": settings}, registry=registry,
                          data_source=source)
+    events = LastEvent(progress)
+    last = run_training(config, report=events, cancel=cancel, registry=registry)
+    weights = fitted_checkpoint(run) or Path(last)
+    events.tell_verdict(weights, prove_fit(source, config.train, weights, registry))
+    return weights
+
+
+def fit_run_folder(output: Optional[Union[str, Path]], model: str, resume: bool) -> Path:
+    """A fit's run folder: ``output``, else ``runs/fit-<model>-<time>``.
+
+    Raises:
+        ConfigError: the folder holds the checkpoints of another run and ``resume`` is False.
+    """
+    from inpaint_models.training.checkpoints import complete_checkpoints
+
+    run = Path(output) if output is not None else Path("runs") / (
+        f"fit-{model}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     if not resume and complete_checkpoints(run / "checkpoints"):
         raise ConfigError(f"output {run} already holds the checkpoints of another run; continue it with "
                           f"resume=True or choose another output")
-    last = run_training(config, report=progress, cancel=cancel, registry=registry)
-    return fitted_checkpoint(run) or Path(last)
+    return run
+
+
+def prove_fit(source: Any, settings: Any, weights: Path, registry: ModelRegistry) -> Optional[dict[str, Any]]:
+    """Compare a fit's checkpoint with the classical fill on its held-back holes; keep the verdict in its sidecar.
+
+    Args:
+        source: the fit's ArraySource (:func:`fit_volumes`' ``meta`` in its ``meta``); ``settings``
+            the run's TrainSettings (the held-back cells and their holes are drawn as the run drew them).
+        weights: the checkpoint ``fit`` returns.
+        registry: the plugin registry.
+
+    Returns:
+        The verdict (:func:`inpaint_models.pipeline.fit_verdict.verdict_record`)
+        against the model ``fill(model="auto")`` uses for the array, with the
+        fit's volume axis; also written to the checkpoint's sidecar. None (which
+        removes an older one) when nothing was held back, or when that model is
+        trainable (nothing classical to compare with).
+    """
+    from inpaint_models.pipeline.fit_judge import judge_fit
+    from inpaint_models.training.checkpoints import record_verdict
+
+    meta = source.meta
+    classical = default_model(tuple(meta["source_shape"]), registry, mask_shape=tuple(meta["mask_shape"]),
+                              channel_axis=meta["channel_axis"], volume_axis=meta["volume_axis"])
+    holes = source.held_back_holes(settings)
+    verdict = None
+    if holes and not registry.info(classical).trainable:
+        verdict = judge_fit(source.volumes, holes, weights, classical, volume=meta["volume_axis"] is not None,
+                            device=settings.device, registry=registry)
+    record_verdict(weights, verdict)
+    return verdict
+
+
+class LastEvent:
+    """A fit's progress reporter that remembers the run's last event and adds the verdict's after it."""
+
+    def __init__(self, progress: Optional[Reporter]) -> None:
+        self.progress = progress
+        self.last: Optional[ProgressEvent] = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        self.last = event
+        if self.progress is not None:
+            self.progress(event)
+
+    def tell_verdict(self, weights: Path, verdict: Optional[Mapping[str, Any]]) -> None:
+        """The fit's last event: the run's final one with the verdict (``extra["verdict"]``, its message)."""
+        if self.progress is None or self.last is None:
+            return
+        event = dataclasses.replace(self.last, message=verdict_message(verdict), checkpoint_path=weights,
+                                    extra={**self.last.extra, "stage": "verdict", "verdict": verdict})
+        try:
+            self.progress(event)
+        except Cancelled:  # the fit is over: nothing left to stop
+            pass
+
+
+def fit_verdict(weights: Union[str, Path]) -> Optional[dict[str, Any]]:
+    """The verdict of a fitted checkpoint: its fill against the classical fill on the fit's held-back holes.
+
+    ``{"compared_with": "biharmonic", "fitted_psnr": dB, "classical_psnr": dB,
+    "gain_db": dB, "use": "fitted" | "classical", "held_back_holes": n,
+    "held_back_pixels": n, "volume": bool}``, or None (weights that are not a
+    fit's, or a fit with nothing held back). ``fill`` with these weights fills
+    with the classical fill when ``use`` is ``"classical"``; say it to a user
+    with :func:`verdict_message`. Reads the sidecar only (no torch).
+
+    Raises:
+        WeightsError: no weights file or sidecar there.
+    """
+    return read_verdict(weights)
 
 
 def warn_without_holes(source: Any, stacklevel: int = 2) -> None:
@@ -285,7 +385,8 @@ def fit_volumes(
     channel_sets = channel_sets_for_model(layout.channels, accepted_channels)
     volumes = StackVolumes(image, mask, tuple(a for a in stack if a != volume), volume, spatial[-2], spatial[-1],
                            layout.channel_axis, channel_sets)
-    meta = {"source_shape": [int(n) for n in image.shape], "source_dtype": str(image.dtype),
+    meta = {"source_shape": [int(n) for n in image.shape], "mask_shape": [int(n) for n in mask.shape],
+            "source_dtype": str(image.dtype), "channel_axis": channel_axis,
             "volume_axis": volume_axis if volume_index is not None else None,
             "values": "caller's, converted to [0, 1] per crop by its known pixels as fill converts a crop box",
             # volume m holds channel m // N of the image's volume m % N (N = volumes / groups): a fill takes one

@@ -7,7 +7,9 @@ model that runs a network it first estimates the fill's duration
 without holding the GUI up, whether to fill anyway, with fewer steps, or not at
 all when it is long; then :func:`~napari_inpaint.jobs.run_fill` (with "learn
 from this layer first": the fit, its previews in a layer, then the fill with
-its best checkpoint). A fill found long while it runs asks whether to go on.
+its best checkpoint, or the classical volume fill when the fit did not beat it on
+held-back holes: the status line says which, and by how much). A fill found
+long while it runs asks whether to go on.
 The result becomes a new layer, or replaces the image's data (Undo restores it).
 """
 
@@ -42,9 +44,12 @@ from napari_inpaint.messages import (
     close_box,
     estimate_message,
     fit_progress,
+    fit_verdict_text,
     long_fill_message,
     lower_steps_label,
+    model_used,
     question_box,
+    with_verdict,
 )
 
 UNDO_DEPTH = 5
@@ -87,6 +92,7 @@ class RunPanel(QObject):
         self._clock: Optional[FillClock] = None
         self._asked_long = False
         self._fitting = False
+        self._verdict: Optional[ProgressEvent] = None  # the fit's verdict (learn from this layer first), once known
         self._result_row(form)
         self._button_row(layout)
         self.line = ProgressStatus(layout)
@@ -225,6 +231,7 @@ class RunPanel(QObject):
         close_box(self.long_fill_dialog)
         self.long_fill_dialog = None
         self._asked_long, self._fitting, self._outcome = asked, request.fit_seconds is not None, ""
+        self._verdict = None
         job = Job(
             lambda progress, cancel: run_fill(request, progress, cancel),
             JobCallbacks(on_progress=self._on_progress,
@@ -284,6 +291,8 @@ class RunPanel(QObject):
         """A progress event of the fit: time spent of the budget, the loss, the validation PSNR, the preview."""
         stop_fit = self._fill.stop_fit
         done, text = fit_progress(event, stopping=stop_fit is not None and stop_fit.is_set())
+        if fit_verdict_text(event) is not None:
+            self._verdict = event
         self.line.steps(done, 1000, "learning %p%")
         if text is not None:
             self.status.setText(text)
@@ -318,6 +327,7 @@ class RunPanel(QObject):
     # -- the outcome ----------------------------------------------------------------------------------
     def _on_done(self, image: Image, result: Any, in_place: bool, model: str) -> None:
         seconds = time.monotonic() - self._started
+        model = model_used(model, self._verdict)
         self._outcome = "done"
         self._add_fitted_weights()
         if image not in self.viewer.layers:
@@ -328,14 +338,15 @@ class RunPanel(QObject):
             del self._undo[:-UNDO_DEPTH]
             image.data = result
             self.undo_button.setEnabled(True)
-            self.status.setText(f"Filled {image.name!r} in place with {model} in {seconds:.1f} s (Undo restores it).")
+            self.status.setText(with_verdict(f"Filled {image.name!r} in place with {model} in {seconds:.1f} s "
+                                             f"(Undo restores it).", self._verdict))
             return
         _data, meta, layer_type = image.as_layer_data_tuple()
         meta = dict(meta)
         meta["name"] = f"{image.name} inpainted"
         meta["metadata"] = {**dict(meta.get("metadata") or {}), "inpaint_model": model}
         self.viewer.add_layer(Layer.create(result, meta, layer_type))
-        self.status.setText(f"Filled {image.name!r} with {model} in {seconds:.1f} s.")
+        self.status.setText(with_verdict(f"Filled {image.name!r} with {model} in {seconds:.1f} s.", self._verdict))
 
     def _on_cancelled(self) -> None:
         self._outcome = "cancelled"

@@ -63,8 +63,12 @@ def fit_progress(event: ProgressEvent, stopping: bool) -> tuple[int, Optional[st
     """``(per mille of the time budget spent, status line or None)`` of a progress event of the fit.
 
     The line names the step, the loss, the held-back holes' PSNR and the time left;
-    None while the fit is being stopped (the status says so).
+    None while the fit is being stopped (the status says so). The fit's last
+    event carries its verdict (:func:`fit_verdict_text`): the line says it.
     """
+    verdict = fit_verdict_text(event)
+    if verdict is not None:
+        return 1000, "Learning done: " + verdict
     elapsed = event.elapsed_seconds or 0.0
     left = event.eta_seconds
     total = elapsed + left if left is not None else None
@@ -78,6 +82,24 @@ def fit_progress(event: ProgressEvent, stopping: bool) -> tuple[int, Optional[st
     if left is not None and left >= 1:
         parts.append(f"{format_duration(left)} left")
     return done, None if stopping else "Learning: " + " · ".join(parts)
+
+
+def fit_verdict_text(event: ProgressEvent) -> Optional[str]:
+    """What the verdict of a fit's last event says, e.g. ``"fitted: +1.2 dB over the volume fill on held-back
+    holes"`` or ``"kept the volume fill: the fit did not beat it (...)"``; None for any other event."""
+    return event.message if event.extra.get("stage") == "verdict" else None
+
+
+def model_used(model: str, verdict_event: Optional[ProgressEvent]) -> str:
+    """The model that filled: ``model``, or the classical one its fit's verdict (``verdict_event``) kept."""
+    verdict = verdict_event.extra.get("verdict") if verdict_event is not None else None
+    return verdict["compared_with"] if verdict and verdict.get("use") == "classical" else model
+
+
+def with_verdict(text: str, verdict_event: Optional[ProgressEvent]) -> str:
+    """The status line after a fill (``text``), followed by the verdict of the fit before it, if any."""
+    verdict = fit_verdict_text(verdict_event) if verdict_event is not None else None
+    return f"{text} {verdict[:1].upper()}{verdict[1:]}." if verdict else text
 
 
 def question_box(parent: QWidget, icon: QMessageBox.Icon, text: str) -> QMessageBox:

@@ -107,7 +107,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--fit", type=_positive_seconds, metavar="SECONDS",
         help="first fit a trainable model (--model, default stack-unet) to this image for SECONDS, as "
-        "'inpaint fit' does, then fill with its best checkpoint; the run goes to --fit-output",
+        "'inpaint fit' does, then fill with its best checkpoint, or with the classical volume fill when "
+        "the fit did not beat it on held-back holes (it says which); the run goes to --fit-output",
     )
     parser.add_argument("--fit-output", metavar="DIR",
                         help="run folder of --fit (default: the output's name with -fit, next to it)")

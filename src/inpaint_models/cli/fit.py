@@ -3,10 +3,13 @@
 Trains a model on the image or stack itself (:func:`inpaint_models.fit`):
 crops of its known pixels with artificial holes shaped like the mask's,
 validation on held-back known pixels, a time budget. A progress bar shows the
-time spent, the loss and the validation PSNR on stderr; the best checkpoint's
-path is printed on stdout, for ``inpaint fill IMAGE MASK --model M --weights
-PATH`` (or let ``inpaint fill ... --fit SECONDS`` do both). Ctrl-C stops the
-fit and keeps its best checkpoint.
+time spent, the loss and the validation PSNR on stderr, then how the fit
+compares with the classical (volume) fill on the held-back holes ("fitted:
++x.x dB over the volume fill on held-back holes", or "kept the volume fill: the
+fit did not beat it": a fill with these weights then uses the classical fill);
+the best checkpoint's path is printed on stdout, for ``inpaint fill IMAGE MASK
+--model M --weights PATH`` (or let ``inpaint fill ... --fit SECONDS`` do both).
+Ctrl-C stops the fit and keeps its best checkpoint.
 """
 
 from __future__ import annotations
@@ -202,6 +205,20 @@ def fit_image(image: Any, mask: Any, request: FitRequest, quiet: bool = False, d
     return weights
 
 
+def tell_verdict(weights: Path, quiet: bool, unless_classical: bool = False) -> None:
+    """Say how the fit compares with the classical fill on its held-back holes (a note on stderr).
+
+    ``"fitted: +x.x dB over the volume fill on held-back holes"`` or ``"kept the
+    volume fill: the fit did not beat it (...)"``; ``unless_classical``: say
+    nothing when the classical fill won (``inpaint fill --fit``: the fill warns it).
+    """
+    from inpaint_models.api_fit import fit_verdict, verdict_message
+
+    verdict = fit_verdict(weights)
+    if not (unless_classical and verdict is not None and verdict["use"] == "classical"):
+        note(verdict_message(verdict), quiet)
+
+
 def check_fit_request(model: str, weights: Optional[str], auto: str) -> str:
     """``inpaint fill --fit``: the model to fit (``auto`` -> the fit default), refused with ``--weights``.
 
@@ -227,7 +244,9 @@ def fit_for_fill(args: argparse.Namespace, image: Any, mask: Any, model: str, vo
     note(f"fitting {model} to the input for {seconds:g} s (run folder {run_folder})", args.quiet)
     request = FitRequest(output=run_folder, model=model, seconds=seconds, volume_axis=volume_axis,
                          channel_axis=args.channel_axis, device=args.device)
-    return fit_image(image, mask, request, quiet=args.quiet)
+    weights = fit_image(image, mask, request, quiet=args.quiet)
+    tell_verdict(weights, args.quiet, unless_classical=True)
+    return weights
 
 
 def run(args: argparse.Namespace) -> int:
@@ -250,5 +269,6 @@ def run(args: argparse.Namespace) -> int:
                          volume_axis=volume_axis, channel_axis=args.channel_axis, device=args.device, seed=args.seed,
                          resume=args.resume, overrides=list(args.overrides))
     weights = fit_image(image, mask, request, quiet=args.quiet)
+    tell_verdict(weights, args.quiet)
     print(weights)
     return 0

@@ -77,5 +77,9 @@ class PlaneByPlaneWarning(UserWarning):
     """A stack was to be filled as a volume, but the model fills 2D images only: it was filled plane by plane."""
 
 
+class ClassicalFillKeptWarning(UserWarning):
+    """Fitted weights lost to the classical fill on their held-back holes: the fill used the classical fill."""
+
+
 class Cancelled(Exception):
     """Raised inside a fill or training run when the caller asked it to stop."""

@@ -148,6 +148,24 @@ def read_sidecar(path: Union[str, Path], model_name: Optional[str] = None) -> di
     return data
 
 
+#: the sidecar entry of a fitted checkpoint's verdict (:mod:`inpaint_models.pipeline.fit_verdict`)
+VERDICT_KEY = "fit_verdict"
+
+
+def read_verdict(path: Union[str, Path]) -> Optional[dict[str, Any]]:
+    """The verdict of a fitted checkpoint (its fill against the classical fill on held-back holes), or None.
+
+    ``{"compared_with", "fitted_psnr", "classical_psnr", "gain_db", "use": "fitted" | "classical", ...}``
+    as :func:`inpaint_models.pipeline.fit_verdict.verdict_record` writes it; None
+    for a checkpoint without one (not a fit, or a fit with nothing held back).
+
+    Raises:
+        WeightsError: as :func:`read_sidecar`.
+    """
+    verdict = read_sidecar(path).get(VERDICT_KEY)
+    return dict(verdict) if isinstance(verdict, Mapping) and "use" in verdict else None
+
+
 def weights_metadata(path: Union[str, Path]) -> dict[str, str]:
     """The header metadata of a safetensors file (``{}`` when it cannot be read); reads no tensor."""
     try:

@@ -33,6 +33,7 @@ from inpaint_models.contract.registry import ModelRegistry, default_registry
 from inpaint_models.contract.values import check_dtype, mask_to_bool
 from inpaint_models.io.sidecar import WeightsGeometry
 from inpaint_models.pipeline.defaults import default_model
+from inpaint_models.pipeline.fit_verdict import apply_verdict
 from inpaint_models.pipeline.geometry import weights_geometry
 from inpaint_models.pipeline.layout import (
     ChannelAxis,
@@ -120,7 +121,10 @@ class FillRequest:
     """What the caller of a fill asked for, besides the image and the mask (:func:`inpaint_models.fill`'s arguments).
 
     ``model`` may be ``"auto"``; ``registry`` None means the installed plugins;
-    ``options`` are the model's options by name.
+    ``options`` are the model's options by name. ``use_verdict``: a fitted
+    checkpoint that lost to the classical fill on its held-back holes fills
+    with that classical fill (:func:`~inpaint_models.pipeline.fit_verdict.apply_verdict`);
+    False only for the comparison itself.
     """
 
     model: str = "auto"
@@ -132,6 +136,7 @@ class FillRequest:
     volume_margin: Optional[int] = None
     registry: Optional[ModelRegistry] = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    use_verdict: bool = True
 
 
 @dataclass(frozen=True)
@@ -311,7 +316,7 @@ def plan_fill(image: Any, mask: Any, request: FillRequest, stacklevel: int = 2) 
     if model == "auto":
         model = default_model(image.shape, registry, mask_shape=mask.shape, channel_axis=request.channel_axis,
                               volume_axis=request.volume_axis)
-    info = registry.info(model)
+    info, request = apply_verdict(registry.info(model), request, registry, stacklevel + 1)
     model_options = build_fill_options(info, dict(request.options))
     return FillPlan(
         image=image, mask=mask, lazy=lazy, layout=layout, info=info, options=model_options,

@@ -232,6 +232,19 @@ class ArraySource:
                   "hole_shapes": len(sampler.shapes), "planes_surveyed": surveyed, "context_planes": context_planes}
         return TrainingSets(train, validation, preview, lambda: _crop_statistics(sampler), summary, record)
 
+    def held_back_holes(self, settings: TrainSettings) -> list[tuple["Cell", np.ndarray]]:
+        """The held-back validation cells of a run with ``settings`` and the artificial hole each is scored on.
+
+        The same cells and holes as the run's validation samples (the same
+        seeded draws, :meth:`training_sets`): ``(cell, hole)`` per cell, ``hole``
+        bool (S, S) over the cell, True = an artificial-hole pixel whose truth
+        is known (the pixels validation scores). Empty when nothing is held back.
+        """
+        sampler = _Sampler(self, settings, 0)
+        sampler.hold_back()
+        validation = _ArraySet(sampler, False, len(sampler.cells), sampler.cells)
+        return [(cell, validation[(index, 0)][2][0].numpy() > 0) for index, cell in enumerate(sampler.cells)]
+
 
 # --------------------------------------------------------------------------- sampling
 @dataclass(frozen=True)

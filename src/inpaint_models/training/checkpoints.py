@@ -44,7 +44,9 @@ from inpaint_models.io.sidecar import (
     EMA_PREFIX,
     FORMAT,
     FORMAT_VERSION,
+    VERDICT_KEY,
     CheckpointFiles,
+    read_sidecar,
     weights_path_from,
 )
 
@@ -181,6 +183,23 @@ def save_checkpoint(
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     atomic_write_json(files.sidecar, record)
     return files.weights
+
+
+def record_verdict(weights: Union[str, Path], verdict: Optional[Mapping[str, Any]]) -> None:
+    """Keep a fit's verdict in its checkpoint's sidecar (:data:`~inpaint_models.io.sidecar.VERDICT_KEY`).
+
+    The sidecar is rewritten atomically with the entry set (removed for None):
+    the checkpoint stays complete at every moment, with or without its verdict.
+
+    Raises:
+        WeightsError: the checkpoint has no readable sidecar.
+    """
+    path = CheckpointFiles(weights_path_from(weights)).sidecar
+    record = read_sidecar(path)
+    record.pop(VERDICT_KEY, None)
+    if verdict is not None:
+        record[VERDICT_KEY] = dict(verdict)
+    atomic_write_json(path, record)
 
 
 def delete_checkpoint(weights: Union[str, Path]) -> None:
