@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
+
+import numpy as np
 
 from inpaint_models.contract.errors import UnknownModelError
 from inpaint_models.contract.registry import ModelRegistry, default_registry
-from inpaint_models.pipeline.layout import ChannelAxis, VolumeAxis, resolve_layout, resolve_volume_axis
+from inpaint_models.pipeline.hole_shape import wide_share
+from inpaint_models.pipeline.layout import ChannelAxis, Layout, VolumeAxis, resolve_layout, resolve_volume_axis
 
 #: default models, best first, as measured (benchmarks/bench_volume.py, docs/results.md); the first
 #: one registered wins. Photographs: PatchMatch keeps texture. Stacks: biharmonic's volume fill uses
@@ -14,20 +17,37 @@ from inpaint_models.pipeline.layout import ChannelAxis, VolumeAxis, resolve_layo
 #: volume fill is as good on that noisy sample but far worse on smooth data and needs torch.
 IMAGE_DEFAULTS = ("patchmatch", "biharmonic")
 STACK_DEFAULTS = ("biharmonic", "push-pull")
+#: a single image whose hole is mostly thin (:mod:`~inpaint_models.pipeline.hole_shape`: lines, scratches,
+#: dead rows, hot pixels at most 4 px across) gets a diffusion fill, as measured by benchmarks/bench_auto.py:
+#: on colour photographs biharmonic beats patchmatch by 1-3 dB of hole PSNR there, and telea and
+#: navier-stokes by 1-2 dB; on noisy single-channel images (fluorescence-like uint16) telea is best
+#: (0.3-1.6 dB above biharmonic, which carries the noise of the hole's rim into it). Each fill takes
+#: milliseconds where patchmatch takes seconds (a 2048² image with four dead rows).
+THIN_COLOUR_DEFAULTS = ("biharmonic", "telea", "navier-stokes")
+THIN_GREY_DEFAULTS = ("telea", "navier-stokes", "biharmonic")
+#: the content-aware fill keeps a hole whose wide part (wider than 4 px) holds at least this share of
+#: the hole's pixels: on the held-out photographs with a box plus 2 px scratches, patchmatch's hole PSNR
+#: passes biharmonic's when the box holds about half the hole (bench_auto.py, mixed masks)
+CONTENT_AWARE_SHARE = 0.5
 
 
 def default_model(
     image_shape: tuple[int, ...],
     registry: Optional[ModelRegistry] = None,
     *,
+    mask: Any = None,
     mask_shape: Optional[tuple[int, ...]] = None,
     channel_axis: ChannelAxis = "auto",
     volume_axis: VolumeAxis = "auto",
 ) -> str:
-    """The model ``fill(model="auto")`` uses for an image of this shape.
+    """The model ``fill(model="auto")`` uses for an image of this shape (and this mask, when given).
 
     A single 2D image gets ``patchmatch`` (content-aware, keeps texture), or
-    ``biharmonic`` when that is not installed; a stack gets the best measured
+    ``biharmonic`` when that is not installed; but when its in-memory ``mask``
+    is given and the hole is mostly thin (less than :data:`CONTENT_AWARE_SHARE`
+    of its pixels in parts wider than 4 px: lines, scratches, dead rows, hot
+    pixels), a diffusion fill: ``biharmonic`` for a colour image, ``telea`` for
+    a single-channel one. A stack gets the best measured
     volume fill (``biharmonic``, which fills it as a volume unless
     ``volume_axis=None``). Only registered models are chosen: failing the
     preferred ones, a stack gets any model that fills volumes, then any
@@ -36,9 +56,14 @@ def default_model(
     Args:
         image_shape: the image's shape, e.g. (H, W, 3) or (Z, H, W).
         registry: the plugin registry (default: installed plugins).
+        mask: the mask (numpy, True / non-zero = fill; (H, W), or (H, W, C) merged
+            over its channels) of a single image: its hole's width is read (one
+            erosion of the holes' bounding box). None, or a lazy (dask, zarr)
+            mask, chooses by the shape alone.
         mask_shape: the mask's shape when known (resolves ambiguous layouts as
-            ``fill`` does); default: the image's spatial shape, reading a
-            trailing axis of size <= 4 as channels when ``channel_axis="auto"``.
+            ``fill`` does); default: ``mask``'s shape, or without a mask the image's
+            spatial shape, reading a trailing axis of size <= 4 as channels when
+            ``channel_axis="auto"``.
         channel_axis: as in :func:`inpaint_models.fill`.
         volume_axis: as in :func:`inpaint_models.fill`; None picks the best plane-by-plane model.
 
@@ -48,6 +73,8 @@ def default_model(
     """
     registry = registry or default_registry()
     image_shape = tuple(int(n) for n in image_shape)
+    if mask_shape is None and isinstance(mask, np.ndarray):
+        mask_shape = mask.shape
     if mask_shape is None:
         trailing_channels = channel_axis == "auto" and len(image_shape) >= 3 and image_shape[-1] <= 4
         if channel_axis == "auto":
@@ -63,7 +90,7 @@ def default_model(
     if not names:
         raise UnknownModelError("no model is installed: there is no default model to choose")
     infos = {name: registry.info(name) for name in names}
-    preferred = STACK_DEFAULTS if stack else IMAGE_DEFAULTS
+    preferred = STACK_DEFAULTS if stack else _image_defaults(layout, mask)
     for name in preferred:
         if name in infos and (not volume or infos[name].fills_volumes):
             return name
@@ -73,3 +100,14 @@ def default_model(
         names,
     ]
     return next(group[0] for group in fallbacks if group)
+
+
+def _image_defaults(layout: Layout, mask: Any) -> tuple[str, ...]:
+    """The preferred models of a single image: by its hole's width when ``mask`` is an in-memory array."""
+    # none, or lazy (reading the hole would read the whole mask), or a shape the layout does not explain
+    if not isinstance(mask, np.ndarray) or mask.ndim < 2 or mask.shape[:2] != (layout.height, layout.width):
+        return IMAGE_DEFAULTS
+    plane = mask if mask.ndim == 2 else mask.reshape(*mask.shape[:2], -1).any(axis=-1)
+    if wide_share(plane) >= CONTENT_AWARE_SHARE:
+        return IMAGE_DEFAULTS
+    return THIN_COLOUR_DEFAULTS if layout.channels >= 3 else THIN_GREY_DEFAULTS

@@ -314,7 +314,8 @@ def plan_fill(image: Any, mask: Any, request: FillRequest, stacklevel: int = 2) 
     mask, layout = checked_layout(image, mask, request.channel_axis)
     model = request.model
     if model == "auto":
-        model = default_model(image.shape, registry, mask_shape=mask.shape, channel_axis=request.channel_axis,
+        model = default_model(image.shape, registry, mask=None if lazy else mask, mask_shape=mask.shape,
+                              channel_axis=request.channel_axis,
                               volume_axis=request.volume_axis)
     info, request = apply_verdict(registry.info(model), request, registry, stacklevel + 1)
     model_options = build_fill_options(info, dict(request.options))
