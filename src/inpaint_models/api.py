@@ -99,8 +99,11 @@ def fill(
             image's spatial shape, or its trailing (H, W) axes broadcast over the
             stack. An (H, W, 3) mask for an (H, W, 3) image is merged over channels.
         model: a name from :func:`available_models`, or ``"auto"``: the best
-            measured fill for the data (:func:`default_model`: ``patchmatch``
-            for a single image, the ``biharmonic`` volume fill for a stack).
+            measured fill for the data (:func:`default_model`: for a single
+            image ``patchmatch``, or a diffusion fill -- ``biharmonic`` in colour,
+            ``telea`` in one channel -- when the in-memory mask is mostly thin: lines,
+            scratches, dead rows, hot pixels at most 4 px across; the ``biharmonic``
+            volume fill for a stack).
         weights: weights file for a trainable model (default: the shipped ones).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         channel_axis: the channel axis, None for none, or "auto" (inferred from
