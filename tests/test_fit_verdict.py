@@ -20,7 +20,7 @@ import inpaint_models
 from inpaint_models.api_fit import fit_verdict, verdict_message
 from inpaint_models.contract.datatypes import ProgressEvent
 from inpaint_models.contract.errors import ClassicalFillKeptWarning
-from inpaint_models.pipeline.fit_verdict import verdict_record
+from inpaint_models.pipeline.fit_verdict import MIN_GAIN_DB, verdict_record
 from inpaint_models.training.checkpoints import record_verdict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
@@ -104,6 +104,7 @@ def test_a_fit_that_won_keeps_the_fitted_fill(classical_fit, tmp_path):
 def test_a_tie_keeps_the_classical_fill_and_the_messages_read_as_promised():
     tie = verdict_record("biharmonic", 30.0, 30.0, 1, 10, True)
     assert tie["use"] == "classical" and tie["gain_db"] == 0.0
+    assert verdict_record("biharmonic", 30.05, 30.0, 1, 10, True)["use"] == "classical"  # within the margin
     assert verdict_message(tie) == ("kept the volume fill: the fit did not beat it (30.0 dB vs 30.0 dB on "
                                     "held-back holes)")
     flat = verdict_record("biharmonic", 28.0, 26.5, 1, 10, False)
@@ -120,7 +121,7 @@ def test_the_verdict_is_measured_on_the_fits_held_back_holes(tmp_path):
     verdict = fit_verdict(weights)
     assert 0 < verdict["held_back_pixels"] and verdict["held_back_holes"] >= 1
     assert 5.0 < verdict["classical_psnr"] < 80.0 and 5.0 < verdict["fitted_psnr"] < 80.0
-    assert verdict["use"] == ("fitted" if verdict["fitted_psnr"] > verdict["classical_psnr"] else "classical")
+    assert verdict["use"] == ("fitted" if verdict["gain_db"] >= MIN_GAIN_DB else "classical")
     assert abs(verdict["gain_db"] - (verdict["fitted_psnr"] - verdict["classical_psnr"])) < 2e-3
 
 
