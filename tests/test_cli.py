@@ -465,3 +465,20 @@ def test_module_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "inpaint_models.cli", "--version"], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.startswith("inpaint ")
+
+
+def test_fill_auto_reads_the_hole_of_each_input(inpaint, tmp_path):
+    """`--model auto` picks per input from the mask too: 2-px scratches get a diffusion fill, a box patchmatch."""
+    photo = np.ascontiguousarray(data.astronaut()[::2, ::2])  # (256, 256, 3)
+    write_image(tmp_path / "photo.png", photo)
+    scratches = np.zeros(photo.shape[:2], np.uint8)
+    scratches[60:62, :] = scratches[150:152, :] = 255
+    write_image(tmp_path / "scratches.png", scratches)
+    box = np.zeros(photo.shape[:2], np.uint8)
+    box[96:160, 96:160] = 255
+    write_image(tmp_path / "box.png", box)
+    thin = inpaint("fill", tmp_path / "photo.png", tmp_path / "scratches.png", "-o", tmp_path / "a.png")
+    wide = inpaint("fill", tmp_path / "photo.png", tmp_path / "box.png", "-o", tmp_path / "b.png")
+    assert thin.returncode == 0 and wide.returncode == 0, thin.stderr + wide.stderr
+    assert "model: biharmonic (the default for this input" in thin.stderr, thin.stderr
+    assert "model: patchmatch (the default for this input" in wide.stderr, wide.stderr

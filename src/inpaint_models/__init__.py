@@ -15,11 +15,12 @@ No napari or Qt import anywhere in this package.
 from __future__ import annotations
 
 from inpaint_models.api import available_models, fill, model_info
-from inpaint_models.api_fit import fit
+from inpaint_models.api_fit import fit, fit_verdict
 from inpaint_models.api_train import train
 from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import (
     Cancelled,
+    ClassicalFillKeptWarning,
     ConfigError,
     DeviceError,
     EmptyMaskWarning,
@@ -45,9 +46,9 @@ from inpaint_models.pipeline.estimate import FillEstimate, estimate_fill_seconds
 __version__ = "0.1.0"
 
 __all__ = [
-    "Cancelled", "ConfigError", "DeviceError", "EmptyMaskWarning", "FillContext", "FillEstimate", "ImageTooSmallError",
+    "Cancelled", "ClassicalFillKeptWarning", "ConfigError", "DeviceError", "EmptyMaskWarning", "FillContext", "FillEstimate", "ImageTooSmallError",
     "InpaintError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
     "NotTrainableError", "OptionError", "PlaneByPlaneWarning", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
     "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
-    "available_models", "estimate_fill_seconds", "evaluate", "fill", "fit", "hookimpl", "model_info", "train",
+    "available_models", "estimate_fill_seconds", "evaluate", "fill", "fit", "fit_verdict", "hookimpl", "model_info", "train",
 ]

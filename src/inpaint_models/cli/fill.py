@@ -187,7 +187,8 @@ class FillJob:
         from inpaint_models import api
 
         name = api.default_model(
-            image.shape, mask_shape=mask.shape, channel_axis=self.args.channel_axis, volume_axis=volume_axis
+            image.shape, mask_shape=mask.shape, channel_axis=self.args.channel_axis, volume_axis=volume_axis,
+            mask=mask,  # a mostly thin hole gets a diffusion fill
         )
         self._check(name)
         if name not in self._announced:
