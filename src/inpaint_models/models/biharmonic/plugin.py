@@ -1,8 +1,13 @@
-"""``biharmonic``: scikit-image's biharmonic-equation fill, solved per hole region.
+"""``biharmonic``: scikit-image's biharmonic-equation fill, solved in time and memory that grow with the hole.
 
-scikit-image's solver is n-dimensional, so the model also fills volumes: a stack
-filled with ``volume_axis`` gets (D, H, W, C) crops and solves the biharmonic
-equation in 3D, taking the neighbouring planes as boundary too.
+The equation and its discretisation are scikit-image's
+(``skimage.restoration.inpaint_biharmonic``), n-dimensional, so the model also
+fills volumes: a stack filled with ``volume_axis`` gets (D, H, W, C) crops and
+solves the biharmonic equation in 3D, taking the neighbouring planes as
+boundary too. The system is assembled over the hole only and solved by sparse
+LU (small), conjugate gradients with a multigrid preconditioner (pyamg), or in
+overlapping tiles (a lost plane, rows, columns of any length): see
+:mod:`inpaint_models.models.biharmonic.blocks`.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ class BiharmonicOptions:
     """Options of the biharmonic fill.
 
     Attributes:
-        split_into_regions: solve each connected hole separately (much faster
-            when one crop holds several holes).
+        split_into_regions: solve holes that do not couple separately, and big
+            holes in bounded pieces (:mod:`inpaint_models.models.biharmonic.blocks`:
+            time and memory grow with the hole). False: scikit-image's single
+            sparse LU over the whole crop (the same system; only for small crops:
+            a lost 1024 x 1024 plane takes 4 GB).
     """
 
     split_into_regions: bool = True
@@ -48,7 +56,11 @@ def model_info() -> ModelInfo:
 def fill(image: np.ndarray, mask: np.ndarray, options: BiharmonicOptions) -> np.ndarray:
     """float32 (H, W, C) or (D, H, W, C) in [0, 1] and bool (H, W) or (D, H, W) hole mask (True = fill)
     -> float32 of the image's shape."""
-    from skimage.restoration import inpaint_biharmonic  # imported on the first fill, not when models are listed
+    if not options.split_into_regions:
+        from skimage.restoration import inpaint_biharmonic  # imported on the first fill, not when models are listed
 
-    filled = inpaint_biharmonic(image, mask, split_into_regions=options.split_into_regions, channel_axis=-1)
-    return np.asarray(filled, dtype=np.float32)
+        filled = inpaint_biharmonic(np.array(image), np.array(mask), channel_axis=-1)  # copies: inputs are read-only
+        return np.asarray(filled, dtype=np.float32)
+    from inpaint_models.models.biharmonic.blocks import biharmonic_fill
+
+    return biharmonic_fill(image, mask)
