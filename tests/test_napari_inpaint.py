@@ -647,6 +647,30 @@ def test_the_default_model_is_the_backends_choice_for_the_image(viewer_widget):
     assert not widget.volume_check.isChecked() and not widget.volume_check.isEnabled()
 
 
+def test_fill_reads_the_painted_hole_unless_a_model_was_picked(qtbot, viewer_widget):
+    """Thin scratches painted on a photo are filled by the diffusion fill `auto` picks for them; a box by
+    patchmatch; a model the user picked is kept."""
+    from skimage import data
+
+    viewer, widget = viewer_widget
+    photo = viewer.add_image(np.ascontiguousarray(data.astronaut()[::4, ::4]), rgb=True, name="photo")
+    widget.image_combo.set_value(photo)
+    labels = widget.new_mask()
+    labels.data[40:42, :] = 1
+    labels.data[80:82, :] = 1
+    assert fill_and_wait(qtbot, widget) == ["done"]
+    assert widget.model_combo.currentData() == "biharmonic"
+    labels.data[:] = 0
+    labels.data[48:80, 48:80] = 1
+    assert fill_and_wait(qtbot, widget) == ["done"]
+    assert widget.model_combo.currentData() == "patchmatch"
+    widget.set_model("telea")
+    labels.data[:] = 0
+    labels.data[40:42, :] = 1
+    assert fill_and_wait(qtbot, widget) == ["done"]
+    assert widget.model_combo.currentData() == "telea"
+
+
 def test_neighbouring_planes_fill_the_stack_as_a_volume(qtbot, viewer_widget, notifications):
     from napari.utils.notifications import NotificationSeverity
 

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+import numpy as np
 from napari.layers import Labels
 from napari.utils.notifications import show_error
 from qtpy.QtCore import Signal
@@ -148,9 +149,11 @@ class InpaintWidget(QWidget):
         image = self.inputs.image()
         if image is not None and not image.multiscale:
             shape = tuple(image.data.shape)
-            try:
+            mask = self.inputs.mask_combo.value()
+            painted = mask.data if isinstance(mask, Labels) and isinstance(mask.data, np.ndarray) else None
+            try:  # the painted mask, when there is one in memory: a mostly thin hole gets a diffusion fill
                 return default_model(shape, registry, channel_axis=len(shape) - 1 if image.rgb else None,
-                                     volume_axis=self.inputs.volume_axis(image))
+                                     volume_axis=self.inputs.volume_axis(image), mask=painted)
             except (InpaintError, ValueError):  # a shape it cannot read: the choice for a photograph
                 pass
         return default_model(PHOTO_SHAPE, registry, channel_axis=len(PHOTO_SHAPE) - 1, volume_axis=None)
@@ -252,6 +255,7 @@ class InpaintWidget(QWidget):
         if self.run.estimate_dialog is not None:  # the question about the last press is still open
             self.run.estimate_dialog.raise_()
             return None
+        self.models.choose_default(self.default_model())  # unless the user picked one: it reads the mask now
         try:
             request = self.request()
         except ValueError as error:
