@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -34,13 +36,14 @@ def hole_psnr(out: np.ndarray, reference: np.ndarray, mask: np.ndarray, peak: fl
                 mask.reshape(-1, width), data_range=peak)
 
 
-def timed(model: str, image: np.ndarray, mask: np.ndarray, volume_axis, repeats: int) -> tuple[np.ndarray, float]:
+def timed(model: str, image: np.ndarray, mask: np.ndarray, volume_axis, repeats: int,
+          registry=None) -> tuple[np.ndarray, float]:
     """The fill and its median wall time in ms (after one warm-up fill)."""
-    out = inpaint_models.fill(image, mask, model=model, volume_axis=volume_axis)
+    out = inpaint_models.fill(image, mask, model=model, volume_axis=volume_axis, registry=registry)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        inpaint_models.fill(image, mask, model=model, volume_axis=volume_axis)
+        inpaint_models.fill(image, mask, model=model, volume_axis=volume_axis, registry=registry)
         times.append(time.perf_counter() - start)
     return out, statistics.median(times) * 1000.0
 
@@ -69,6 +72,7 @@ def stack_rows(seed: int, repeats: int = 3) -> tuple[list[dict], dict]:
             signal_db = hole_psnr(out, sample.signal, sample.mask, peak)
             best[mode] = max(best[mode], (truth_db, info.name))
             rows.append({"model": info.name, "mode": mode, "truth_db": truth_db, "signal_db": signal_db, "ms": ms})
+    rows.append(todays_biharmonic(sample, peak, repeats))
     summary = {
         "shape": sample.image.shape, "dtype": str(sample.image.dtype), "hole_voxels": int(sample.mask.sum()),
         "hole_planes": int(sample.mask.any(axis=(1, 2)).sum()),
@@ -76,6 +80,20 @@ def stack_rows(seed: int, repeats: int = 3) -> tuple[list[dict], dict]:
         "gain_db": best["volume"][0] - best["planes"][0], "auto": default_model(sample.image.shape),
     }
     return rows, summary
+
+
+def todays_biharmonic(sample, peak: float, repeats: int) -> dict:
+    """The biharmonic volume fill with the solver it had before issue 21 (scikit-image's, one LU per region),
+    for comparison with today's ``biharmonic`` row (bench_big_stack.skimage_registry)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks folder, when imported from elsewhere
+    from bench_big_stack import skimage_registry
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out, ms = timed("biharmonic-skimage", sample.image, sample.mask, 0, repeats, registry=skimage_registry())
+    return {"model": "biharmonic (scikit-image solver)", "mode": "volume", "ms": ms,
+            "truth_db": hole_psnr(out, sample.truth, sample.mask, peak),
+            "signal_db": hole_psnr(out, sample.signal, sample.mask, peak)}
 
 
 def main() -> None:
