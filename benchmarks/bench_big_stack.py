@@ -116,8 +116,9 @@ def run_method(method: str, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The output of one method on the stack (float32 for gaussian / linear-z, the stack's dtype for fills)."""
     import warnings
 
-    import inpaint_models
     from scipy import ndimage
+
+    import inpaint_models
 
     sys.path.insert(0, str(HERE))
     from real_data import linear_z_fill
@@ -141,8 +142,9 @@ def child(source: str, method: str) -> dict:
     volume = synthetic_stack(int(source)) if source.isdigit() else real_stack(source)
     case = fault_case(volume, seed=0)
     del volume
-    import inpaint_models  # noqa: F401  (imported before the timing: not part of any method's cost)
     from scipy import ndimage  # noqa: F401
+
+    import inpaint_models  # noqa: F401  (imported before the timing: not part of any method's cost)
 
     if method == "biharmonic":  # warm the plugin's imports on a tiny stack
         run_method(method, case.image[:, :8, :8].copy(), np.pad(np.ones((1, 4, 4), bool), ((7, 8), (2, 2), (2, 2))))
@@ -167,7 +169,7 @@ def run_case(source: str, method: str, timeout: float) -> dict:
     """One case in a fresh subprocess; {"error": ...} when it fails or runs out of time."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", source, method]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
     except subprocess.TimeoutExpired:
         return {"error": f"over {timeout:.0f} s"}

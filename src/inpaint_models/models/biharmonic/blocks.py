@@ -27,8 +27,6 @@ whose memory is the whole hole's), so it is written here.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from inpaint_models.models.biharmonic.system import assemble, one_blas_thread, solve
@@ -89,7 +87,7 @@ def is_thin(hole: np.ndarray) -> bool:
     return not ndimage.binary_erosion(hole, iterations=THIN_DEPTH, border_value=1).any()
 
 
-def hole_bounds(hole: np.ndarray) -> Optional[Slices]:
+def hole_bounds(hole: np.ndarray) -> Slices | None:
     """The holes' bounding box grown by :data:`RING` voxels (clipped to the box); None without a hole."""
     bounds = []
     for axis in range(hole.ndim):
@@ -100,7 +98,7 @@ def hole_bounds(hole: np.ndarray) -> Optional[Slices]:
     return tuple(bounds)
 
 
-def find_gap(hole: np.ndarray) -> Optional[tuple[int, int, int]]:
+def find_gap(hole: np.ndarray) -> tuple[int, int, int] | None:
     """A cut between holes that do not couple: ``(axis, low_stop, high_start)``, or None.
 
     Looks along the longest axes first for a run of ``RING`` or more slices
@@ -121,7 +119,7 @@ def find_gap(hole: np.ndarray) -> Optional[tuple[int, int, int]]:
     return None
 
 
-def solve_window(out: np.ndarray, hole: np.ndarray, core: Slices, window: Optional[Slices] = None) -> None:
+def solve_window(out: np.ndarray, hole: np.ndarray, core: Slices, window: Slices | None = None) -> None:
     """Solve the holes in ``window`` (default: the core) and write the solution inside ``core``.
 
     Hole voxels outside the window, within :data:`RING` of it, are taken as

@@ -52,7 +52,7 @@ class System:
     shape: tuple[int, ...]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def stencil(spans: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray]:
     """scikit-image's biharmonic kernel for a voxel ``spans[a] = (before, after)`` voxels (<= 2) from the border.
 
