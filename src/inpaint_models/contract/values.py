@@ -91,7 +91,8 @@ class ValueRange:
 
     def from_unit(self, unit: np.ndarray) -> np.ndarray:
         """float values in [0, 1] (clipped) -> the caller's dtype and range."""
-        values = np.clip(unit, 0.0, 1.0).astype(np.float64 if self.exact else np.float32)
+        # one working copy, changed in place: a (16, 2048, 2048) crop is 256 MiB of float32 per copy
+        values = np.clip(unit, 0.0, 1.0).astype(np.float64 if self.exact else np.float32, copy=False)
         if self.dtype == np.bool_:
             return values > 0.5
         if self.scale != 1.0:
@@ -103,8 +104,9 @@ class ValueRange:
             np.clip(values, self.low, self.high, out=values)
         if self.dtype.kind in "iu":
             info = np.iinfo(self.dtype)
-            return np.clip(np.rint(values), info.min, info.max).astype(self.dtype)
-        return values.astype(self.dtype)
+            np.rint(values, out=values)
+            np.clip(values, info.min, info.max, out=values)
+        return values.astype(self.dtype, copy=False)
 
 
 def mask_covers(where: str, purpose: str = "inpaint from") -> MaskCoversImageError:
@@ -177,11 +179,17 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
         return ValueRange(dtype, 0.0, 255.0)
     known_mask = ~mask_planes
     check_finite(planes, mask_planes)
-    known = planes[known_mask]
-    if known.size == 0:
+    if not known_mask.any():
         raise mask_covers("the whole image")
-    low = float(known.min())
-    high = float(known.max())
+    # reduced in place with where=: indexing planes[known_mask] would build int64 indices of every known
+    # voxel (1.5 GiB for a (16, 2048, 2048) crop) and a copy of their values
+    known = np.broadcast_to(known_mask[..., np.newaxis], planes.shape)
+    if dtype.kind == "f":
+        top, bottom = np.inf, -np.inf
+    else:
+        top, bottom = np.iinfo(dtype).max, np.iinfo(dtype).min
+    low = float(np.min(planes, where=known, initial=top))
+    high = float(np.max(planes, where=known, initial=bottom))
     if dtype.kind == "f" and low >= 0.0 and high <= 1.0 and (high == 0.0 or high >= 1e-30):
         return ValueRange(dtype, 0.0, 1.0)  # (values all below 1e-30 are stretched: float32 would flush them)
     scale = high - low
