@@ -1,11 +1,9 @@
 """Value conventions of the contract: supported dtypes, value ranges, conversion to float32 [0, 1].
 
-Everything model-independent lives here so plugins only ever see float32
-(H, W, C) crops in [0, 1] with a bool (H, W) hole mask (True = fill).
-
-Terminology:
-    plane   one 2D image (H, W, C) of a possibly nD stack;
-    region  a group of hole pixels whose context boxes overlap, processed alone.
+The one owner of how a caller's values become what a model sees: every
+crop a plugin receives, and every crop a fit trains on, is float32 in [0, 1]
+(:func:`value_range` of the crop's known pixels, :class:`ValueRange` both
+ways), and every mask is bool with True = fill (:func:`mask_to_bool`).
 """
 
 from __future__ import annotations
