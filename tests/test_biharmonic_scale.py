@@ -123,3 +123,37 @@ def test_bad_input_is_named():
         biharmonic_fill(image, np.zeros((8, 9), bool))
     with pytest.raises(ValueError, match="whole image"):
         biharmonic_fill(image, np.ones((8, 8), bool))
+
+
+def test_a_big_hole_reports_its_progress_and_stops_when_cancelled():
+    """A lost plane too big for one system reports "solve" events up to every hole voxel, and the fill's
+    cancel stops it between two systems."""
+    import threading
+
+    import inpaint_models
+    from inpaint_models.contract.errors import Cancelled
+
+    rng = np.random.default_rng(0)
+    stack = rng.integers(1000, 3000, (3, 640, 640)).astype(np.uint16)
+    mask = np.zeros(stack.shape, bool)
+    mask[1] = True
+    events = []
+    inpaint_models.fill(stack, mask, progress=events.append)
+    solves = [event for event in events if event.phase == "solve"]
+    assert len(solves) > 1 and solves[-1].step == solves[-1].total  # every tile counted
+    assert [event.step for event in solves] == sorted(event.step for event in solves)
+    assert solves[-1].message == "409,600 of 409,600 hole voxels solved"
+
+    stop = threading.Event()
+    seen = []
+
+    def progress(event):
+        seen.append(event)
+        if event.phase == "solve":
+            stop.set()  # cancel once the first system is solved
+
+    before = stack.copy()
+    with pytest.raises(Cancelled):
+        inpaint_models.fill(stack, mask, progress=progress, cancel=stop)
+    assert sum(event.phase == "solve" for event in seen) == 1
+    assert np.array_equal(stack, before)

@@ -671,6 +671,29 @@ def test_fill_reads_the_painted_hole_unless_a_model_was_picked(qtbot, viewer_wid
     assert widget.model_combo.currentData() == "telea"
 
 
+def test_a_lost_plane_of_a_2048_stack_shows_progress_and_cancel_stops_it(qtbot, viewer_widget):
+    """The default volume fill of a lost 2048 x 2048 plane reports its progress in the dock (hole voxels
+    solved), and Cancel stops it between two systems, leaving the stack as it was."""
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(0)
+    stack = viewer.add_image(rng.integers(1000, 3000, (3, 2048, 2048)).astype(np.uint16), name="stack")
+    widget.image_combo.set_value(stack)
+    labels = widget.new_mask()
+    labels.data[1] = 1  # a dropped frame
+    widget.plane_all.setChecked(True)
+    widget.run.long_fill_seconds = 1e9  # no question asked here
+    assert widget.model_combo.currentData() == "biharmonic"
+    before = stack.data.copy()
+    with qtbot.waitSignal(widget.fill_finished, timeout=TIMEOUT_MS) as blocker:
+        widget.fill_button.click()
+        qtbot.waitUntil(lambda: widget.progress.format().startswith("solve"), timeout=TIMEOUT_MS)
+        assert widget.progress.maximum() == 2048 * 2048 // 1000 and 0 < widget.progress.value()
+        widget.cancel_button.click()
+    assert blocker.args == ["cancelled"]
+    assert [layer.name for layer in viewer.layers] == ["stack", "stack mask"]
+    assert np.array_equal(stack.data, before)
+
+
 def test_neighbouring_planes_fill_the_stack_as_a_volume(qtbot, viewer_widget, notifications):
     from napari.utils.notifications import NotificationSeverity
 

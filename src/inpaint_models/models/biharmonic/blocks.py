@@ -27,8 +27,12 @@ whose memory is the whole hole's), so it is written here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 
+from inpaint_models.contract.datatypes import ProgressEvent, Reporter, ignore_progress
 from inpaint_models.models.biharmonic.system import assemble, one_blas_thread, solve
 
 #: unknowns of one system (a tile): about 100 MB while it is assembled and solved
@@ -48,7 +52,30 @@ SLAB_VOXELS = 1 << 22
 Slices = tuple[slice, ...]
 
 
-def fill_box(out: np.ndarray, hole: np.ndarray) -> None:
+@dataclass
+class SolveProgress:
+    """Hole voxels solved so far, reported as ``ProgressEvent("solve", k, n)`` in thousands of voxels.
+
+    ``report`` is the fill's (:attr:`FillContext.report`): it raises ``Cancelled``
+    when the caller cancels, so a big fill stops between two systems.
+    """
+
+    report: Reporter
+    total: int
+    done: int = 0
+
+    def add(self, voxels: int) -> None:
+        """Count ``voxels`` more hole voxels as solved and report it."""
+        self.done += int(voxels)
+        self.report(ProgressEvent("solve", self.done // 1000, max(self.total // 1000, 1),
+                                  message=f"{self.done:,} of {self.total:,} hole voxels solved"))
+
+
+#: no progress to report (small fills, direct calls)
+SILENT = None
+
+
+def fill_box(out: np.ndarray, hole: np.ndarray, progress: Optional[SolveProgress] = SILENT) -> None:
     """Fill ``out[hole]`` in place with the biharmonic solution, its known voxels as boundary.
 
     Args:
@@ -56,25 +83,35 @@ def fill_box(out: np.ndarray, hole: np.ndarray) -> None:
             ``hole`` are the known values; the box's sides are the image's
             sides, or hold at least :data:`RING` known voxels beyond any hole.
         hole: bool (*shape), True = fill.
+        progress: where each solved system is counted (None: nowhere).
     """
     bounds = hole_bounds(hole)
     if bounds is None:
         return
     out, hole = out[bounds], hole[bounds]
-    if np.count_nonzero(hole) <= MAX_UNKNOWNS and hole.size <= MAX_BOX:
+    unknowns = np.count_nonzero(hole)
+    if unknowns <= MAX_UNKNOWNS and hole.size <= MAX_BOX:
         solve_window(out, hole, tuple(slice(0, n) for n in hole.shape))
+        count(progress, unknowns)
         return
     gap = find_gap(hole)
     if gap is not None:
         axis, low_stop, high_start = gap
         before = (slice(None),) * axis
-        fill_box(out[before + (slice(0, low_stop),)], hole[before + (slice(0, low_stop),)])
-        fill_box(out[before + (slice(high_start, None),)], hole[before + (slice(high_start, None),)])
+        fill_box(out[before + (slice(0, low_stop),)], hole[before + (slice(0, low_stop),)], progress)
+        fill_box(out[before + (slice(high_start, None),)], hole[before + (slice(high_start, None),)], progress)
         return
     if is_thin(hole):
-        fill_tiled(out, hole)
+        fill_tiled(out, hole, progress)
     else:
         solve_window(out, hole, tuple(slice(0, n) for n in hole.shape))
+        count(progress, unknowns)
+
+
+def count(progress: Optional[SolveProgress], voxels: int) -> None:
+    """Count solved voxels where there is progress to report."""
+    if progress is not None:
+        progress.add(voxels)
 
 
 def is_thin(hole: np.ndarray) -> bool:
@@ -143,15 +180,17 @@ def solve_window(out: np.ndarray, hole: np.ndarray, core: Slices, window: Slices
     values[target] = solution[inside].astype(out.dtype, copy=False)
 
 
-def fill_tiled(out: np.ndarray, hole: np.ndarray) -> None:
+def fill_tiled(out: np.ndarray, hole: np.ndarray, progress: Optional[SolveProgress] = SILENT) -> None:
     """Fill one thin hole larger than a system in overlapping tiles, one after the other.
 
     A tile's cut sides read the tiles solved before it, or 0 where none has been.
+    Each tile is counted in ``progress`` when solved.
     """
     out[hole] = 0.0
     for core in tile_cores(hole, tuple(slice(0, n) for n in hole.shape)):
         window = tuple(slice(max(c.start - OVERLAP, 0), min(c.stop + OVERLAP, n)) for c, n in zip(core, hole.shape))
         solve_window(out, hole, core, window)
+        count(progress, np.count_nonzero(hole[core]))
 
 
 def tile_cores(hole: np.ndarray, core: Slices) -> list[Slices]:
@@ -168,13 +207,15 @@ def tile_cores(hole: np.ndarray, core: Slices) -> list[Slices]:
     return tile_cores(hole, low) + tile_cores(hole, high)
 
 
-def biharmonic_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def biharmonic_fill(image: np.ndarray, mask: np.ndarray, report: Reporter = ignore_progress) -> np.ndarray:
     """The biharmonic fill of a float (*spatial, C) image (2D or 3D) under a bool (*spatial) mask, True = fill.
 
     Returns float32 of the image's shape: known voxels unchanged, the hole
     solved as scikit-image's ``inpaint_biharmonic`` does (and, like it, clipped
     to each channel's range of known values), in time and memory that grow
-    with the hole (:func:`fill_box`).
+    with the hole (:func:`fill_box`). A hole too big for one system reports its
+    progress to ``report`` (``"solve"`` events, thousands of hole voxels), which
+    may raise ``Cancelled`` between two systems.
 
     Raises:
         ValueError: the shapes do not match, or no voxel is known.
@@ -186,8 +227,10 @@ def biharmonic_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         raise ValueError("the mask covers the whole image: there is no known voxel to fill from")
     low, high = known_range(image, mask)
     out = np.array(image, dtype=np.float32, order="C", copy=True)
+    unknowns = int(np.count_nonzero(mask))
+    progress = SolveProgress(report, unknowns) if unknowns > MAX_UNKNOWNS else SILENT
     with one_blas_thread():
-        fill_box(out, mask)
+        fill_box(out, mask, progress)
     for channel in range(out.shape[-1]):
         np.clip(out[..., channel], low[channel], high[channel], out=out[..., channel])
     return out

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inpaint_models.contract.datatypes import ModelInfo
+from inpaint_models.contract.datatypes import FillContext, ModelInfo
 from inpaint_models.contract.hookspecs import hookimpl
 
 
@@ -53,9 +53,9 @@ def model_info() -> ModelInfo:
 
 
 @hookimpl
-def fill(image: np.ndarray, mask: np.ndarray, options: BiharmonicOptions) -> np.ndarray:
+def fill(image: np.ndarray, mask: np.ndarray, options: BiharmonicOptions, context: FillContext) -> np.ndarray:
     """float32 (H, W, C) or (D, H, W, C) in [0, 1] and bool (H, W) or (D, H, W) hole mask (True = fill)
-    -> float32 of the image's shape."""
+    -> float32 of the image's shape. A big hole reports ``"solve"`` progress to ``context.report``."""
     if not options.split_into_regions:
         from skimage.restoration import inpaint_biharmonic  # imported on the first fill, not when models are listed
 
@@ -63,4 +63,4 @@ def fill(image: np.ndarray, mask: np.ndarray, options: BiharmonicOptions) -> np.
         return np.asarray(filled, dtype=np.float32)
     from inpaint_models.models.biharmonic.blocks import biharmonic_fill
 
-    return biharmonic_fill(image, mask)
+    return biharmonic_fill(image, mask, context.report)
