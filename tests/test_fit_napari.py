@@ -37,6 +37,25 @@ def test_run_fill_fits_first_and_fills_with_the_fit(tmp_path):
     assert fit_folder("a/b", tmp_path) == tmp_path / "a_b"
 
 
+def test_run_fill_learns_from_a_dask_layer_without_loading_it(tmp_path):
+    """'Learn from this layer first' on a dask-backed layer: the fit reads crops window by window, the fill
+    stays lazy, and the known pixels are the layer's."""
+    import dask.array as da
+
+    from napari_inpaint.jobs import run_fill
+
+    stack, mask, _ = tiny_stack()
+    reads = []
+    lazy = da.from_array(stack, chunks=(1,) + stack.shape[1:]).map_blocks(lambda block: reads.append(block.size) or block)
+    events = []
+    filled = run_fill(_request(tmp_path, lazy, mask, fit_seconds=1.0), events.append)
+    assert isinstance(filled, da.Array)
+    assert any(event.extra.get("stage") == "verdict" for event in events)
+    assert reads and max(reads) < stack.size  # never the whole stack in one read
+    result = filled.compute()
+    assert np.array_equal(result[~mask], stack[~mask])
+
+
 def test_stopping_the_fit_still_fills_and_cancel_stops_all(tmp_path):
     from napari_inpaint.jobs import run_fill
 

@@ -75,13 +75,14 @@ def run_fill(request: FillRequest, progress: Optional[Reporter] = None, cancel: 
     input, ``Cancelled`` when ``cancel`` is set).
     """
     from inpaint_models import api
-    from inpaint_models.io.maskops import prepare_mask
+    from inpaint_models.io.maskops import prepare_lazy_mask, prepare_mask
 
     image, mask, painted, spatial_shape = _fill_inputs(request)
     weights = request.weights
     if request.fit_seconds is not None:
         # every hole is unknown to the fit, also when only the current plane is filled
-        holes = mask if request.plane is None else prepare_mask(painted, spatial_shape, dilation=request.dilation)
+        prepare = prepare_lazy_mask if api.is_lazy(image) else prepare_mask
+        holes = mask if request.plane is None else prepare(painted, spatial_shape, dilation=request.dilation)
         weights = run_fit(request, image, holes, progress, cancel)
     return api.fill(
         image,
@@ -105,7 +106,6 @@ def _fill_inputs(request: FillRequest) -> tuple[Any, Any, Any, tuple[int, ...]]:
     raster, so an estimate followed by the fill rasterises once.
     """
     from inpaint_models import api
-    from inpaint_models.contract.errors import InpaintError
     from inpaint_models.io.maskops import prepare_lazy_mask, prepare_mask
 
     lazy = api.is_lazy(request.image)
@@ -113,10 +113,7 @@ def _fill_inputs(request: FillRequest) -> tuple[Any, Any, Any, tuple[int, ...]]:
     spatial_shape = image.shape[:-1] if request.rgb else image.shape
     painted = request.mask() if callable(request.mask) else request.mask
     request.mask = painted
-    if lazy:
-        if request.fit_seconds is not None:
-            raise InpaintError("'learn from this layer first' reads the whole layer; a dask-backed layer is "
-                               "filled chunk by chunk, without it")
+    if lazy:  # filled chunk by chunk; a fit reads its training crops window by window
         mask = prepare_lazy_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
     else:
         mask = prepare_mask(painted, spatial_shape, plane=request.plane, dilation=request.dilation)
