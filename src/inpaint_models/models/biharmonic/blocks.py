@@ -28,7 +28,6 @@ whose memory is the whole hole's), so it is written here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -57,7 +56,8 @@ class SolveProgress:
     """Hole voxels solved so far, reported as ``ProgressEvent("solve", k, n)`` in thousands of voxels.
 
     ``report`` is the fill's (:attr:`FillContext.report`): it raises ``Cancelled``
-    when the caller cancels, so a big fill stops between two systems.
+    when the caller cancels, so a big fill stops between two systems. A fill
+    that is one system reports nothing (``report`` is ``ignore_progress``).
     """
 
     report: Reporter
@@ -71,11 +71,7 @@ class SolveProgress:
                                   message=f"{self.done:,} of {self.total:,} hole voxels solved"))
 
 
-#: no progress to report (small fills, direct calls)
-SILENT = None
-
-
-def fill_box(out: np.ndarray, hole: np.ndarray, progress: Optional[SolveProgress] = SILENT) -> None:
+def fill_box(out: np.ndarray, hole: np.ndarray, progress: SolveProgress) -> None:
     """Fill ``out[hole]`` in place with the biharmonic solution, its known voxels as boundary.
 
     Args:
@@ -83,7 +79,7 @@ def fill_box(out: np.ndarray, hole: np.ndarray, progress: Optional[SolveProgress
             ``hole`` are the known values; the box's sides are the image's
             sides, or hold at least :data:`RING` known voxels beyond any hole.
         hole: bool (*shape), True = fill.
-        progress: where each solved system is counted (None: nowhere).
+        progress: where each solved system is counted.
     """
     bounds = hole_bounds(hole)
     if bounds is None:
@@ -92,7 +88,7 @@ def fill_box(out: np.ndarray, hole: np.ndarray, progress: Optional[SolveProgress
     unknowns = np.count_nonzero(hole)
     if unknowns <= MAX_UNKNOWNS and hole.size <= MAX_BOX:
         solve_window(out, hole, tuple(slice(0, n) for n in hole.shape))
-        count(progress, unknowns)
+        progress.add(unknowns)
         return
     gap = find_gap(hole)
     if gap is not None:
@@ -105,13 +101,7 @@ def fill_box(out: np.ndarray, hole: np.ndarray, progress: Optional[SolveProgress
         fill_tiled(out, hole, progress)
     else:
         solve_window(out, hole, tuple(slice(0, n) for n in hole.shape))
-        count(progress, unknowns)
-
-
-def count(progress: Optional[SolveProgress], voxels: int) -> None:
-    """Count solved voxels where there is progress to report."""
-    if progress is not None:
-        progress.add(voxels)
+        progress.add(unknowns)
 
 
 def is_thin(hole: np.ndarray) -> bool:
@@ -180,7 +170,7 @@ def solve_window(out: np.ndarray, hole: np.ndarray, core: Slices, window: Slices
     values[target] = solution[inside].astype(out.dtype, copy=False)
 
 
-def fill_tiled(out: np.ndarray, hole: np.ndarray, progress: Optional[SolveProgress] = SILENT) -> None:
+def fill_tiled(out: np.ndarray, hole: np.ndarray, progress: SolveProgress) -> None:
     """Fill one thin hole larger than a system in overlapping tiles, one after the other.
 
     A tile's cut sides read the tiles solved before it, or 0 where none has been.
@@ -190,7 +180,7 @@ def fill_tiled(out: np.ndarray, hole: np.ndarray, progress: Optional[SolveProgre
     for core in tile_cores(hole, tuple(slice(0, n) for n in hole.shape)):
         window = tuple(slice(max(c.start - OVERLAP, 0), min(c.stop + OVERLAP, n)) for c, n in zip(core, hole.shape))
         solve_window(out, hole, core, window)
-        count(progress, np.count_nonzero(hole[core]))
+        progress.add(np.count_nonzero(hole[core]))
 
 
 def tile_cores(hole: np.ndarray, core: Slices) -> list[Slices]:
@@ -228,7 +218,7 @@ def biharmonic_fill(image: np.ndarray, mask: np.ndarray, report: Reporter = igno
     low, high = known_range(image, mask)
     out = np.array(image, dtype=np.float32, order="C", copy=True)
     unknowns = int(np.count_nonzero(mask))
-    progress = SolveProgress(report, unknowns) if unknowns > MAX_UNKNOWNS else SILENT
+    progress = SolveProgress(report if unknowns > MAX_UNKNOWNS else ignore_progress, unknowns)
     with one_blas_thread():
         fill_box(out, mask, progress)
     for channel in range(out.shape[-1]):
