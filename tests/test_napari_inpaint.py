@@ -205,13 +205,17 @@ def test_in_place_fill_and_undo(qtbot, viewer_widget):
     widget.result_inplace.setChecked(True)
     widget.dilation.setValue(2)
 
+    assert labels.visible
     assert fill_and_wait(qtbot, widget) == ["done"]
     assert [layer.name for layer in viewer.layers] == ["img", "img mask"]
     assert image.data[25, 25] < 200
     assert widget.undo_button.isEnabled()
+    assert not labels.visible  # the mask over the filled pixels would hide the result
+    assert "mask 'img mask' hidden" in widget.status.text()
 
     widget.undo_button.click()
     assert np.array_equal(image.data, original)
+    assert labels.visible  # back with the data it was painted on
     assert not widget.undo_button.isEnabled()
 
 

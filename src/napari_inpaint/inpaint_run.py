@@ -10,7 +10,8 @@ from this layer first": the fit, its previews in a layer, then the fill with
 its best checkpoint, or the classical volume fill when the fit did not beat it on
 held-back holes: the status line says which, and by how much). A fill found
 long while it runs asks whether to go on.
-The result becomes a new layer, or replaces the image's data (Undo restores it).
+The result becomes a new layer, or replaces the image's data: the mask layer is then hidden, so the
+filled pixels show (Undo restores the data and shows the mask again).
 """
 
 from __future__ import annotations
@@ -82,9 +83,10 @@ class RunPanel(QObject):
         self.estimate_cancel: Any = None
         self.long_fill_dialog: Optional[QMessageBox] = None
         self.long_fill_cancel: Any = None
-        # (layer, data before the fill); layers are held as napari hands them to plugins (proxies),
-        # so they are compared by membership in the layer list, not by identity
-        self._undo: list[tuple[Layer, Any]] = []
+        # (layer, data before the fill, the mask layer the fill hid or None); layers are held as napari hands
+        # them to plugins (proxies), so they are compared by membership in the layer list, not by identity
+        self._undo: list[tuple[Layer, Any, Optional[Layer]]] = []
+        self._mask_layer: Optional[Layer] = None  # the mask layer of the fill running (hidden after in place)
         self._fill: Optional[FillRequest] = None  # the fill running (or asked about)
         self._fill_model: Optional[ModelInfo] = None
         self._started = 0.0
@@ -133,10 +135,13 @@ class RunPanel(QObject):
         return self.slot.running
 
     # -- before the fill: the estimate and its question ---------------------------------------------
-    def start(self, image: Image, request: FillRequest, info: ModelInfo) -> Job:
-        """Estimate the fill first (a model that runs a network), then fill; returns the job started."""
+    def start(self, image: Image, request: FillRequest, info: ModelInfo, mask_layer: Optional[Layer] = None) -> Job:
+        """Estimate the fill first (a model that runs a network), then fill; returns the job started.
+
+        ``mask_layer`` (the layer the request's mask comes from) is hidden after an in-place fill.
+        """
         self.last_estimate = None
-        self._fill, self._fill_model = request, info
+        self._fill, self._fill_model, self._mask_layer = request, info, mask_layer
         close_box(self.long_fill_dialog)
         self.long_fill_dialog = None
         if self.estimate_before_fill and request.fit_seconds is None and measures(info):
@@ -334,12 +339,7 @@ class RunPanel(QObject):
             show_warning(f"Inpaint: the layer {image.name!r} was removed during the fill; the result is dropped")
             return
         if in_place:
-            self._undo.append((image, image.data))
-            del self._undo[:-UNDO_DEPTH]
-            image.data = result
-            self.undo_button.setEnabled(True)
-            self.status.setText(with_verdict(f"Filled {image.name!r} in place with {model} in {seconds:.1f} s "
-                                             f"(Undo restores it).", self._verdict))
+            self._replace_in_place(image, result, f"with {model} in {seconds:.1f} s")
             return
         _data, meta, layer_type = image.as_layer_data_tuple()
         meta = dict(meta)
@@ -347,6 +347,20 @@ class RunPanel(QObject):
         meta["metadata"] = {**dict(meta.get("metadata") or {}), "inpaint_model": model}
         self.viewer.add_layer(Layer.create(result, meta, layer_type))
         self.status.setText(with_verdict(f"Filled {image.name!r} with {model} in {seconds:.1f} s.", self._verdict))
+
+    def _replace_in_place(self, image: Image, result: Any, how: str) -> None:
+        """Put the result in the image layer and hide the mask layer over it (both undone by :meth:`undo`)."""
+        mask = self._mask_layer
+        hidden = mask if mask is not None and mask in self.viewer.layers and mask.visible else None
+        self._undo.append((image, image.data, hidden))
+        del self._undo[:-UNDO_DEPTH]
+        image.data = result
+        if hidden is not None:  # a mask over the filled pixels hides the result
+            hidden.visible = False
+        self.undo_button.setEnabled(True)
+        shown = f"; mask {hidden.name!r} hidden" if hidden is not None else ""
+        self.status.setText(with_verdict(f"Filled {image.name!r} in place {how}{shown} (Undo restores it).",
+                                         self._verdict))
 
     def _on_cancelled(self) -> None:
         self._outcome = "cancelled"
@@ -371,11 +385,13 @@ class RunPanel(QObject):
         self.cancel_button.setEnabled(running)
 
     def undo(self) -> None:
-        """Put back the image data replaced by the last in-place fill."""
+        """Put back the image data replaced by the last in-place fill, and show the mask layer it hid."""
         while self._undo:
-            layer, data = self._undo.pop()
+            layer, data, hidden = self._undo.pop()
             if layer in self.viewer.layers:
                 layer.data = data
+                if hidden is not None and hidden in self.viewer.layers:
+                    hidden.visible = True
                 self.status.setText(f"Restored {layer.name!r}.")
                 break
         self.undo_button.setEnabled(bool(self._undo))

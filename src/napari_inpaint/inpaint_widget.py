@@ -264,14 +264,14 @@ class InpaintWidget(QWidget):
         info = self.model_info()
         if info.trainable:
             avoid_triton_llvm_clash()  # neural models import torch in the worker
-        return self.run.start(self.inputs.image(), request, info)
+        return self.run.start(self.inputs.image(), request, info, mask_layer=self.mask_combo.value())
 
     def cancel(self) -> None:
         """Ask the running fill (or its estimate) to stop (see :meth:`RunPanel.cancel`)."""
         self.run.cancel()
 
     def undo(self) -> None:
-        """Put back the image data replaced by the last in-place fill."""
+        """Put back the image data replaced by the last in-place fill, and show the mask layer it hid."""
         self.run.undo()
 
     # -- Qt ------------------------------------------------------------------------------------------
