@@ -70,9 +70,10 @@ def test_ci_runs_exactly_the_readme_install_and_test_commands():
 def test_readme_says_what_torch_from_pypi_is_and_how_to_get_the_cpu_build():
     text = README.read_text()
     assert "CUDA build" in text and "4 GB" in text
-    assert "pip install torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cpu" in text
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert '"torch==2.14.1"' in pyproject and '"torchvision==0.29.1"' in pyproject  # the README names the pins
+    assert "pip install -c constraints.txt torch torchvision --index-url https://download.pytorch.org/whl/cpu" in text
+    assert '-c constraints.txt -e ".[test]"' in fenced_blocks(text, "bash")[0]  # the tested releases
+    for extra in ('pip install ".[deep]"', 'pip install ".[all]"'):
+        assert extra in text
 
 
 def test_readme_python_quick_start_runs_and_prints_what_it_shows(tmp_path, monkeypatch):

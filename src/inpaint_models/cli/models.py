@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from inpaint_models.cli._common import add_quiet, format_table, note, warn
+from inpaint_models.contract.requirements import install_hint, missing_requirements
 from inpaint_models.io.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # noqa: F401 (SMALL_WEIGHTS_NOTE re-exported)
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ def describe(info: ModelInfo, origin: str) -> dict[str, Any]:
         "options": _option_defaults(info),
         "weights_note": weights_note(info),
         "volumes": 3 in getattr(info, "spatial_dims", (2,)),
+        "requires": list(info.requires),
+        "missing": missing_requirements(info),
         "origin": origin,
     }
 
@@ -96,6 +99,32 @@ def load_registry():
     return registry
 
 
+#: marks after a table cell: shipped weights are small CPU-trained ones; an optional package is missing
+WEIGHTS_MARK, MISSING_MARK = "*", "!"
+
+
+def table_row(info: ModelInfo) -> tuple[str, str, str, str]:
+    """One model's row of the table: name (marked when a package it needs is missing), title, trainable, weights."""
+    yes_no = {True: "yes", False: "no", None: "-"}
+    weights = yes_no[weights_available(info)] + (WEIGHTS_MARK if weights_note(info) else "")
+    name = info.name + (MISSING_MARK if missing_requirements(info) else "")
+    return name, info.title, yes_no[info.trainable], weights
+
+
+def weights_footnote(infos: list[ModelInfo]) -> str:
+    """The note under the table on the shipped weights (one wording for all models), or ""."""
+    notes = sorted({note_text for note_text in (weights_note(info) for info in infos) if note_text})
+    return "\n".join(f"{WEIGHTS_MARK} {text}" for text in notes)
+
+
+def requirements_footnote(infos: list[ModelInfo]) -> str:
+    """The note under the table for models whose packages are not installed (a base install), or ""."""
+    missing = sorted({module for info in infos for module in missing_requirements(info)})
+    if not missing:
+        return ""
+    return f"{MISSING_MARK} needs {' and '.join(missing)}, not installed: {install_hint(missing)}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the models table (or JSON)."""
     registry = load_registry()
@@ -106,22 +135,10 @@ def run(args: argparse.Namespace) -> int:
     if not infos:
         note("no models installed", args.quiet)
         return 0
-    yes_no = {True: "yes", False: "no", None: "-"}
-    notes = {info.name: weights_note(info) for info in infos}
-    marks = {text: "*" * (i + 1) for i, text in enumerate(dict.fromkeys(n for n in notes.values() if n))}
-    rows = [
-        (
-            info.name,
-            info.title,
-            yes_no[info.trainable],
-            yes_no[weights_available(info)] + (marks[notes[info.name]] if notes[info.name] else ""),
-            info.source,
-        )
-        for info in infos
-    ]
-    print(format_table(("NAME", "TITLE", "TRAINABLE", "WEIGHTS", "SOURCE"), rows))
-    if marks:
+    print(format_table(("NAME", "TITLE", "TRAINABLE", "WEIGHTS"), [table_row(info) for info in infos]))
+    footnotes = [line for line in (weights_footnote(infos), requirements_footnote(infos)) if line]
+    if footnotes:
         print()
-        for text, mark in marks.items():
-            print(f"{mark} {text}")
+        print("\n".join(footnotes))
+    print("\nSources and options: inpaint models --json, or docs/models.md")
     return 0

@@ -40,6 +40,10 @@ class ModelInfo:
             every model fills single images. Volume crops are padded to
             ``size_multiple`` along all three axes; ``native_size`` resizes 2D
             crops only.
+        requires: top-level Python packages that ``fill`` and ``train`` import
+            beyond the base install, e.g. ``("torch",)`` for a neural model; the
+            model is listed without them and refused with an install hint when
+            used (:mod:`inpaint_models.contract.requirements`).
     """
 
     name: str
@@ -55,6 +59,7 @@ class ModelInfo:
     size_multiple: int = 1
     crop_margin: int = 16
     spatial_dims: tuple[int, ...] = (2,)
+    requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         dims = self.spatial_dims

@@ -30,6 +30,7 @@ from inpaint_models.contract.errors import (
 )
 from inpaint_models.contract.options import build_fill_options
 from inpaint_models.contract.registry import ModelRegistry, default_registry
+from inpaint_models.contract.requirements import require_installed
 from inpaint_models.contract.values import check_dtype, mask_to_bool
 from inpaint_models.io.sidecar import WeightsGeometry
 from inpaint_models.pipeline.defaults import default_model
@@ -318,6 +319,7 @@ def plan_fill(image: Any, mask: Any, request: FillRequest, stacklevel: int = 2) 
                               channel_axis=request.channel_axis,
                               volume_axis=request.volume_axis)
     info, request = apply_verdict(registry.info(model), request, registry, stacklevel + 1)
+    require_installed(info)  # a neural model on a base install: say which extra, before any work
     model_options = build_fill_options(info, dict(request.options))
     return FillPlan(
         image=image, mask=mask, lazy=lazy, layout=layout, info=info, options=model_options,

@@ -57,6 +57,7 @@ def model_info() -> ModelInfo:
         description="Encoder-decoder CNN trained with a reconstruction loss; optional self-attention (CNN-ARG)",
         source="Report 000 (CNN-RG, CNN-ARG) and report 004's autoencoder baseline",
         trainable=True,
+        requires=("torch",),
         default_weights=shipped_weights(__file__),
         options=AutoencoderOptions,
         channels=(1, 3),

@@ -54,6 +54,7 @@ def model_info() -> ModelInfo:
                     "input (the checkpoint's training size, 128 px by default)",
         source="Pathak et al. 2016, 'Context Encoders'; report 000 (GAN-DDG, GAN-DOG, GAN-AEDOG)",
         trainable=True,
+        requires=("torch",),
         default_weights=shipped_weights(__file__),
         options=ContextEncoderOptions,
         channels=(1, 3),

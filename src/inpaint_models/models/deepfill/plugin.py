@@ -91,6 +91,7 @@ def model_info() -> ModelInfo:
                     "spatially discounted L1; input variants hole / hole_ns (and mosaic for training)",
         source="Yu et al. 2018, 'Generative Image Inpainting with Contextual Attention'; report 004",
         trainable=True,
+        requires=("torch",),
         default_weights=shipped_weights(__file__),
         options=DeepFillOptions,
         channels=(1, 3),

@@ -111,6 +111,7 @@ def model_info() -> ModelInfo:
         source="Report 002, done properly: Ho et al. 2020 (DDPM), Nichol & Dhariwal 2021 (cosine schedule), "
                "Song et al. 2021 (DDIM), Lugmayr et al. 2022 (RePaint)",
         trainable=True,
+        requires=("torch",),
         default_weights=shipped_weights(__file__),
         options=DiffusionOptions,
         channels=(1, 3),

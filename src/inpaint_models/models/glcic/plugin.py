@@ -85,6 +85,7 @@ def model_info() -> ModelInfo:
         source="Iizuka, Simo-Serra & Ishikawa 2017, 'Globally and Locally Consistent Image Completion'; "
                "reports 001 and 004",
         trainable=True,
+        requires=("torch",),
         default_weights=shipped_weights(__file__),
         options=GLCICOptions,
         channels=(1, 3),

@@ -39,6 +39,7 @@ def model_info() -> ModelInfo:
         description="Fully connected GAN with a repair generator trained with MSE; small images (32 px)",
         source="Report 002 (Jaramillo & Ghaffari 2024), GAN part",
         trainable=True,
+        requires=("torch",),
         default_weights=shipped_weights(__file__),
         options=MLPGANOptions,
         channels=(1, 3),

@@ -83,6 +83,7 @@ def model_info() -> ModelInfo:
                     "L1 valid + 6 hole + 0.1 TV (+ VGG16 perceptual/style when supplied) or MSE",
         source="Liu et al. 2018, 'Image Inpainting for Irregular Holes Using Partial Convolutions'; report 003",
         trainable=True,
+        requires=("torch",),
         default_weights=shipped_weights(__file__),
         options=PConvUNetOptions,
         channels=(1, 3),

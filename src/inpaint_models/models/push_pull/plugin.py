@@ -34,6 +34,7 @@ def model_info() -> ModelInfo:
                     "up into the hole",
         source="Gortler et al. 1996, 'The Lumigraph' (push-pull interpolation); the pre-fill of the residual models",
         trainable=False,
+        requires=("torch",),
         options=PushPullOptions,
         channels=None,
         min_size=2,

@@ -63,6 +63,7 @@ def model_info() -> ModelInfo:
                     "corrects their mean (fit it first: inpaint fit)",
         source="napari-inpaint issue 14 (self-supervised fitting, as Noise2Void does for denoising)",
         trainable=True,
+        requires=("torch",),
         default_weights=None,
         options=StackUNetOptions,
         channels=(1, 3),
