@@ -150,6 +150,15 @@ def test_train_fields_are_the_architecture_and_training_options_not_the_fill_one
     assert "preset" in train.option_names() and "steps" not in train.option_names()  # diffusion: steps fill
 
 
+def test_the_progress_before_start_counts_the_steps_field(docks):
+    _viewer, train, _inpaint = docks
+    steps = train.steps.value()
+    assert steps > 1
+    assert train.progress.text() == f"step 0 / {steps}"  # not "step 0 / 1"
+    train.steps.setValue(250)
+    assert train.progress.text() == "step 0 / 250" and train.progress.value() == 0
+
+
 def test_a_config_file_fills_the_fields(docks):
     from inpaint_models.api_train import example_path
 
@@ -161,6 +170,7 @@ def test_a_config_file_fills_the_fields(docks):
     assert float(train.learning_rate.text()) == pytest.approx(2e-4)
     assert train.device_combo.currentText() == "cpu"
     assert train.option_widget("width").value == 16  # [model] width = 16 in the file
+    assert train.progress.text() == "step 0 / 4000"
     train.set_option("width", 8)
     request = train.request()
     assert request.config == config

@@ -115,6 +115,7 @@ class TrainWidget(QWidget):
         layout.addLayout(buttons)
         self.line = ProgressStatus(layout, "Choose a data folder (or an open layer) and press Start.", "step %v / %m")
         self.progress, self.status = self.line.progress, self.line.status
+        self._show_planned_steps()
         self.loss_plot = LossPlot()
         layout.addWidget(self.loss_plot)
         layout.addStretch(1)
@@ -124,6 +125,7 @@ class TrainWidget(QWidget):
         self.model_combo.currentIndexChanged.connect(self._on_model_changed)
         self.config_path.changed.connect(self.load_config_file)
         self.output_folder.edit.textChanged.connect(self._update_buttons)
+        self.settings.widget("steps").changed.connect(self._show_planned_steps)
         self.start_button.clicked.connect(lambda: self.start(resume=False))
         self.resume_button.clicked.connect(lambda: self.start(resume=True))
         self.stop_button.clicked.connect(self.stop)
@@ -367,9 +369,17 @@ class TrainWidget(QWidget):
 
     def _on_finished(self) -> None:
         self._update_buttons()
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, 1)
+        if self.progress.maximum() == 0:  # ended before its first step: the run the fields plan
+            self._show_planned_steps()
         self.training_finished.emit(self._outcome)
+
+    def _show_planned_steps(self, *_args) -> None:
+        """Before a run (and after one that never stepped): "step 0 / <Steps field>"; a run's bar is left alone."""
+        if self.running:
+            return
+        steps = self.settings.widget("steps").value
+        if isinstance(steps, int):
+            self.line.steps(0, steps, "step %v / %m")
 
     def showEvent(self, event) -> None:
         """Refresh the model list whenever the dock is shown (plugins may have been installed)."""
