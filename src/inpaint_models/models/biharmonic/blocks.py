@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inpaint_models.contract.datatypes import ProgressEvent, Reporter, ignore_progress
+from inpaint_models.models.biharmonic.planes import fill_lost_planes
 from inpaint_models.models.biharmonic.system import assemble, one_blas_thread, solve
 
 #: unknowns of one system (a tile): about 100 MB while it is assembled and solved
@@ -197,7 +198,8 @@ def tile_cores(hole: np.ndarray, core: Slices) -> list[Slices]:
     return tile_cores(hole, low) + tile_cores(hole, high)
 
 
-def biharmonic_fill(image: np.ndarray, mask: np.ndarray, report: Reporter = ignore_progress) -> np.ndarray:
+def biharmonic_fill(image: np.ndarray, mask: np.ndarray, report: Reporter = ignore_progress,
+                    predict_lost_planes: bool = False) -> np.ndarray:
     """The biharmonic fill of a float (*spatial, C) image (2D or 3D) under a bool (*spatial) mask, True = fill.
 
     Returns float32 of the image's shape: known voxels unchanged, the hole
@@ -205,7 +207,11 @@ def biharmonic_fill(image: np.ndarray, mask: np.ndarray, report: Reporter = igno
     to each channel's range of known values), in time and memory that grow
     with the hole (:func:`fill_box`). A hole too big for one system reports its
     progress to ``report`` (``"solve"`` events, thousands of hole voxels), which
-    may raise ``Cancelled`` between two systems.
+    may raise ``Cancelled`` between two systems. With ``predict_lost_planes``, a
+    3D image's isolated wholly lost planes (axis 0) are then overwritten by the
+    predictor fitted on the stack's known planes
+    (:func:`inpaint_models.models.biharmonic.planes.fill_lost_planes`); every
+    other hole voxel is the biharmonic solution all the same.
 
     Raises:
         ValueError: the shapes do not match, or no voxel is known.
@@ -221,6 +227,8 @@ def biharmonic_fill(image: np.ndarray, mask: np.ndarray, report: Reporter = igno
     progress = SolveProgress(report if unknowns > MAX_UNKNOWNS else ignore_progress, unknowns)
     with one_blas_thread():
         fill_box(out, mask, progress)
+    if predict_lost_planes and mask.ndim == 3:
+        fill_lost_planes(out, mask)
     for channel in range(out.shape[-1]):
         np.clip(out[..., channel], low[channel], high[channel], out=out[..., channel])
     return out
