@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QDockWidget
 
 import inpaint_models
 
@@ -148,6 +149,25 @@ def test_train_fields_are_the_architecture_and_training_options_not_the_fill_one
             option_kind(info, option) == "architecture" for option in train.architecture_options.names()
         )
     assert "preset" in train.option_names() and "steps" not in train.option_names()  # diffusion: steps fill
+
+
+def test_the_dock_tabs_read_inpaint_and_train(qtbot, docks):
+    viewer, train, inpaint = docks
+    docks_by_widget = {id(dock.widget()): dock for dock in viewer.window._qt_window.findChildren(QDockWidget)}
+    for widget, title in ((inpaint, "Inpaint"), (train, "Train")):
+        dock = widget.parent()
+        while not isinstance(dock, QDockWidget):
+            dock = dock.parent()
+        assert id(dock.widget()) in docks_by_widget
+        qtbot.waitUntil(lambda dock=dock, title=title: dock.windowTitle() == title, timeout=5_000)
+        assert dock.title.title.text() == title  # napari's title bar over the dock
+        assert dock.name.endswith("(napari-inpaint)")  # napari still finds the dock by its own name
+        dock.setFloating(True)  # napari rebuilds its title bar: still the short title
+        assert dock.title.title.text() == title
+        dock.setFloating(False)
+    # the Plugins menu toggles a dock by napari's name for it: the same dock, not a second one
+    again, _widget = viewer.window.add_plugin_dock_widget("napari-inpaint", "Inpaint")
+    assert again.widget() is not None and again.windowTitle() == "Inpaint"
 
 
 def test_the_progress_before_start_counts_the_steps_field(docks):

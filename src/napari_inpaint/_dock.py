@@ -9,6 +9,7 @@
 - :class:`PreviewReader` and :func:`show_preview`: a run's preview grids, read in
   the worker thread when a new one is written and shown as one image layer.
 - :func:`error_text`: how an error from a run reads in the status line.
+- :func:`short_dock_title`: the dock's tab reads "Inpaint", not "Inpaint (napari-inpaint)".
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QObject
-from qtpy.QtWidgets import QBoxLayout, QLabel, QProgressBar
+from qtpy.QtCore import QObject, QTimer
+from qtpy.QtWidgets import QBoxLayout, QDockWidget, QLabel, QProgressBar, QWidget
 
 from inpaint_models.contract.datatypes import ProgressEvent
 from inpaint_models.contract.errors import InpaintError
@@ -157,3 +158,41 @@ def show_preview(viewer: Any, name: str, preview: Any) -> None:
 def error_text(error: BaseException) -> str:
     """An error as the status line says it: an InpaintError's own message, else its type and message."""
     return str(error) if isinstance(error, InpaintError) else f"{type(error).__name__}: {error}"
+
+
+def short_dock_title(widget: QWidget, title: str) -> None:
+    """Title the dock napari puts ``widget`` in ``title`` (its tab and its title bar), once it is docked.
+
+    napari names a plugin's dock "<widget> (<plugin>)" (``napari.plugins.menu_item_template``), which a
+    tab cuts to "Inpaint (napari-inp…"; the manifest cannot shorten it. Only the shown title changes: the
+    dock keeps its name, by which napari finds it (the Plugins menu toggles it, ``add_plugin_dock_widget``).
+    Called when the widget is built (napari docks it right after, hence the zero-delay timer) and shown.
+    """
+
+    def retitle() -> None:
+        dock = widget.parent()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parent()
+        if dock is None or dock.windowTitle() == title:
+            return
+        dock.setWindowTitle(title)
+        _title_bar_text(dock, title)
+        if not dock.property("napari_inpaint_titled"):  # napari rebuilds its title bar when the dock floats
+            dock.setProperty("napari_inpaint_titled", True)
+            dock.topLevelChanged.connect(lambda *_args: _title_bar_text(dock, title))
+            dock.dockLocationChanged.connect(lambda *_args: _title_bar_text(dock, title))
+
+    timer = QTimer(widget)  # deleted with the widget: never fires on a dead one
+    timer.setSingleShot(True)
+    timer.timeout.connect(retitle)
+    timer.timeout.connect(timer.deleteLater)
+    timer.start(0)
+    retitle()
+
+
+def _title_bar_text(dock: QDockWidget, title: str) -> None:
+    """The text of napari's own title bar of ``dock`` (a label named ``title`` in it), when it has one."""
+    bar = getattr(dock, "title", None)
+    label = getattr(bar, "title", None)
+    if isinstance(label, QLabel):
+        label.setText(title)

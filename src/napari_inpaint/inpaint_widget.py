@@ -33,7 +33,7 @@ from inpaint_models.api import default_model
 from inpaint_models.contract.datatypes import ModelInfo
 from inpaint_models.contract.errors import InpaintError
 from napari_inpaint._compat import avoid_triton_llvm_clash
-from napari_inpaint._dock import load_registry
+from napari_inpaint._dock import load_registry, short_dock_title
 from napari_inpaint._threading import Job
 from napari_inpaint.inpaint_inputs import ImageMaskPanel
 from napari_inpaint.inpaint_model import ModelPanel
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 BACKEND_MODULES = (
     "inpaint_models.api", "inpaint_models.io.maskops", "magicgui.type_map", "magicgui.backends._qtpy.widgets",
 )
+#: the dock's tab (napari's own name for it, "Inpaint (napari-inpaint)", is cut short in a tab)
+DOCK_TITLE = "Inpaint"
 #: shape standing for "a photograph" when choosing the default model before any image is open
 PHOTO_SHAPE = (512, 512, 3)
 #: the parts' controls, reachable on the dock by the same names (scripts and tests drive the dock by them)
@@ -91,6 +93,7 @@ class InpaintWidget(QWidget):
         self.weights_info = self.models.weights_picker.weights_info
         self._connect()
         self._update_hint()
+        short_dock_title(self, DOCK_TITLE)
         load_registry("Inpaint", self.model_combo, self._on_registry, self.model_description, registry,
                       warm_up=BACKEND_MODULES)
 
@@ -277,5 +280,6 @@ class InpaintWidget(QWidget):
     # -- Qt ------------------------------------------------------------------------------------------
     def showEvent(self, event) -> None:
         """Refresh the model and weights lists whenever the dock is shown (plugins may have been added)."""
+        short_dock_title(self, DOCK_TITLE)
         self.refresh_models()
         super().showEvent(event)

@@ -30,7 +30,15 @@ from inpaint_models.api_train import read_config_file
 from inpaint_models.contract.datatypes import ProgressEvent
 from inpaint_models.contract.errors import InpaintError
 from napari_inpaint._compat import avoid_triton_llvm_clash
-from napari_inpaint._dock import JobSlot, PreviewReader, ProgressStatus, error_text, load_registry, show_preview
+from napari_inpaint._dock import (
+    JobSlot,
+    PreviewReader,
+    ProgressStatus,
+    error_text,
+    load_registry,
+    short_dock_title,
+    show_preview,
+)
 from napari_inpaint._threading import Job, JobCallbacks
 from napari_inpaint._widgets import LossPlot, ModelComboBox, PathEdit
 from napari_inpaint.checkpoints import store
@@ -45,6 +53,8 @@ if TYPE_CHECKING:
     import napari.viewer
 
 PREVIEW_LAYER = "training preview"
+#: the dock's tab (napari's own name for it, "Train inpainting model (napari-inpaint)", is cut short in a tab)
+DOCK_TITLE = "Train"
 CONFIG_FILTER = "Training configs (*.toml *.yaml *.yml);;All files (*)"
 #: the dock's attribute for each ``[train]`` field's widget (Qt's own: ``setValue``, ``setText``, ``setCurrentText``)
 FIELD_ATTRIBUTES = {"image_size": "image_size", "batch_size": "batch_size", "steps": "steps",
@@ -80,6 +90,7 @@ class TrainWidget(QWidget):
         self.training_options = self.model_options.training_options  # used only in training
         self._run_rows(layout)
         self._connect()
+        short_dock_title(self, DOCK_TITLE)
         load_registry("Train", self.model_combo, self._on_registry, self.status, registry)
         self._update_buttons()
 
@@ -383,5 +394,6 @@ class TrainWidget(QWidget):
 
     def showEvent(self, event) -> None:
         """Refresh the model list whenever the dock is shown (plugins may have been installed)."""
+        short_dock_title(self, DOCK_TITLE)
         self.refresh_models()
         super().showEvent(event)
