@@ -1,4 +1,4 @@
-"""Encoder-decoder CNN of report 000 (CNN-RG; CNN-ARG with attention) and report 004.
+"""Encoder-decoder CNN (Pathak et al. 2016 without the GAN term; student reports 000 CNN-RG / CNN-ARG, 004).
 
 Encoder: ``depth`` levels, each two 3x3 conv + BatchNorm + ReLU blocks, the
 second with stride 2 (004: 8 conv blocks and 4 poolings for depth 4), halving

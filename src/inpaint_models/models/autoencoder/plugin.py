@@ -17,12 +17,12 @@ class AutoencoderOptions:
     """Options of the autoencoder: architecture (fixed by the weights) and training; no fill option.
 
     Attributes:
-        depth: number of down-sampling levels (004: 4); crops are padded to a multiple of 2**depth.
+        depth: number of down-sampling levels (default 4); crops are padded to a multiple of 2**depth.
         width: channels of the first level; doubled per level up to 8x.
-        attention: SAGAN self-attention at the bottleneck (report 000's CNN-ARG).
-        loss: ``mse`` (report 000) or ``l1``.
+        attention: self-attention at the bottleneck (SAGAN, Zhang et al. 2019).
+        loss: ``mse`` (squared error, the L2 loss) or ``l1``.
         hole_weight: weight of hole pixels in the loss relative to known pixels
-            (1 = plain whole-image loss as in report 000).
+            (1 = plain whole-image loss).
         mask_input: give the network the mask as an extra input channel.
         output: final activation, ``sigmoid`` or ``tanh`` (rescaled to [0, 1]); ignored when ``residual``.
         residual: the hole enters the network pre-filled by :func:`..prefill.smooth_fill` and the
@@ -53,9 +53,12 @@ def model_info() -> ModelInfo:
     """Describe the autoencoder."""
     return ModelInfo(
         name="autoencoder",
-        title="Autoencoder (CNN)",
-        description="Encoder-decoder CNN trained with a reconstruction loss; optional self-attention (CNN-ARG)",
-        source="Report 000 (CNN-RG, CNN-ARG) and report 004's autoencoder baseline",
+        title="Autoencoder CNN (Pathak et al. 2016 without GAN)",
+        description="Encoder-decoder CNN trained with a reconstruction loss alone (a context encoder without its "
+                    "adversarial term); optional self-attention at the bottleneck",
+        source="Pathak, Krahenbuhl, Donahue, Darrell & Efros 2016, 'Context Encoders: Feature Learning by "
+               "Inpainting' (CVPR), its L2-only encoder-decoder; self-attention: Zhang, Goodfellow, Metaxas & "
+               "Odena 2019, 'Self-Attention Generative Adversarial Networks' (ICML)",
         trainable=True,
         requires=("torch",),
         default_weights=shipped_weights(__file__),

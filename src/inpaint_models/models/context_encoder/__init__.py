@@ -1,1 +1,4 @@
-"""``context-encoder``: Pathak et al. 2016 with report 000's GAN-DDG / GAN-DOG / GAN-AEDOG variants."""
+"""``context-encoder``: Pathak et al. 2016, with an adversarial-only loss and SAGAN self-attention as options.
+
+The options reproduce student report 000's GAN-DDG / GAN-DOG / GAN-AEDOG variants (docs/models.md#references).
+"""

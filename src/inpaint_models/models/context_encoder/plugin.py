@@ -18,11 +18,11 @@ class ContextEncoderOptions:
     Attributes:
         bottleneck: channels of the 1x1 code (paper: 4000).
         width: channels of the first layer (paper: 64), doubled per level up to 8x.
-        reconstruction_weight: weight of the hole L2 loss (paper 0.999; 0 = report
-            000's GAN-DDG, adversarial only; > 0 with an adversarial term = GAN-DOG).
+        reconstruction_weight: weight of the hole L2 loss (paper 0.999; 0 = adversarial
+            loss only).
         adversarial_weight: weight of the generator's adversarial BCE loss (paper
             0.001; 0 = no discriminator, a plain L2 context encoder).
-        attention: SAGAN self-attention in the decoder (report 000's GAN-AEDOG).
+        attention: self-attention in the decoder (SAGAN, Zhang et al. 2019).
         residual: pre-fill the hole with :func:`..prefill.smooth_fill` instead of the dataset
             mean and predict a correction added to it (zero-initialised, no tanh), so training
             starts from a classical fill (``models/prefill.py``).
@@ -49,10 +49,12 @@ def model_info() -> ModelInfo:
     """Describe the context encoder."""
     return ModelInfo(
         name="context-encoder",
-        title="Context encoder (GAN)",
+        title="Context encoder (Pathak et al. 2016)",
         description="Encoder-decoder with a bottleneck, trained with hole L2 + adversarial loss; fixed-size "
                     "input (the checkpoint's training size, 128 px by default)",
-        source="Pathak et al. 2016, 'Context Encoders'; report 000 (GAN-DDG, GAN-DOG, GAN-AEDOG)",
+        source="Pathak, Krahenbuhl, Donahue, Darrell & Efros 2016, 'Context Encoders: Feature Learning by "
+               "Inpainting' (CVPR); self-attention: Zhang, Goodfellow, Metaxas & Odena 2019, "
+               "'Self-Attention Generative Adversarial Networks' (ICML)",
         trainable=True,
         requires=("torch",),
         default_weights=shipped_weights(__file__),

@@ -1,5 +1,5 @@
 """DeepFill v1 networks (Yu et al. 2018, "Generative image inpainting with
-contextual attention"; report 004).
+contextual attention").
 
 Modules only. The generator works in [-1, 1]: its input is prepared by
 :func:`.inputs.network_input` (``image * (1 - m)`` for the plain ``hole``

@@ -1,13 +1,13 @@
 """``deepfill`` plugin: options, model info and hooks (torch-free; the WGAN-GP task and the attention
 display are in ``task.py``).
 
-Yu et al. 2018 (DeepFill v1, contextual attention) on the shared trainer
-(report 004). One trainer step is one generator update preceded by
+Yu et al. 2018 (DeepFill v1, contextual attention) on the shared trainer.
+One trainer step is one generator update preceded by
 ``critic_steps`` (paper: 5) updates of the local + global WGAN-GP critics,
 each critic update on a fresh batch (``ctx.next_batch()``), the generator on
 another fresh batch — as the released code's secondary trainer does.
 
-Input variants (report 004): ``hole`` (plain inpainting), ``hole_ns`` (the hole
+Input variants: ``hole`` (plain inpainting), ``hole_ns`` (the hole
 pre-filled by Navier-Stokes, refined by the network) and ``mosaic`` (the hole
 shows a low-resolution copy of the *original*: a deblurring task, not
 inpainting). ``mosaic`` needs the original pixels under the hole, which a fill
@@ -38,12 +38,12 @@ class DeepFillOptions:
     Attributes:
         width: channel-width preset: ``paper`` (base width 32, the released
             model), ``half``, ``quarter`` or ``tiny`` (for a CPU).
-        variant: report 004's network input: ``hole`` (blank hole, inpainting),
+        variant: the network's input: ``hole`` (blank hole, inpainting),
             ``hole_ns`` (hole pre-filled by Navier-Stokes), ``hole_smooth`` (pre-filled by
             the cheap pyramid fill of ``models/prefill.py``) or ``mosaic`` (hole
             shows a down/up-sampled copy of the original: a deblurring task,
             training / evaluation only — fill refuses it).
-        mosaic_unit: mosaic cell size in pixels (``mosaic`` variant; report 004: 12).
+        mosaic_unit: mosaic cell size in pixels (``mosaic`` variant).
         ns_radius: Navier-Stokes radius in pixels (``hole_ns`` variant).
         gamma: spatial discounting factor of the hole L1 (released config: 0.9).
         critic_steps: critic updates per generator update (paper: 5).
@@ -86,10 +86,11 @@ def model_info() -> ModelInfo:
     """Describe DeepFill."""
     return ModelInfo(
         name=MODEL,
-        title="DeepFill (contextual attention)",
+        title="DeepFill, contextual attention (Yu et al. 2018)",
         description="Coarse-to-fine generator with contextual attention, WGAN-GP local and global critics, "
                     "spatially discounted L1; input variants hole / hole_ns (and mosaic for training)",
-        source="Yu et al. 2018, 'Generative Image Inpainting with Contextual Attention'; report 004",
+        source="Yu, Lin, Yang, Shen, Lu & Huang 2018, 'Generative Image Inpainting with Contextual Attention' "
+               "(CVPR)",
         trainable=True,
         requires=("torch",),
         default_weights=shipped_weights(__file__),

@@ -1,4 +1,5 @@
-"""``diffusion``: mask-conditioned DDPM with DDIM and RePaint sampling (report 002, done properly).
+"""``diffusion``: mask-conditioned DDPM with DDIM and RePaint sampling
+(Ho et al. 2020; Song et al. 2021; Lugmayr et al. 2022).
 
 Pieces, kept apart so the shared trainer and the plugin use each on its own:
     network.py    DiffusionUNet / UNetConfig / PRESETS (modules only)

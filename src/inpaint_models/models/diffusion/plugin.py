@@ -106,10 +106,14 @@ def model_info() -> ModelInfo:
     """Describe the diffusion model."""
     return ModelInfo(
         name="diffusion",
-        title="Diffusion (DDPM, DDIM / RePaint sampling)",
+        title="Diffusion, DDIM / RePaint sampling (Lugmayr et al. 2022)",
         description="Mask-conditioned denoising diffusion U-Net; DDIM sampling with seeds, optional RePaint resampling",
-        source="Report 002, done properly: Ho et al. 2020 (DDPM), Nichol & Dhariwal 2021 (cosine schedule), "
-               "Song et al. 2021 (DDIM), Lugmayr et al. 2022 (RePaint)",
+        source="Ho, Jain & Abbeel 2020, 'Denoising Diffusion Probabilistic Models' (NeurIPS); Nichol & Dhariwal "
+               "2021, 'Improved Denoising Diffusion Probabilistic Models' (ICML; cosine schedule); Song, Meng & "
+               "Ermon 2021, 'Denoising Diffusion Implicit Models' (ICLR; DDIM); Lugmayr, Danelljan, Romero, Yu, "
+               "Timofte & Van Gool 2022, 'RePaint: Inpainting using Denoising Diffusion Probabilistic Models' "
+               "(CVPR); Meng et al. 2022, 'SDEdit: Guided Image Synthesis and Editing with Stochastic "
+               "Differential Equations' (ICLR; strength)",
         trainable=True,
         requires=("torch",),
         default_weights=shipped_weights(__file__),

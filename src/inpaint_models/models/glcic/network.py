@@ -1,4 +1,4 @@
-"""GLCIC networks (Iizuka, Simo-Serra & Ishikawa 2017; reports 001 and 004).
+"""GLCIC networks (Iizuka, Simo-Serra & Ishikawa 2017).
 
 Modules only: the completion network (the paper's 17-layer table), the local and
 global context discriminators and their joint head. Shapes are given as

@@ -1,6 +1,6 @@
 """``glcic`` plugin: options, model info and hooks (torch-free; the three-phase task is in ``task.py``).
 
-Iizuka et al. 2017 on the shared trainer (reports 001 and 004). One trainer
+Iizuka et al. 2017 on the shared trainer. One trainer
 step is one iteration of the paper's Algorithm 1:
 
 * ``completion`` (steps 1 .. T_C): the completion network C on the masked MSE;
@@ -79,11 +79,11 @@ def model_info() -> ModelInfo:
     """Describe GLCIC."""
     return ModelInfo(
         name=MODEL,
-        title="GLCIC (global + local discriminators)",
+        title="GLCIC, global + local GAN (Iizuka et al. 2017)",
         description="Dilated completion network with global and local context discriminators, trained in "
                     "three phases; optional Telea + Poisson blending",
-        source="Iizuka, Simo-Serra & Ishikawa 2017, 'Globally and Locally Consistent Image Completion'; "
-               "reports 001 and 004",
+        source="Iizuka, Simo-Serra & Ishikawa 2017, 'Globally and Locally Consistent Image Completion' (ACM "
+               "Transactions on Graphics 36(4), SIGGRAPH)",
         trainable=True,
         requires=("torch",),
         default_weights=shipped_weights(__file__),

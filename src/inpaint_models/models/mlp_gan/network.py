@@ -1,4 +1,4 @@
-"""Report 002's fully connected networks, as written.
+"""The fully connected networks (Goodfellow et al. 2014) of student report 002, as written.
 
 Generator: noise (``latent_size``) -> three fully connected layers of
 increasing width (``width``, 2x, 4x), each followed by LeakyReLU(0.2) and

@@ -1,4 +1,5 @@
-"""``mlp-gan`` plugin: report 002's GAN; options, model info and hooks (torch-free; networks in ``task.py``)."""
+"""``mlp-gan`` plugin: a fully connected GAN (Goodfellow et al. 2014) with a repair generator; options,
+model info and hooks (torch-free; networks in ``task.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from inpaint_models.models.neural_hooks import neural_hooks
 
 @dataclass(frozen=True)
 class MLPGANOptions:
-    """Options of report 002's GAN: architecture, fixed by the weights; no fill option.
+    """Options of the fully connected GAN: architecture, fixed by the weights; no fill option.
 
     Attributes:
         width: width of the first hidden layer; the three hidden layers are
@@ -35,9 +36,12 @@ def model_info() -> ModelInfo:
     """Describe the MLP GAN."""
     return ModelInfo(
         name="mlp-gan",
-        title="MLP GAN (report 002)",
+        title="MLP GAN, repair generator (Goodfellow et al. 2014)",
         description="Fully connected GAN with a repair generator trained with MSE; small images (32 px)",
-        source="Report 002 (Jaramillo & Ghaffari 2024), GAN part",
+        source="Goodfellow, Pouget-Abadie, Mirza, Xu, Warde-Farley, Ozair, Courville & Bengio 2014, "
+               "'Generative Adversarial Nets' (NeurIPS), with fully connected networks; the repair generator "
+               "trained with MSE after Jaramillo & Ghaffari 2024, 'Image inpainting: generative adversarial "
+               "networks vs diffusion models' (student report)",
         trainable=True,
         requires=("torch",),
         default_weights=shipped_weights(__file__),

@@ -71,11 +71,11 @@ def model_info() -> ModelInfo:
     """Describe the PatchMatch fill."""
     return ModelInfo(
         name="patchmatch",
-        title="PatchMatch (content-aware)",
+        title="PatchMatch content-aware fill (Barnes et al. 2009)",
         description="Classical content-aware fill copying patches of the surrounding image, so texture and edges "
                     "continue into the hole",
-        source="Barnes et al. 2009, 'PatchMatch: a randomized correspondence algorithm for structural image "
-               "editing' (the PyPatchMatch package)",
+        source="Barnes, Shechtman, Finkelstein & Goldman 2009, 'PatchMatch: A Randomized Correspondence Algorithm "
+               "for Structural Image Editing' (ACM Transactions on Graphics 28(3), SIGGRAPH); the PyPatchMatch package",
         trainable=False,
         options=PatchMatchOptions,
         channels=None,

@@ -1,6 +1,6 @@
-"""``pconv-unet``: partial-convolution U-Net for free-form holes (Liu et al. 2018; report 003).
+"""``pconv-unet``: partial-convolution U-Net for free-form holes (Liu et al. 2018).
 
 ``network`` holds :class:`~.network.PartialConv2d` and the U-Net, ``losses``
 the valid / hole / total-variation loss (plus perceptual and style terms when a
-VGG16 weights file is supplied) and report 003's MSE variant.
+VGG16 weights file is supplied) and a whole-image MSE variant.
 """

@@ -1,11 +1,11 @@
-"""Partial-convolution U-Net losses (Liu et al. 2018, Sec. 3.3; report 003).
+"""Partial-convolution U-Net losses (Liu et al. 2018, Sec. 3.3).
 
 Paper: ``L = L_valid + 6 L_hole + 0.05 L_perceptual + 120 (L_style_out + L_style_comp) + 0.1 L_tv``.
 The perceptual and style terms need an ImageNet VGG16, which cannot be
 downloaded here: they are used only when the user supplies a VGG16 weights
 file, and are otherwise reported as unavailable (:attr:`PConvLoss.unavailable`),
-never replaced by something else. Report 003 trained on the plain MSE:
-``mode="mse"``.
+never replaced by something else. ``mode="mse"`` is a plain whole-image MSE
+(the loss of one of the student reports this project started from; see docs/models.md).
 
 Images are ``(B, C, H, W)`` in [0, 1]; masks ``(B, 1, H, W)`` with 1 = hole
 (the paper's M is the complement: ``M = 1 - mask``).
@@ -128,7 +128,7 @@ class PConvLossWeights:
     style: float = 120.0
 
 
-#: report 003 trained on the whole-image MSE: squared errors, valid and hole
+#: the whole-image MSE (``mode="mse"``): squared errors, valid and hole
 #: weighted alike (both are normalised by the element count, so
 #: valid + hole = whole-image MSE), no TV.
 MSE_WEIGHTS = PConvLossWeights(valid=1.0, hole=1.0, tv=0.0, perceptual=0.0, style=0.0)
@@ -141,8 +141,8 @@ class PConvLoss(nn.Module):
         vgg_weights: path of an ImageNet VGG16 weights file; with it the
             perceptual (0.05) and style (120) terms are added. Without it they
             are listed in :attr:`unavailable` and left out of the total.
-        mode: ``"paper"`` (L1 distances, paper weights) or ``"mse"`` (report
-            003: whole-image mean squared error, no other term).
+        mode: ``"paper"`` (L1 distances, paper weights) or ``"mse"``
+            (whole-image mean squared error, no other term).
         weights: override the term weights (defaults depend on ``mode``).
 
     Calling it returns a dict of scalar tensors: ``total``, ``valid``,
@@ -161,7 +161,7 @@ class PConvLoss(nn.Module):
             raise OptionError(f"mode must be 'paper' or 'mse', got {mode!r}")
         if mode == "mse" and vgg_weights is not None:
             raise OptionError(
-                "report 003's MSE loss has no perceptual or style term: drop vgg_weights or use mode='paper'"
+                "the MSE loss has no perceptual or style term: drop vgg_weights or use mode='paper'"
             )
         self.mode = mode
         self.weights = weights if weights is not None else (MSE_WEIGHTS if mode == "mse" else PConvLossWeights())
@@ -170,7 +170,7 @@ class PConvLoss(nn.Module):
         self.unavailable: dict[str, str] = {}
         if self.vgg is None:
             reason = (
-                "not part of report 003's MSE loss"
+                "not part of the whole-image MSE loss (loss = 'mse')"
                 if mode == "mse"
                 else "needs ImageNet VGG16 weights: pass vgg_weights=<file> to enable it"
             )

@@ -1,5 +1,5 @@
 """Partial-convolution U-Net (Liu et al. 2018, "Image inpainting for irregular holes
-using partial convolutions"; report 003).
+using partial convolutions").
 
 Modules only. Images are ``(B, C, H, W)`` floats in [0, 1]; the public
 :class:`PConvUNet` takes the backend's hole mask (1 = hole) and converts it to

@@ -1,12 +1,12 @@
 """``pconv-unet`` plugin: options, model info and hooks (torch-free; the two-stage task is in ``task.py``).
 
-Liu et al. 2018 on the shared trainer (report 003). The U-Net's level count
+Liu et al. 2018 on the shared trainer. The U-Net's level count
 follows the training image size (7 levels at 256 px, 8 at 512) unless set.
 Loss: ``L_valid + 6 L_hole + 0.1 L_tv``, plus the perceptual (0.05) and style
 (120) terms only when the user gives an ImageNet VGG16 weights file; without
 one they are *unavailable* — logged, and listed in every checkpoint sidecar
 under ``extra.unavailable_loss_terms`` — and never replaced by something else.
-``loss = "mse"`` is report 003's whole-image MSE.
+``loss = "mse"`` is a plain whole-image MSE instead.
 
 Stages: ``train`` (Adam at train.learning_rate, paper 2e-4), then from step
 ``finetune_after + 1`` the ``finetune`` stage: learning rate
@@ -41,7 +41,7 @@ class PConvUNetOptions:
             (log2(size) - 1: 7 at 256 px, 8 at 512, 5 at 64). Fill crops are
             padded to a multiple of 2**layers.
         loss: ``paper`` (L1: valid + 6 hole + 0.1 TV, + perceptual and style with
-            ``vgg_weights``) or ``mse`` (report 003: whole-image mean squared error).
+            ``vgg_weights``) or ``mse`` (whole-image mean squared error, no paper terms).
         vgg_weights: ImageNet VGG16 weights file (.pth state_dict or .safetensors)
             enabling the perceptual (0.05) and style (120) terms; without it they
             are reported unavailable. Only read when training.
@@ -66,7 +66,7 @@ class PConvUNetOptions:
         if self.layers != 0 and not 2 <= self.layers <= 10:
             raise ValueError(f"layers must be 0 (from the image size) or between 2 and 10, got {self.layers}")
         if self.loss == "mse" and self.vgg_weights is not None:
-            raise ValueError("loss = 'mse' (report 003) has no perceptual or style term: drop vgg_weights")
+            raise ValueError("loss = 'mse' has no perceptual or style term: drop vgg_weights or use loss = 'paper'")
         if self.finetune_after < 0:
             raise ValueError(f"finetune_after must be >= 0, got {self.finetune_after}")
         if not self.finetune_learning_rate > 0:
@@ -78,10 +78,11 @@ def model_info() -> ModelInfo:
     """Describe the partial-convolution U-Net."""
     return ModelInfo(
         name=MODEL,
-        title="Partial-convolution U-Net",
+        title="Partial-convolution U-Net (Liu et al. 2018)",
         description="U-Net of partial convolutions (mask update, border renormalisation) for free-form holes; "
                     "L1 valid + 6 hole + 0.1 TV (+ VGG16 perceptual/style when supplied) or MSE",
-        source="Liu et al. 2018, 'Image Inpainting for Irregular Holes Using Partial Convolutions'; report 003",
+        source="Liu, Reda, Shih, Wang, Tao & Catanzaro 2018, 'Image Inpainting for Irregular Holes Using Partial "
+               "Convolutions' (ECCV)",
         trainable=True,
         requires=("torch",),
         default_weights=shipped_weights(__file__),

@@ -29,10 +29,11 @@ def model_info() -> ModelInfo:
     """Describe the push-pull fill."""
     return ModelInfo(
         name="push-pull",
-        title="Push-pull (pyramid)",
+        title="Push-pull pyramid fill (Gortler et al. 1996)",
         description="Fast smooth classical fill: the known pixels are pushed down an image pyramid and pulled back "
                     "up into the hole",
-        source="Gortler et al. 1996, 'The Lumigraph' (push-pull interpolation); the pre-fill of the residual models",
+        source="Gortler, Grzeszczuk, Szeliski & Cohen 1996, 'The Lumigraph' (SIGGRAPH), its push-pull "
+               "interpolation; the pre-fill of the residual models",
         trainable=False,
         requires=("torch",),
         options=PushPullOptions,

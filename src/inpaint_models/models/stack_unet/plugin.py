@@ -58,10 +58,12 @@ def model_info() -> ModelInfo:
     """Describe the stack U-Net."""
     return ModelInfo(
         name="stack-unet",
-        title="Stack U-Net (fitted to your stack)",
+        title="Stack U-Net fitted to your stack (cf. Krull et al. 2019)",
         description="Small 2.5D U-Net fitted to the stack being filled; reads the neighbouring planes and "
                     "corrects their mean (fit it first: inpaint fit)",
-        source="napari-inpaint issue 14 (self-supervised fitting, as Noise2Void does for denoising)",
+        source="Self-supervised fitting to the data being filled, as Krull, Buchholz & Jug 2019, 'Noise2Void - "
+               "Learning Denoising from Single Noisy Images' (CVPR) does for denoising; U-Net: Ronneberger, "
+               "Fischer & Brox 2015, 'U-Net: Convolutional Networks for Biomedical Image Segmentation' (MICCAI)",
         trainable=True,
         requires=("torch",),
         default_weights=None,
