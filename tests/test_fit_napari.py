@@ -37,6 +37,37 @@ def test_run_fill_fits_first_and_fills_with_the_fit(tmp_path):
     assert fit_folder("a/b", tmp_path) == tmp_path / "a_b"
 
 
+def test_the_fit_preview_is_the_stack_with_one_plane_filled(tmp_path):
+    """The preview of a fit is of the stack's shape: the stack itself, the holes of one plane filled."""
+    from inpaint_models.api_fit import fitted_checkpoint
+    from napari_inpaint.jobs import run_fill, run_fit_preview
+
+    stack, mask, _ = tiny_stack()
+    request = _request(tmp_path, stack, mask, fit_seconds=1.0)
+    run_fill(request)
+    preview = run_fit_preview(request, (2,), fitted_checkpoint(tmp_path / "fit"))
+    assert preview.shape == stack.shape and preview.dtype == stack.dtype
+    changed = preview != stack
+    assert changed[2].any() and not changed[mask == 0].any()  # the holes only...
+    assert not np.delete(changed, 2, axis=0).any()  # ...of plane 2 only
+    assert np.array_equal(stack, tiny_stack()[0])  # the image itself is never modified
+
+
+def test_fits_go_to_the_user_data_folder_unless_told(tmp_path, monkeypatch):
+    from napari_inpaint.jobs import default_fits_root, fit_folder
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    root = default_fits_root()
+    assert root == tmp_path / ".local" / "share" / "napari-inpaint" / "fits"  # platformdirs, on Linux
+    assert fit_folder("cells") == root / "cells" and not root.exists()  # nothing is made before the fit
+    (tmp_path / "taken").mkdir()
+    assert fit_folder("taken", tmp_path) == tmp_path / "taken-2"
+    (tmp_path / "a file").write_text("")
+    with pytest.raises(ValueError, match="a file; choose a folder"):
+        fit_folder("cells", tmp_path / "a file")
+
+
 def test_run_fill_learns_from_a_dask_layer_without_loading_it(tmp_path):
     """'Learn from this layer first' on a dask-backed layer: the fit reads crops window by window, the fill
     stays lazy, and the known pixels are the layer's."""
@@ -76,13 +107,19 @@ def test_stopping_the_fit_still_fills_and_cancel_stops_all(tmp_path):
 def test_learn_from_this_layer_first_in_the_inpaint_widget(make_napari_viewer, qtbot, tmp_path, monkeypatch):
     from napari_inpaint.checkpoints import store
 
-    monkeypatch.setenv("HOME", str(tmp_path))  # fits go to ~/napari-inpaint/fits
+    from napari_inpaint.jobs import default_fits_root
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # nothing goes to the real data folder
     stack, mask, _ = tiny_stack()
     viewer = make_napari_viewer()
-    viewer.add_image(stack, name="gappy stack")
-    viewer.add_labels(mask.astype(np.uint8), name="gaps")
+    image = viewer.add_image(stack, name="gappy stack", scale=(2.0, 0.5, 0.5), translate=(4.0, 10.0, -3.0))
+    viewer.add_labels(mask.astype(np.uint8), name="gaps", scale=(2.0, 0.5, 0.5), translate=(4.0, 10.0, -3.0))
+    viewer.dims.set_point(0, 4.0 + 2.0 * 2)  # plane 2 on screen
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-inpaint", "Inpaint")
     qtbot.waitUntil(lambda: widget.loaded, timeout=30_000)
+    assert widget.fits_folder.text() == str(default_fits_root())
+    fits = tmp_path / "my fits"
+    widget.fits_folder.set_text(str(fits))
     widget.set_model("telea")
     assert not widget.learn_check.isEnabled()  # nothing to learn for a classical fill
     widget.set_model("stack-unet")
@@ -95,13 +132,21 @@ def test_learn_from_this_layer_first_in_the_inpaint_widget(make_napari_viewer, q
     try:
         with qtbot.waitSignal(widget.fill_finished, timeout=120_000) as blocker:
             widget.fill_button.click()
+            assert f"the fit is saved to {fits / 'gappy stack'}" in widget.status.text()
         assert blocker.args[0] == "done", widget.status.text()
+        assert widget.status.text().endswith(f"Fit saved to {fits / 'gappy stack'}.")
+        assert (fits / "gappy stack" / "checkpoints" / "best.safetensors").is_file()
         assert "volume fill" in widget.status.text() and "held-back holes" in widget.status.text()  # the verdict
         result = viewer.layers["gappy stack inpainted"].data
         assert np.array_equal(result[~mask], stack[~mask]) and result[mask].min() > 0
         qtbot.waitUntil(lambda: any("gappy stack/best" == widget.weights_combo.itemText(i)
                                     for i in range(widget.weights_combo.count())), timeout=10_000)
         assert widget.weights_combo.currentText() == "gappy stack/best"
-        assert "fit preview" in [layer.name for layer in viewer.layers]
+        preview = viewer.layers["fit preview"]  # the stack's shape and place, the plane on screen filled
+        assert preview.data.shape == stack.shape
+        assert np.allclose(preview.scale, image.scale) and np.allclose(preview.translate, image.translate)
+        changed = np.asarray(preview.data) != stack
+        assert changed[2].any() and not changed[~mask].any() and not np.delete(changed, 2, axis=0).any()
+        assert not preview.visible  # hidden once the fill is there: it would cover the result
     finally:
         store.forget_all()

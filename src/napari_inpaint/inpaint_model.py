@@ -4,11 +4,12 @@
 with the default for the chosen image selected until the user picks one), the
 model's description, the form of its ``"fill"`` options (remembered per model
 while the dock is open), the weights (:class:`~napari_inpaint.weights_picker.WeightsPicker`),
-the device and "learn from this layer first" with its time budget.
+the device and "learn from this layer first" with its time budget and the folder its fits are saved in.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
 from qtpy.QtCore import QObject, QTimer, Signal
@@ -17,7 +18,8 @@ from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabe
 from inpaint_models.contract.datatypes import ModelInfo
 from inpaint_models.contract.options import FILL, fields_of_kind
 from napari_inpaint._dock import DEVICES
-from napari_inpaint._widgets import SMALL_WEIGHTS_NOTE, ModelComboBox, ships_small_weights
+from napari_inpaint._widgets import SMALL_WEIGHTS_NOTE, ModelComboBox, PathEdit, ships_small_weights
+from napari_inpaint.jobs import default_fits_root
 from napari_inpaint.option_form import OptionForm
 from napari_inpaint.weights_picker import WeightsPicker
 
@@ -80,6 +82,17 @@ class ModelPanel(QObject):
         learn_row.addWidget(self.learn_check, 1)
         learn_row.addWidget(self.learn_seconds)
         form.addRow("Learn", learn_row)
+        self.fits_folder = PathEdit(folder=True, placeholder="folder the fits are saved in")
+        self.fits_folder.edit.setText(str(default_fits_root()))
+        self.fits_folder.setToolTip("Each fit is saved in a folder named after the layer in here (its checkpoints, "
+                                    "previews and log); the Weights list offers it as <layer>/best")
+        form.addRow("Save fits in", self.fits_folder)
+
+    def fits_root(self) -> Path:
+        """The folder the fits go in (the field; its default, :func:`~napari_inpaint.jobs.default_fits_root`,
+        when emptied)."""
+        text = self.fits_folder.text()
+        return Path(text).expanduser() if text else default_fits_root()
 
     # -- the model list ----------------------------------------------------------------------------
     @property
@@ -145,6 +158,7 @@ class ModelPanel(QObject):
         trainable = info is not None and info.trainable
         self.learn_check.setEnabled(trainable)  # only a trainable model can learn from the layer
         self.learn_seconds.setEnabled(trainable)
+        self.fits_folder.setEnabled(trainable)
         if not trainable:
             self.learn_check.setChecked(False)
         self.weights_picker.refresh()

@@ -37,10 +37,10 @@ from inpaint_models.api import LONG_FILL_SECONDS, FillClock, format_duration, me
 from inpaint_models.api_fit import fitted_checkpoint
 from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import InpaintError
-from napari_inpaint._dock import JobSlot, PreviewReader, ProgressStatus, error_text, show_preview
+from napari_inpaint._dock import JobSlot, ProgressStatus, error_text
 from napari_inpaint._threading import Job, JobCallbacks
 from napari_inpaint.inpaint_model import ModelPanel
-from napari_inpaint.jobs import FillRequest, run_estimate, run_fill
+from napari_inpaint.jobs import FillRequest, run_estimate, run_fill, run_fit_preview
 from napari_inpaint.messages import (
     close_box,
     estimate_message,
@@ -57,6 +57,50 @@ UNDO_DEPTH = 5
 #: the image layer showing the previews of a "learn from this layer first" fit
 FIT_PREVIEW_LAYER = "fit preview"
 NOT_STARTED = "Fill cancelled before it started; nothing was changed."
+
+
+class FitPreviewer:
+    """(worker thread) When the fit writes a new preview, fill the holes of the plane on screen with its best
+    checkpoint so far (:func:`~napari_inpaint.jobs.run_fit_preview`); the GUI thread shows the result as a
+    layer of the image's shape at the image's place (:func:`show_fit_preview`).
+
+    The trainer's own preview (a grid of training crops, for the Train widget) is no picture of the stack.
+    The fit pauses while the preview fills one plane.
+    """
+
+    def __init__(self, request: FillRequest, plane: Optional[tuple[int, ...]]) -> None:
+        self._request = request
+        self._plane = plane
+        self._last: Any = None
+        self.cancel: Any = None  # the job's cancel event, once the job exists
+
+    def _stopped(self) -> bool:
+        stop_fit = self._request.stop_fit
+        return any(event is not None and event.is_set() for event in (self.cancel, stop_fit))
+
+    def __call__(self, event: ProgressEvent) -> Any:
+        path = event.preview_path
+        if event.phase != "train" or path is None or path == self._last or self._stopped():
+            return None
+        weights = fitted_checkpoint(self._request.fit_output) or event.checkpoint_path
+        if weights is None:
+            return None
+        self._last = path
+        return run_fit_preview(self._request, self._plane, weights, self._stopped)
+
+
+def show_fit_preview(viewer: Any, image: Image, preview: Any) -> None:
+    """Show the fit preview as the layer :data:`FIT_PREVIEW_LAYER`: the image's shape, scale, translation and
+    contrast (its data swapped when the layer is there, else the layer made anew)."""
+    if FIT_PREVIEW_LAYER in viewer.layers:
+        layer = viewer.layers[FIT_PREVIEW_LAYER]
+        if layer.data.shape == preview.shape and layer.ndim == image.ndim:
+            layer.data = preview
+            layer.visible = True
+            return
+        viewer.layers.remove(layer)
+    viewer.add_image(preview, name=FIT_PREVIEW_LAYER, rgb=image.rgb, scale=image.scale, translate=image.translate,
+                     contrast_limits=image.contrast_limits, colormap=image.colormap.name, blending=image.blending)
 
 
 class RunPanel(QObject):
@@ -87,6 +131,7 @@ class RunPanel(QObject):
         # them to plugins (proxies), so they are compared by membership in the layer list, not by identity
         self._undo: list[tuple[Layer, Any, Optional[Layer]]] = []
         self._mask_layer: Optional[Layer] = None  # the mask layer of the fill running (hidden after in place)
+        self._preview_plane: Optional[tuple[int, ...]] = None  # the plane the fit preview fills
         self._fill: Optional[FillRequest] = None  # the fill running (or asked about)
         self._fill_model: Optional[ModelInfo] = None
         self._started = 0.0
@@ -135,13 +180,16 @@ class RunPanel(QObject):
         return self.slot.running
 
     # -- before the fill: the estimate and its question ---------------------------------------------
-    def start(self, image: Image, request: FillRequest, info: ModelInfo, mask_layer: Optional[Layer] = None) -> Job:
+    def start(self, image: Image, request: FillRequest, info: ModelInfo, mask_layer: Optional[Layer] = None,
+              preview_plane: Optional[tuple[int, ...]] = None) -> Job:
         """Estimate the fill first (a model that runs a network), then fill; returns the job started.
 
-        ``mask_layer`` (the layer the request's mask comes from) is hidden after an in-place fill.
+        ``mask_layer`` (the layer the request's mask comes from) is hidden after an in-place fill;
+        ``preview_plane`` (stack indices; None for a 2D image) is the plane the fit preview fills.
         """
         self.last_estimate = None
         self._fill, self._fill_model, self._mask_layer = request, info, mask_layer
+        self._preview_plane = preview_plane
         close_box(self.long_fill_dialog)
         self.long_fill_dialog = None
         if self.estimate_before_fill and request.fit_seconds is None and measures(info):
@@ -237,18 +285,22 @@ class RunPanel(QObject):
         self.long_fill_dialog = None
         self._asked_long, self._fitting, self._outcome = asked, request.fit_seconds is not None, ""
         self._verdict = None
+        previewer = FitPreviewer(request, self._preview_plane) if self._fitting else None
         job = Job(
             lambda progress, cancel: run_fill(request, progress, cancel),
-            JobCallbacks(on_progress=self._on_progress,
+            JobCallbacks(on_progress=lambda event, preview: self._on_progress(image, event, preview),
                          on_done=lambda result: self._on_done(image, result, in_place, request.model),
                          on_cancelled=self._on_cancelled, on_error=self._on_error, on_finished=self._on_finished),
-            extra=PreviewReader(phase="train") if self._fitting else None,
+            extra=previewer,
             name=f"inpaint {image.name}",
         )
+        if previewer is not None:
+            previewer.cancel = job.cancel_event
         self._set_running(True)
         self.line.busy()  # busy until the first event
         if self._fitting:
-            self.status.setText(f"Learning from {image.name!r} ({request.model}, {request.fit_seconds:g} s)…")
+            self.status.setText(f"Learning from {image.name!r} ({request.model}, {request.fit_seconds:g} s); "
+                                f"the fit is saved to {request.fit_output}…")
         else:
             expected = "" if estimate is None or estimate.seconds is None else (
                 f" (estimate: about {format_duration(estimate.seconds)})")
@@ -274,9 +326,11 @@ class RunPanel(QObject):
         self.job.cancel()
         self.status.setText("Cancelling…")
 
-    def _on_progress(self, event: ProgressEvent, preview: Any) -> None:
+    def _on_progress(self, image: Image, event: ProgressEvent, preview: Any) -> None:
         if event.phase == "train":
-            self._on_fit_progress(event, preview)
+            self._on_fit_progress(event)
+            if preview is not None and image in self.viewer.layers:
+                show_fit_preview(self.viewer, image, preview)
             return
         if self._fitting:  # the fit is over: the fill's own progress from here on
             self._fitting = False
@@ -292,8 +346,8 @@ class RunPanel(QObject):
             self._asked_long = True
             self._ask_about_long_fill(remaining)
 
-    def _on_fit_progress(self, event: ProgressEvent, preview: Any) -> None:
-        """A progress event of the fit: time spent of the budget, the loss, the validation PSNR, the preview."""
+    def _on_fit_progress(self, event: ProgressEvent) -> None:
+        """A progress event of the fit: time spent of the budget, the loss, the validation PSNR."""
         stop_fit = self._fill.stop_fit
         done, text = fit_progress(event, stopping=stop_fit is not None and stop_fit.is_set())
         if fit_verdict_text(event) is not None:
@@ -301,8 +355,6 @@ class RunPanel(QObject):
         self.line.steps(done, 1000, "learning %p%")
         if text is not None:
             self.status.setText(text)
-        if preview is not None:
-            show_preview(self.viewer, FIT_PREVIEW_LAYER, preview)
 
     def long_fill_message(self, remaining: float) -> str:
         """What the "long fill" question says: the measured estimate and how to go faster."""
@@ -338,6 +390,8 @@ class RunPanel(QObject):
         if image not in self.viewer.layers:
             show_warning(f"Inpaint: the layer {image.name!r} was removed during the fill; the result is dropped")
             return
+        if FIT_PREVIEW_LAYER in self.viewer.layers:  # the preview of one plane would cover the result
+            self.viewer.layers[FIT_PREVIEW_LAYER].visible = False
         if in_place:
             self._replace_in_place(image, result, f"with {model} in {seconds:.1f} s")
             return
@@ -346,7 +400,7 @@ class RunPanel(QObject):
         meta["name"] = f"{image.name} inpainted"
         meta["metadata"] = {**dict(meta.get("metadata") or {}), "inpaint_model": model}
         self.viewer.add_layer(Layer.create(result, meta, layer_type))
-        self.status.setText(with_verdict(f"Filled {image.name!r} with {model} in {seconds:.1f} s.", self._verdict))
+        self.status.setText(self._outcome_text(f"Filled {image.name!r} with {model} in {seconds:.1f} s."))
 
     def _replace_in_place(self, image: Image, result: Any, how: str) -> None:
         """Put the result in the image layer and hide the mask layer over it (both undone by :meth:`undo`)."""
@@ -359,8 +413,13 @@ class RunPanel(QObject):
             hidden.visible = False
         self.undo_button.setEnabled(True)
         shown = f"; mask {hidden.name!r} hidden" if hidden is not None else ""
-        self.status.setText(with_verdict(f"Filled {image.name!r} in place {how}{shown} (Undo restores it).",
-                                         self._verdict))
+        self.status.setText(self._outcome_text(f"Filled {image.name!r} in place {how}{shown} (Undo restores it)."))
+
+    def _outcome_text(self, text: str) -> str:
+        """The status line after a fill: ``text``, the verdict of the fit before it and where the fit was saved."""
+        output = self._fill.fit_output if self._fill is not None else None
+        saved = f" Fit saved to {output}." if output is not None else ""
+        return with_verdict(text, self._verdict) + saved
 
     def _on_cancelled(self) -> None:
         self._outcome = "cancelled"

@@ -39,6 +39,7 @@ from napari_inpaint.inpaint_inputs import ImageMaskPanel
 from napari_inpaint.inpaint_model import ModelPanel
 from napari_inpaint.inpaint_run import RunPanel
 from napari_inpaint.jobs import FillRequest, fit_folder
+from napari_inpaint.layer_training import layer_spatial_shape
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -56,7 +57,8 @@ PHOTO_SHAPE = (512, 512, 3)
 CONTROLS = {
     "inputs": ("image_combo", "plane_current", "plane_all", "planes_row", "volume_check", "mask_combo",
                "new_mask_button", "brush_size", "dilation"),
-    "models": ("model_combo", "model_description", "options", "device_combo", "learn_check", "learn_seconds"),
+    "models": ("model_combo", "model_description", "options", "device_combo", "learn_check", "learn_seconds",
+               "fits_folder"),
     "run": ("result_new", "result_inplace", "fill_button", "cancel_button", "undo_button", "progress", "status"),
 }
 
@@ -221,7 +223,8 @@ class InpaintWidget(QWidget):
         """The fill the dock's fields describe.
 
         Raises:
-            ValueError: no image, no mask, no model, or a plane that cannot be chosen.
+            ValueError: no image, no mask, no model, a plane that cannot be chosen, or (learning first)
+                a fit folder that is a file.
         """
         image = self.inputs.image()
         if image is None:
@@ -242,7 +245,7 @@ class InpaintWidget(QWidget):
             options=self.options.values(), plane=self.inputs.plane(image), dilation=self.dilation.value(),
             registry=self.registry, volume_axis=self.inputs.volume_axis(image),
             fit_seconds=float(self.learn_seconds.value()) if learn else None,
-            fit_output=fit_folder(image.name) if learn else None,
+            fit_output=fit_folder(image.name, self.models.fits_root()) if learn else None,
             stop_fit=threading.Event() if learn else None,
         )
 
@@ -267,7 +270,19 @@ class InpaintWidget(QWidget):
         info = self.model_info()
         if info.trainable:
             avoid_triton_llvm_clash()  # neural models import torch in the worker
-        return self.run.start(self.inputs.image(), request, info, mask_layer=self.mask_combo.value())
+        image = self.inputs.image()
+        return self.run.start(image, request, info, mask_layer=self.mask_combo.value(),
+                              preview_plane=self._preview_plane(image, request))
+
+    def _preview_plane(self, image, request: FillRequest) -> Optional[tuple[int, ...]]:
+        """The plane the fit preview fills: the one filled, else the one on screen (the first in a 3D view);
+        None for a 2D image."""
+        if request.plane is not None:
+            return tuple(request.plane)
+        try:
+            return self.inputs.current_plane(image)
+        except ValueError:  # the stack is shown in 3D
+            return (0,) * (len(layer_spatial_shape(image)) - 2)
 
     def cancel(self) -> None:
         """Ask the running fill (or its estimate) to stop (see :meth:`RunPanel.cancel`)."""

@@ -9,6 +9,7 @@ and tests call the same functions directly, without a GUI.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
@@ -179,15 +180,50 @@ def run_fit(request: FillRequest, image: np.ndarray, mask: np.ndarray, progress:
     return weights
 
 
-def fit_folder(layer_name: str, root: Optional[Path] = None) -> Path:
-    """A new run folder for a fit of layer ``layer_name``: ``~/napari-inpaint/fits/<name>`` (``-2``... when taken).
+def default_fits_root() -> Path:
+    """Where "learn from this layer first" saves its fits unless the dock says otherwise: the user's data
+    folder for napari-inpaint (platformdirs: ``~/.local/share/napari-inpaint/fits`` on Linux,
+    ``~/Library/Application Support/napari-inpaint/fits`` on macOS, ``%LOCALAPPDATA%\\napari-inpaint\\fits``
+    on Windows). Nothing is created here."""
+    from platformdirs import user_data_dir
 
+    return Path(user_data_dir("napari-inpaint", appauthor=False)) / "fits"
+
+
+def run_fit_preview(request: FillRequest, plane: Optional[Sequence[int]], weights: Path,
+                    cancel: CancelCheck = None) -> Any:
+    """The fit preview: the request's image with the holes of one plane filled with the fit's ``weights`` so far.
+
+    Args:
+        request: the "learn from this layer first" fill (its image, mask, model, options, volume axis).
+        plane: stack indices of the plane to fill (the one on screen), or None (a 2D image: all of it).
+        weights: a checkpoint of the running fit.
+        cancel: stops the preview's fill (it raises ``Cancelled``).
+
+    Returns:
+        An array of the image's shape and dtype (a dask array for a lazy image):
+        the image, with ``plane``'s holes filled -- a layer at the image's place.
+    """
+    preview = dataclasses.replace(request, plane=None if plane is None else tuple(plane), weights=Path(weights),
+                                  fit_seconds=None, fit_output=None, stop_fit=None)
+    return run_fill(preview, None, cancel)
+
+
+def fit_folder(layer_name: str, root: Optional[Path] = None) -> Path:
+    """A new run folder for a fit of layer ``layer_name``: ``<root>/<name>`` (``-2``... when taken).
+
+    ``root``: the folder the fits go in (default :func:`default_fits_root`).
     The folder's name is what the weights list shows (``<name>/best``), so it
     is the layer's name, with characters a file name cannot hold replaced.
+
+    Raises:
+        ValueError: ``root`` is a file, not a folder.
     """
     from napari_inpaint.layer_training import file_stem
 
-    root = root if root is not None else Path.home() / "napari-inpaint" / "fits"
+    root = Path(root).expanduser() if root is not None else default_fits_root()
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"the fit folder {root} is a file; choose a folder")
     stem = file_stem(layer_name)
     folder, number = root / stem, 1
     while folder.exists():
