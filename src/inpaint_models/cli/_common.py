@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
@@ -46,34 +47,57 @@ def progress_bar(total: int, description: str, quiet: bool = False, unit: str = 
     return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
-class EventProgress:
-    """A progress callback for ``fill`` / ``evaluate`` that drives a tqdm bar.
+#: a bar over the whole of a fill or an evaluation appears once it has run this long (seconds)
+BAR_DELAY = 1.0
+#: the bar's layout: how much is done, time spent and left, and where the job is (no rates: a fill's items
+#: differ too much in size for "regions per second" to mean anything)
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}"
 
-    The bar is created on the first event whose ``total`` is above the
-    threshold, so a small job prints nothing. Use as a context manager.
+
+class EventProgress:
+    """A progress callback for ``fill`` / ``evaluate`` that drives one tqdm bar on stderr over the whole job.
+
+    ``subject`` names what is worked on (a file name); the bar reads ``<phase> <subject>``.
+
+    The bar counts the share of the job done (:class:`~inpaint_models.contract.progress.WorkDone`:
+    regions, and the steps inside a region, so a long diffusion fill of one region
+    moves step by step) and appears once the job has run for :data:`BAR_DELAY`
+    seconds, so a quick fill prints nothing. A finished job's bar ends at 100 %.
+    Use as a context manager.
     """
 
-    def __init__(self, description: str, quiet: bool = False, unit: str = "img") -> None:
-        self.description = description
-        self.unit = unit
+    def __init__(self, subject: str = "", quiet: bool = False) -> None:
+        from inpaint_models.contract.progress import WorkDone
+
+        self.description = subject  # the bar reads "<phase> <subject>", e.g. "fill astronaut.png"
         self.quiet = quiet
         self.bar = None
-        self._total = 0
+        self.work = WorkDone()
+        self.started = time.monotonic()
 
     def __call__(self, event: ProgressEvent) -> None:
-        if self.bar is None or event.total != self._total:
-            self.close()
-            self._total = event.total
-            self.bar = progress_bar(event.total, self.description, self.quiet, self.unit)
-            if self.bar is None:
-                return
-        self.bar.n = min(event.step, event.total)
-        if event.message:
-            self.bar.set_postfix_str(event.message, refresh=False)
+        phase = self.work.phase
+        self.work.update(event)
+        if self.quiet:
+            return
+        if self.bar is not None and self.work.phase != phase:
+            self.close()  # a new phase (a lazy fill's scan, then its fill): a new bar
+        if self.bar is None and time.monotonic() - self.started < BAR_DELAY:
+            return  # a quick job prints nothing
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100, desc=f"{self.work.phase or event.phase} {self.description}".rstrip(),
+                            bar_format=BAR_FORMAT, file=sys.stderr, dynamic_ncols=True, leave=False)
+        self.bar.n = round(100 * self.work.fraction, 1)
+        self.bar.set_postfix_str(self.work.text, refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
+            if self.work.finished:
+                self.bar.n = 100
+                self.bar.refresh()
             self.bar.close()
             self.bar = None
 

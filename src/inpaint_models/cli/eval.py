@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     weights = parse_named_paths(args.weights, "--weights")
     for path in weights.values():
         check_weights_path(path)
-    with EventProgress("eval", args.quiet) as progress:
+    with EventProgress(quiet=args.quiet) as progress:
         rows = evaluate(
             args.models,
             args.data,
