@@ -30,6 +30,7 @@ from typing import Any, Literal, Mapping, Optional, Union, get_args, get_origin
 
 from inpaint_models.contract.datatypes import ModelInfo
 from inpaint_models.contract.errors import OptionError, UnknownOptionError
+from inpaint_models.contract.suggest import did_you_mean
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -220,8 +221,10 @@ def build_options(info: ModelInfo, given: Mapping[str, Any]) -> Any:
     if unknown:
         known = ", ".join(sorted(fields)) if fields else "none"
         plural = "s" if len(unknown) > 1 else ""
+        hint = did_you_mean(unknown[0], fields) if len(unknown) == 1 else ""
         raise UnknownOptionError(
-            f"model {info.name!r} has no option{plural} {', '.join(map(repr, unknown))}; its options are: {known}"
+            f"model {info.name!r} has no option{plural} {', '.join(map(repr, unknown))}{hint}; "
+            f"its options are: {known}"
         )
     types = option_types(info.options)
     values = {key: coerce_value(key, types.get(key, Any), value) for key, value in given.items()}
