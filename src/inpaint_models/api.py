@@ -32,6 +32,7 @@ from typing import Any, Optional, Union
 
 from inpaint_models.contract.datatypes import ModelInfo, Reporter
 from inpaint_models.contract.registry import ModelRegistry, default_registry
+from inpaint_models.io.zarrio import MISSING_CHUNKS, check_chunks
 from inpaint_models.pipeline.defaults import default_model  # noqa: F401 (the front's)
 from inpaint_models.pipeline.estimate import (  # noqa: F401 (the front of the estimate, for the CLI and napari)
     LONG_FILL_SECONDS,
@@ -43,7 +44,7 @@ from inpaint_models.pipeline.estimate import (  # noqa: F401 (the front of the e
     with_steps,
 )
 from inpaint_models.pipeline.layout import ChannelAxis, VolumeAxis
-from inpaint_models.pipeline.lazy_inputs import is_lazy  # noqa: F401 (the front's)
+from inpaint_models.pipeline.lazy_inputs import is_lazy, is_zarr  # noqa: F401 (is_lazy: the front's)
 from inpaint_models.pipeline.plan import (  # noqa: F401 (checked_layout and resolve_weights: for api_fit and the CLI)
     FillRequest,
     checked_layout,
@@ -85,6 +86,7 @@ def fill(
     progress: Optional[Reporter] = None,
     cancel: Optional[CancelCheck] = None,
     registry: Optional[ModelRegistry] = None,
+    missing_chunks: str = "warn",
     **options: Any,
 ) -> ArrayLike:
     """Inpaint the masked pixels of an image, or of a stack plane by plane or as a volume (see the module docstring).
@@ -127,6 +129,12 @@ def fill(
         cancel: a ``threading.Event`` or a callable returning True to stop; the
             fill then raises :class:`~inpaint_models.contract.errors.Cancelled`.
         registry: the plugin registry (default: installed plugins).
+        missing_chunks: a zarr ``image`` whose store lacks chunks (zarr reads them
+            as the fill value, silently): ``"warn"`` (default, a
+            :class:`~inpaint_models.io.zarrio.MissingChunksWarning` naming them),
+            ``"error"`` (an InpaintError, before any work) or ``"ignore"`` (no
+            check). Only the store's key listing is read. The mask is not checked:
+            its unwritten chunks are its empty ones.
         **options: the model's options (see ``model_info(model).options``).
 
     Returns:
@@ -139,8 +147,14 @@ def fill(
         InpaintError (a ValueError) subclasses naming the problem: shape mismatch,
         NaN/inf, known values spanning more than float32 holds, unsupported dtype,
         unknown model or option, bad volume axis, mask covering a whole plane (a
-        whole volume in volume mode), image too small for the model, missing weights.
+        whole volume in volume mode), image too small for the model, missing weights,
+        missing chunks of a zarr image with ``missing_chunks="error"``, a chunk of a zarr
+        input that cannot be decoded (when it is read).
     """
+    if is_zarr(image):
+        check_chunks(image, missing_chunks, stacklevel=2)
+    elif missing_chunks not in MISSING_CHUNKS:
+        check_chunks(None, missing_chunks)  # the one message for a bad choice
     request = FillRequest(model=model, weights=weights, device=device, channel_axis=channel_axis,
                           volume_axis=volume_axis, margin=margin, volume_margin=volume_margin, registry=registry,
                           options=options)

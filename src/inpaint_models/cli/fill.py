@@ -117,6 +117,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="fill on a running dask cluster (e.g. tcp://host:8786): the crops go to its workers; for zarr "
         "stores and TIFFs read chunk by chunk (an IMAGE.zarr, -o OUT.zarr, or a TIFF over 2 GiB)",
     )
+    parser.add_argument(
+        "--missing-chunks", choices=("warn", "error", "ignore"), default="warn",
+        help="a zarr IMAGE whose store lacks chunks (zarr reads them as its fill value): warn (default, naming "
+        "them), error (stop before filling) or ignore (sparse stores written without empty chunks)",
+    )
     add_quiet(parser)
     return parser
 
@@ -273,8 +278,9 @@ def _run_single(job: FillJob, image_path: Path, mask_path: Path, output: str) ->
     if out.suffix.lower() not in imageio.IMAGE_SUFFIXES:
         raise InpaintError(f"output {out} needs an image suffix: {', '.join(imageio.IMAGE_SUFFIXES)}")
     image, axes = imageio.read_image_with_axes(image_path)
+    imageio.check_writable(out, image.shape, image.dtype, axes)  # a format that cannot hold it: before the fill
     mask = imageio.read_mask(mask_path)
-    with EventProgress(f"fill {image_path.name}", job.args.quiet, unit="region") as progress:
+    with EventProgress(image_path.name, job.args.quiet) as progress:
         filled = job.fill(image, mask, axes, image_path.name, progress, announce=True)
     imageio.write_image(out, filled, axes=axes)
     print(out)
@@ -289,6 +295,7 @@ def _run_sample(job: FillJob, output: str) -> int:
     if out.is_dir():
         out = out / "astronaut_filled.png"
     image, mask = sample_photo_with_mask()
+    imageio.check_writable(out, image.shape, image.dtype, "YXS")
     filled = job.fill(image, mask, "YXS", "the sample photo", announce=True)
     imageio.write_image(out, filled)
     print(out)
@@ -380,6 +387,7 @@ def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> 
             try:
                 imageio.refuse_overwrite(out, image_path, mask_file)
                 image, axes = imageio.read_image_with_axes(image_path)
+                imageio.check_writable(out, image.shape, image.dtype, axes)
                 filled = job.fill(image, imageio.read_mask(mask_file), axes, image_path.name)
                 imageio.write_image(out, filled, axes=axes)
             except InpaintError as error:  # one bad file must not stop the rest
@@ -417,9 +425,11 @@ def _run_lazy(job: FillJob, image_path: Path, mask_path: Path, output: str) -> i
                            f"{zarrio.LAZY_TIFF_BYTES >> 30} GiB): write the result to a zarr store, -o OUT.zarr")
     if job.fit_seconds is not None:
         raise InpaintError("--fit reads the whole image: it does not take zarr stores or big TIFFs")
-    source = zarrio.open_lazy(image_path)
+    zarrio.check_output(out)  # before the fill, not after it
+    source = zarrio.open_lazy(image_path, missing_chunks=getattr(args, "missing_chunks", "warn"))
     lazy_mask = zarrio.is_zarr_path(mask_path) or zarrio.is_big_tiff(mask_path)
-    mask = zarrio.open_lazy(mask_path).array if lazy_mask else imageio.read_mask(mask_path)
+    # a mask's unwritten chunks are its empty ones (zarr writes none for an all-zero chunk): not a loss
+    mask = zarrio.open_lazy(mask_path, missing_chunks="ignore").array if lazy_mask else imageio.read_mask(mask_path)
     if args.channel_axis == "auto" and "C" in source.axes:  # OME-Zarr's TCZYX: say where C is
         args.channel_axis = source.axes.index("C")
         if mask.ndim == source.array.ndim and mask.shape[args.channel_axis] == 1:  # a label image's C of 1
@@ -427,7 +437,7 @@ def _run_lazy(job: FillJob, image_path: Path, mask_path: Path, output: str) -> i
     with contextlib.ExitStack() as stack:
         if getattr(args, "scheduler", None) is not None:
             stack.enter_context(_dask_client(args.scheduler))
-        progress = stack.enter_context(_PhaseProgress(image_path.name, args.quiet))
+        progress = stack.enter_context(EventProgress(image_path.name, args.quiet))  # a bar per phase: scan, fill
         filled = job.fill(source.array, mask, source.axes, image_path.name, progress)
         progress.close()
         report = zarrio.write_zarr(out, filled, source, compute=lambda stored: _compute_write(stored, args.quiet))
@@ -436,35 +446,6 @@ def _run_lazy(job: FillJob, image_path: Path, mask_path: Path, output: str) -> i
              f"fractions of the level above); the metadata lists levels {', '.join(report.written)}")
     print(out)
     return 0
-
-
-class _PhaseProgress:
-    """One progress bar per phase of a lazy fill: mask chunks scanned, then regions filled."""
-
-    def __init__(self, name: str, quiet: bool) -> None:
-        self.name, self.quiet = name, quiet
-        self.phase: Optional[str] = None
-        self.bar: Optional[EventProgress] = None
-
-    def __call__(self, event: Any) -> None:
-        if event.phase != self.phase:
-            self.close()
-            self.phase = event.phase
-            unit = "chunk" if event.phase == "scan" else "region"
-            self.bar = EventProgress(f"{event.phase} {self.name}", self.quiet, unit=unit)
-        assert self.bar is not None
-        self.bar(event)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def __enter__(self) -> "_PhaseProgress":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def _compute_write(stored: Any, quiet: bool) -> None:
@@ -488,6 +469,16 @@ def _dask_client(address: str) -> Any:
         raise InpaintError(f"cannot reach the dask scheduler at {address}: {error}") from None
 
 
+def _existing(path: str, what: str) -> Path:
+    """``path`` as a Path if something is there (a broken link or a symlink loop is named as such)."""
+    found = Path(path)
+    if not found.exists():
+        if os.path.lexists(found):
+            raise InpaintError(f"{what} path is a broken symlink or a symlink loop: {found}")
+        raise InpaintError(f"{what} file or folder not found: {found}")
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
     """Fill one image, a folder or the sample, as the arguments say."""
     from inpaint_models.io import imageio
@@ -502,11 +493,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_sample(FillJob(args), args.output)
     if image is None or mask is None:
         raise InpaintError("give an IMAGE and a MASK (files, or --image DIR --mask DIR|FILE), or --sample")
-    image_path, mask_path = Path(image), Path(mask)
-    if not image_path.exists():
-        raise InpaintError(f"image file or folder not found: {image_path}")
-    if not mask_path.exists():
-        raise InpaintError(f"mask file or folder not found: {mask_path}")
+    image_path, mask_path = _existing(image, "image"), _existing(mask, "mask")
     job = FillJob(args)
     from inpaint_models.io import zarrio
 

@@ -9,13 +9,19 @@
 A format that cannot hold an array (a float image as PNG, a 16-bit image as
 JPEG, a stack as anything but TIFF) is refused with an :class:`InpaintError`
 saying which suffix to use instead: nothing is silently converted or
-truncated. Files are written to a temporary name first and then renamed, so an
-interrupted write never leaves half a file behind.
+truncated; :func:`check_writable` makes the same checks from a shape and dtype
+alone, before the work that makes the array. Files are written to a temporary
+name first and then renamed (:mod:`inpaint_models.io.atomic`), so an interrupted
+write never leaves half a file behind, and the next write of the same file removes
+the temporary a killed one left. Only regular files are read (:func:`check_readable`):
+a folder, FIFO, device, symlink loop or empty file is refused as such.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from os import PathLike
 from pathlib import Path
 from typing import Optional, Union
@@ -38,6 +44,8 @@ _EIGHT_BIT_ONLY = JPEG_SUFFIXES | {".bmp", ".webp"}
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "check_readable",
+    "check_writable",
     "is_image_file",
     "list_images",
     "read_image",
@@ -66,11 +74,29 @@ def list_images(directory: PathType) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
 
 
-def _check_readable(path: Path, what: str) -> None:
-    if not path.exists():
-        raise InpaintError(f"{what} file not found: {path}")
-    if path.is_dir():
-        raise InpaintError(f"{what} path is a folder, not a file: {path}")
+def check_readable(path: PathType, what: str = "image") -> Path:
+    """``path`` as a Path when it is a regular file with content, else an :class:`InpaintError` saying what it is.
+
+    Refused before any read: a missing path, a symlink loop, a folder, a FIFO,
+    a device or socket (reading one would block or never end), an empty file.
+    """
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode  # follows symlinks: a link to a regular file is one
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise InpaintError(f"{what} path is a symlink loop: {p}") from None
+        if isinstance(error, FileNotFoundError) or error.errno == errno.ENOTDIR:
+            raise InpaintError(f"{what} file not found: {p}") from None
+        raise InpaintError(f"cannot read {what} file {p}: {error.strerror or error}") from None
+    if stat.S_ISDIR(mode):
+        raise InpaintError(f"{what} path is a folder, not a file: {p}")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise InpaintError(f"{what} path is {kind}, not a regular file: {p}")
+    if p.stat().st_size == 0:
+        raise InpaintError(f"cannot read {what} file {p}: the file is empty")
+    return p
 
 
 # --------------------------------------------------------------------------- reading
@@ -134,7 +160,7 @@ def read_image_with_axes(path: PathType) -> tuple[np.ndarray, str]:
         InpaintError: the file is missing or cannot be decoded (the message names it).
     """
     p = Path(path)
-    _check_readable(p, "image")
+    check_readable(p, "image")
     if p.suffix.lower() in TIFF_SUFFIXES:
         data, axes = _read_tiff(p)
         if len(axes) != data.ndim:  # exotic files: do not guess
@@ -169,7 +195,7 @@ def read_mask(path: PathType) -> np.ndarray:
         InpaintError: the file is missing or cannot be decoded.
     """
     p = Path(path)
-    _check_readable(p, "mask")
+    check_readable(p, "mask")
     if p.suffix.lower() not in TIFF_SUFFIXES:
         return _masks.load_mask(p)
     data, axes = _read_tiff(p)
@@ -188,38 +214,81 @@ def read_mask(path: PathType) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- writing
-def _check_writable(path: Path, array: np.ndarray) -> np.ndarray:
-    """The array as OpenCV will encode it (BGR, uint8/uint16), or an InpaintError."""
+def check_writable(path: PathType, shape: tuple[int, ...], dtype: np.dtype, axes: Optional[str] = None) -> Path:
+    """Check, before any work, that an array of ``shape`` and ``dtype`` can be written to ``path``; returns the Path.
+
+    The same checks :func:`write_image` makes, without the array, so a front
+    end can refuse a bad output before a long fill rather than after it.
+    ``axes`` (as :func:`read_image_with_axes` gives them) tells a ``(Z, H, W)``
+    stack from an ``(H, W, C)`` image in the message.
+
+    Raises:
+        InpaintError: an unknown suffix, a missing folder, a folder at ``path``, an
+            empty shape, or a format that cannot hold the dtype or shape (the message
+            suggests a suffix that can: a 16-bit image to .jpg, a stack to .png...).
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InpaintError(
+            f"cannot write {p.name}: unknown image suffix {p.suffix or '(none)'!r}; use one of "
+            + ", ".join(IMAGE_SUFFIXES)
+        )
+    shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+    if 0 in shape or not shape:
+        raise InpaintError(f"cannot write {p.name}: the image is empty (shape {shape})")
+    if not p.parent.is_dir():
+        raise InpaintError(f"cannot write {p}: folder {p.parent} does not exist")
+    if p.is_dir():
+        raise InpaintError(f"cannot write {p}: it is a folder")
+    if suffix in TIFF_SUFFIXES:
+        if dtype.kind not in "biuf":
+            raise InpaintError(f"cannot write a {dtype} array to {p.name}")
+        return p
+    if axes is not None and len(axes) == len(shape) > 2 and not axes.endswith("S"):  # a stack, not colour samples
+        raise InpaintError(f"cannot write a {len(shape)}-D stack of shape {shape} ({dtype}) to {p.name}: "
+                           f"{_format_name(p)} holds one 2-D image; use .tif for stacks")
+    problem = _flat_format_problem(p, shape, np.dtype(np.uint8) if dtype == np.bool_ else dtype)
+    if problem:
+        raise InpaintError(problem)
+    return p
+
+
+def _flat_format_problem(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> Optional[str]:
+    """Why a PNG / JPEG / BMP / WebP file cannot hold an image of ``shape`` and ``dtype`` (None: it can)."""
     suffix = path.suffix.lower()
+    if len(shape) == 3 and shape[2] == 1:
+        shape = shape[:2]
+    fmt = _format_name(path)
+    if len(shape) not in (2, 3):
+        return (f"cannot write a {len(shape)}-D array of shape {shape} to {path.name}: "
+                f"{fmt} holds one 2-D image; use .tif for stacks")
+    if len(shape) == 3 and shape[2] not in (3, 4):
+        return (f"cannot write an image with {shape[2]} channels to {path.name}: "
+                f"{fmt} holds grey, RGB or RGBA; use .tif")
+    if len(shape) == 3 and shape[2] == 4 and suffix in JPEG_SUFFIXES:
+        return f"cannot write an RGBA image to {path.name}: JPEG has no alpha; use .png or .tif"
+    if suffix == ".png":
+        if dtype not in (np.uint8, np.uint16):
+            return (f"cannot write a {dtype} image to {path.name}: PNG holds 8- or 16-bit unsigned "
+                    f"integers only; use .tif to keep the values")
+    elif dtype != np.uint8:
+        better = ".png or .tif" if dtype == np.uint16 else ".tif"
+        return (f"cannot write a {dtype} image to {path.name}: {fmt} holds 8-bit images only; "
+                f"use {better} to keep the values")
+    return None
+
+
+def _format_name(path: Path) -> str:
+    return path.suffix.lower().lstrip(".").upper().replace("JPG", "JPEG")
+
+
+def _encodable(array: np.ndarray) -> np.ndarray:
+    """A checked (:func:`check_writable`) array as OpenCV encodes it: BGR(A), uint8 / uint16, no channel axis of 1."""
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * np.uint8(255)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
-    fmt = suffix.lstrip(".").upper().replace("JPG", "JPEG")
-    if array.ndim not in (2, 3):
-        raise InpaintError(
-            f"cannot write a {array.ndim}-D array of shape {array.shape} to {path.name}: "
-            f"{fmt} holds one 2-D image; use .tif for stacks"
-        )
-    if array.ndim == 3 and array.shape[2] not in (3, 4):
-        raise InpaintError(
-            f"cannot write an image with {array.shape[2]} channels to {path.name}: "
-            f"{fmt} holds grey, RGB or RGBA; use .tif"
-        )
-    if array.ndim == 3 and array.shape[2] == 4 and suffix in JPEG_SUFFIXES:
-        raise InpaintError(f"cannot write an RGBA image to {path.name}: JPEG has no alpha; use .png or .tif")
-    if suffix == ".png":
-        if array.dtype not in (np.uint8, np.uint16):
-            raise InpaintError(
-                f"cannot write a {array.dtype} image to {path.name}: PNG holds 8- or 16-bit unsigned "
-                f"integers only; use .tif to keep the values"
-            )
-    elif array.dtype != np.uint8:
-        better = ".png or .tif" if array.dtype == np.uint16 else ".tif"
-        raise InpaintError(
-            f"cannot write a {array.dtype} image to {path.name}: {fmt} holds 8-bit images only; "
-            f"use {better} to keep the values"
-        )
     if array.ndim == 3 and array.shape[2] == 3:
         return cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2BGR)
     if array.ndim == 3 and array.shape[2] == 4:
@@ -232,8 +301,6 @@ def _encode_tiff(path: Path, array: np.ndarray, axes: Optional[str] = None) -> b
 
     import tifffile
 
-    if array.dtype.kind not in "biuf":
-        raise InpaintError(f"cannot write a {array.dtype} array to {path.name}")
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * np.uint8(255)
     if axes is not None and (len(axes) != array.ndim or "Q" in axes):
@@ -260,38 +327,30 @@ def write_image(path: PathType, array: np.ndarray, axes: Optional[str] = None) -
             arrays are written as 0 / 255.
         axes: for TIFF, the axes to record (as :func:`read_image_with_axes`
             returns them, e.g. ``"ZYX"``), so a stack's Z or T axis survives
-            a round trip; ignored for other formats and when it contains ``Q``.
+            a round trip (not recorded when it contains ``Q``); for other formats
+            it only tells a stack from colour samples in an error message.
 
     Returns:
         The path written.
 
     Raises:
         InpaintError: the suffix is not supported, or the format cannot hold
-            the array's dtype or shape (the message suggests one that can).
+            the array's dtype or shape (the message suggests one that can):
+            :func:`check_writable`.
     """
-    p = Path(path)
     array = np.asarray(array)
+    p = check_writable(path, array.shape, array.dtype, axes)
     suffix = p.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise InpaintError(
-            f"cannot write {p.name}: unknown image suffix {p.suffix or '(none)'!r}; use one of "
-            + ", ".join(IMAGE_SUFFIXES)
-        )
-    if array.size == 0:
-        raise InpaintError(f"cannot write {p.name}: the image is empty (shape {array.shape})")
-    if not p.parent.is_dir():
-        raise InpaintError(f"cannot write {p}: folder {p.parent} does not exist")
     if suffix in TIFF_SUFFIXES:
         payload = _encode_tiff(p, array, axes)
     else:
-        encodable = _check_writable(p, array)
         params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix in JPEG_SUFFIXES else []
-        ok, buffer = cv2.imencode(suffix, encodable, params)
+        ok, buffer = cv2.imencode(suffix, _encodable(array), params)
         if not ok:
             raise InpaintError(f"cannot write {p.name}: OpenCV could not encode the image")
         payload = buffer.tobytes()
     try:
-        atomic_write_bytes(p, payload)  # temp file + rename: an interrupted write leaves no half file
+        atomic_write_bytes(p, payload)  # temp file + rename; a killed write's stale temporaries are removed
     except OSError as error:
         raise InpaintError(f"cannot write {p}: {error.strerror or error}") from None
     return p

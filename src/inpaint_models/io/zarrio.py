@@ -16,7 +16,10 @@ group's attributes (axes, scales, OMERO display settings) are copied.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
+import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 
 from inpaint_models.contract.errors import InpaintError
+from inpaint_models.io.atomic import atomic_directory
 
 if TYPE_CHECKING:  # dask is imported when a store is opened: \`inpaint fill photo.png\` does not pay for it
     import dask.array as da
@@ -73,55 +77,219 @@ def is_big_tiff(path: Path) -> bool:
     return path.suffix.lower() in TIFF_SUFFIXES and path.is_file() and path.stat().st_size > LAZY_TIFF_BYTES
 
 
-def _multiscales(attributes: dict[str, Any]) -> Optional[list]:
+class MissingChunksWarning(UserWarning):
+    """A zarr image lacks chunks: they read as its fill value (zarr says nothing), see :func:`check_chunks`."""
+
+
+#: what to do about an image's missing chunks (:func:`check_chunks`)
+MISSING_CHUNKS = ("warn", "error", "ignore")
+_NAMED_CHUNKS = 5  # a message names this many missing chunks, then says how many more
+
+
+def _multiscales(attributes: dict[str, Any]) -> Any:
     if "multiscales" in attributes:
         return attributes["multiscales"]
     ome = attributes.get("ome")  # OME-Zarr 0.5 nests its metadata under "ome"
     return ome.get("multiscales") if isinstance(ome, dict) else None
 
 
-def open_lazy(path: Path) -> LazyImage:
-    """Open a zarr array, an OME-Zarr group (its full-resolution level) or a TIFF without reading the pixels.
+def describe(array: Any) -> str:
+    """Where a zarr array is stored, for messages: its folder on disk, else the store's URL."""
+    root = getattr(array.store, "root", None)
+    if root is not None:
+        return str(Path(root) / array.path) if array.path else str(root)
+    return str(array.store_path)
+
+
+def missing_chunks(array: Any) -> tuple[list[str], int]:
+    """The storage keys of a zarr array's chunks (shards, when sharded) absent from its store, and how many it has.
+
+    Only the store's key listing is read, never chunk data: one listing of the
+    array's prefix and a set lookup per chunk of the grid. A missing chunk reads
+    as the array's fill value. Chunks inside a shard are not looked into.
+    """
+    from zarr.core.sync import sync  # zarr's own bridge to its asynchronous store API
+
+    async def listing() -> list[str]:
+        return [key async for key in array.store.list_prefix(prefix)]
+
+    prefix = f"{array.path}/" if array.path else ""
+    present = {key[len(prefix):] for key in sync(listing())}
+    grid = [math.ceil(size / step) for size, step in zip(array.shape, array.shards or array.chunks)]
+    encode = array.metadata.encode_chunk_key
+    missing = [key for key in map(encode, itertools.product(*map(range, grid))) if key not in present]
+    return missing, math.prod(grid)
+
+
+def check_chunks(array: Any, missing: str = "warn", name: Optional[str] = None, stacklevel: int = 2) -> int:
+    """Say whether a zarr image has missing chunks (which zarr reads as its fill value, silently); returns how many.
+
+    Args:
+        array: a ``zarr.Array``.
+        missing: ``"warn"`` (a :class:`MissingChunksWarning` naming the first
+            chunks and the count), ``"error"`` (an :class:`InpaintError`) or
+            ``"ignore"`` (no check: nothing is listed).
+        name: the array's name in messages (default: where it is stored).
+
+    A chunk is missing when it was lost (a copy or a write that did not finish)
+    or never written: zarr leaves out chunks equal to the fill value unless the
+    array was written with ``write_empty_chunks=True``, so a sparse image may
+    be complete; the message says both.
 
     Raises:
-        InpaintError: not a readable zarr store or TIFF, or a zarr group that is neither OME-Zarr nor one array.
+        InpaintError: ``missing="error"`` and chunks are missing, or ``missing`` is not one of :data:`MISSING_CHUNKS`.
+    """
+    if missing not in MISSING_CHUNKS:
+        raise InpaintError(f"missing chunks: choose one of {', '.join(MISSING_CHUNKS)}, not {missing!r}")
+    if missing == "ignore":
+        return 0
+    absent, total = missing_chunks(array)
+    if not absent:
+        return 0
+    more = len(absent) - _NAMED_CHUNKS
+    named = ", ".join(absent[:_NAMED_CHUNKS]) + (f" and {more} more" if more > 0 else "")
+    fill_value = np.asarray(array.fill_value).tolist()
+    text = (f"{name or describe(array)}: {len(absent)} of {total} chunks are missing ({named}); they read as the fill "
+            f"value {fill_value!r}. Lost chunks (an interrupted copy or write) must be restored; chunks zarr "
+            f"left out because they equal the fill value are fine")
+    if missing == "error":
+        raise InpaintError(text)
+    warnings.warn(text + " (missing chunks 'ignore' silences this, 'error' refuses)", MissingChunksWarning,
+                  stacklevel=stacklevel + 1)
+    return len(absent)
+
+
+class _CheckedReads:
+    """A zarr array whose reads fail as one :class:`InpaintError` naming the store and the region (a corrupt chunk).
+
+    Handed to :func:`dask.array.from_array` in place of the array: each task reads
+    its chunk through :meth:`__getitem__`. A codec error (``Zstd decompression
+    error``, a truncated file, a wrong size) becomes ``<store>: cannot read
+    [rows, columns...]: <the codec's message>``.
+    """
+
+    def __init__(self, array: Any, name: str) -> None:
+        self.array, self.name = array, name
+        self.shape, self.dtype, self.ndim = tuple(array.shape), np.dtype(array.dtype), len(array.shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.array[key])
+        except MemoryError:
+            raise
+        except Exception as error:  # codecs and stores raise many kinds; all mean this region cannot be read
+            where = ", ".join(f"{k.start}:{k.stop}" if isinstance(k, slice) else str(k)
+                              for k in (key if isinstance(key, tuple) else (key,)))
+            message = " ".join(str(error).split()) or type(error).__name__
+            raise InpaintError(f"{self.name}: cannot read [{where}] (a corrupt or unreadable chunk): "
+                               f"{message}") from None
+
+
+def checked_dask(array: Any, name: Optional[str] = None) -> da.Array:
+    """A zarr array as a dask array with its chunks, whose corrupt chunks raise :class:`InpaintError` when read.
+
+    Like :func:`dask.array.from_zarr`, but a chunk that cannot be decoded gives a
+    one-line error naming the store (``name``, default :func:`describe`) and the region.
     """
     import dask.array as da
+    from dask.base import tokenize
 
-    path = Path(path)
-    if path.suffix.lower() in TIFF_SUFFIXES:
-        import tifffile
+    name = name or describe(array)
+    token = tokenize(array, array.chunks, "checked")
+    meta = np.empty((0,) * len(array.shape), dtype=array.dtype)
+    return da.from_array(_CheckedReads(array, name), chunks=array.chunks, name=f"zarr-{token}", meta=meta,
+                         asarray=False)
 
-        try:
-            with tifffile.TiffFile(path) as tiff:
-                axes = tiff.series[0].axes.upper()
-            store = tifffile.imread(path, aszarr=True, series=0, level=0)
-        except (OSError, ValueError, IndexError) as error:
-            raise InpaintError(f"cannot read {path} as a TIFF: {error}") from None
-        import zarr
 
-        return LazyImage(da.from_zarr(zarr.open(store, mode="r")), axes, zarr_format=3)
+def _levels(path: Path, node: Any, multiscales: Any) -> tuple[dict, list[tuple[str, tuple[int, ...], tuple[int, ...]]]]:
+    """The first multiscale and its levels (path, shape, chunks), or an InpaintError naming what is wrong."""
     import zarr
 
+    where = f"{path}: OME-Zarr metadata"
+    if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
+        raise InpaintError(f"{where}: 'multiscales' is not a list of multiscale images")
+    scale = multiscales[0]
+    datasets = scale.get("datasets")
+    if not isinstance(datasets, list) or not datasets:
+        raise InpaintError(f"{where}: the multiscales list no datasets")
+    levels: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
+    for index, dataset in enumerate(datasets):
+        level_path = dataset.get("path") if isinstance(dataset, dict) else None
+        if not isinstance(level_path, str) or not level_path:
+            raise InpaintError(f"{where}: datasets[{index}] has no 'path'")
+        try:
+            level = node[level_path]
+        except Exception:  # KeyError, or whatever a malformed member's metadata raises
+            level = None
+        if not isinstance(level, zarr.Array):
+            found = ", ".join(sorted(name for name, _ in node.arrays())) or "none"
+            raise InpaintError(f"{where}: datasets[{index}] names level '{level_path}', which is not an array of the "
+                               f"store (arrays: {found})")
+        if levels and len(level.shape) != len(levels[0][1]):
+            raise InpaintError(f"{where}: level '{level_path}' has {len(level.shape)} axes, level '{levels[0][0]}' "
+                               f"{len(levels[0][1])}")
+        levels.append((level_path, tuple(level.shape), tuple(level.chunks)))
+    return scale, levels
+
+
+def _ome_axes(path: Path, scale: dict, ndim: int) -> str:
+    """The axis letters of a multiscale (a name longer than one letter gives ``Q``), checked against the data."""
+    axes = scale.get("axes")
+    if axes is None:
+        return ""
+    names = [a.get("name") if isinstance(a, dict) else a for a in axes] if isinstance(axes, list) else None
+    if names is None or not all(isinstance(n, str) and n for n in names):
+        raise InpaintError(f"{path}: OME-Zarr metadata: 'axes' is not a list of named axes")
+    if len(names) != ndim:
+        raise InpaintError(f"{path}: OME-Zarr metadata: {len(names)} axes ({', '.join(names)}) for data with "
+                           f"{ndim} dimensions")
+    if len(set(names)) != len(names):
+        raise InpaintError(f"{path}: OME-Zarr metadata: an axis is named twice ({', '.join(names)})")
+    return "".join(n.upper() if len(n) == 1 else "Q" for n in names)
+
+
+def open_lazy(path: Path, missing_chunks: str = "warn") -> LazyImage:
+    """Open a zarr array, an OME-Zarr group (its full-resolution level) or a TIFF without reading the pixels.
+
+    Args:
+        path: a zarr store (v2 or v3), an OME-Zarr image, or a TIFF file.
+        missing_chunks: what to do when the (full-resolution) array lacks chunks
+            (:func:`check_chunks`: ``"warn"``, ``"error"``, ``"ignore"``; a mask
+            opened here is usually passed ``"ignore"``: its unwritten chunks are
+            its empty ones). TIFFs are not checked.
+
+    The returned array raises :class:`InpaintError` naming the file when a chunk
+    cannot be decoded (:func:`checked_dask`).
+
+    Raises:
+        InpaintError: not a readable zarr store or TIFF, malformed OME-Zarr metadata
+            (the message says what), a zarr group that is neither OME-Zarr nor one array,
+            or missing chunks with ``missing_chunks="error"``.
+    """
+    path = Path(path)
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return _open_tiff(path)
+    import zarr
+
+    if not path.is_dir():
+        what = "not found" if not os.path.lexists(path) else "not a folder"
+        raise InpaintError(f"cannot open {path} as a zarr store: {what}")
     try:
         node = zarr.open(store=str(path), mode="r")
     except Exception as error:  # zarr raises several kinds for a missing or broken store
         raise InpaintError(f"cannot open {path} as a zarr store: {type(error).__name__}: {error}") from None
     zarr_format = int(node.metadata.zarr_format)
     if isinstance(node, zarr.Array):
-        return LazyImage(da.from_zarr(node), _axes_of(dict(node.attrs)), zarr_format=zarr_format)
+        check_chunks(node, missing_chunks, str(path))
+        return LazyImage(checked_dask(node, str(path)), _axes_of(dict(node.attrs)), zarr_format=zarr_format)
     attributes = dict(node.attrs)
     multiscales = _multiscales(attributes)
-    if multiscales:
-        scale = multiscales[0]
-        levels = []
-        for dataset in scale.get("datasets", []):
-            level = node[dataset["path"]]
-            levels.append((str(dataset["path"]), tuple(level.shape), tuple(level.chunks)))
-        if not levels:
-            raise InpaintError(f"{path}: the OME-Zarr multiscales list no datasets")
-        axes = "".join(str(a["name"] if isinstance(a, dict) else a) for a in scale.get("axes", [])).upper()
-        return LazyImage(da.from_zarr(node[levels[0][0]]), axes, attributes, levels, zarr_format)
+    if multiscales is not None:
+        scale, levels = _levels(path, node, multiscales)
+        axes = _ome_axes(path, scale, len(levels[0][1]))
+        full = node[levels[0][0]]
+        check_chunks(full, missing_chunks, f"{path}/{levels[0][0]}")
+        return LazyImage(checked_dask(full, f"{path}/{levels[0][0]}"), axes, attributes, levels, zarr_format)
     names = [name for name, member in node.members() if isinstance(member, zarr.Array)]
     if len(names) != 1:
         raise InpaintError(
@@ -129,7 +297,26 @@ def open_lazy(path: Path) -> LazyImage:
             f"multiscales: give the array's own path ({path}/NAME)"
         )
     array = node[names[0]]
-    return LazyImage(da.from_zarr(array), _axes_of(dict(array.attrs)), zarr_format=zarr_format)
+    check_chunks(array, missing_chunks, f"{path}/{names[0]}")
+    return LazyImage(checked_dask(array, f"{path}/{names[0]}"), _axes_of(dict(array.attrs)), zarr_format=zarr_format)
+
+
+def _open_tiff(path: Path) -> LazyImage:
+    """A TIFF through tifffile's zarr interface (only the tiles or pages read are decoded)."""
+    import tifffile
+    import zarr
+
+    from inpaint_models.io.imageio import check_readable
+
+    check_readable(path, "image")
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            axes = tiff.series[0].axes.upper()
+        store = tifffile.imread(path, aszarr=True, series=0, level=0)
+        array = zarr.open(store, mode="r")
+    except Exception as error:  # tifffile raises many types for broken / exotic files
+        raise InpaintError(f"cannot read {path} as a TIFF: {' '.join(str(error).split())}") from None
+    return LazyImage(checked_dask(array, str(path)), axes, zarr_format=3)
 
 
 def _axes_of(attributes: dict[str, Any]) -> str:
@@ -168,30 +355,62 @@ def _downsample(level: da.Array, shape: tuple[int, ...]) -> Optional[da.Array]:
     return strided if strided.shape == tuple(shape) else None
 
 
+def check_output(out: Path) -> Path:
+    """Check, before a fill, that a new zarr store can be written at ``out``; returns it as a Path.
+
+    Raises:
+        InpaintError: something exists at ``out`` (nothing is overwritten), or a parent of it is a file.
+    """
+    out = Path(out)
+    if os.path.lexists(out):
+        raise InpaintError(f"{out} exists already: choose a new output path (nothing is overwritten)")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InpaintError(f"cannot write {out}: {parent} is a file, not a folder")
+    return out
+
+
 def write_zarr(
     out: Path, filled: da.Array, source: LazyImage, compute: Callable[[Any], None] = lambda stored: stored.compute()
 ) -> WriteReport:
-    """Write a lazy fill's result to a new zarr store shaped like its source.
+    """Write a lazy fill's result to a new zarr store shaped like its source, complete or not at all.
 
     A plain array is written as one array at ``out``; an OME-Zarr source as an
     OME-Zarr group: its attributes, the filled full-resolution level, and the
     lower levels rebuilt from it (module docstring). ``compute`` runs each
     level's write (a dask collection), e.g. under a progress bar.
 
+    The store is written under a temporary name beside ``out``
+    (``.<name>.tmp-<pid>-XXXX``) and renamed to ``out`` once complete
+    (:func:`inpaint_models.io.atomic.atomic_directory`): an error removes it, a
+    killed process leaves it to the next write of ``out``, which removes it.
+    Every chunk is written, also those equal to the fill value, so the store
+    has no missing chunks (:func:`check_chunks`).
+
     Raises:
-        InpaintError: ``out`` exists already, or the result's chunks are not regular.
+        InpaintError: ``out`` exists already (:func:`check_output`), or a chunk of the source cannot be read.
     """
+    out = check_output(out)
+    try:
+        with atomic_directory(out) as temporary:
+            report = _write_store(temporary, filled, source, compute)
+    except FileExistsError:
+        raise InpaintError(f"{out} exists already: choose a new output path (nothing is overwritten)") from None
+    return WriteReport([str(out) if name == str(temporary) else name for name in report.written], report.skipped)
+
+
+def _write_store(
+    out: Path, filled: da.Array, source: LazyImage, compute: Callable[[Any], None]
+) -> WriteReport:
+    """:func:`write_zarr`'s work, into the (temporary, empty) folder ``out``."""
     import dask.array as da
     import zarr
 
-    out = Path(out)
-    if out.exists():
-        raise InpaintError(f"{out} exists already: choose a new output path (nothing is overwritten)")
+    options: dict[str, Any] = {"zarr_format": source.zarr_format, "config": {"write_empty_chunks": True}}
     if source.group_attributes is None:
-        stored = da.to_zarr(filled, str(out), compute=False, zarr_format=source.zarr_format)
-        compute(stored)
+        compute(da.to_zarr(filled, str(out), compute=False, **options))
         return WriteReport([str(out)], [])
-    group = zarr.open_group(str(out), mode="w-", zarr_format=source.zarr_format)
+    group = zarr.open_group(str(out), mode="w", zarr_format=source.zarr_format)
     group.attrs.update(source.group_attributes)
     written, skipped = [], []
     previous: Optional[da.Array] = None
@@ -205,8 +424,7 @@ def write_zarr(
                 skipped += [path for path, _, _ in source.levels[index:]]
                 break
             level = level.rechunk(chunks)
-        stored = da.to_zarr(level, str(out), component=name, compute=False, zarr_format=source.zarr_format)
-        compute(stored)
+        compute(da.to_zarr(level, str(out), component=name, compute=False, **options))
         written.append(name)
         previous = da.from_zarr(str(out), component=name)  # the next level reads this one back, not the source
     if skipped:  # the metadata lists only what was written

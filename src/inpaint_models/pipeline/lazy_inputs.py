@@ -13,6 +13,7 @@ import numpy as np
 
 from inpaint_models.contract.errors import ShapeMismatchError
 from inpaint_models.contract.values import check_dtype, mask_to_bool
+from inpaint_models.io.zarrio import checked_dask
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -33,13 +34,18 @@ def is_lazy(array: Any) -> bool:
 
 
 def to_dask(array: Any) -> da.Array:
-    """A dask array of ``array``: itself if it is one, a zarr array through :func:`dask.array.from_zarr`."""
+    """A dask array of ``array``: itself if it is one, a zarr array with its chunks.
+
+    A zarr array's chunk that cannot be decoded (a corrupt file) raises an
+    :class:`~inpaint_models.contract.errors.InpaintError` naming the store when it
+    is read (:func:`inpaint_models.io.zarrio.checked_dask`).
+    """
     import dask.array as da
 
     if isinstance(array, da.Array):
         return array
     if is_zarr(array):
-        return da.from_zarr(array)
+        return checked_dask(array)
     raise TypeError(f"expected a dask or zarr array, got {type(array).__name__}")
 
 
