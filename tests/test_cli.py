@@ -89,7 +89,7 @@ def test_models_table_and_json(inpaint):
     names = {line.split()[0] for line in rows}
     assert {"telea", "navier-stokes", "biharmonic"} <= names
     telea = next(line for line in lines if line.startswith("telea "))
-    assert "Telea (fast marching)" in telea and " no " in telea
+    assert "Telea fast marching (Telea 2004)" in telea and " no " in telea
     listed = json.loads(inpaint("models", "--json").stdout)
     by_name = {model["name"]: model for model in listed}
     assert by_name["telea"]["trainable"] is False and by_name["telea"]["weights"] is None
