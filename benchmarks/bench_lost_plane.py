@@ -88,7 +88,8 @@ def oracle_gain(truth: np.ndarray, k: int, linear_mse: float) -> float:
     samples = [planes.training_sample(values, only, offsets, np.random.default_rng(seed)) for seed in range(16)]
     features, targets = (np.concatenate(part) for part in zip(*samples))
     weights = planes.fit_weights(features, targets)
-    predicted = planes.predict_plane(values, k, offsets, weights)
+    predicted = np.empty(truth.shape[1:], np.float32)
+    planes.predict_plane(values, k, offsets, weights, predicted)
     return 10 * np.log10(linear_mse / float(np.mean((predicted - truth[k]) ** 2)))
 
 

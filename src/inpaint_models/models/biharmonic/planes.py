@@ -40,6 +40,9 @@ MAX_SAMPLES = 1 << 16
 MIN_SAMPLES_PER_WEIGHT = 20
 #: ridge on the normal equations, relative to their mean diagonal (keeps the solve well posed)
 RIDGE = 1e-6
+#: the plane's outer band of RADIUS pixels (rows, then columns), where the predictor's window leaves the plane
+BORDER = ((slice(0, RADIUS), slice(None)), (slice(-RADIUS, None), slice(None)),
+          (slice(None), slice(0, RADIUS)), (slice(None), slice(-RADIUS, None)))
 #: the seed of the training sample (the fill is deterministic)
 SEED = 0
 
@@ -130,19 +133,23 @@ def fit_weights(features: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
     return np.append(weights, target_mean - mean @ weights)
 
 
-def predict_plane(values: np.ndarray, k: int, offsets: tuple[int, ...], weights: np.ndarray) -> np.ndarray:
-    """float32 (H, W): plane ``k`` of float32 (D, H, W) ``values`` predicted from its planes at ``offsets``.
+def predict_plane(values: np.ndarray, k: int, offsets: tuple[int, ...], weights: np.ndarray,
+                  into: np.ndarray) -> None:
+    """Write plane ``k`` of float32 (D, H, W) ``values`` predicted from its planes at ``offsets`` into ``into``.
 
-    Borders are mirrored (the window reaches past the plane's edge there).
+    ``into``: float32 (H, W), writable (may be ``values[k]`` itself: the
+    prediction reads only the other planes). Borders are mirrored (the window
+    reaches past the plane's edge there). One (H, W) buffer of extra memory.
     """
     from scipy import ndimage
 
     side = 2 * RADIUS + 1
-    kernels = weights[:-1].reshape(len(offsets), side, side)
-    out = np.full(values.shape[1:], weights[-1], dtype=np.float32)
+    kernels = weights[:-1].reshape(len(offsets), side, side).astype(np.float32)
+    buffer = np.empty(values.shape[1:], np.float32)
+    into[...] = weights[-1]
     for offset, kernel in zip(offsets, kernels):
-        out += ndimage.correlate(values[k + offset], kernel.astype(np.float32), mode="mirror")
-    return out
+        ndimage.correlate(values[k + offset], kernel, output=buffer, mode="mirror")
+        into += buffer
 
 
 def fill_lost_planes(out: np.ndarray, mask: np.ndarray) -> list[int]:
@@ -162,22 +169,21 @@ def fill_lost_planes(out: np.ndarray, mask: np.ndarray) -> list[int]:
         (at least two: a crop of 11 or more planes), and in the outer
         :data:`RADIUS` pixels of the plane, where its window would leave the plane.
     """
-    planes = lost_planes(mask)
     whole = mask.reshape(mask.shape[0], -1).all(axis=1)
-    inner = (slice(RADIUS, -RADIUS), slice(RADIUS, -RADIUS))
     done = []
-    for k in planes:
+    for k in lost_planes(mask):
         offsets = plane_offsets(whole, k)
         if len(offsets) < 2 * REACH:
             continue
-        predictions = []
-        for channel in range(out.shape[-1]):
-            values = out[..., channel]
-            weights = fit_weights(*training_sample(values, mask, offsets, np.random.default_rng(SEED)))
-            if weights is None:
-                break
-            predictions.append(predict_plane(values, k, offsets, weights)[inner])
-        if len(predictions) == out.shape[-1]:
-            out[k][inner] = np.stack(predictions, axis=-1)
-            done.append(k)
+        weights = [fit_weights(*training_sample(out[..., c], mask, offsets, np.random.default_rng(SEED)))
+                   for c in range(out.shape[-1])]
+        if any(w is None for w in weights):
+            continue
+        for channel, channel_weights in enumerate(weights):
+            plane = out[k, ..., channel]
+            band = [(edge, plane[edge].copy()) for edge in BORDER]  # the outer RADIUS pixels keep their fill
+            predict_plane(out[..., channel], k, offsets, channel_weights, plane)
+            for edge, kept in band:
+                plane[edge] = kept
+        done.append(k)
     return done
