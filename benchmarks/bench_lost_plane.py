@@ -27,6 +27,12 @@ two tables:
    fill (``predict_lost_planes=False``), and the default fill (biharmonic +
    the fitted lost-plane predictor, ``models/biharmonic/planes.py``).
 
+3. **A lost plane alone** (``real_data.lost_plane_case``: no other hole, so
+   the fill's crop is the lost plane and ``volume_margin`` planes each side,
+   3 by default): the default fill with the pipeline's default margin and with
+   wider ones (the predictor needs two known planes each side and two known
+   planes to fit on: 11 planes).
+
     python benchmarks/bench_lost_plane.py [--size 512] [--real nuclei tomogram brain]
 """
 
@@ -44,7 +50,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_big_stack import DEPTH, real_stack, synthetic_stack
-from real_data import data_range, fault_case, hole_psnr, linear_z_fill
+from real_data import data_range, fault_case, hole_psnr, linear_z_fill, lost_plane_case
 
 
 def noise_sigma(plane: np.ndarray) -> float:
@@ -160,6 +166,26 @@ def method_rows(name: str, case) -> None:
         print(f"| {name} | {label} | {db:.2f} | {db - linear:+.2f} | {seconds:.2f} |", flush=True)
 
 
+def alone_row(name: str, case, margins: tuple) -> str:
+    """One row of the lone-lost-plane table: linear-Z and the default fill at each ``volume_margin``."""
+    import inpaint_models
+
+    k = case.lost_planes[0]
+    top = data_range(case.truth)
+
+    def score(out: np.ndarray) -> float:
+        return hole_psnr(np.asarray(out)[k:k + 1], case.truth[k:k + 1], case.plane_mask[k:k + 1], top)
+
+    linear = score(linear_z_fill(case.image, case.mask))
+    cells = []
+    for margin in margins:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            db = score(inpaint_models.fill(case.image, case.mask, volume_margin=margin))
+        cells.append(f"{db:.2f} ({db - linear:+.2f})")
+    return f"| {name} | {linear:.2f} | " + " | ".join(cells) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512, help="the synthetic stack's N")
@@ -179,6 +205,12 @@ def main() -> None:
     print("|---|---|---:|---:|---:|")
     for name, case, _ in cases:
         method_rows(name, case)
+    print("\nA lost plane alone: the default fill by volume_margin (lost plane PSNR dB, gain over linear-Z)\n")
+    margins = (None, 5, 8)
+    print("| stack | linear-Z | " + " | ".join(f"volume_margin={m or 'default (3)'}" for m in margins) + " |")
+    print("|---|---:|" + "---:|" * len(margins))
+    for name, volume, _ in sources:
+        print(alone_row(name, lost_plane_case(volume, seed=0), margins), flush=True)
 
 
 if __name__ == "__main__":
