@@ -13,9 +13,11 @@ functions; :func:`main` imports the modules named in :data:`SUBCOMMANDS`::
 ``run`` does not catch library errors: it lets :class:`~inpaint_models.contract.errors.InpaintError`
 (and any ``ValueError``), ``FileNotFoundError`` / ``OSError``,
 :class:`~inpaint_models.contract.errors.PluginConflictError`,
+:class:`~inpaint_models.contract.errors.PluginError`,
 :class:`~inpaint_models.contract.errors.Cancelled` and ``KeyboardInterrupt`` propagate;
 :func:`main` prints them as one line ``inpaint: error: <message>`` on stderr and
-returns 2 (130 when interrupted). Set ``INPAINT_DEBUG=1`` to get the full
+returns :data:`EXIT_INPUT` (2), :data:`EXIT_PLUGIN` (3) for a model plugin's fault,
+:data:`EXIT_INTERRUPTED` (130) when interrupted. Set ``INPAINT_DEBUG=1`` to get the full
 traceback instead. Results go to stdout; progress bars (tqdm), warnings and
 notes go to stderr (see :mod:`inpaint_models.cli._common` for shared helpers).
 """
@@ -29,14 +31,21 @@ import sys
 import warnings
 from typing import NoReturn, Optional, Sequence
 
-from inpaint_models.contract.errors import Cancelled, PluginConflictError
+from inpaint_models.contract.errors import Cancelled, PluginConflictError, PluginError
 
 #: Subcommand modules, in the order ``inpaint --help`` lists them.
 SUBCOMMANDS: tuple[str, ...] = ("models", "fill", "sample", "train", "fit", "masks", "eval")
 
 DEBUG_ENV_VAR = "INPAINT_DEBUG"
 
-__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+#: exit statuses: a usage or input error (bad file, option, mask...; a plugin installation conflict)
+EXIT_INPUT = 2
+#: a model plugin failed (raised, or returned what the contract does not allow): not the input's fault
+EXIT_PLUGIN = 3
+#: Ctrl-C or a cancelled run
+EXIT_INTERRUPTED = 130
+
+__all__ = ["EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_PLUGIN", "SUBCOMMANDS", "build_parser", "main"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -89,9 +98,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv: the arguments after the program name (default ``sys.argv[1:]``).
 
     Returns:
-        0 on success, 2 for a usage or input error (printed as one line on
-        stderr), 130 when interrupted; a subcommand may return 1 for a
-        partial failure (e.g. some images of a folder could not be filled).
+        0 on success, 2 for a usage or input error, 3 when a model plugin failed
+        (both printed as one line on stderr), 130 when interrupted; a subcommand
+        may return 1 for a partial failure (e.g. some images of a folder could not be filled).
     """
     debug = os.environ.get(DEBUG_ENV_VAR, "").strip() not in ("", "0")
     previous_showwarning = warnings.showwarning
@@ -106,20 +115,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run = getattr(args, "_run", None)
         if run is None:
             commands = ", ".join(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-            return _error(f"choose a command: {commands} (see 'inpaint --help')", 2)
+            return _error(f"choose a command: {commands} (see 'inpaint --help')", EXIT_INPUT)
         return int(run(args) or 0)
     except KeyboardInterrupt:
         if debug:
             raise
-        return _error("interrupted", 130)
+        return _error("interrupted", EXIT_INTERRUPTED)
     except Cancelled as error:
         if debug:
             raise
-        return _error(f"cancelled: {error}" if str(error) else "cancelled", 130)
+        return _error(f"cancelled: {error}" if str(error) else "cancelled", EXIT_INTERRUPTED)
+    except PluginError as error:  # raised from the plugin's own exception: INPAINT_DEBUG=1 shows both
+        if debug:
+            raise
+        return _error(str(error), EXIT_PLUGIN)
     except (ValueError, PluginConflictError) as error:  # InpaintError is a ValueError
         if debug:
             raise
-        return _error(str(error), 2)
+        return _error(str(error), EXIT_INPUT)
     except BrokenPipeError:  # output piped into `head`: stop quietly, as Python's docs advise
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -127,6 +140,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as error:  # FileNotFoundError, PermissionError, disk full...
         if debug:
             raise
-        return _error(_os_error_message(error), 2)
+        return _error(_os_error_message(error), EXIT_INPUT)
     finally:
         warnings.showwarning = previous_showwarning

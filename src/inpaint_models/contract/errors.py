@@ -69,6 +69,30 @@ class PluginConflictError(RuntimeError):
     not an input problem, hence not a ValueError)."""
 
 
+class PluginError(RuntimeError):
+    """A model plugin failed: its ``fill`` raised, or returned what the contract does not allow.
+
+    A bug of the plugin, never of the caller's input, hence not an :class:`InpaintError`
+    (nor a ``ValueError``): the CLI exits with its own status and names the plugin.
+    The plugin's own exception, if any, is chained as ``__cause__``.
+
+    Attributes:
+        model: the model name the plugin is registered under.
+        distribution: where the plugin came from (``"my-package 1.0"``, or ``"registered"`` inline).
+        problem: what went wrong (``"raised ValueError: ..."``, ``"returned shape ..."``).
+    """
+
+    def __init__(self, model: str, distribution: str, problem: str) -> None:
+        super().__init__(
+            f"the {model!r} model plugin ({distribution}) {problem}; this is a fault of the plugin, "
+            f"not of your input: report it to its authors or choose another model"
+        )
+        self.model, self.distribution, self.problem = model, distribution, problem
+
+    def __reduce__(self):  # keeps it picklable (dask workers send it back) despite the three arguments
+        return type(self), (self.model, self.distribution, self.problem)
+
+
 class EmptyMaskWarning(UserWarning):
     """The mask has no hole pixel: the image is returned unchanged."""
 

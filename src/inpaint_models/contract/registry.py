@@ -8,26 +8,49 @@ name through the entry-point group ``inpaint_models``; there is no second path.
 Set ``INPAINT_MODELS_PLUGINS`` to a comma-separated list of model names to load
 only those plugins (``INPAINT_MODELS_PLUGINS=telea,biharmonic``); an empty value
 loads none.
+
+Plugins get only what is theirs: a built-in model's name cannot be taken (the
+third-party claimant is skipped with a warning), ``fill`` receives a copy of
+its mask (and an image made for the call), and whatever goes wrong in
+it -- an exception, or an answer the contract does not allow -- is a
+:class:`~inpaint_models.contract.errors.PluginError` naming the model and its
+distribution (:meth:`ModelRegistry.call_fill`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
+import re
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
+import numpy as np
 import pluggy
 
 from inpaint_models.contract import hookspecs
 from inpaint_models.contract.datatypes import FillContext, ModelInfo, Reporter, ignore_progress
-from inpaint_models.contract.errors import NotTrainableError, PluginConflictError, UnknownModelError
+from inpaint_models.contract.errors import (
+    Cancelled,
+    InpaintError,
+    NotTrainableError,
+    PluginConflictError,
+    PluginError,
+    UnknownModelError,
+)
 
 ENTRY_POINT_GROUP = "inpaint_models"
 PLUGINS_ENV_VAR = "INPAINT_MODELS_PLUGINS"
 REQUIRED_HOOKS = ("model_info", "fill")
+#: the distribution whose entry points are the built-in models (compared PEP 503-normalised)
+BUILTIN_DISTRIBUTION = "napari-inpaint"
+#: how far outside [0, 1] a plugin's fill values may stray (float rounding of a network's output) before
+#: they are refused as the plugin's error; values within it are clipped to [0, 1]
+OUTPUT_TOLERANCE = 1e-3
 
 
 def allowed_plugins_from_env() -> Optional[set[str]]:
@@ -101,6 +124,14 @@ class ModelRegistry:
                     f"plugin {name!r} ({origin}) implements a hook the contract does not define: {error}; "
                     f"the hooks are {', '.join(_hook_names())}"
                 ) from None
+            unmarked = [hook for hook in REQUIRED_HOOKS if self._impl_of(hook, plugin) is None]
+            if unmarked:
+                self.plugin_manager.unregister(name=name)
+                raise PluginConflictError(
+                    f"plugin {name!r} ({origin}) has no {unmarked[0]!r} hook implementation: its "
+                    f"{unmarked[0]!r} function lacks the @hookimpl decorator "
+                    f"(from inpaint_models.contract.hookspecs import hookimpl)"
+                )
             self._infos[name] = info
             self.origins[name] = origin
             return name
@@ -121,45 +152,56 @@ class ModelRegistry:
     def load_entry_points(self, allowed: Optional[Iterable[str]] = None) -> None:
         """Register every plugin of the ``inpaint_models`` entry-point group.
 
-        A plugin that fails to import, breaks the contract, or claims a model
-        name an earlier plugin took is skipped with one
+        A plugin that fails to import or breaks the contract is skipped with one
         :class:`PluginSkippedWarning` (and recorded in :attr:`failed`); the
-        other plugins keep working.
+        other plugins keep working. Names are never taken, whatever the order in
+        which entry points are found: a built-in model's name (an entry point
+        of this package's distribution, :data:`BUILTIN_DISTRIBUTION`) stays the
+        built-in's and a third-party plugin claiming it is skipped; a name two
+        third-party distributions claim is loaded from neither (each could be
+        the impostor). Both are warnings naming the distributions involved.
 
         Args:
             allowed: names to load; None loads all. Defaults to the environment
                 variable ``INPAINT_MODELS_PLUGINS`` when called by :func:`make_registry`.
         """
-        allowed_set = None if allowed is None else set(allowed)
-        seen: dict[str, str] = {}
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            name = entry_point.name
-            dist = entry_point.dist
-            origin = f"{dist.name} {dist.version}" if dist is not None else entry_point.value
-            if allowed_set is not None and name not in allowed_set:
-                continue
-            if name in seen:
-                if seen[name] != origin:  # else: the same distribution seen twice on sys.path
+        for name, claims in sorted(_claims_by_name(allowed).items()):
+            builtins = [claim for claim in claims if claim.builtin]
+            if builtins:
+                for stranger in (claim for claim in claims if not claim.builtin):
                     self._skip(
-                        f"{name} ({origin})",
-                        f"inpaint model plugin {name!r} from {origin} skipped: {seen[name]} already provides "
-                        f"{name!r}; uninstall one of them or choose with {PLUGINS_ENV_VAR}",
+                        f"{name} ({stranger.origin})",
+                        f"inpaint model plugin {name!r} from {stranger.origin} skipped: {name!r} is a built-in "
+                        f"model of {builtins[0].origin}, which a plugin cannot replace; the plugin must choose "
+                        f"another name",
                     )
-                continue
-            seen[name] = origin
-            try:
-                plugin = entry_point.load()
-            except Exception as error:  # a broken third-party plugin must not break the rest
-                self._skip(name, f"inpaint model plugin {name!r} ({origin}) skipped: it failed to load: "
-                                 f"{type(error).__name__}: {error}")
-                continue
-            try:
-                self.register(plugin, name=name, origin=origin)
-            except PluginConflictError as error:
-                self._skip(name, f"inpaint model plugin {name!r} ({origin}) skipped: {error}")
-            except Exception as error:  # model_info() itself raised
-                self._skip(name, f"inpaint model plugin {name!r} ({origin}) skipped: model_info() raised "
-                                 f"{type(error).__name__}: {error}")
+                self._load_one(name, builtins[0])
+            elif len(claims) > 1:
+                origins = " and ".join(claim.origin for claim in claims)
+                self._skip(
+                    name,
+                    f"inpaint model plugin {name!r} skipped: {origins} each provide {name!r}, so none of them "
+                    f"is loaded; uninstall one of them (or leave {name!r} out of {PLUGINS_ENV_VAR})",
+                )
+            else:
+                self._load_one(name, claims[0])
+
+    def _load_one(self, name: str, claim: "_Claim") -> None:
+        """Import and register one entry point; any failure skips it with one warning."""
+        origin = claim.origin
+        try:
+            plugin = claim.entry_point.load()
+        except Exception as error:  # a broken third-party plugin must not break the rest
+            self._skip(name, f"inpaint model plugin {name!r} ({origin}) skipped: it failed to load: "
+                             f"{type(error).__name__}: {error}")
+            return
+        try:
+            self.register(plugin, name=name, origin=origin)
+        except PluginConflictError as error:
+            self._skip(name, f"inpaint model plugin {name!r} ({origin}) skipped: {error}")
+        except Exception as error:  # model_info() itself raised
+            self._skip(name, f"inpaint model plugin {name!r} ({origin}) skipped: model_info() raised "
+                             f"{type(error).__name__}: {error}")
 
     # -- queries --------------------------------------------------------------
     def names(self) -> list[str]:
@@ -186,7 +228,10 @@ class ModelRegistry:
         the plugin object (``subset_hook_caller`` hashes every plugin).
         """
         self.info(name)
-        plugin = self.plugin_manager.get_plugin(name)
+        return self._impl_of(hook, self.plugin_manager.get_plugin(name))
+
+    def _impl_of(self, hook: str, plugin: object) -> Optional[Any]:
+        """The ``HookImpl`` of ``hook`` whose plugin is ``plugin`` (by identity), or None."""
         for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
             if impl.plugin is plugin:
                 return impl
@@ -201,20 +246,130 @@ class ModelRegistry:
 
         As in pluggy, an implementation may take fewer arguments than the spec.
         """
+        return self._bound(hook, name, **kwargs)()
+
+    def _bound(self, hook: str, name: str, **kwargs: Any) -> Callable[[], Any]:
+        """One plugin's implementation of ``hook`` bound to the arguments it names, not called yet."""
         impl = self._hookimpl(hook, name)
         if impl is None:
             raise PluginConflictError(f"plugin {name!r} does not implement the {hook!r} hook")
-        return impl.function(*[kwargs[argument] for argument in impl.argnames])
+        return functools.partial(impl.function, *[kwargs[argument] for argument in impl.argnames])
 
-    def call_fill(self, name: str, image, mask, options: Any, context: FillContext):
-        """Call ``fill`` on the plugin ``name`` only (arguments as in the hookspec)."""
-        return self._call("fill", name, image=image, mask=mask, options=options, context=context)
+    def call_fill(self, name: str, image: np.ndarray, mask: np.ndarray, options: Any,
+                  context: FillContext) -> np.ndarray:
+        """Call ``fill`` on the plugin ``name`` only, and hold its answer to the contract.
+
+        Args:
+            image: float32 (H, W, C) or (D, H, W, C) in [0, 1], handed to the plugin as it is:
+                a buffer that is the caller's to lose (the pipeline passes its own float32
+                conversion of each crop, made for this call), which the plugin may change.
+            mask: bool (H, W) / (D, H, W), True = fill; the plugin gets a copy, so nothing it
+                does to it reaches the caller's mask.
+            options, context: as in the hookspec.
+
+        Copies rather than read-only views: plugins that convert their arguments with
+        ``torch.from_numpy`` (which warns on read-only arrays) or change them in place
+        keep working, and nothing they change is anyone else's.
+
+        Returns:
+            float32 of ``image``'s shape in [0, 1]: the plugin's answer, converted from
+            another float dtype, values within :data:`OUTPUT_TOLERANCE` outside [0, 1] clipped.
+
+        Raises:
+            PluginError: the plugin raised anything but an :class:`InpaintError` (the input or
+                weights error it names, e.g. a ``WeightsError`` of the shared neural helper),
+                :class:`Cancelled` or ``KeyboardInterrupt`` -- ``SystemExit`` and
+                ``RecursionError`` included, chained as ``__cause__`` -- or it returned
+                another shape, a non-float dtype, NaN / infinite values, or values
+                outside [0, 1] by more than :data:`OUTPUT_TOLERANCE`.
+        """
+        shape = image.shape
+        mask_copy = np.array(mask, dtype=bool, copy=True)
+        fill = self._bound("fill", name, image=image, mask=mask_copy, options=options, context=context)
+        try:
+            result = fill()
+        except (InpaintError, Cancelled, KeyboardInterrupt):
+            raise  # the caller's input / weights error, or the caller's own stop: never the plugin's fault
+        except BaseException as error:  # noqa: B036 - SystemExit, RecursionError: all are the plugin's
+            raise self.plugin_error(name, f"raised {type(error).__name__}: {error}") from error
+        return self._checked_output(name, result, shape)
+
+    def plugin_error(self, name: str, problem: str) -> PluginError:
+        """A :class:`PluginError` of the model ``name`` (its distribution from :attr:`origins`)."""
+        return PluginError(name, self.origins.get(name, "not registered"), problem)
+
+    def _checked_output(self, name: str, result: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """A plugin's fill answer as float32 of ``shape`` in [0, 1], or the :class:`PluginError` it earns."""
+        contract = "fill must return float32 values in [0, 1] of its image's shape"
+        try:
+            array = np.asarray(result)
+        except Exception as error:  # an object numpy cannot read at all
+            raise self.plugin_error(name, f"returned {type(result).__name__}; {contract}") from error
+        if array.dtype.kind != "f":
+            raise self.plugin_error(name, f"returned {array.dtype} values ({type(result).__name__}); {contract}")
+        if array.shape != tuple(shape):
+            raise self.plugin_error(name, f"returned shape {array.shape} for an image of shape {tuple(shape)}; "
+                                          f"{contract}")
+        if array.size == 0:
+            return array.astype(np.float32)
+        low, high = float(array.min()), float(array.max())  # NaN and infinities show in these two
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise self.plugin_error(name, f"returned {int(np.count_nonzero(~np.isfinite(array)))} NaN or "
+                                          f"infinite value(s); {contract}")
+        if low < -OUTPUT_TOLERANCE or high > 1.0 + OUTPUT_TOLERANCE:
+            raise self.plugin_error(name, f"returned values from {low:.6g} to {high:.6g}; {contract} "
+                                          f"(an 8-bit 0-255 answer must be divided by 255)")
+        if low < 0.0 or high > 1.0:  # within the tolerance: a network's rounding
+            return np.clip(array, 0.0, 1.0).astype(np.float32, copy=False)
+        return array.astype(np.float32, copy=False)
 
     def call_train(self, name: str, config: Any, report: Reporter = ignore_progress) -> Path:
         """Call ``train`` on the plugin ``name`` only."""
         if not self.info(name).trainable or not self.has_hook("train", name):
             raise NotTrainableError(f"model {name!r} is not trainable")
         return self._call("train", name, config=config, report=report)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """One entry point's claim on a model name: where it comes from, and whether that is this package."""
+
+    entry_point: Any
+    distribution: str  # PEP 503-normalised name, or the entry point's value without a distribution
+    origin: str  # "distribution version", for messages and ModelRegistry.origins
+
+    @property
+    def builtin(self) -> bool:
+        return self.distribution == BUILTIN_DISTRIBUTION
+
+
+def _normalised(distribution: str) -> str:
+    """A distribution name as PEP 503 compares them (``Napari_Inpaint`` = ``napari-inpaint``); the one
+    regular expression of the PEP, written here rather than importing ``packaging`` for it."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _claims_by_name(allowed: Optional[Iterable[str]]) -> dict[str, list[_Claim]]:
+    """The entry points of :data:`ENTRY_POINT_GROUP` by model name, one claim per distribution.
+
+    A distribution found twice (on two ``sys.path`` entries) claims once: its first
+    entry point, the one Python would import. Names outside ``allowed`` (None = all) are left out.
+    """
+    allowed_set = None if allowed is None else set(allowed)
+    claims: dict[str, list[_Claim]] = {}
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        name = entry_point.name
+        if allowed_set is not None and name not in allowed_set:
+            continue
+        dist = entry_point.dist
+        if dist is not None:
+            claim = _Claim(entry_point, _normalised(dist.name), f"{dist.name} {dist.version}")
+        else:
+            claim = _Claim(entry_point, entry_point.value, entry_point.value)
+        named = claims.setdefault(name, [])
+        if all(other.distribution != claim.distribution for other in named):
+            named.append(claim)
+    return claims
 
 
 def _hook_names() -> list[str]:

@@ -9,7 +9,7 @@ ways), and every mask is bool with True = fill (:func:`mask_to_bool`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -56,14 +56,16 @@ class ValueRange:
     """Affine map between the caller's values and the [0, 1] floats models see.
 
     ``unit = (value - offset) / scale``; ``value = unit * scale + offset``,
-    clipped to ``[low, high]`` (the stretched range) when those are set.
+    clipped to ``[low, high]`` (the stretched range) when those are set: exact
+    Python ints for an integer dtype, so a 64-bit fill stays inside the known
+    range even where float64 cannot hold its ends.
     """
 
     dtype: np.dtype
     offset: float
     scale: float
-    low: Optional[float] = None
-    high: Optional[float] = None
+    low: Optional[Union[int, float]] = None
+    high: Optional[Union[int, float]] = None
 
     @property
     def exact(self) -> bool:
@@ -100,11 +102,33 @@ class ValueRange:
         if self.low is not None and self.high is not None:
             # unit values in [0, 1] map onto [low, high]; float32 rounding must not step outside it
             np.clip(values, self.low, self.high, out=values)
-        if self.dtype.kind in "iu":
-            info = np.iinfo(self.dtype)
-            np.rint(values, out=values)
-            np.clip(values, info.min, info.max, out=values)
-        return values.astype(self.dtype, copy=False)
+        if self.dtype.kind not in "iu":
+            return values.astype(self.dtype, copy=False)
+        result = _to_integers(values, self.dtype)
+        if self.low is not None and self.high is not None:  # the exact ends float64 rounded (64-bit ints)
+            np.clip(result, self.low, self.high, out=result)
+        return result
+
+
+def _to_integers(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float values (changed in place) rounded and cast to the integer ``dtype`` without wrapping around.
+
+    Clipped to the dtype's range in float first. The float nearest a 64-bit
+    dtype's maximum is above it (``float(2**63 - 1) == 2**63``), where the cast
+    would wrap to the minimum (int64) or 0 (uint64): values there are clipped to
+    the largest float below it and set to the exact maximum after the cast.
+    """
+    info = np.iinfo(dtype)
+    np.rint(values, out=values)
+    top = values.dtype.type(info.max)
+    if int(top) <= info.max:  # the maximum is exact in this float type (every dtype up to 32 bits in float64)
+        np.clip(values, info.min, top, out=values)
+        return values.astype(dtype, copy=False)
+    at_max = values >= top
+    np.clip(values, info.min, np.nextafter(top, values.dtype.type(0)), out=values)
+    result = values.astype(dtype, copy=False)
+    result[at_max] = info.max
+    return result
 
 
 def mask_covers(where: str, purpose: str = "inpaint from") -> MaskCoversImageError:
@@ -186,11 +210,11 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
         top, bottom = np.inf, -np.inf
     else:
         top, bottom = np.iinfo(dtype).max, np.iinfo(dtype).min
-    low = float(np.min(planes, where=known, initial=top))
-    high = float(np.max(planes, where=known, initial=bottom))
+    low = np.min(planes, where=known, initial=top).item()  # exact: a Python int for an integer dtype
+    high = np.max(planes, where=known, initial=bottom).item()
     if dtype.kind == "f" and low >= 0.0 and high <= 1.0 and (high == 0.0 or high >= 1e-30):
         return ValueRange(dtype, 0.0, 1.0)  # (values all below 1e-30 are stretched: float32 would flush them)
-    scale = high - low
+    scale = float(high - low)
     if not scale <= _FLOAT32_MAX:
         extreme = high if abs(high) >= abs(low) else low
         raise InvalidValuesError(
@@ -198,7 +222,7 @@ def value_range(planes: np.ndarray, mask_planes: np.ndarray) -> ValueRange:
             f"float32 can hold ({_FLOAT32_MAX:.3g}), in which the models compute; rescale the image, or add "
             f"the extreme pixels to the mask"
         )
-    return ValueRange(dtype, low, scale if scale > 0 else 1.0, low, high)
+    return ValueRange(dtype, float(low), scale if scale > 0 else 1.0, low, high)
 
 
 def image_to_unit(image: np.ndarray) -> np.ndarray:

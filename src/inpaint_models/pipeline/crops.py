@@ -87,36 +87,48 @@ def fill_crop(
             conversion and channel adaptation.
 
     The crop's channels are adapted to those the weights accept (the plan's
-    geometry): RGBA through a colour model keeps its alpha, other counts go
-    channel by channel (grey through a colour model as R = G = B).
+    geometry): 4 channels are RGBA, whose alpha no model fills (the model gets
+    RGB -- all four only when it accepts 4 channels and not 3 -- and alpha keeps
+    the caller's values); counts the weights do not accept go channel by channel
+    (grey through a colour model as R = G = B).
     """
     call = model_call or call_model
     unit = value_range.to_unit(crop)
     unit[crop_mask] = 0.0  # hole pixels carry no information (and may be NaN)
-    count = unit.shape[-1]
     accepted = plan.geometry.channels
     written: Optional[int] = None
+    if unit.shape[-1] == 4:
+        written = 3  # RGBA: alpha is never inpainted, by any model or channel split; it keeps the caller's values
+        if accepted is None or 4 not in accepted or 3 in accepted:
+            unit = np.ascontiguousarray(unit[..., :3])
+    predicted = _adapt_channels(plan, unit, crop_mask, call)
+    return value_range.from_unit(predicted), written
+
+
+def _adapt_channels(plan: FillPlan, unit: np.ndarray, crop_mask: np.ndarray, call: ModelCall) -> np.ndarray:
+    """Call the model on a float32 unit crop (..., c) with the channel counts its weights accept.
+
+    Counts it accepts go whole; otherwise channel by channel, through a 1-channel
+    model as is, through a 3-channel one as R = G = B (averaged back). Returns float32 (..., c).
+    """
+    count = unit.shape[-1]
+    accepted = plan.geometry.channels
     if accepted is None or count in accepted:
-        predicted = call(plan, unit, crop_mask)
-    elif count == 4 and 3 in accepted:
-        predicted = call(plan, np.ascontiguousarray(unit[..., :3]), crop_mask)
-        written = 3  # RGBA: alpha is never inpainted by a colour model
-    elif 1 in accepted:
-        predicted = np.concatenate([call(plan, unit[..., c : c + 1].copy(), crop_mask) for c in range(count)], axis=-1)
-    elif 3 in accepted:
-        predicted = np.concatenate(
+        return call(plan, unit, crop_mask)
+    if 1 in accepted:
+        return np.concatenate([call(plan, unit[..., c : c + 1].copy(), crop_mask) for c in range(count)], axis=-1)
+    if 3 in accepted:
+        return np.concatenate(
             [
                 call(plan, np.repeat(unit[..., c : c + 1], 3, axis=-1), crop_mask).mean(axis=-1, keepdims=True)
                 for c in range(count)
             ],
             axis=-1,
         )
-    else:
-        raise ShapeMismatchError(
-            f"model {plan.info.name!r} accepts images with {', '.join(map(str, accepted))} channel(s); "
-            f"this image has {count}"
-        )
-    return value_range.from_unit(predicted), written
+    raise ShapeMismatchError(
+        f"model {plan.info.name!r} accepts images with {', '.join(map(str, accepted))} channel(s); "
+        f"this image has {count}"
+    )
 
 
 def pad_to(image: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -147,24 +159,21 @@ def pad_to_multiple(
 
 
 def _call_padded(plan: FillPlan, unit: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Pad a float32 unit crop (..., c) to spatial ``shape``, call the plugin, undo the padding."""
+    """Pad a float32 unit crop (..., c) to spatial ``shape``, call the plugin, undo the padding.
+
+    The registry holds the plugin's answer to the contract (float32 of the padded
+    shape, finite, in [0, 1]; else a :class:`~inpaint_models.contract.errors.PluginError`)
+    and gives the plugin a copy of the mask. ``unit`` must be a buffer made for this
+    call (every caller here passes a fresh conversion, slice copy or resize): the plugin
+    may change it, and nothing reads it afterwards. Pixels outside the hole never come
+    from the plugin at all (:func:`composite` writes under the pipeline's own mask only).
+    """
     padded, padded_mask = pad_to(unit, mask, shape)
     predicted = plan.registry.call_fill(
         plan.info.name, np.ascontiguousarray(padded, dtype=np.float32), np.ascontiguousarray(padded_mask),
         plan.options, plan.context,
     )
-    predicted = np.asarray(predicted, dtype=np.float32)
-    if predicted.shape != padded.shape:
-        raise RuntimeError(
-            f"plugin {plan.info.name!r} returned shape {predicted.shape} for an input of shape {padded.shape}"
-        )
     return predicted[tuple(slice(0, n) for n in mask.shape)]
-
-
-def _require_finite(plan: FillPlan, predicted: np.ndarray) -> np.ndarray:
-    if not np.isfinite(predicted).all():
-        raise RuntimeError(f"plugin {plan.info.name!r} returned NaN or infinite values")
-    return predicted
 
 
 def call_model(plan: FillPlan, unit: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -184,7 +193,7 @@ def call_model(plan: FillPlan, unit: np.ndarray, mask: np.ndarray) -> np.ndarray
     predicted = _call_padded(plan, model_image, model_mask, model_input_shape(geometry, (height, width)))
     if predicted.shape[:2] != (height, width):
         predicted = resize_plane(np.ascontiguousarray(predicted), height, width)
-    return _require_finite(plan, predicted)
+    return predicted
 
 
 def call_volume_model(plan: FillPlan, unit: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -194,7 +203,7 @@ def call_volume_model(plan: FillPlan, unit: np.ndarray, mask: np.ndarray) -> np.
     the size multiple of the weights in use (a stack-unet's ``2 ** (levels - 1)``),
     :func:`~inpaint_models.pipeline.geometry.model_input_shape`. Returns float32 (d, h, w, c) in [0, 1].
     """
-    return _require_finite(plan, _call_padded(plan, unit, mask, model_input_shape(plan.geometry, mask.shape)))
+    return _call_padded(plan, unit, mask, model_input_shape(plan.geometry, mask.shape))
 
 
 def composite(target: np.ndarray, crop_mask: np.ndarray, filled: np.ndarray, channels: Optional[int]) -> None:
