@@ -33,10 +33,12 @@ while the fill needs only each region's bounding box and size.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import itertools
 import sys
 import threading
+import time
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -411,28 +413,14 @@ def compute_with_progress(collections: list, done: Callable[[int], None], keep: 
 
     ``done(n)`` is called in the calling thread as the n-th collection finishes;
     an exception it raises (:class:`~inpaint_models.contract.errors.Cancelled`) stops
-    the work. With an active distributed client the work runs on its workers.
+    the work. With an active distributed client the work runs on its workers
+    (:func:`compute_on_cluster`: worker deaths end in a :class:`ClusterError`, never a hang).
     """
     if not collections:
         return []
     client = active_client()
     if client is not None:
-        from distributed import as_completed, futures_of
-
-        if keep:
-            results = client.persist(collections)
-            futures = [futures_of(result)[0] for result in results]
-        else:
-            futures = results = client.compute(collections)
-        try:
-            for step, future in enumerate(as_completed(futures), start=1):
-                if future.status == "error":
-                    future.result()  # raises the task's own exception
-                done(step)
-        except BaseException:
-            client.cancel(futures)
-            raise
-        return list(results) if keep else client.gather(futures)
+        return compute_on_cluster(client, collections, done, keep)
 
     from dask.callbacks import Callback
 
@@ -446,6 +434,180 @@ def compute_with_progress(collections: list, done: Callable[[int], None], keep: 
 
     with Callback(posttask=posttask):
         return list((dask.persist if keep else dask.compute)(*collections))
+
+
+# --------------------------------------------------------------------------- a cluster that fails
+class ClusterError(ConnectionError):
+    """A fill on a ``dask.distributed`` cluster could not finish, for the cluster's sake, not the input's.
+
+    Its workers died running one task again and again (``KilledWorker``, chained),
+    it has had no worker for ``distributed.scheduler.no-workers-timeout`` (default
+    here :data:`NO_WORKERS_SECONDS`), or the client lost its scheduler. The message
+    says which, how far the fill got and what to do. A ``ConnectionError`` (an
+    ``OSError``): the command line reports it on one line.
+    """
+
+
+#: how long a distributed fill waits while its cluster has no worker at all, when the dask config
+#: ``distributed.scheduler.no-workers-timeout`` does not say (an adaptive cluster that takes longer
+#: to start workers sets it higher)
+NO_WORKERS_SECONDS = 60.0
+
+#: seconds between two looks at the cluster (its workers, the client's connection) while no task finishes
+_WATCH_SECONDS = 1.0
+
+
+def compute_on_cluster(client: Any, collections: list, done: Callable[[int], None], keep: bool) -> list:
+    """:func:`compute_with_progress` on the workers of a ``dask.distributed`` ``client``: fails, never hangs.
+
+    Waits for the tasks without ever blocking for good: while none finishes it
+    looks at the cluster every second (:class:`_ClusterWatch`). Worker deaths
+    that made the scheduler give a task up (``distributed.scheduler.allowed-failures``
+    + 1 deaths, ``KilledWorker``), no worker for the no-workers timeout, a lost
+    scheduler (tasks cancelled) all end in a :class:`ClusterError`; the task's own
+    exceptions are raised as they are. The tasks still running are cancelled on
+    any error (a :class:`~inpaint_models.contract.errors.Cancelled` from ``done``
+    included).
+    """
+    from distributed import futures_of
+
+    if keep:
+        results = client.persist(collections)
+        futures = [futures_of(result)[0] for result in results]
+    else:
+        futures = results = client.compute(collections)
+    try:
+        _await_futures(client, futures, done)
+        return list(results) if keep else _gathered(client, futures)
+    except BaseException:
+        with contextlib.suppress(Exception):  # best effort: a lost scheduler cannot be told
+            client.cancel(futures)
+        raise
+
+
+def _await_futures(client: Any, futures: list, done: Callable[[int], None]) -> None:
+    """Call ``done(n)`` as each future finishes; raise the first error (see :func:`compute_on_cluster`)."""
+    from distributed import as_completed
+
+    pending = as_completed(futures)
+    watch = _ClusterWatch(client, len(futures))
+    step = 0
+    while not pending.is_empty():
+        batch = pending.next_batch(block=False)
+        if not batch:  # as_completed's own wait has no bound: poll, and look at the cluster now and then
+            watch.check(step)
+            time.sleep(0.02)
+            continue
+        for future in batch:
+            _check_finished(client, future, step, len(futures))
+            step += 1
+            done(step)
+
+
+def _check_finished(client: Any, future: Any, step: int, total: int) -> None:
+    """Raise when a finished future failed: its task's own error, or a :class:`ClusterError`."""
+    if future.status == "error":
+        _raise_task_error(future, step, total)
+    elif future.status != "finished":  # cancelled or lost: the scheduler dropped it
+        raise ClusterError(
+            f"the dask cluster dropped a task of the fill ({future.status}; the client is {client.status}): "
+            f"the scheduler was lost or restarted after {step} of {total} tasks; check the scheduler and "
+            f"fill again"
+        )
+
+
+def _raise_task_error(future: Any, step: int, total: int) -> None:
+    """Raise the task's exception; the scheduler's KilledWorker and NoWorkerError as a :class:`ClusterError`."""
+    from distributed import KilledWorker
+    from distributed.scheduler import NoWorkerError
+
+    try:
+        future.result()
+    except KilledWorker as error:
+        raise ClusterError(_killed_message(error, step, total)) from error
+    except NoWorkerError as error:  # the scheduler's own distributed.scheduler.no-workers-timeout
+        raise ClusterError(_no_workers_message(float(error.timeout), step, total, float(error.timeout))) from error
+
+
+def _killed_message(error: Any, step: int, total: int) -> str:
+    """What a KilledWorker means for a fill, and what to do about it."""
+    failures = int(error.allowed_failures)
+    return (
+        f"dask workers died while running task {error.task!r} of the fill ({step} of {total} done): it was "
+        f"tried on {failures + 1} workers and each one died (KilledWorker; "
+        f"distributed.scheduler.allowed-failures = {failures}). The task kills its worker process: out of "
+        f"memory (give the workers more memory, or fewer threads each), or a model plugin that crashes or "
+        f"exits; the worker logs say which"
+    )
+
+
+def _gathered(client: Any, futures: list) -> list:
+    """The futures' results; a KilledWorker met while fetching them (a result lost and recomputed) as a ClusterError."""
+    from distributed import KilledWorker
+
+    try:
+        return client.gather(futures)
+    except KilledWorker as error:
+        raise ClusterError(_killed_message(error, len(futures), len(futures))) from error
+
+
+class _ClusterWatch:
+    """Looks at a distributed client's cluster while a fill waits for its tasks: fails instead of waiting forever.
+
+    Distributed retries a task whose worker died and gives it up after
+    ``allowed-failures`` deaths, but tasks wait without end while the cluster has
+    no worker at all (every worker died and no nanny restarts them), and a client
+    whose scheduler is gone waits for its reconnection timeout.
+    """
+
+    def __init__(self, client: Any, total: int) -> None:
+        self.client = client
+        self.total = total
+        self.limit = _no_workers_seconds()
+        self.last_look = time.monotonic()
+        self.without_workers: Optional[float] = None  # monotonic time since which the cluster has had no worker
+
+    def check(self, step: int) -> None:
+        """Raise a :class:`ClusterError` when the client is closed, or the cluster has had no worker too long."""
+        now = time.monotonic()
+        if now - self.last_look < _WATCH_SECONDS:
+            return
+        self.last_look = now
+        client = self.client
+        if client.status in ("closing", "closed", "failed"):
+            raise ClusterError(f"lost the dask scheduler (the client is {client.status}) after {step} of "
+                               f"{self.total} tasks of the fill; check the scheduler and fill again")
+        if _worker_count(client) > 0:
+            self.without_workers = None
+            return
+        if self.without_workers is None:
+            self.without_workers = now
+        elif now - self.without_workers >= self.limit:
+            raise ClusterError(_no_workers_message(now - self.without_workers, step, self.total, self.limit))
+
+
+def _no_workers_message(seconds: float, step: int, total: int, limit: float) -> str:
+    """What a cluster without workers means for a fill, and what to do about it."""
+    return (
+        f"the dask cluster has had no worker for {seconds:.0f} s ({step} of {total} tasks of the fill done): "
+        f"its workers died or were stopped, and none was started again. Start workers (dask worker "
+        f"SCHEDULER_ADDRESS) and fill again; a cluster that takes longer to start its workers sets "
+        f"distributed.scheduler.no-workers-timeout (now {limit:g} s)"
+    )
+
+
+def _no_workers_seconds() -> float:
+    """``distributed.scheduler.no-workers-timeout`` in seconds, else :data:`NO_WORKERS_SECONDS`."""
+    from dask.utils import parse_timedelta
+
+    value = dask.config.get("distributed.scheduler.no-workers-timeout", None)
+    return float(parse_timedelta(value, default="s")) if value not in (None, "") else NO_WORKERS_SECONDS
+
+
+def _worker_count(client: Any) -> int:
+    """The scheduler's number of workers (its identity without the per-worker records)."""
+    info = client.scheduler_info(n_workers=0)
+    return int(info.get("n_workers", len(info.get("workers", {}))))
 
 
 # --------------------------------------------------------------------------- fill
