@@ -411,3 +411,38 @@ def test_one_distribution_found_twice_loads_once_without_a_warning(entry_points)
 
 def test_plugin_error_is_not_an_input_error():
     assert not issubclass(PluginError, (ValueError, InpaintError))
+
+
+@pytest.mark.slow  # trains a network for one step
+@pytest.mark.parametrize("as_volume", [False, True])
+def test_rgba_through_a_one_channel_stack_unet_checkpoint_keeps_alpha(tmp_path, registry, as_volume):
+    """The issue's own case, with a real 1-channel stack-unet checkpoint (one training step)."""
+    from inpaint_models.training import quick_checkpoint
+
+    weights = quick_checkpoint("stack-unet", tmp_path, steps=1, size=32, train={"channels": 1})
+    stack = np.stack([photo(32, 4) for _ in range(5)])
+    stack[..., 3] = 200
+    mask = np.zeros(stack.shape[:3], bool)
+    mask[1:4, 8:20, 8:20] = True
+    stack[mask, 3] = 17
+    out = inpaint_models.fill(stack, mask, model="stack-unet", weights=weights, device="cpu", registry=registry,
+                              volume_axis=0 if as_volume else None)
+    assert np.array_equal(out[..., 3], stack[..., 3]), "alpha changed"
+    assert np.array_equal(out[~mask], stack[~mask])
+
+
+def test_a_slow_plugin_is_cancelled_between_crops():
+    calls = []
+
+    def slow(image, mask):
+        calls.append(image.shape)
+        return np.full(image.shape, 0.5, np.float32)
+
+    image = photo(96)
+    mask = np.zeros((96, 96), bool)
+    for corner in (4, 36, 68):  # three hole regions far apart: three crops
+        mask[corner : corner + 6, corner : corner + 6] = True
+    with pytest.raises(Cancelled):
+        inpaint_models.fill(image, mask, model="stranger", registry=registry_with(slow), margin=4,
+                            cancel=lambda: len(calls) >= 1)
+    assert len(calls) == 1
