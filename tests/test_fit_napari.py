@@ -70,10 +70,11 @@ def test_fits_go_to_the_user_data_folder_unless_told(tmp_path, monkeypatch):
 
 def test_run_fill_learns_from_a_dask_layer_without_loading_it(tmp_path):
     """'Learn from this layer first' on a dask-backed layer: the fit reads crops window by window, the fill
-    stays lazy, and the known pixels are the layer's."""
+    and the fit preview stay lazy, and the known pixels are the layer's."""
     import dask.array as da
 
-    from napari_inpaint.jobs import run_fill
+    from inpaint_models.api_fit import fitted_checkpoint
+    from napari_inpaint.jobs import run_fill, run_fit_preview
 
     stack, mask, _ = tiny_stack()
     reads = []
@@ -85,6 +86,14 @@ def test_run_fill_learns_from_a_dask_layer_without_loading_it(tmp_path):
     assert reads and max(reads) < stack.size  # never the whole stack in one read
     result = filled.compute()
     assert np.array_equal(result[~mask], stack[~mask])
+    # the fit preview of a lazy stack: lazy (read as shown), its plane filled
+    request = _request(tmp_path, lazy, mask, fit_seconds=1.0)
+    request.mask = mask
+    preview = run_fit_preview(request, (2,), fitted_checkpoint(tmp_path / "fit"))
+    assert isinstance(preview, da.Array) and preview.shape == stack.shape
+    shown = preview[2].compute()
+    assert np.array_equal(shown[~mask[2]], stack[2][~mask[2]]) and shown[mask[2]].min() > 0
+    assert np.array_equal(preview[1].compute(), stack[1])
 
 
 def test_stopping_the_fit_still_fills_and_cancel_stops_all(tmp_path):

@@ -201,12 +201,25 @@ def run_fit_preview(request: FillRequest, plane: Optional[Sequence[int]], weight
         cancel: stops the preview's fill (it raises ``Cancelled``).
 
     Returns:
-        An array of the image's shape and dtype (a dask array for a lazy image):
-        the image, with ``plane``'s holes filled -- a layer at the image's place.
+        An array of the image's shape and dtype: the image, with ``plane``'s holes
+        filled -- a layer at the image's place. For a dask- or zarr-backed stack, a
+        dask array reading the image as it is shown, the plane filled here (the
+        GUI thread that shows it never runs the network).
     """
+    from inpaint_models.api import is_lazy
+
     preview = dataclasses.replace(request, plane=None if plane is None else tuple(plane), weights=Path(weights),
                                   fit_seconds=None, fit_output=None, stop_fit=None)
-    return run_fill(preview, None, cancel)
+    filled = run_fill(preview, None, cancel)
+    if not is_lazy(filled):
+        return filled
+    if plane is None:  # a 2D image: filled here, whole
+        return np.asarray(filled)
+    import dask.array as da
+
+    shown = da.asarray(request.image)
+    shown[tuple(plane)] = np.asarray(filled[tuple(plane)])
+    return shown
 
 
 def fit_folder(layer_name: str, root: Optional[Path] = None) -> Path:
