@@ -16,12 +16,16 @@ planning crops never import torch:
 from __future__ import annotations
 
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 from inpaint_models.contract.datatypes import ModelInfo
 from inpaint_models.contract.errors import WeightsError
+from inpaint_models.io.regular_files import check_regular_file, file_problem, read_regular_file
+from inpaint_models.io.weights_header import read_weights_header
 
 FORMAT = "napari-inpaint-checkpoint"
 FORMAT_VERSION = 1
@@ -29,6 +33,8 @@ FORMAT_VERSION = 1
 EMA_PREFIX = "ema."
 #: file name of the default weights a model plugin ships in its ``weights/`` folder (+ ``.json`` sidecar)
 SHIPPED_WEIGHTS_NAME = "default.safetensors"
+#: the sidecar entry of a fitted checkpoint's verdict (:mod:`inpaint_models.pipeline.fit_verdict`)
+VERDICT_KEY = "fit_verdict"
 
 
 # --------------------------------------------------------------------------- naming
@@ -73,12 +79,14 @@ def weights_path_from(path: Union[str, Path]) -> Path:
 
 
 def checkpoint_stamp(weights: Union[str, Path]) -> tuple[str, tuple[int, ...]]:
-    """``(resolved weights path, modification times and sizes of the weights and the sidecar)``.
+    """``(absolute weights path, modification times and sizes of the weights and the sidecar)``.
 
     A key for caches of what a checkpoint holds: rewriting either file (a new
     export, an edited sidecar) gives another stamp. Missing files count as 0.
     """
-    path = weights_path_from(weights).resolve()
+    # absolute, links not followed: the sidecar read is the one beside the path given, as read_sidecar reads
+    # it (a link's target may have another beside it); a link loop gets here unresolved, and read_sidecar names it
+    path = Path(os.path.abspath(weights_path_from(weights)))
     stamp: list[int] = []
     for file in (path, CheckpointFiles(path).sidecar):
         try:
@@ -104,38 +112,195 @@ def shipped_weights(plugin_file: Union[str, Path]) -> Optional[Path]:
     return None
 
 
+# --------------------------------------------------------------------------- the schema
+#: the largest sidecar read: the shipped ones are about 4 KB, a fit's with its verdict about 10 KB
+SIDECAR_MAX_BYTES = 2**20
+#: the deepest nesting of objects and lists a sidecar may have (the written ones reach 4)
+SIDECAR_MAX_DEPTH = 32
+#: bounds of sizes in pixels (``image_size``, ``geometry.native_size``). 8 is the smallest training size
+#: (:mod:`inpaint_models.training.config`). 4096: a fixed-size network gets every crop resized to its
+#: native size, and a 4096 x 4096 crop is already 256 MiB of float32 RGBA per crop before the network's
+#: own activations; no network here is trained near it (the shipped ones: 32 to 256 px)
+SIZE_RANGE = (8, 4096)
+#: bounds of ``geometry.size_multiple``: crops are padded to it, so it bounds the padding; a
+#: pconv-unet of 10 levels needs 1024, one whose levels follow a 4096 px training size 2048
+MULTIPLE_RANGE = (1, 4096)
+#: bounds of channel counts: grey, grey + alpha, RGB, RGBA (what the fill pipeline routes to a
+#: model, :mod:`inpaint_models.pipeline.crops`; the trainer writes 1 or 3)
+CHANNEL_RANGE = (1, 4)
+_TEXT_MAX = 4096
+_OPTIONS_MAX = 256
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (bool, int)) or (isinstance(value, str) and len(value) <= _TEXT_MAX)
+
+
+def _is_channels(value: Any) -> bool:
+    if isinstance(value, list):
+        return 0 < len(value) <= CHANNEL_RANGE[1] and len(set(map(str, value))) == len(value) and all(
+            _is_int(count, *CHANNEL_RANGE) for count in value)
+    return _is_int(value, *CHANNEL_RANGE)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one sidecar field must be: ``test(value)`` holds; ``expected`` says it in words."""
+
+    test: Callable[[Any], bool]
+    expected: str
+    required: bool = False
+    nullable: bool = False
+
+
+def _integer(low: int, high: int, **flags: bool) -> Rule:
+    return Rule(lambda value: _is_int(value, low, high), f"an integer from {low} to {high}", **flags)
+
+
+def _mapping(test: Callable[[Any], bool], words: str, limit: int = 10**6, **flags: bool) -> Rule:
+    return Rule(lambda value: isinstance(value, dict) and len(value) <= limit and all(
+        isinstance(key, str) and test(item) for key, item in value.items()), words, **flags)
+
+
+_GEOMETRY_KEYS = frozenset({"channels", "native_size", "size_multiple"})
+
+#: The sidecar's schema: dotted field -> :class:`Rule`, checked in this order by :func:`check_sidecar`
+#: (a ``geometry.*`` field only once ``geometry`` is an object). A field may be absent unless
+#: ``required``; null only where ``nullable``. Other top-level fields (``config``, ``shipped``,
+#: ``versions``, ``created``, a newer writer's records) are kept unchecked but for the size and
+#: depth bounds: nothing reads them to size or build anything. Checked by hand, not with a JSON
+#: Schema library (jsonschema): the rules are a dozen, and the messages must name the file and say
+#: the range in words.
+SIDECAR_SCHEMA: dict[str, Rule] = {
+    "format": Rule(lambda value: isinstance(value, str), "a string", required=True),
+    "format_version": _integer(0, 2**31 - 1),
+    "model": Rule(lambda value: isinstance(value, str) and 0 < len(value) <= 200,
+                  "a model name (a string of 1 to 200 characters)", required=True),
+    "options": _mapping(_is_scalar, f"an object of at most {_OPTIONS_MAX} option names -> a finite number, "
+                        f"a string, true / false or null", _OPTIONS_MAX),
+    "channels": _integer(*CHANNEL_RANGE),
+    "image_size": _integer(*SIZE_RANGE),
+    "geometry": Rule(lambda value: isinstance(value, dict) and set(value) <= _GEOMETRY_KEYS,
+                     "an object with at most channels, native_size and size_multiple", nullable=True),
+    "geometry.channels": Rule(_is_channels, f"an integer from {CHANNEL_RANGE[0]} to {CHANNEL_RANGE[1]} "
+                              f"or a list of them", nullable=True),
+    "geometry.native_size": _integer(*SIZE_RANGE, nullable=True),
+    "geometry.size_multiple": _integer(*MULTIPLE_RANGE),
+    "step": _integer(0, 2**63 - 1),
+    "total_steps": _integer(0, 2**63 - 1),
+    "metrics": _mapping(lambda value: value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)),
+                        "an object of metric names -> numbers", nullable=True),
+    "extra": Rule(lambda value: isinstance(value, dict), "an object"),
+    "files": _mapping(lambda value: isinstance(value, str) and len(value) <= _TEXT_MAX, "an object of strings"),
+    VERDICT_KEY: Rule(lambda value: isinstance(value, dict), "an object", nullable=True),
+}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, allow_nan=True, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _depth(data: Any) -> int:
+    """How deep objects and lists nest in ``data`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > SIDECAR_MAX_DEPTH:
+                break
+            stack.extend((item, depth) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def check_sidecar(data: Mapping[str, Any], source: Union[str, Path]) -> None:
+    """Check a parsed sidecar against :data:`SIDECAR_SCHEMA` and the nesting bound.
+
+    Raises:
+        WeightsError: ``weights sidecar <source>: <field> must be <expected>, not <value>``
+            for the first field that breaks its rule (a string where an integer is
+            expected, NaN or infinity, a size out of range, a list for an object...).
+    """
+    if _depth(data) > SIDECAR_MAX_DEPTH:
+        raise WeightsError(f"weights sidecar {source}: nests objects and lists more than "
+                           f"{SIDECAR_MAX_DEPTH} levels deep")
+    for name, rule in SIDECAR_SCHEMA.items():
+        parent, _, key = name.rpartition(".")
+        holder = data.get(parent) if parent else data
+        if not isinstance(holder, Mapping):
+            continue
+        if key not in holder:
+            if rule.required:
+                raise WeightsError(f"weights sidecar {source}: {name} is missing; it must be {rule.expected}")
+            continue
+        value = holder[key]
+        if value is None and rule.nullable:
+            continue
+        if not rule.test(value):
+            raise WeightsError(f"weights sidecar {source}: {name} must be {rule.expected}, not {_shown(value)}")
+
+
+def read_json_file(path: Union[str, Path], limit: int, what: str) -> Any:
+    """Parse a JSON file of at most ``limit`` bytes that is a regular file.
+
+    Raises:
+        WeightsError: not a regular file, over ``limit``, not UTF-8 JSON, or nested
+            too deeply for the parser (Python's ``json`` recurses once per level).
+    """
+    raw = read_regular_file(path, limit, what, WeightsError)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise WeightsError(f"{what} {path}: nests objects and lists too deeply to be read") from None
+    except ValueError as error:  # UnicodeDecodeError, JSONDecodeError, an integer of over 4300 digits
+        raise WeightsError(f"cannot read the {what} {path}: {str(error)[:200]}") from None
+
+
 # --------------------------------------------------------------------------- reading
 def read_sidecar(path: Union[str, Path], model_name: Optional[str] = None) -> dict[str, Any]:
     """Read and check the sidecar of a weights file.
+
+    Only regular files are read (:mod:`inpaint_models.io.regular_files`: a FIFO,
+    a device, a directory or a link loop is refused as such), the sidecar at most
+    :data:`SIDECAR_MAX_BYTES`, and its content is checked against
+    :data:`SIDECAR_SCHEMA` before anything uses it (see :func:`check_sidecar`).
 
     Args:
         path: the ``.safetensors`` weights file or its ``.json`` sidecar.
         model_name: when given, the checkpoint must belong to this model.
 
     Raises:
-        WeightsError: no weights file or sidecar, not a napari-inpaint checkpoint,
-            a newer checkpoint format, or a checkpoint of another model than ``model_name``.
+        WeightsError: no weights file or sidecar, not a regular file, a sidecar
+            that breaks the schema (the message names the file and the field),
+            not a napari-inpaint checkpoint, a newer checkpoint format, or a
+            checkpoint of another model than ``model_name``.
     """
     weights = weights_path_from(path)
     files = CheckpointFiles(weights)
-    if weights.is_dir():
-        raise WeightsError(f"{weights} is a directory, not a weights file")
-    if not weights.is_file():
-        raise WeightsError(f"weights file not found: {weights}")
-    if not files.sidecar.is_file():
+    check_regular_file(weights, "weights file", WeightsError)
+    problem = file_problem(files.sidecar, "weights sidecar")
+    if problem is not None and problem.missing:
         foreign = weights_metadata(weights).get("model")
         hint = f" (its header says model {foreign!r})" if foreign else ""
         raise WeightsError(
             f"{weights} has no sidecar {files.sidecar.name}{hint}: it is not a napari-inpaint checkpoint, "
             f"or the .json file was not copied along with it"
         )
-    try:
-        data = json.loads(files.sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"cannot read the checkpoint sidecar {files.sidecar}: {error}") from None
+    if problem is not None:
+        raise WeightsError(problem.message)
+    data = read_json_file(files.sidecar, SIDECAR_MAX_BYTES, "weights sidecar")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise WeightsError(f"{files.sidecar} is not a napari-inpaint checkpoint sidecar")
-    if int(data.get("format_version", 0)) > FORMAT_VERSION:
+    check_sidecar(data, files.sidecar)
+    if data.get("format_version", 0) > FORMAT_VERSION:
         raise WeightsError(
             f"{weights} was written by a newer napari-inpaint (checkpoint format {data.get('format_version')}); "
             f"upgrade to load it"
@@ -146,10 +311,6 @@ def read_sidecar(path: Union[str, Path], model_name: Optional[str] = None) -> di
             f"use model={data.get('model')!r} or weights trained for {model_name!r}"
         )
     return data
-
-
-#: the sidecar entry of a fitted checkpoint's verdict (:mod:`inpaint_models.pipeline.fit_verdict`)
-VERDICT_KEY = "fit_verdict"
 
 
 def read_verdict(path: Union[str, Path]) -> Optional[dict[str, Any]]:
@@ -169,11 +330,8 @@ def read_verdict(path: Union[str, Path]) -> Optional[dict[str, Any]]:
 def weights_metadata(path: Union[str, Path]) -> dict[str, str]:
     """The header metadata of a safetensors file (``{}`` when it cannot be read); reads no tensor."""
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as handle:
-            return dict(handle.metadata() or {})
-    except Exception:
+        return dict(read_weights_header(path).metadata)
+    except WeightsError:
         return {}
 
 
@@ -226,6 +384,21 @@ class WeightsGeometry:
         channels = None if self.channels is None else (
             self.channels[0] if len(self.channels) == 1 else list(self.channels))
         return {"channels": channels, "native_size": self.native_size, "size_multiple": int(self.size_multiple)}
+
+    def disagreement(self, network: "WeightsGeometry") -> Optional[str]:
+        """What in this (recorded) geometry the ``network``'s own geometry cannot take, or None.
+
+        Crops fitted to this geometry reach a network of geometry ``network``: the
+        native sizes must be equal, every channel count recorded must be one the
+        network takes, and the recorded size multiple a multiple of the network's.
+        """
+        if self.native_size != network.native_size:
+            return f"native_size {self.native_size}, but the network takes {network.native_size}"
+        if network.channels is not None and (self.channels is None or not set(self.channels) <= set(network.channels)):
+            return f"channels {self.channels}, but the network takes {list(network.channels)}"
+        if self.size_multiple % max(1, network.size_multiple):
+            return f"size_multiple {self.size_multiple}, but the network needs multiples of {network.size_multiple}"
+        return None
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any]) -> "WeightsGeometry":
@@ -284,8 +457,8 @@ def shipped_weights_record(info: ModelInfo) -> Optional[dict[str, Any]]:
         return None
     sidecar = Path(info.default_weights).with_suffix(".json")
     try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json_file(sidecar, SIDECAR_MAX_BYTES, "weights sidecar")
+    except WeightsError:
         return None
     record = data.get("shipped") if isinstance(data, dict) else None
     if not isinstance(record, dict):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from inpaint_models.contract.datatypes import ModelInfo
-from inpaint_models.io.sidecar import WeightsGeometry, checkpoint_stamp, geometry_of, info_geometry, read_sidecar
+from inpaint_models.io.sidecar import WeightsGeometry, checkpoint_stamp, geometry_of, info_geometry
 from inpaint_models.models.neural_hooks import task_factory_for
 
 _geometries: dict[tuple, WeightsGeometry] = {}
@@ -24,13 +24,20 @@ def weights_geometry(info: ModelInfo, weights: Optional[Union[str, Path]]) -> We
     """How crops must look for ``info``'s model with ``weights`` (None: a model without weights).
 
     Read from the checkpoint's sidecar (``geometry``, written since checkpoints
-    record it); an older sidecar's geometry is computed by rebuilding the task
-    (built-in models; this imports torch, which the fill needs anyway), else
-    inferred from the sidecar and ModelInfo. Cached per checkpoint (see
-    :func:`~inpaint_models.io.sidecar.checkpoint_stamp`).
+    record it) and checked before any crop is cut: for a built-in model (one with
+    a task factory; this imports torch, which the fill needs anyway) the task is
+    built on torch's ``meta`` device (no memory) from the sidecar, the weights
+    file's tensor shapes must fit its networks and the recorded geometry must be
+    theirs (:func:`~inpaint_models.training.inference.checkpoint_geometry`), so an
+    edited ``native_size`` never resizes a crop to a size the weights cannot take;
+    an older sidecar's geometry is the networks'. Without a factory the sidecar's
+    geometry is used as read (its sizes bounded by the sidecar schema, see
+    :data:`~inpaint_models.io.sidecar.SIDECAR_SCHEMA`), or inferred from it and
+    ModelInfo. Cached per checkpoint (see :func:`~inpaint_models.io.sidecar.checkpoint_stamp`).
 
     Raises:
-        WeightsError: the checkpoint is unreadable or belongs to another model.
+        WeightsError: the checkpoint is unreadable, breaks the sidecar schema,
+            belongs to another model, or its sidecar does not fit its weights.
     """
     if weights is None or not info.trainable:
         return info_geometry(info)
@@ -46,20 +53,12 @@ def weights_geometry(info: ModelInfo, weights: Optional[Union[str, Path]]) -> We
 
 
 def _read_geometry(info: ModelInfo, path: str) -> WeightsGeometry:
-    geometry, recorded = geometry_of(path, info)
-    if recorded:
-        return geometry
     factory = task_factory_for(info.name)
     if factory is None:
-        return geometry
-    from inpaint_models.training.inference import merge_options  # torch: only for an old sidecar
-    from inpaint_models.training.task import TaskSpec
+        return geometry_of(path, info)[0]
+    from inpaint_models.training.inference import checkpoint_geometry  # torch: the fill needs it anyway
 
-    sidecar = read_sidecar(path, info.name)
-    options = merge_options(info, sidecar.get("options", {}))
-    task = factory(TaskSpec(options=options, channels=int(sidecar.get("channels", 3)),
-                            image_size=int(sidecar.get("image_size", 64)), train=None))
-    return task.geometry()
+    return checkpoint_geometry(path, info, factory)
 
 
 def model_input_shape(geometry: WeightsGeometry, shape: tuple[int, ...]) -> tuple[int, ...]:

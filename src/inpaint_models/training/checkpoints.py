@@ -30,7 +30,7 @@ import json
 import platform
 import re
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -44,11 +44,14 @@ from inpaint_models.io.sidecar import (
     EMA_PREFIX,
     FORMAT,
     FORMAT_VERSION,
+    SIDECAR_MAX_BYTES,
     VERDICT_KEY,
     CheckpointFiles,
+    read_json_file,
     read_sidecar,
     weights_path_from,
 )
+from inpaint_models.io.weights_header import read_tensor_bytes, read_weights_header
 
 STEP_PATTERN = re.compile(r"^step_(\d+)$")
 
@@ -223,15 +226,22 @@ def complete_checkpoints(directory: Union[str, Path]) -> list[tuple[int, Path]]:
         match = STEP_PATTERN.match(sidecar.stem)
         if not match:
             continue
-        try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        try:  # a regular file of bounded size only: a FIFO named step_*.json must not block a resume
+            data = read_json_file(sidecar, SIDECAR_MAX_BYTES, "weights sidecar")
+        except WeightsError:
             continue
         names = data.get("files", {}) if isinstance(data, dict) else {}
-        if not names or not all((directory / name).is_file() for name in names.values()):
+        step = data.get("step", int(match.group(1))) if isinstance(data, dict) else None
+        if not isinstance(names, dict) or "weights" not in names or not isinstance(step, int) or not all(
+                _plain_name(name) and (directory / name).is_file() for name in names.values()):
             continue
-        found.append((int(data.get("step", match.group(1))), directory / names["weights"]))
+        found.append((step, directory / names["weights"]))
     return sorted(found)
+
+
+def _plain_name(name: Any) -> bool:
+    """A file name of this folder: a sidecar's ``files`` never point elsewhere (pruning deletes them)."""
+    return isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
 
 
 def prune_checkpoints(directory: Union[str, Path], keep_last: int) -> list[Path]:
@@ -251,54 +261,69 @@ def prune_checkpoints(directory: Union[str, Path], keep_last: int) -> list[Path]
 
 
 # --------------------------------------------------------------------------- reading
-def load_tensors(path: Union[str, Path]) -> dict[str, torch.Tensor]:
+def load_tensors(path: Union[str, Path], names: Optional[Iterable[str]] = None) -> dict[str, torch.Tensor]:
     """Read a safetensors file to CPU tensors (never unpickles).
 
-    Raises:
-        WeightsError: the file is missing or not a valid safetensors file.
-    """
-    path = Path(path)
-    try:
-        return load_safetensors_bytes(path.read_bytes())
-    except FileNotFoundError:
-        raise WeightsError(f"weights file not found: {path}") from None
-    except (SafetensorError, ValueError, OSError) as error:
-        raise WeightsError(f"{path} is not a valid safetensors file ({error})") from None
-
-
-def load_networks(
-    networks: Mapping[str, torch.nn.Module],
-    tensors: Mapping[str, torch.Tensor],
-    names: Optional[tuple[str, ...]] = None,
-    prefer_ema: bool = True,
-    source: str = "checkpoint",
-) -> None:
-    """Load tensors into networks, checking every key and shape first.
+    The header is read and checked first (:func:`~inpaint_models.io.weights_header.read_weights_header`:
+    a regular file only, a header that fits the file), then only the tensors asked for.
 
     Args:
-        networks: name -> module.
-        tensors: as written by :func:`save_checkpoint`.
-        names: networks to load (default: all).
-        prefer_ema: load ``ema.<network>.*`` instead of ``<network>.*`` when present.
-        source: file name used in messages.
+        path: the file.
+        names: the tensors to read (default: all); e.g. :func:`check_network_fit`'s answer.
 
     Raises:
-        WeightsError: missing or unexpected keys, or mismatched shapes — the
+        WeightsError: the file is missing, not a regular file, not a valid
+            safetensors file, lacks one of ``names``, or does not fit in memory.
+    """
+    path = Path(path)
+    header = read_weights_header(path)
+    names = list(header.tensors) if names is None else list(names)
+    absent = [name for name in names if name not in header.tensors]
+    if absent:
+        raise WeightsError(f"{path} has no tensor {absent[0]!r}")
+    try:
+        return load_safetensors_bytes(read_tensor_bytes(header, names))
+    except (SafetensorError, ValueError) as error:
+        raise WeightsError(f"{path} is not a valid safetensors file ({error})") from None
+    except MemoryError:
+        raise WeightsError(f"{path}: its tensors do not fit in memory") from None
+
+
+def network_shapes(network: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    """key -> shape of a network's state dict (works on the ``meta`` device too)."""
+    return {key: tuple(value.shape) for key, value in network.state_dict().items()}
+
+
+def check_network_fit(
+    expected: Mapping[str, Mapping[str, tuple[int, ...]]],
+    shapes: Mapping[str, tuple[int, ...]],
+    prefer_ema: bool = True,
+    source: str = "checkpoint",
+) -> dict[str, dict[str, str]]:
+    """Check that stored tensors fit networks, by names and shapes only; returns what to load.
+
+    Args:
+        expected: network name -> {state-dict key: shape} (:func:`network_shapes`).
+        shapes: stored tensor name -> shape (a safetensors header's, or loaded tensors').
+        prefer_ema: use ``ema.<network>.*`` instead of ``<network>.*`` when present.
+        source: file name used in messages.
+
+    Returns:
+        ``{network: {state-dict key: stored tensor name}}``, every key of every network.
+
+    Raises:
+        WeightsError: missing or unexpected keys, or mismatched shapes -- the
             message says which and suggests the cause (other options).
     """
-    for name in names or tuple(networks):
-        network = networks[name]
-        expected = network.state_dict()
-        use_ema = prefer_ema and any(key.startswith(f"{EMA_PREFIX}{name}.") for key in tensors)
+    chosen: dict[str, dict[str, str]] = {}
+    for name, wanted in expected.items():
+        use_ema = prefer_ema and any(key.startswith(f"{EMA_PREFIX}{name}.") for key in shapes)
         prefix = f"{EMA_PREFIX}{name}." if use_ema else f"{name}."
-        given = {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-        missing = sorted(set(expected) - set(given))
-        unexpected = sorted(set(given) - set(expected))
-        mismatched = [
-            f"{name}.{key}: file {tuple(given[key].shape)}, model {tuple(value.shape)}"
-            for key, value in expected.items()
-            if key in given and tuple(given[key].shape) != tuple(value.shape)
-        ]
+        given = {key[len(prefix):]: shape for key, shape in shapes.items() if key.startswith(prefix)}
+        missing = sorted(set(wanted) - set(given))
+        unexpected = sorted(set(given) - set(wanted))
+        mismatched = [f"{name}.{key}: file {tuple(given[key])}, model {tuple(shape)}"
+                      for key, shape in wanted.items() if key in given and tuple(given[key]) != tuple(shape)]
         problems = []
         if missing:
             problems.append(f"{len(missing)} missing tensor(s) such as {name}.{missing[0]}")
@@ -311,16 +336,46 @@ def load_networks(
                 f"{source} does not fit network {name!r}: {'; '.join(problems)} "
                 f"(were the weights trained with other model options?)"
             )
+        chosen[name] = {key: prefix + key for key in wanted}
+    return chosen
+
+
+def load_networks(
+    networks: Mapping[str, torch.nn.Module],
+    tensors: Mapping[str, torch.Tensor],
+    names: Optional[tuple[str, ...]] = None,
+    prefer_ema: bool = True,
+    source: str = "checkpoint",
+) -> None:
+    """Load tensors into networks, checking every key and shape first (:func:`check_network_fit`).
+
+    Args:
+        networks: name -> module.
+        tensors: as written by :func:`save_checkpoint` (all, or those :func:`check_network_fit` chose).
+        names: networks to load (default: all).
+        prefer_ema: load ``ema.<network>.*`` instead of ``<network>.*`` when present.
+        source: file name used in messages.
+
+    Raises:
+        WeightsError: missing or unexpected keys, or mismatched shapes.
+    """
+    names = names or tuple(networks)
+    expected = {name: network_shapes(networks[name]) for name in names}
+    chosen = check_network_fit(expected, {key: tuple(value.shape) for key, value in tensors.items()},
+                               prefer_ema, source)
+    for name in names:
+        target = networks[name].state_dict()
+        given = {key: tensors[stored] for key, stored in chosen[name].items()}
         # weights may be stored in another floating precision (the shipped default weights are
         # half precision): cast floating tensors to the network's own dtype, so fill runs in float32
         state = {
             key: given[key].to(value.dtype)
             if given[key].is_floating_point() and value.is_floating_point() and given[key].dtype != value.dtype
             else given[key]
-            for key, value in expected.items()
+            for key, value in target.items()
         }
         with torch.no_grad():
-            network.load_state_dict(state, strict=True)
+            networks[name].load_state_dict(state, strict=True)
 
 
 def resolve_resume(settings_resume: Union[bool, Path], checkpoint_dir: Path) -> Optional[Path]:
