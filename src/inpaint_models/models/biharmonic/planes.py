@@ -47,6 +47,11 @@ BORDER = ((slice(0, RADIUS), slice(None)), (slice(-RADIUS, None), slice(None)),
 SEED = 0
 
 
+def whole_planes(mask: np.ndarray) -> np.ndarray:
+    """bool (D,): which planes of a bool (D, H, W) mask are wholly hole (plane by plane: no copy of a strided mask)."""
+    return np.array([bool(mask[z].all()) for z in range(mask.shape[0])], dtype=bool)
+
+
 def lost_planes(mask: np.ndarray) -> list[int]:
     """Indices along axis 0 of the isolated wholly lost planes of a bool (D, H, W) mask (True = hole).
 
@@ -56,7 +61,7 @@ def lost_planes(mask: np.ndarray) -> list[int]:
     """
     if mask.ndim != 3 or min(mask.shape[1:]) < 2 * RADIUS + 1:
         return []
-    whole = mask.reshape(mask.shape[0], -1).all(axis=1)
+    whole = whole_planes(mask)
     return [k for k in range(1, mask.shape[0] - 1) if whole[k] and not whole[k - 1] and not whole[k + 1]]
 
 
@@ -91,21 +96,21 @@ def training_sample(values: np.ndarray, mask: np.ndarray, offsets: tuple[int, ..
         float64 (n, len(offsets) * (2 RADIUS + 1)**2 + 1) features (the last
         column 1) and float64 (n,) targets.
     """
-    from scipy import ndimage
-
     depth, height, width = values.shape
     side = 2 * RADIUS + 1
     dy, dx = (a.ravel() for a in np.mgrid[-RADIUS:RADIUS + 1, -RADIUS:RADIUS + 1])
+    whole = whole_planes(mask)
     features, targets = [], []
     for j in range(max(0, -min(offsets)), min(depth, depth - max(offsets))):
         planes = [j + o for o in offsets]
-        holes = mask[j] | np.any(mask[planes], axis=0)
-        if holes.all():
+        if whole[[j] + planes].any():
             continue
-        usable = ~ndimage.maximum_filter(holes, size=side, mode="constant", cval=True)
-        ys, xs = rng.integers(RADIUS, height - RADIUS, SAMPLES_PER_PLANE), rng.integers(RADIUS, width - RADIUS,
-                                                                                      SAMPLES_PER_PLANE)
-        keep = usable[ys, xs]
+        ys = rng.integers(RADIUS, height - RADIUS, SAMPLES_PER_PLANE)
+        xs = rng.integers(RADIUS, width - RADIUS, SAMPLES_PER_PLANE)
+        rows, columns = ys[:, None] + dy, xs[:, None] + dx
+        keep = ~mask[j, ys, xs]
+        for p in planes:  # a pixel whose window touches a hole in any feature plane is not drawn
+            keep &= ~mask[p][rows, columns].any(axis=1)
         ys, xs = ys[keep], xs[keep]
         if ys.size == 0:
             continue
@@ -169,7 +174,7 @@ def fill_lost_planes(out: np.ndarray, mask: np.ndarray) -> list[int]:
         (at least two: a crop of 11 or more planes), and in the outer
         :data:`RADIUS` pixels of the plane, where its window would leave the plane.
     """
-    whole = mask.reshape(mask.shape[0], -1).all(axis=1)
+    whole = whole_planes(mask)
     done = []
     for k in lost_planes(mask):
         offsets = plane_offsets(whole, k)
