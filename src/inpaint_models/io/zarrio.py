@@ -11,6 +11,16 @@ shapes (a mean over each block where the level's shape is the floor of the
 division, the first pixel of each block where it is the ceiling); a level whose
 shape fits neither is left out, and :attr:`WriteReport.skipped` says so. The
 group's attributes (axes, scales, OMERO display settings) are copied.
+
+Nothing is lost silently (docs/big-data.md, "When something is wrong"):
+
+* an output store is written beside its path and renamed into place when complete
+  (:func:`write_zarr`, :func:`inpaint_models.io.atomic.atomic_directory`), with every chunk;
+* an image store's missing chunks, which zarr reads as the fill value, are named
+  from the store's key listing (:func:`check_chunks`: warn, error or ignore);
+* a chunk that cannot be decoded raises an :class:`InpaintError` naming the store
+  and the region (:func:`checked_dask`), and malformed OME-Zarr metadata one
+  naming the field (:func:`open_lazy`).
 """
 
 from __future__ import annotations
