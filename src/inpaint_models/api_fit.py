@@ -42,7 +42,6 @@ from inpaint_models.api_train import train as run_training
 from inpaint_models.contract.datatypes import ProgressEvent, Reporter
 from inpaint_models.contract.errors import (
     Cancelled,
-    ConfigError,
     EmptyMaskWarning,
     NotTrainableError,
     OptionError,
@@ -144,7 +143,11 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
             refused unless ``resume``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         seed: seeds the network, the crops and the artificial holes.
-        resume: continue the run in ``output`` (its budget continues too) on the same image and mask.
+        resume: continue the run in ``output`` on the same image and mask from its newest checkpoint
+            (one comes every ``checkpoint_seconds``, 15 s, of training, and at a stop): its step count,
+            its best checkpoint and its time budget continue (a 60 s fit stopped at 20 s trains 40 s
+            more, and its progress events' ``elapsed_seconds`` start at 20). A ConfigError naming
+            ``output`` when it holds nothing to resume (``best`` is never overwritten then).
         options: the model's architecture and training options (``[model]``).
         train: further ``[train]`` settings (e.g. ``{"batch_size": 4}``), over :data:`FIT_SETTINGS`.
         progress: called with the run's :class:`~inpaint_models.contract.datatypes.ProgressEvent`
@@ -194,15 +197,14 @@ def fit_run_folder(output: Optional[Union[str, Path]], model: str, resume: bool)
     """A fit's run folder: ``output``, else ``runs/fit-<model>-<time>``.
 
     Raises:
-        ConfigError: the folder holds the checkpoints of another run and ``resume`` is False.
+        ConfigError: the folder holds the checkpoints of another run and ``resume`` is False;
+            ``resume`` is True and it holds no checkpoint to resume from (the error names it).
     """
-    from inpaint_models.training.checkpoints import complete_checkpoints
+    from inpaint_models.training.loop import resume_point
 
     run = Path(output) if output is not None else Path("runs") / (
         f"fit-{model}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    if not resume and complete_checkpoints(run / "checkpoints"):
-        raise ConfigError(f"output {run} already holds the checkpoints of another run; continue it with "
-                          f"resume=True or choose another output")
+    resume_point(bool(resume), run)
     return run
 
 

@@ -45,6 +45,8 @@ def train(
 
     Raises:
         ConfigError: a bad config (unknown key, bad value, missing data folder),
+            ``resume = true`` into an output folder with no checkpoint to resume
+            (naming it), or a fresh run into one that holds another run's; all
             before any work starts.
         UnknownModelError, NotTrainableError: the model cannot be trained.
     """

@@ -9,7 +9,10 @@ compares with the classical (volume) fill on the held-back holes ("fitted:
 fit did not beat it": a fill with these weights then uses the classical fill);
 the best checkpoint's path is printed on stdout, for ``inpaint fill IMAGE MASK
 --model M --weights PATH`` (or let ``inpaint fill ... --fit SECONDS`` do both).
-Ctrl-C stops the fit and keeps its best checkpoint.
+Ctrl-C stops the fit and keeps its best checkpoint. A fit killed outright keeps
+a checkpoint of at most 15 s before (``train.checkpoint_seconds``): ``--resume``
+continues it with the rest of its time budget, the bar starting at the seconds
+already spent; ``--resume`` into a folder without one is an error naming it.
 """
 
 from __future__ import annotations
@@ -72,7 +75,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     add_budget_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="seed of the network, crops and holes (default 0)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the fit in the output folder from its newest checkpoint, with the rest of "
+                        "its time budget (an error when the folder holds none)")
     parser.add_argument(
         "--channel-axis", type=parse_channel_axis, default="auto", metavar="N|none|auto",
         help="the image's channel axis; 'none' for a grey stack (default: auto, from the mask's shape)",
@@ -137,7 +142,7 @@ class FitProgress:
             self.bar = tqdm(total=total, desc=self.description, unit="s" if by_time else "step",
                             file=sys.stderr, dynamic_ncols=True,
                             bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]" if by_time else None)
-        if by_time:
+        if by_time:  # a resumed fit's elapsed seconds include those spent before: the bar starts there
             self.bar.n = min(self.seconds, round(event.elapsed_seconds or 0.0, 1))  # type: ignore[type-var]
         else:
             self.bar.n = min(event.step, event.total)

@@ -11,6 +11,9 @@ current step, writes a checkpoint, prints the command that continues the run
 (the same config, ``--resume`` and every ``--set``) and exits with status 130.
 A second Ctrl-C interrupts the current step at once (a checkpoint of the last
 completed step is still written) and exits the same way, without a traceback.
+A run killed outright (``kill -9``, a lost machine) keeps its last checkpoint:
+they come every ``checkpoint_every`` steps and every ``checkpoint_seconds``
+(15 s) of training. ``--resume`` into a folder without one is an error.
 Under ``torchrun`` only rank 0 shows the bar and the messages.
 """
 
@@ -56,7 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--example", metavar="NAME", help="train a shipped example config, e.g. autoencoder-cpu")
     parser.add_argument("--list-examples", action="store_true", help="list the shipped example configs and exit")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the newest checkpoint in the run's output folder, same step count")
+                        help="continue from the newest checkpoint in the run's output folder (same step count, "
+                        "the rest of a time budget); an error when it holds none")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set train.steps=100 --set model.depth=3 (repeatable)")
     parser.add_argument("-q", "--quiet", action="store_true",

@@ -92,6 +92,9 @@ class TrainSettings:
         output: run folder (checkpoints, previews, metrics log, TensorBoard log).
         log_every: steps between metrics-log records.
         checkpoint_every: steps between checkpoints (a final one is always written).
+        checkpoint_seconds: also write a checkpoint when this many seconds have passed
+            since the last one (0 = by steps only), so a killed run loses at most
+            that much training, however slow its steps.
         preview_every: steps between preview grids (0 = off).
         validate_every: steps between validations (0 = off).
         preview_images: rows of each preview grid.
@@ -99,8 +102,9 @@ class TrainSettings:
         best_metric: validation metric selecting ``best.safetensors``.
         log_format: ``jsonl`` or ``csv``.
         tensorboard: also write a TensorBoard log when ``tensorboard`` is installed.
-        resume: ``false``; ``true`` (continue from the newest checkpoint in
-            ``output``, or start afresh when there is none); or a checkpoint path.
+        resume: ``false``; ``true`` (continue from the newest complete step
+            checkpoint in ``output``; a ConfigError naming the folder when it holds
+            none); or a checkpoint path.
     """
 
     data: list[Path] = field(default_factory=list)
@@ -135,6 +139,7 @@ class TrainSettings:
     output: Path = Path("runs/train")
     log_every: int = 10
     checkpoint_every: int = 500
+    checkpoint_seconds: float = 15.0
     preview_every: int = 250
     validate_every: int = 250
     preview_images: int = 4
@@ -441,7 +446,8 @@ def check_config(config: TrainConfig, info: Any = None) -> None:
     for name in non_negative:
         if getattr(s, name) < 0:
             fail(f"[train] {name} must be 0 or more; got {getattr(s, name)}")
-    for name in ("learning_rate", "discriminator_learning_rate", "weight_decay", "grad_clip", "seconds"):
+    for name in ("learning_rate", "discriminator_learning_rate", "weight_decay", "grad_clip", "seconds",
+                 "checkpoint_seconds"):
         value = getattr(s, name)
         if not math.isfinite(value) or value < 0:
             fail(f"[train] {name} must be a finite number >= 0; got {value}")

@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -58,6 +58,39 @@ logger = logging.getLogger("inpaint_models.training")
 
 #: minimum seconds between two progress events (cancellation is checked at each event)
 REPORT_INTERVAL_SECONDS = 0.25
+
+
+def resume_point(resume: Union[bool, Path], output: Union[str, Path]) -> Optional[Path]:
+    """The checkpoint a run into the folder ``output`` resumes from; None for a fresh run. Writes nothing.
+
+    Args:
+        resume: ``[train] resume``: False (a fresh run), True (the newest complete
+            step checkpoint in ``output/checkpoints``) or a checkpoint path.
+        output: the run folder.
+
+    Raises:
+        ConfigError: ``resume`` is True and the folder holds no complete step
+            checkpoint (naming it: a resume never silently starts over); a fresh
+            run into a folder that holds checkpoints of another run (step
+            checkpoints or ``best``: nothing is overwritten); a given checkpoint
+            without resume state.
+    """
+    checkpoints = Path(output) / "checkpoints"
+    resume_from = resolve_resume(resume, checkpoints)
+    best = CheckpointFiles.for_stem(checkpoints, "best")
+    has_best = best.sidecar.is_file() or best.weights.is_file()
+    if resume is True and resume_from is None:
+        keeps = " (this folder keeps its best.safetensors, so choose another output)" if has_best else ""
+        raise ConfigError(
+            f"[train] resume: nothing to resume in {output}: {checkpoints} holds no complete step checkpoint "
+            f"(a run stopped before its first one leaves none); start afresh without resume{keeps}"
+        )
+    if resume_from is None and (complete_checkpoints(checkpoints) or has_best):
+        raise ConfigError(
+            f"[train] output {output} already holds checkpoints of another run; continue it with "
+            f"resume (inpaint train/fit --resume, resume=True) or choose another output"
+        )
+    return resume_from
 
 
 def fit(config: TrainConfig, factory: TaskFactory, report: Reporter = ignore_progress) -> Path:
@@ -110,6 +143,7 @@ class Trainer:
         self.sets: Optional[TrainingSets] = None  # the data source's sets (set up by run)
         self._started = 0.0  # perf_counter at the start of the loop
         self._last_event = 0.0  # perf_counter of the last progress event
+        self._last_saved = 0.0  # perf_counter of the last step checkpoint (or of the loop's start)
         self._last_losses: dict[str, float] = {}  # the mean losses of the last log or event
 
     # ------------------------------------------------------------------ paths
@@ -144,12 +178,7 @@ class Trainer:
         """Everything before the first step: device, task, data, output folders, resume state, the batch stream."""
         s = self.settings
         self._setup_device(device_name)
-        resume_from = resolve_resume(s.resume, self.checkpoint_dir)
-        if resume_from is None and complete_checkpoints(self.checkpoint_dir):
-            raise ConfigError(
-                f"[train] output {self.output} already holds checkpoints of another run; "
-                f"continue it with resume = true (inpaint train --resume) or choose another train.output"
-            )
+        resume_from = resume_point(s.resume, self.output)
         self._build_task()
         self._setup_data()
         self._prepare_output()  # every check has passed: from here on the run writes files
@@ -284,11 +313,30 @@ class Trainer:
             if ema_tensors:
                 self.ema.load(ema_tensors, state.get("ema_updates", 0))
         task.load_extra_state(sidecar.get("extra", {}))
-        self._best = state.get("best")
+        self._best = self._best_so_far(state.get("best"))
         self._seconds_before = float(state.get("seconds_spent", 0.0))
         self.metrics = dict(sidecar.get("metrics") or {})
         self.last_checkpoint = weights
         return int(state["step"]), int(state.get("samples_consumed", 0))
+
+    def _best_so_far(self, saved: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        """The best validation so far: the resume state's, or the ``best`` checkpoint's when that one is better.
+
+        A run killed after its last step checkpoint may have written a better ``best`` since; the
+        resumed run replaces that file only with a better one.
+        """
+        best = CheckpointFiles.for_stem(self.checkpoint_dir, "best")
+        try:
+            record = json.loads(best.sidecar.read_text(encoding="utf-8")).get("best")
+            value = float(record["value"])
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return saved  # no best checkpoint (or an unreadable one, which a new best replaces)
+        if record.get("metric") != self.settings.best_metric or not best.weights.is_file() or not math.isfinite(value):
+            return saved
+        higher = BEST_METRICS[self.settings.best_metric]
+        if saved is None or (value > saved["value"] if higher else value < saved["value"]):
+            return dict(record)
+        return saved
 
     # ------------------------------------------------------------------ loop
     def next_batch(self) -> Batch:
@@ -351,8 +399,8 @@ class Trainer:
         """Train until ``steps``, the time budget or a cancel; returns the last checkpoint's weights path."""
         ctx = StepContext(self)
         meter = _StepMeter()
-        self._started = time.perf_counter()
-        self._emit(self._event(f"{self.sets.summary}; device {self.device}, {self.precision.name}", {}, None))
+        self._started = self._last_saved = time.perf_counter()
+        self._emit(self._event(self._start_message(), {}, None, elapsed=self._elapsed(self._started)))
         interrupted: Optional[BaseException] = None
         self._budget_start = time.perf_counter()
         budget_spent = self._budget_spent()
@@ -396,7 +444,7 @@ class Trainer:
                 self._last_losses = distributed.mean_over_processes(self.dist, self._last_losses, self.device)
                 self._check_finite(self._last_losses, step)
                 record = dict(self._last_losses, lr=self.learning_rate, images_per_second=meter.speed(),
-                              stage=ctx.phase, elapsed_seconds=round(now - self._started, 3))
+                              stage=ctx.phase, elapsed_seconds=round(self._elapsed(now), 3))
                 self.log.write("train", step, record)
                 self.tensorboard.scalars("train", step, dict(self._last_losses, lr=self.learning_rate or 0.0,
                                                              images_per_second=meter.speed() or 0.0))
@@ -405,7 +453,7 @@ class Trainer:
             self._validate(step)
         if s.preview_every and (step % s.preview_every == 0 or last):
             self._preview(step)
-        if step % s.checkpoint_every == 0 or last:
+        if step % s.checkpoint_every == 0 or last or 0 < s.checkpoint_seconds <= now - self._last_saved:
             self._checkpoint(step, ctx.phase, self._last_losses)
         if due_event:
             self._last_event = now
@@ -413,7 +461,7 @@ class Trainer:
             if s.seconds > 0:
                 eta = max(0.0, min(eta, s.seconds - self._spent_seconds()))
             self._emit(self._event("", self._last_losses, eta, stage=ctx.phase, speed=meter.speed(),
-                                   elapsed=now - self._started))
+                                   elapsed=self._elapsed(now)))
 
     def _finish(self, budget_spent: bool, interrupted: Optional[BaseException]) -> Path:
         """The final checkpoint (unless the last step wrote it) and the final event; re-raises a Ctrl-C."""
@@ -425,10 +473,24 @@ class Trainer:
         distributed.barrier(self.dist)
         message = "cancelled" if self.cancelled else "finished"
         self._emit(self._event(f"{message}; checkpoint {self.last_checkpoint}", self._last_losses, 0.0,
-                               extra={"cancelled": self.cancelled}), final=True)
+                               elapsed=self._elapsed(time.perf_counter()), extra={"cancelled": self.cancelled}),
+                   final=True)
         if interrupted is not None:
             raise interrupted
         return self.last_checkpoint
+
+    def _elapsed(self, now: float) -> float:
+        """The events' ``elapsed_seconds``: this run's seconds so far plus the budget the runs it resumes spent."""
+        return self._seconds_before + (now - self._started)
+
+    def _start_message(self) -> str:
+        """The first event's message: the data, the device, and where a resumed run continues."""
+        message = f"{self.sets.summary}; device {self.device}, {self.precision.name}"
+        if self.start_step:
+            message += f"; resumed at step {self.start_step}"
+            if self.settings.seconds > 0:
+                message += f", {self._seconds_before:.1f} of {self.settings.seconds:g} s spent"
+        return message
 
     def _spent_seconds(self) -> float:
         """Seconds of training counted against ``[train] seconds`` (including a resumed run's)."""
@@ -570,6 +632,7 @@ class Trainer:
             prune_checkpoints(self.checkpoint_dir, self.settings.keep_last)
             self.log.write("event", step, {"checkpoint": path.name})
         self.last_checkpoint = path
+        self._last_saved = time.perf_counter()
 
     def _save(self, stem: str, step: int, phase: str, losses: Mapping[str, float], with_state: bool) -> Path:
         task = self.task
