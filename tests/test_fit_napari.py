@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,6 +120,7 @@ def test_learn_from_this_layer_first_in_the_inpaint_widget(make_napari_viewer, q
     from napari_inpaint.jobs import default_fits_root
 
     monkeypatch.setenv("HOME", str(tmp_path))  # nothing goes to the real data folder
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     stack, mask, _ = tiny_stack()
     viewer = make_napari_viewer()
     image = viewer.add_image(stack, name="gappy stack", scale=(2.0, 0.5, 0.5), translate=(4.0, 10.0, -3.0))
@@ -126,7 +128,8 @@ def test_learn_from_this_layer_first_in_the_inpaint_widget(make_napari_viewer, q
     viewer.dims.set_point(0, 4.0 + 2.0 * 2)  # plane 2 on screen
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-inpaint", "Inpaint")
     qtbot.waitUntil(lambda: widget.loaded, timeout=30_000)
-    assert widget.fits_folder.text() == str(default_fits_root())
+    assert widget.fits_folder.text() == "~/.local/share/napari-inpaint/fits"  # the user's data folder
+    assert Path(widget.fits_folder.text()).expanduser() == default_fits_root() == widget.models.fits_root()
     fits = tmp_path / "my fits"
     widget.fits_folder.set_text(str(fits))
     widget.set_model("telea")
@@ -141,9 +144,9 @@ def test_learn_from_this_layer_first_in_the_inpaint_widget(make_napari_viewer, q
     try:
         with qtbot.waitSignal(widget.fill_finished, timeout=120_000) as blocker:
             widget.fill_button.click()
-            assert f"the fit is saved to {fits / 'gappy stack'}" in widget.status.text()
+            assert "the fit is saved to ~/my fits/gappy stack…" in widget.status.text()  # under HOME: ~
         assert blocker.args[0] == "done", widget.status.text()
-        assert widget.status.text().endswith(f"Fit saved to {fits / 'gappy stack'}.")
+        assert widget.status.text().endswith("Fit saved to ~/my fits/gappy stack.")
         assert (fits / "gappy stack" / "checkpoints" / "best.safetensors").is_file()
         assert "volume fill" in widget.status.text() and "held-back holes" in widget.status.text()  # the verdict
         result = viewer.layers["gappy stack inpainted"].data

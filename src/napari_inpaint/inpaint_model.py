@@ -27,6 +27,14 @@ from napari_inpaint.weights_picker import WeightsPicker
 FIT_SECONDS = 60
 
 
+def home_relative(path: Path) -> str:
+    """``path`` as a field shows it: ``~/...`` under the home folder (shorter; read back with ``expanduser``)."""
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
 class ModelPanel(QObject):
     """Model, description, fill options, weights, device and "learn first" (added to the dock's layout).
 
@@ -83,16 +91,17 @@ class ModelPanel(QObject):
         learn_row.addWidget(self.learn_seconds)
         form.addRow("Learn", learn_row)
         self.fits_folder = PathEdit(folder=True, placeholder="folder the fits are saved in")
-        self.fits_folder.edit.setText(str(default_fits_root()))
+        self.fits_folder.edit.setText(home_relative(default_fits_root()))
+        self.fits_folder.edit.setCursorPosition(0)  # the start of the path shows in a narrow dock
         self.fits_folder.setToolTip("Each fit is saved in a folder named after the layer in here (its checkpoints, "
                                     "previews and log); the Weights list offers it as <layer>/best")
         form.addRow("Save fits in", self.fits_folder)
 
     def fits_root(self) -> Path:
-        """The folder the fits go in (the field; its default, :func:`~napari_inpaint.jobs.default_fits_root`,
-        when emptied)."""
+        """The folder the fits go in: the field (a relative path is taken from napari's working folder), or
+        :func:`~napari_inpaint.jobs.default_fits_root` when it is emptied."""
         text = self.fits_folder.text()
-        return Path(text).expanduser() if text else default_fits_root()
+        return Path(text).expanduser().absolute() if text else default_fits_root()
 
     # -- the model list ----------------------------------------------------------------------------
     @property

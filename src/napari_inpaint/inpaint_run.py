@@ -39,7 +39,7 @@ from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import InpaintError
 from napari_inpaint._dock import JobSlot, ProgressStatus, error_text
 from napari_inpaint._threading import Job, JobCallbacks
-from napari_inpaint.inpaint_model import ModelPanel
+from napari_inpaint.inpaint_model import ModelPanel, home_relative
 from napari_inpaint.jobs import FillRequest, run_estimate, run_fill, run_fit_preview
 from napari_inpaint.messages import (
     close_box,
@@ -300,7 +300,7 @@ class RunPanel(QObject):
         self.line.busy()  # busy until the first event
         if self._fitting:
             self.status.setText(f"Learning from {image.name!r} ({request.model}, {request.fit_seconds:g} s); "
-                                f"the fit is saved to {request.fit_output}…")
+                                f"the fit is saved to {home_relative(request.fit_output)}…")
         else:
             expected = "" if estimate is None or estimate.seconds is None else (
                 f" (estimate: about {format_duration(estimate.seconds)})")
@@ -418,7 +418,7 @@ class RunPanel(QObject):
     def _outcome_text(self, text: str) -> str:
         """The status line after a fill: ``text``, the verdict of the fit before it and where the fit was saved."""
         output = self._fill.fit_output if self._fill is not None else None
-        saved = f" Fit saved to {output}." if output is not None else ""
+        saved = f" Fit saved to {home_relative(output)}." if output is not None else ""
         return with_verdict(text, self._verdict) + saved
 
     def _on_cancelled(self) -> None:
