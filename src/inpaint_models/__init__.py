@@ -33,6 +33,7 @@ from inpaint_models.contract.errors import (
     OptionError,
     PlaneByPlaneWarning,
     PluginConflictError,
+    PluginError,
     ShapeMismatchError,
     UnknownModelError,
     UnknownOptionError,
@@ -40,6 +41,7 @@ from inpaint_models.contract.errors import (
     WeightsError,
 )
 from inpaint_models.contract.hookspecs import hookimpl
+from inpaint_models.contract.requirements import MissingDependencyError
 from inpaint_models.evaluation import evaluate
 from inpaint_models.pipeline.estimate import FillEstimate, estimate_fill_seconds
 
@@ -47,7 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Cancelled", "ClassicalFillKeptWarning", "ConfigError", "DeviceError", "EmptyMaskWarning", "FillContext", "FillEstimate", "ImageTooSmallError",
-    "InpaintError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
+    "InpaintError", "MissingDependencyError", "PluginError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
     "NotTrainableError", "OptionError", "PlaneByPlaneWarning", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
     "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
     "available_models", "estimate_fill_seconds", "evaluate", "fill", "fit", "fit_verdict", "hookimpl", "model_info", "train",

@@ -94,9 +94,10 @@ def fill(
     Args:
         image: (H, W), (H, W, C) or a stack such as (Z, H, W) or (T, Z, H, W, C);
             dtype bool, any integer type or float of any range (NaN allowed only
-            under the mask); a numpy, dask or zarr array. C = 4 is RGBA: a colour
-            model never fills alpha (alpha under the hole keeps the caller's
-            values; NaN there becomes the nearest known pixel's alpha).
+            under the mask); a numpy, dask or zarr array. C = 4 is RGBA: no model fills
+            alpha (alpha under the hole keeps the caller's values; NaN there
+            becomes the nearest known pixel's alpha); split other 4-channel data
+            into single channels.
         mask: True / non-zero = pixel to fill. Bool or integer (0/1, 0/255); the
             image's spatial shape, or its trailing (H, W) axes broadcast over the
             stack. An (H, W, 3) mask for an (H, W, 3) image is merged over channels.

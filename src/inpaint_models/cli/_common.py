@@ -89,6 +89,7 @@ class EventProgress:
 
             self.bar = tqdm(total=100, desc=f"{self.work.phase or event.phase} {self.description}".rstrip(),
                             bar_format=BAR_FORMAT, file=sys.stderr, dynamic_ncols=True, leave=False)
+            self.bar.start_t -= time.monotonic() - self.started  # elapsed and remaining count from the start
         self.bar.n = round(100 * self.work.fraction, 1)
         self.bar.set_postfix_str(self.work.text, refresh=False)
         self.bar.refresh()

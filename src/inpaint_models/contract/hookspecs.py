@@ -63,6 +63,14 @@ def fill(image: np.ndarray, mask: np.ndarray, options: Any, context: FillContext
         float32 array of the image's shape ((H, W, C) or (D, H, W, C)) in
         [0, 1]. Only pixels under the mask are used:
         the backend composites, so values outside the hole do not matter.
+
+    The image is a buffer made for this call and the mask a copy: what the
+    plugin does to them reaches no one. The answer is checked (shape, a float
+    dtype, finite, [0, 1] within a small tolerance) and anything the plugin
+    raises other than an ``InpaintError`` (an input problem the user can fix),
+    ``Cancelled`` or ``KeyboardInterrupt`` becomes a
+    :class:`~inpaint_models.contract.errors.PluginError` naming the model and its
+    distribution (docs/plugins.md).
     """
 
 

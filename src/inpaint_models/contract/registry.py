@@ -19,6 +19,7 @@ distribution (:meth:`ModelRegistry.call_fill`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.metadata
 import os
@@ -33,7 +34,7 @@ import numpy as np
 import pluggy
 
 from inpaint_models.contract import hookspecs
-from inpaint_models.contract.datatypes import FillContext, ModelInfo, Reporter, ignore_progress
+from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent, Reporter, ignore_progress
 from inpaint_models.contract.errors import (
     Cancelled,
     InpaintError,
@@ -285,12 +286,26 @@ class ModelRegistry:
         """
         shape = image.shape
         mask_copy = np.array(mask, dtype=bool, copy=True)
+        from_caller: list[BaseException] = []  # what the caller's own progress callback raised
+
+        callers_report = context.report
+
+        def report(event: ProgressEvent) -> None:
+            try:
+                callers_report(event)
+            except BaseException as error:  # noqa: B036 - passed on below as the caller's, whatever it is
+                from_caller.append(error)
+                raise
+
+        context = dataclasses.replace(context, report=report)
         fill = self._bound("fill", name, image=image, mask=mask_copy, options=options, context=context)
         try:
             result = fill()
         except (InpaintError, Cancelled, KeyboardInterrupt):
             raise  # the caller's input / weights error, or the caller's own stop: never the plugin's fault
         except BaseException as error:  # noqa: B036 - SystemExit, RecursionError: all are the plugin's
+            if any(error is raised for raised in from_caller):
+                raise  # the caller's progress callback stopped the fill: its exception, not the plugin's
             raise self.plugin_error(name, f"raised {type(error).__name__}: {error}") from error
         return self._checked_output(name, result, shape)
 
