@@ -446,3 +446,33 @@ def test_a_slow_plugin_is_cancelled_between_crops():
         inpaint_models.fill(image, mask, model="stranger", registry=registry_with(slow), margin=4,
                             cancel=lambda: len(calls) >= 1)
     assert len(calls) == 1
+
+
+def test_what_the_callers_progress_callback_raises_passes_through_a_plugin_unchanged():
+    """A front end's own stop (the estimate's calibration, a cancel) is the caller's, never the plugin's fault."""
+
+    class Stop(Exception):
+        pass
+
+    class Reporting:
+        @hookimpl
+        def model_info(self) -> ModelInfo:
+            return ModelInfo(name="reporting", title="Reporting", description="reports steps", source="test")
+
+        @hookimpl
+        def fill(self, image, mask, context):
+            from inpaint_models.contract.datatypes import ProgressEvent
+
+            for step in range(1, 4):
+                context.report(ProgressEvent("sample", step, 3))
+            return image
+
+    registry = make_registry(load_entry_points=False)
+    registry.register(Reporting())
+
+    def stop_at_step_two(event):
+        if event.phase == "sample" and event.step == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        inpaint_models.fill(photo(), square_mask(), model="reporting", registry=registry, progress=stop_at_step_two)
