@@ -22,3 +22,13 @@ def test_a_mistyped_option_is_suggested():
     mask[10:14, 10:14] = True
     with pytest.raises(UnknownOptionError, match=r"no option 'radus' \(did you mean 'radius'\?\); its options are"):
         inpaint_models.fill(image, mask, model="telea", radus=3)
+
+
+def test_a_mistyped_model_is_suggested():
+    from inpaint_models.contract.errors import UnknownModelError
+
+    image = np.zeros((32, 32), np.uint8)
+    mask = np.zeros((32, 32), bool)
+    mask[10:14, 10:14] = True
+    with pytest.raises(UnknownModelError, match=r"unknown model 'tela' \(did you mean 'telea'\?\); available models"):
+        inpaint_models.fill(image, mask, model="tela")

@@ -43,6 +43,7 @@ from inpaint_models.contract.errors import (
     PluginError,
     UnknownModelError,
 )
+from inpaint_models.contract.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "inpaint_models"
 PLUGINS_ENV_VAR = "INPAINT_MODELS_PLUGINS"
@@ -215,7 +216,9 @@ class ModelRegistry:
             return self._infos[name]
         except KeyError:
             available = ", ".join(self.names()) or "none"
-            raise UnknownModelError(f"unknown model {name!r}; available models: {available}") from None
+            raise UnknownModelError(
+                f"unknown model {name!r}{did_you_mean(name, self.names())}; available models: {available}"
+            ) from None
 
     def infos(self) -> list[ModelInfo]:
         """Every registered model's info, sorted by name."""
