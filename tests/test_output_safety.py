@@ -346,9 +346,9 @@ def broken_files(tmp_path):
 BROKEN = {
     "empty.png": "the file is empty",
     "empty.tif": "the file is empty",
-    "loop.png": "symlink loop",
-    "fifo.png": "a FIFO (named pipe), not a regular file",  # it was read: a hang without a writer
-    "/dev/zero": "a device or socket, not a regular file",
+    "loop.png": "is a symbolic link loop, not a file or folder",
+    "fifo.png": "is a FIFO (named pipe), not a regular file",  # it was read: a hang without a writer
+    "/dev/zero": "is a character device, not a regular file",
 }
 
 

@@ -471,10 +471,13 @@ def _dask_client(address: str) -> Any:
 
 def _existing(path: str, what: str) -> Path:
     """``path`` as a Path if something is there (a broken link or a symlink loop is named as such)."""
+    from inpaint_models.io.regular_files import file_problem
+
     found = Path(path)
     if not found.exists():
-        if os.path.lexists(found):
-            raise InpaintError(f"{what} path is a broken symlink or a symlink loop: {found}")
+        problem = file_problem(found, "file or folder")
+        if problem is not None and not problem.missing:
+            raise InpaintError(f"{what} path {problem.message}")
         raise InpaintError(f"{what} file or folder not found: {found}")
     return found
 

@@ -19,9 +19,7 @@ a folder, FIFO, device, symlink loop or empty file is refused as such.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from os import PathLike
 from pathlib import Path
 from typing import Optional, Union
@@ -32,6 +30,7 @@ import numpy as np
 from inpaint_models.contract.errors import InpaintError
 from inpaint_models.io import masks as _masks
 from inpaint_models.io.atomic import atomic_write_bytes
+from inpaint_models.io.regular_files import file_problem
 
 PathType = Union[str, "PathLike[str]"]
 
@@ -77,23 +76,14 @@ def list_images(directory: PathType) -> list[Path]:
 def check_readable(path: PathType, what: str = "image") -> Path:
     """``path`` as a Path when it is a regular file with content, else an :class:`InpaintError` saying what it is.
 
-    Refused before any read: a missing path, a symlink loop, a folder, a FIFO,
-    a device or socket (reading one would block or never end), an empty file.
+    Refused before any read (:func:`inpaint_models.io.regular_files.file_problem`):
+    a missing path, a broken link or symlink loop, a folder, a FIFO, a device or
+    socket (reading one would block or never end); and an empty file.
     """
     p = Path(path)
-    try:
-        mode = p.stat().st_mode  # follows symlinks: a link to a regular file is one
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise InpaintError(f"{what} path is a symlink loop: {p}") from None
-        if isinstance(error, FileNotFoundError) or error.errno == errno.ENOTDIR:
-            raise InpaintError(f"{what} file not found: {p}") from None
-        raise InpaintError(f"cannot read {what} file {p}: {error.strerror or error}") from None
-    if stat.S_ISDIR(mode):
-        raise InpaintError(f"{what} path is a folder, not a file: {p}")
-    if not stat.S_ISREG(mode):
-        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device or socket"
-        raise InpaintError(f"{what} path is {kind}, not a regular file: {p}")
+    problem = file_problem(p, "regular file")
+    if problem is not None:
+        raise InpaintError(f"{what} file not found: {p}" if problem.missing else f"{what} path {problem.message}")
     if p.stat().st_size == 0:
         raise InpaintError(f"cannot read {what} file {p}: the file is empty")
     return p
