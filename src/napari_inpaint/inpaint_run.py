@@ -405,7 +405,8 @@ class RunPanel(QObject):
     def _replace_in_place(self, image: Image, result: Any, how: str) -> None:
         """Put the result in the image layer and hide the mask layer over it (both undone by :meth:`undo`)."""
         mask = self._mask_layer
-        hidden = mask if mask is not None and mask in self.viewer.layers and mask.visible else None
+        hidden = mask if (mask is not None and mask in self.viewer.layers and mask.visible
+                          and mask.name != image.name) else None  # (names are unique in the layer list)
         self._undo.append((image, image.data, hidden))
         del self._undo[:-UNDO_DEPTH]
         image.data = result
