@@ -308,6 +308,13 @@ def test_multiscales_that_are_not_a_list_and_levels_of_different_ranks(tmp_path)
         zarrio.open_lazy(tmp_path / "a.zarr")
 
 
+def test_a_level_with_broken_metadata_is_one_line(tmp_path):
+    ome_store(tmp_path / "a.zarr")
+    (tmp_path / "a.zarr" / "1" / "zarr.json").write_text("{not json")
+    with pytest.raises(InpaintError, match=r"a.zarr: level '1' cannot be opened: JSONDecodeError"):
+        zarrio.open_lazy(tmp_path / "a.zarr")
+
+
 @pytest.mark.parametrize("where", ["in a hole's crop", "away from the holes"])
 def test_a_corrupt_chunk_is_one_line_naming_the_store_and_no_output_is_left(tmp_path, capsys, where):
     ome_store(tmp_path / "scan.ome.zarr")

@@ -12,7 +12,9 @@ leaves its temporary behind: the next write of the same target removes the
 temporaries of that target whose process is gone (:func:`remove_stale_temporaries`),
 and :func:`remove_temporary_files` those of a whole folder; a temporary of a
 process still running (a concurrent write of the same file) is left alone, and
-so is every file that is not a temporary of this format. No torch, no numpy.
+so is every file that is not a temporary of this format. (On Windows, which has
+no harmless way to ask whether a pid runs, every temporary of the target is
+taken as stale.) No torch, no numpy.
 """
 
 from __future__ import annotations

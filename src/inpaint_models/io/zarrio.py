@@ -229,10 +229,16 @@ def _levels(path: Path, node: Any, multiscales: Any) -> tuple[dict, list[tuple[s
             raise InpaintError(f"{where}: datasets[{index}] has no 'path'")
         try:
             level = node[level_path]
-        except Exception:  # KeyError, or whatever a malformed member's metadata raises
+        except KeyError:
             level = None
+        except Exception as error:  # the level's own metadata is broken: zarr raises JSON, type or value errors
+            raise InpaintError(f"{path}: level '{level_path}' cannot be opened: {type(error).__name__}: "
+                               f"{' '.join(str(error).split())}") from None
         if not isinstance(level, zarr.Array):
-            found = ", ".join(sorted(name for name, _ in node.arrays())) or "none"
+            try:
+                found = ", ".join(sorted(name for name, _ in node.arrays())) or "none"
+            except Exception:  # another member's metadata is broken: the list is only a hint
+                found = "cannot be listed"
             raise InpaintError(f"{where}: datasets[{index}] names level '{level_path}', which is not an array of the "
                                f"store (arrays: {found})")
         if levels and len(level.shape) != len(levels[0][1]):
