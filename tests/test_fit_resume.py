@@ -172,3 +172,14 @@ def test_train_resume_with_nothing_to_resume_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=f"nothing to resume in {tmp_path / 'run'}"):
         inpaint_models.train(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_inpaint_fit_bar_of_a_resumed_fit_starts_at_the_seconds_spent(capsys):
+    from inpaint_models.cli.fit import FitProgress
+    from inpaint_models.contract.datatypes import ProgressEvent
+
+    progress = FitProgress(quiet=False, seconds=60.0)
+    progress(ProgressEvent("train", 44, 1_000_000, elapsed_seconds=15.9))  # a fit resumed 15.9 s into its budget
+    progress.close()
+    first = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[0]
+    assert "16/60 s" in first, first

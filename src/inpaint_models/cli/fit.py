@@ -137,15 +137,15 @@ class FitProgress:
         from tqdm import tqdm
 
         by_time = self.seconds is not None
+        # a resumed fit's elapsed seconds include those spent before: its bar starts there
+        position = min(self.seconds, round(event.elapsed_seconds or 0.0, 1)) if by_time else min(  # type: ignore[type-var]
+            event.step, event.total)
         if self.bar is None:
             total = round(self.seconds, 1) if by_time else event.total
-            self.bar = tqdm(total=total, desc=self.description, unit="s" if by_time else "step",
+            self.bar = tqdm(total=total, initial=position, desc=self.description, unit="s" if by_time else "step",
                             file=sys.stderr, dynamic_ncols=True,
                             bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]" if by_time else None)
-        if by_time:  # a resumed fit's elapsed seconds include those spent before: the bar starts there
-            self.bar.n = min(self.seconds, round(event.elapsed_seconds or 0.0, 1))  # type: ignore[type-var]
-        else:
-            self.bar.n = min(event.step, event.total)
+        self.bar.n = position
         fields = {"step": str(event.step)} if by_time else {}
         if "loss" in event.losses:
             fields["loss"] = f"{event.losses['loss']:.3g}"
