@@ -327,9 +327,10 @@ def test_model_options_reach_the_backend(viewer_widget):
     request = widget.request()
     assert request.model == "telea" and request.options == {"radius": 9} and request.device == "cpu"
     widget.set_model("biharmonic")
-    assert widget.options.names() == ["split_into_regions"]
+    assert widget.options.names() == ["split_into_regions", "predict_lost_planes"]
     widget.options.widget("split_into_regions").value = False
-    assert widget.request().options == {"split_into_regions": False}
+    widget.options.widget("predict_lost_planes").value = False
+    assert widget.request().options == {"split_into_regions": False, "predict_lost_planes": False}
 
 
 def test_stack_current_plane_or_whole_stack(qtbot, viewer_widget):
