@@ -94,7 +94,8 @@ class TrainSettings:
         checkpoint_every: steps between checkpoints (a final one is always written).
         checkpoint_seconds: also write a checkpoint when this many seconds have passed
             since the last one (0 = by steps only), so a killed run loses at most
-            that much training, however slow its steps.
+            that much training, however slow its steps (and at least 20 times as
+            long as the last one took to write: big checkpoints cost at most 5 %).
         preview_every: steps between preview grids (0 = off).
         validate_every: steps between validations (0 = off).
         preview_images: rows of each preview grid.

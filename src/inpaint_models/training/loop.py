@@ -144,6 +144,7 @@ class Trainer:
         self._started = 0.0  # perf_counter at the start of the loop
         self._last_event = 0.0  # perf_counter of the last progress event
         self._last_saved = 0.0  # perf_counter of the last step checkpoint (or of the loop's start)
+        self._save_seconds = 0.0  # how long the last step checkpoint took to write
         self._last_losses: dict[str, float] = {}  # the mean losses of the last log or event
 
     # ------------------------------------------------------------------ paths
@@ -453,7 +454,7 @@ class Trainer:
             self._validate(step)
         if s.preview_every and (step % s.preview_every == 0 or last):
             self._preview(step)
-        if step % s.checkpoint_every == 0 or last or 0 < s.checkpoint_seconds <= now - self._last_saved:
+        if step % s.checkpoint_every == 0 or last or self._checkpoint_due(now):
             self._checkpoint(step, ctx.phase, self._last_losses)
         if due_event:
             self._last_event = now
@@ -625,14 +626,25 @@ class Trainer:
         self.tensorboard.image("preview", step, grid)
 
     # ------------------------------------------------------------------ checkpoints
+    #: a checkpoint by time waits at least this many times as long as the last one took to write, so
+    #: that writing big models' checkpoints takes at most 1/20 of the training time
+    CHECKPOINT_COST_FACTOR = 20
+
+    def _checkpoint_due(self, now: float) -> bool:
+        """Whether ``checkpoint_seconds`` (and 20 times the last write's duration) passed since the last one."""
+        wait = self.settings.checkpoint_seconds
+        return wait > 0 and now - self._last_saved >= max(wait, self.CHECKPOINT_COST_FACTOR * self._save_seconds)
+
     def _checkpoint(self, step: int, phase: str, losses: Mapping[str, float]) -> None:
         path = self.checkpoint_dir / f"{step_stem(step)}.safetensors"
+        started = time.perf_counter()
         if self.dist.is_main:
             self._save(step_stem(step), step, phase, losses, with_state=True)
             prune_checkpoints(self.checkpoint_dir, self.settings.keep_last)
             self.log.write("event", step, {"checkpoint": path.name})
         self.last_checkpoint = path
         self._last_saved = time.perf_counter()
+        self._save_seconds = self._last_saved - started
 
     def _save(self, stem: str, step: int, phase: str, losses: Mapping[str, float], with_state: bool) -> Path:
         task = self.task
