@@ -6,8 +6,8 @@
 - :class:`JobSlot`: the dock's one background job, stopped (and waited for)
   when the dock is deleted as napari closes.
 - :class:`ProgressStatus`: a progress bar and a status line under it.
-- :class:`PreviewReader` and :func:`show_preview`: a run's preview grids, read in
-  the worker thread when a new one is written and shown as one image layer.
+- :class:`PreviewReader` and :func:`show_preview`: a training run's preview grids (the
+  Train widget), read in the worker thread when a new one is written and shown as one image layer.
 - :func:`error_text`: how an error from a run reads in the status line.
 - :func:`short_dock_title`: the dock's tab reads "Inpaint", not "Inpaint (napari-inpaint)".
 """
@@ -129,16 +129,16 @@ class ProgressStatus:
 
 
 class PreviewReader:
-    """(worker thread) Reads a run's preview grid when an event names a new one, so the GUI thread only
-    swaps the layer's data; ``phase`` limits it to one phase's events (the fit of a fill)."""
+    """(worker thread) Reads a training run's preview grid when an event names a new one, so the GUI thread
+    only swaps the layer's data (the Train widget; the Inpaint dock's fit preview is
+    :class:`~napari_inpaint.inpaint_run.FitPreviewer`'s)."""
 
-    def __init__(self, phase: Optional[str] = None) -> None:
-        self._phase = phase
+    def __init__(self) -> None:
         self._last: Optional[Path] = None
 
     def __call__(self, event: ProgressEvent) -> Any:
         path = event.preview_path
-        if path is None or path == self._last or (self._phase is not None and event.phase != self._phase):
+        if path is None or path == self._last:
             return None
         self._last = path
         return read_preview(path)

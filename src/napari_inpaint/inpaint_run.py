@@ -94,8 +94,9 @@ def show_fit_preview(viewer: Any, image: Image, preview: Any) -> None:
     contrast (its data swapped when the layer is there, else the layer made anew)."""
     if FIT_PREVIEW_LAYER in viewer.layers:
         layer = viewer.layers[FIT_PREVIEW_LAYER]
-        if layer.data.shape == preview.shape and layer.ndim == image.ndim:
+        if layer.data.shape == preview.shape and layer.ndim == image.ndim and layer.rgb == image.rgb:
             layer.data = preview
+            layer.scale, layer.translate = image.scale, image.translate  # (an earlier fill's image may differ)
             layer.visible = True
             return
         viewer.layers.remove(layer)
