@@ -227,8 +227,8 @@ def biharmonic_fill(image: np.ndarray, mask: np.ndarray, report: Reporter = igno
     progress = SolveProgress(report if unknowns > MAX_UNKNOWNS else ignore_progress, unknowns)
     with one_blas_thread():
         fill_box(out, mask, progress)
-    if predict_lost_planes and mask.ndim == 3:
-        fill_lost_planes(out, mask)
+        if predict_lost_planes and mask.ndim == 3:  # its least squares on one BLAS thread too (less memory)
+            fill_lost_planes(out, mask)
     for channel in range(out.shape[-1]):
         np.clip(out[..., channel], low[channel], high[channel], out=out[..., channel])
     return out

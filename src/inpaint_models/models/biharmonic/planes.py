@@ -5,9 +5,10 @@ neighbours ``k - 1`` and ``k + 1`` are not wholly lost) is predicted as
 
     plane[k] = b + sum over o in offsets of (w_o correlated with plane[k + o]),
 
-``offsets`` = those of -2, -1, +1, +2 that are inside the stack and not lost
-planes (-1 and +1 always), each ``w_o`` a (2 :data:`RADIUS` + 1)**2 in-plane
-kernel, one predictor per lost plane and channel. The weights are the least
+``offsets`` = -2, -1, +1, +2 (all four inside the stack and not lost planes,
+else the plane keeps the biharmonic fill), each ``w_o`` a
+(2 :data:`RADIUS` + 1)**2 in-plane kernel, one predictor per lost plane and
+channel. The weights are the least
 squares fit of the same prediction of every *known* plane ``j`` of the stack
 from its planes ``j + o`` (the same geometry), on a seeded random sample of
 pixels whose whole neighbourhood is known -- so it learns the stack's own
@@ -16,13 +17,17 @@ noise, how structures drift from plane to plane. Linear interpolation along Z
 is one such predictor (the centre taps of -1 and +1 at 1/2), so on the
 known planes the fit is never worse than it.
 
-Measured (``benchmarks/bench_lost_plane.py``, docs/scale.md): on the lost plane
-+0.01 dB over linear interpolation along Z on the synthetic benchmark stack
-(whose plane-to-plane change is unpredictable by construction), +0.5 to +1.5 dB
-on real fluorescence, cryo-EM and MRI volumes -- above the biharmonic volume
-fill on each. Written here: no kept library fits a spatial-and-Z linear
-predictor on a stack's own planes (scikit-learn's regressors would need the
-whole feature matrix; this is a 101-column least squares on a sample).
+Measured (``benchmarks/bench_lost_plane.py``, docs/scale.md): on the lost plane,
+over linear interpolation along Z, +0.00 dB on the synthetic benchmark stack
+(whose plane-to-plane change is unpredictable by construction: no method can
+gain more than +0.06 dB there) and +0.47, +1.36, +1.52 dB on real
+fluorescence, cryo-EM and MRI volumes, where the biharmonic solution gets
+-0.26 (synthetic), +0.30, +0.92, +0.27 dB. It needs two known planes on each side of the
+lost plane and two more known planes to fit on: a crop of 11 planes or more
+(``fill``'s ``volume_margin`` of 5 or more, when the lost plane is the only
+hole). Written here: no kept library fits a spatial-and-Z linear predictor on
+a stack's own planes (scikit-learn's regressors would want the whole feature
+matrix; this is a 101-column least squares on a sample).
 """
 
 from __future__ import annotations
