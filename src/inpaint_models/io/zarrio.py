@@ -25,6 +25,7 @@ Nothing is lost silently (docs/big-data.md, "When something is wrong"):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
@@ -32,7 +33,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -408,11 +409,27 @@ def write_zarr(
     """
     out = check_output(out)
     try:
-        with atomic_directory(out) as temporary:
+        with atomic_directory(out) as temporary, _joined_threads():
             report = _write_store(temporary, filled, source, compute)
     except FileExistsError:
         raise InpaintError(f"{out} exists already: choose a new output path (nothing is overwritten)") from None
     return WriteReport([str(out) if name == str(temporary) else name for name in report.written], report.skipped)
+
+
+@contextlib.contextmanager
+def _joined_threads() -> Iterator[None]:
+    """Local dask writes in a thread pool of our own, joined on leaving: after a failed chunk write, the writes
+    already running finish before the temporary store is deleted (they would create files in it again)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import dask
+
+    pool = ThreadPoolExecutor(os.cpu_count() or 1)
+    try:
+        with dask.config.set(pool=pool):
+            yield
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _write_store(
