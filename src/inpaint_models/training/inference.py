@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from inpaint_models.contract.errors import WeightsError
 from inpaint_models.contract.options import FILL, build_options, option_default, option_kind, option_types
@@ -111,12 +112,35 @@ def _build(factory: TaskFactory, spec: TaskSpec, info: Any, path: Path) -> Train
         raise WeightsError(f"cannot rebuild model {info.name!r} from {path.name}: {error}") from None
 
 
+# in-place ops that change a tensor's shape: the only ones a shapes-only build must still run
+_RESHAPING = frozenset({"resize_", "resize_as_", "squeeze_", "unsqueeze_", "transpose_", "t_", "swapaxes_",
+                        "swapdims_", "as_strided_", "set_"})
+
+
+class _ShapesOnly(TorchFunctionMode):
+    """Skips in-place ops (``normal_``, ``uniform_``, ``zero_``, ``nn.init.*_``) on meta tensors.
+
+    They do nothing on the meta device but cost time: torch's meta ``normal_``
+    imports ``torch._dynamo`` (about 2 s, once per process) for an
+    initialisation the shapes do not need.
+    """
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Optional[dict] = None) -> Any:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        target = args[0] if args else next(iter(kwargs.values()), None)
+        if (name.endswith("_") and not name.endswith("__") and name not in _RESHAPING
+                and isinstance(target, torch.Tensor) and target.is_meta):
+            return target
+        return func(*args, **kwargs)
+
+
 def _meta_task(factory: TaskFactory, spec: TaskSpec, info: Any, path: Path) -> Optional[TrainTask]:
     """The task built on torch's ``meta`` device: shapes without memory (an mlp-gan sidecar saying
     image_size 4096 would otherwise allocate 275 GB before its tensors are compared); None when the
     factory does something the meta device cannot (a third-party one reading tensor values)."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _ShapesOnly():
             return factory(spec)
     except ValueError as error:
         raise WeightsError(f"cannot rebuild model {info.name!r} from {path.name}: {error}") from None
