@@ -143,7 +143,8 @@ def test_non_finite_numbers_are_refused(tmp_path, literal):
 
 
 def test_nesting_too_deep_for_the_json_parser_is_a_weights_error(tmp_path):
-    text = '{"format": "napari-inpaint-checkpoint", "model": "context-encoder", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    start = '{"format": "napari-inpaint-checkpoint", "model": "context-encoder", "extra": '
+    text = start + "[" * 100_000 + "]" * 100_000 + "}"
     weights = shipped_copy(tmp_path, "context-encoder", text=text)
     with pytest.raises(WeightsError, match="too deeply"):  # Python's json raises RecursionError
         read_sidecar(weights)

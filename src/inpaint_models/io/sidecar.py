@@ -194,7 +194,8 @@ SIDECAR_SCHEMA: dict[str, Rule] = {
     "geometry.size_multiple": _integer(*MULTIPLE_RANGE),
     "step": _integer(0, 2**63 - 1),
     "total_steps": _integer(0, 2**63 - 1),
-    "metrics": _mapping(lambda value: value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)),
+    "metrics": _mapping(lambda value: value is None or (isinstance(value, (int, float))
+                                                        and not isinstance(value, bool)),
                         "an object of metric names -> numbers", nullable=True),
     "extra": Rule(lambda value: isinstance(value, dict), "an object"),
     "files": _mapping(lambda value: isinstance(value, str) and len(value) <= _TEXT_MAX, "an object of strings"),

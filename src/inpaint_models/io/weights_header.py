@@ -152,7 +152,7 @@ def read_tensor_bytes(header: WeightsHeader, names: Iterable[str]) -> bytes:
     entries = [header.tensors[name] for name in names]
     described: dict[str, Any] = {}
     offset = 0
-    for name, entry in zip(names, entries):
+    for name, entry in zip(names, entries, strict=True):
         described[name] = {"dtype": entry.dtype, "shape": list(entry.shape),
                            "data_offsets": [offset, offset + entry.end - entry.begin]}
         offset += entry.end - entry.begin

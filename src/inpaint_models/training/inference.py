@@ -161,7 +161,8 @@ def _check_geometry(sidecar: dict[str, Any], task: TrainTask, path: Path) -> Wei
     return network
 
 
-def check_checkpoint(weights: Union[str, Path], info: Any, factory: TaskFactory, options: Any = None) -> CheckedCheckpoint:
+def check_checkpoint(weights: Union[str, Path], info: Any, factory: TaskFactory,
+                     options: Any = None) -> CheckedCheckpoint:
     """Check a checkpoint before building its networks: sidecar, safetensors header, shapes, geometry.
 
     The sidecar is read (:func:`~inpaint_models.io.sidecar.read_sidecar`: schema,
