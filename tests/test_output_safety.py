@@ -267,6 +267,15 @@ def test_missing_chunks_of_v2_and_sharded_stores_and_the_check_reads_no_chunk(tm
         assert zarrio.check_chunks(v2) == 1
 
 
+def test_a_store_that_cannot_list_its_keys_is_said_to_be_unchecked(tmp_path, monkeypatch):
+    image = zarr.open_array(str(plain_store(tmp_path / "image.zarr")), mode="r")
+    monkeypatch.setattr(type(image.store), "supports_listing", property(lambda self: False))
+    with pytest.warns(zarrio.MissingChunksWarning, match="cannot list its keys"):
+        assert zarrio.check_chunks(image) == 0
+    with pytest.raises(InpaintError, match="cannot list its keys"):
+        zarrio.check_chunks(image, "error")
+
+
 def test_written_stores_have_every_chunk_even_the_empty_ones(tmp_path):
     source = zarrio.open_lazy(plain_store(tmp_path / "zeros.zarr", np.zeros((64, 48), np.uint16)))
     assert zarrio.missing_chunks(zarr.open_array(str(tmp_path / "zeros.zarr"), mode="r"))[0]  # zarr left them out

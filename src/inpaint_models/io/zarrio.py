@@ -154,6 +154,12 @@ def check_chunks(array: Any, missing: str = "warn", name: Optional[str] = None, 
         raise InpaintError(f"missing chunks: choose one of {', '.join(MISSING_CHUNKS)}, not {missing!r}")
     if missing == "ignore":
         return 0
+    if not getattr(array.store, "supports_listing", True):  # e.g. a read-only HTTP store
+        text = f"{name or describe(array)}: its store cannot list its keys, so missing chunks cannot be found"
+        if missing == "error":
+            raise InpaintError(text + " (missing chunks 'ignore' skips the check)")
+        warnings.warn(text, MissingChunksWarning, stacklevel=stacklevel + 1)
+        return 0
     absent, total = missing_chunks(array)
     if not absent:
         return 0
