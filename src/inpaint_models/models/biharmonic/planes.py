@@ -41,6 +41,8 @@ REACH = 2
 #: training pixels drawn per known target plane, and in all
 SAMPLES_PER_PLANE = 4096
 MAX_SAMPLES = 1 << 16
+#: rows of the sample turned into float64 at a time when the normal equations are summed
+CHUNK = 8192
 #: fewest training pixels per weight: below it the lost plane keeps the biharmonic fill
 MIN_SAMPLES_PER_WEIGHT = 20
 #: ridge on the normal equations, relative to their mean diagonal (keeps the solve well posed)
@@ -98,7 +100,7 @@ def training_sample(values: np.ndarray, mask: np.ndarray, offsets: tuple[int, ..
         rng: the sample's random generator.
 
     Returns:
-        float64 (n, len(offsets) * (2 RADIUS + 1)**2 + 1) features (the last
+        float32 (n, len(offsets) * (2 RADIUS + 1)**2 + 1) features (the last
         column 1) and float64 (n,) targets.
     """
     depth, height, width = values.shape
@@ -120,26 +122,32 @@ def training_sample(values: np.ndarray, mask: np.ndarray, offsets: tuple[int, ..
         if ys.size == 0:
             continue
         taps = [values[p][ys[:, None] + dy, xs[:, None] + dx] for p in planes]
-        features.append(np.concatenate(taps + [np.ones((ys.size, 1), np.float32)], axis=1).astype(np.float64))
+        features.append(np.concatenate(taps + [np.ones((ys.size, 1), np.float32)], axis=1))
         targets.append(values[j, ys, xs].astype(np.float64))
     if not features:
-        return np.zeros((0, len(offsets) * side * side + 1)), np.zeros(0)
+        return np.zeros((0, len(offsets) * side * side + 1), np.float32), np.zeros(0)
     return np.concatenate(features)[:MAX_SAMPLES], np.concatenate(targets)[:MAX_SAMPLES]
 
 
 def fit_weights(features: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
     """Least squares weights of targets on features (last column 1: the bias); None when the sample is too small.
 
-    Solved on centred features, with a tiny ridge relative to their mean
-    variance, so that it is well posed whatever the values' scale.
+    Solved in float64 on centred features (their normal equations summed
+    :data:`CHUNK` rows at a time: no float64 copy of the whole sample), with a
+    tiny ridge relative to their mean variance, so that it is well posed
+    whatever the values' scale.
     """
     if features.shape[0] < MIN_SAMPLES_PER_WEIGHT * features.shape[1]:
         return None
-    mean, target_mean = features[:, :-1].mean(axis=0), targets.mean()
-    centred = features[:, :-1] - mean
-    gram = centred.T @ centred
-    gram[np.diag_indices_from(gram)] += RIDGE * max(np.trace(gram) / gram.shape[0], np.finfo(float).tiny)
-    weights = np.linalg.solve(gram, centred.T @ (targets - target_mean))
+    mean, target_mean = features[:, :-1].mean(axis=0, dtype=np.float64), targets.mean()
+    columns = features.shape[1] - 1
+    gram, moment = np.zeros((columns, columns)), np.zeros(columns)
+    for start in range(0, features.shape[0], CHUNK):
+        centred = features[start:start + CHUNK, :-1] - mean  # float64
+        gram += centred.T @ centred
+        moment += centred.T @ (targets[start:start + CHUNK] - target_mean)
+    gram[np.diag_indices_from(gram)] += RIDGE * max(np.trace(gram) / columns, np.finfo(float).tiny)
+    weights = np.linalg.solve(gram, moment)
     return np.append(weights, target_mean - mean @ weights)
 
 
