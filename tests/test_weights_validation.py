@@ -101,13 +101,16 @@ MALFORMED = {
     "image_size 10**9": (top("image_size", 10**9), "image_size"),
     "image_size a string": (top("image_size", "64"), "image_size"),
     "options a list": (top("options", [1, 2]), "options"),
-    "options holding an object": (top("options", {"width": {"a": 1}}), "options"),
-    "options holding NaN": (top("options", {"width": float("nan")}), "options"),
+    "options holding an object": (top("options", {"width": {"a": 1}}), "options.width"),
+    "options holding NaN": (top("options", {"width": float("nan")}), "options.width"),
+    "options holding 10**30": (top("options", {"width": 10**30}), "options.width must be a finite number"),
     "format_version a string": (top("format_version", "x"), "format_version"),
     "model a number": (top("model", 5), "model"),
     "model missing": (lambda data: data.pop("model"), "model"),
     "extra a list": (top("extra", [1]), "extra"),
     "metrics a list": (top("metrics", [1]), "metrics"),
+    "metrics holding a string": (top("metrics", {"psnr": "high"}), "metrics.psnr"),
+    "files holding a number": (top("files", {"weights": 5}), "files.weights"),
     "step negative": (top("step", -1), "step"),
     "nesting 40 deep": (top("extra", {"deep": nested(40)}), "levels deep"),
 }
@@ -250,6 +253,14 @@ def test_sizes_that_build_a_network_larger_than_the_file_are_refused_before_it_i
     weights = tiny_checkpoint(tmp_path, **edit)
     with pytest.raises(WeightsError, match="does not fit network 'generator'.*shape mismatch"):
         load_task(weights, TINY, TinyTask)
+    assert TinyTask.builds == ["meta"]
+
+
+def test_options_whose_sizes_overflow_are_a_weights_error(tmp_path):
+    # 2**60 x 192 weights: more bytes than 64 bits count (torch: "Storage size calculation overflowed")
+    TinyTask.builds = []
+    with pytest.raises(WeightsError, match="options make sizes too large to exist"):
+        load_task(tiny_checkpoint(tmp_path, options={"width": 2**60}), TINY, TinyTask)
     assert TinyTask.builds == ["meta"]
 
 

@@ -139,7 +139,9 @@ def _is_int(value: Any, low: int, high: int) -> bool:
 def _is_scalar(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
-    return value is None or isinstance(value, (bool, int)) or (isinstance(value, str) and len(value) <= _TEXT_MAX)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**63
+    return value is None or isinstance(value, bool) or (isinstance(value, str) and len(value) <= _TEXT_MAX)
 
 
 def _is_channels(value: Any) -> bool:
@@ -151,21 +153,27 @@ def _is_channels(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Rule:
-    """What one sidecar field must be: ``test(value)`` holds; ``expected`` says it in words."""
+    """What one sidecar field must be: ``test(value)`` holds; ``expected`` says it in words.
+
+    ``each``: the field is an object of at most ``limit`` entries, each value of which
+    ``each(value)`` accepts (``each_expected`` in words; a failure names the entry).
+    """
 
     test: Callable[[Any], bool]
     expected: str
     required: bool = False
     nullable: bool = False
+    each: Optional[Callable[[Any], bool]] = None
+    each_expected: str = ""
 
 
 def _integer(low: int, high: int, **flags: bool) -> Rule:
     return Rule(lambda value: _is_int(value, low, high), f"an integer from {low} to {high}", **flags)
 
 
-def _mapping(test: Callable[[Any], bool], words: str, limit: int = 10**6, **flags: bool) -> Rule:
-    return Rule(lambda value: isinstance(value, dict) and len(value) <= limit and all(
-        isinstance(key, str) and test(item) for key, item in value.items()), words, **flags)
+def _mapping(each: Callable[[Any], bool], each_expected: str, limit: int = 10**6, **flags: bool) -> Rule:
+    return Rule(lambda value: isinstance(value, dict) and len(value) <= limit,
+                f"an object of at most {limit} entries", each=each, each_expected=each_expected, **flags)
 
 
 _GEOMETRY_KEYS = frozenset({"channels", "native_size", "size_multiple"})
@@ -182,8 +190,8 @@ SIDECAR_SCHEMA: dict[str, Rule] = {
     "format_version": _integer(0, 2**31 - 1),
     "model": Rule(lambda value: isinstance(value, str) and 0 < len(value) <= 200,
                   "a model name (a string of 1 to 200 characters)", required=True),
-    "options": _mapping(_is_scalar, f"an object of at most {_OPTIONS_MAX} option names -> a finite number, "
-                        f"a string, true / false or null", _OPTIONS_MAX),
+    "options": _mapping(_is_scalar, "a finite number (an integer within 64 bits), a string of at most "
+                        f"{_TEXT_MAX} characters, true / false or null", _OPTIONS_MAX),
     "channels": _integer(*CHANNEL_RANGE),
     "image_size": _integer(*SIZE_RANGE),
     "geometry": Rule(lambda value: isinstance(value, dict) and set(value) <= _GEOMETRY_KEYS,
@@ -196,9 +204,9 @@ SIDECAR_SCHEMA: dict[str, Rule] = {
     "total_steps": _integer(0, 2**63 - 1),
     "metrics": _mapping(lambda value: value is None or (isinstance(value, (int, float))
                                                         and not isinstance(value, bool)),
-                        "an object of metric names -> numbers", nullable=True),
+                        "a number or null", nullable=True),
     "extra": Rule(lambda value: isinstance(value, dict), "an object"),
-    "files": _mapping(lambda value: isinstance(value, str) and len(value) <= _TEXT_MAX, "an object of strings"),
+    "files": _mapping(lambda value: isinstance(value, str) and len(value) <= _TEXT_MAX, "a string"),
     VERDICT_KEY: Rule(lambda value: isinstance(value, dict), "an object", nullable=True),
 }
 
@@ -247,6 +255,10 @@ def check_sidecar(data: Mapping[str, Any], source: Union[str, Path]) -> None:
             continue
         if not rule.test(value):
             raise WeightsError(f"weights sidecar {source}: {name} must be {rule.expected}, not {_shown(value)}")
+        for entry, item in value.items() if rule.each is not None else ():
+            if not rule.each(item):
+                raise WeightsError(f"weights sidecar {source}: {name}.{entry[:60]} must be {rule.each_expected}, "
+                                   f"not {_shown(item)}")
 
 
 def read_json_file(path: Union[str, Path], limit: int, what: str) -> Any:

@@ -144,7 +144,11 @@ def _meta_task(factory: TaskFactory, spec: TaskSpec, info: Any, path: Path) -> O
             return factory(spec)
     except ValueError as error:
         raise WeightsError(f"cannot rebuild model {info.name!r} from {path.name}: {error}") from None
-    except Exception:  # noqa: BLE001 -- any other failure: fall back to checking the real networks
+    except Exception as error:  # noqa: BLE001 -- any other failure: fall back to checking the real networks
+        if isinstance(error, OverflowError) or "overflow" in str(error).lower():
+            # on the meta device nothing is computed: only sizes (the sidecar's options) can overflow
+            raise WeightsError(f"cannot rebuild model {info.name!r} from {path.name}: its sidecar's options "
+                               f"make sizes too large to exist ({type(error).__name__}: {str(error)[:120]})") from None
         return None
 
 
