@@ -27,7 +27,7 @@ import inpaint_models
 from inpaint_models.contract.datatypes import ModelInfo
 from inpaint_models.contract.hookspecs import hookimpl
 from inpaint_models.contract.registry import make_registry
-from inpaint_models.pipeline.chunked import ClusterError
+from inpaint_models.contract.errors import ClusterError
 
 distributed = pytest.importorskip("distributed")
 
@@ -151,3 +151,15 @@ def test_a_lost_scheduler_ends_the_fill_with_a_clear_error(tmp_path):
                 stop(process)
     assert isinstance(error, ClusterError), repr(error)
     assert "scheduler was lost" in str(error)
+
+
+def test_the_cli_reports_a_cluster_failure_in_one_line_with_its_own_exit_status(monkeypatch, capsys):
+    from inpaint_models.cli import EXIT_CLUSTER, EXIT_INPUT, EXIT_PLUGIN, main
+    from inpaint_models.cli import models as models_command
+
+    def fail(args):
+        raise ClusterError("dask workers died while running task x: give the workers more memory")
+
+    monkeypatch.setattr(models_command, "run", fail)
+    assert main(["models"]) == EXIT_CLUSTER not in (EXIT_INPUT, EXIT_PLUGIN)
+    assert capsys.readouterr().err == "inpaint: error: dask workers died while running task x: give the workers more memory\n"

@@ -20,6 +20,7 @@ from inpaint_models.api_train import train
 from inpaint_models.contract.datatypes import FillContext, ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import (
     Cancelled,
+    ClusterError,
     ClassicalFillKeptWarning,
     ConfigError,
     DeviceError,
@@ -48,9 +49,11 @@ from inpaint_models.pipeline.estimate import FillEstimate, estimate_fill_seconds
 __version__ = "0.1.0"
 
 __all__ = [
-    "Cancelled", "ClassicalFillKeptWarning", "ConfigError", "DeviceError", "EmptyMaskWarning", "FillContext", "FillEstimate", "ImageTooSmallError",
-    "InpaintError", "MissingDependencyError", "PluginError", "InvalidValuesError", "MaskCoversImageError", "MissingWeightsError", "ModelInfo",
-    "NotTrainableError", "OptionError", "PlaneByPlaneWarning", "PluginConflictError", "ProgressEvent", "ShapeMismatchError",
-    "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
-    "available_models", "estimate_fill_seconds", "evaluate", "fill", "fit", "fit_verdict", "hookimpl", "model_info", "train",
+    "Cancelled", "ClassicalFillKeptWarning", "ClusterError", "ConfigError", "DeviceError", "EmptyMaskWarning",
+    "FillContext", "FillEstimate", "ImageTooSmallError", "InpaintError", "InvalidValuesError",
+    "MaskCoversImageError", "MissingDependencyError", "MissingWeightsError", "ModelInfo", "NotTrainableError",
+    "OptionError", "PlaneByPlaneWarning", "PluginConflictError", "PluginError", "ProgressEvent",
+    "ShapeMismatchError", "UnknownModelError", "UnknownOptionError", "UnsupportedDtypeError", "WeightsError",
+    "available_models", "estimate_fill_seconds", "evaluate", "fill", "fit", "fit_verdict", "hookimpl",
+    "model_info", "train",
 ]

@@ -31,7 +31,7 @@ import sys
 import warnings
 from typing import NoReturn, Optional, Sequence
 
-from inpaint_models.contract.errors import Cancelled, PluginConflictError, PluginError
+from inpaint_models.contract.errors import Cancelled, ClusterError, PluginConflictError, PluginError
 
 #: Subcommand modules, in the order ``inpaint --help`` lists them.
 SUBCOMMANDS: tuple[str, ...] = ("models", "fill", "sample", "train", "fit", "masks", "eval")
@@ -42,10 +42,12 @@ DEBUG_ENV_VAR = "INPAINT_DEBUG"
 EXIT_INPUT = 2
 #: a model plugin failed (raised, or returned what the contract does not allow): not the input's fault
 EXIT_PLUGIN = 3
+#: the machinery failed, not the input: a dask cluster whose workers keep dying or that has none
+EXIT_CLUSTER = 4
 #: Ctrl-C or a cancelled run
 EXIT_INTERRUPTED = 130
 
-__all__ = ["EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_PLUGIN", "SUBCOMMANDS", "build_parser", "main"]
+__all__ = ["EXIT_CLUSTER", "EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_PLUGIN", "SUBCOMMANDS", "build_parser", "main"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -133,6 +135,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if debug:
             raise
         return _error(str(error), EXIT_INPUT)
+    except ClusterError as error:  # a ConnectionError, so before OSError
+        if debug:
+            raise
+        return _error(str(error), EXIT_CLUSTER)
     except BrokenPipeError:  # output piped into `head`: stop quietly, as Python's docs advise
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

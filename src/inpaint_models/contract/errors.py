@@ -93,6 +93,17 @@ class PluginError(RuntimeError):
         return type(self), (self.model, self.distribution, self.problem)
 
 
+class ClusterError(ConnectionError):
+    """A fill on a ``dask.distributed`` cluster could not finish, for the cluster's sake, not the input's.
+
+    Its workers died running one task again and again (``KilledWorker``, chained),
+    it has had no worker for ``distributed.scheduler.no-workers-timeout`` (default
+    here :data:`inpaint_models.pipeline.chunked.NO_WORKERS_SECONDS`), or the client lost its scheduler. The message
+    says which, how far the fill got and what to do. A ``ConnectionError`` (an
+    ``OSError``): the command line reports it on one line.
+    """
+
+
 class EmptyMaskWarning(UserWarning):
     """The mask has no hole pixel: the image is returned unchanged."""
 

@@ -51,7 +51,7 @@ from dask.highlevelgraph import HighLevelGraph
 from dask.task_spec import Alias, Task, TaskRef
 
 from inpaint_models.contract.datatypes import ProgressEvent, Reporter, ignore_progress
-from inpaint_models.contract.errors import EmptyMaskWarning
+from inpaint_models.contract.errors import ClusterError, EmptyMaskWarning
 from inpaint_models.contract.registry import ModelRegistry, default_registry, make_registry
 from inpaint_models.contract.values import mask_covers
 from inpaint_models.pipeline.crops import fill_region
@@ -437,16 +437,7 @@ def compute_with_progress(collections: list, done: Callable[[int], None], keep: 
 
 
 # --------------------------------------------------------------------------- a cluster that fails
-class ClusterError(ConnectionError):
-    """A fill on a ``dask.distributed`` cluster could not finish, for the cluster's sake, not the input's.
-
-    Its workers died running one task again and again (``KilledWorker``, chained),
-    it has had no worker for ``distributed.scheduler.no-workers-timeout`` (default
-    here :data:`NO_WORKERS_SECONDS`), or the client lost its scheduler. The message
-    says which, how far the fill got and what to do. A ``ConnectionError`` (an
-    ``OSError``): the command line reports it on one line.
-    """
-
+# (ClusterError: inpaint_models.contract.errors)
 
 #: how long a distributed fill waits while its cluster has no worker at all, when the dask config
 #: ``distributed.scheduler.no-workers-timeout`` does not say (an adaptive cluster that takes longer
