@@ -30,7 +30,6 @@ it (...)"), and fit's last progress event carries it.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
@@ -53,6 +52,7 @@ from inpaint_models.io.sidecar import read_verdict
 from inpaint_models.pipeline.fit_verdict import verdict_message
 from inpaint_models.pipeline.layout import ChannelAxis, VolumeAxis, resolve_volume_axis
 from inpaint_models.training.config import load_config
+from inpaint_models.io.user_folders import fits_folder, new_run_folder
 from inpaint_models.training.holes import suggested_crop_size
 from inpaint_models.training.volumes import StackVolumes
 
@@ -139,8 +139,9 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
             independent). A model that reads neighbouring planes gets them along it.
         channel_axis: as in ``fill``.
         output: the run folder (checkpoints, previews, metrics log); default
-            ``runs/fit-<model>-<time>``. A folder that already holds a run is
-            refused unless ``resume``.
+            ``fit-<model>-<time>`` in the user's data folder
+            (``~/.local/share/napari-inpaint/fits`` on Linux; never the current
+            folder). A folder that already holds a run is refused unless ``resume``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         seed: seeds the network, the crops and the artificial holes.
         resume: continue the run in ``output`` on the same image and mask from its newest checkpoint
@@ -194,7 +195,8 @@ def fit(image: np.ndarray, mask: np.ndarray, model: Optional[str] = None, *, sec
 
 
 def fit_run_folder(output: Optional[Union[str, Path]], model: str, resume: bool) -> Path:
-    """A fit's run folder: ``output``, else ``runs/fit-<model>-<time>``.
+    """A fit's run folder: ``output``, else ``<the user's data folder>/fits/fit-<model>-<time>``
+    (:func:`inpaint_models.io.user_folders.fits_folder`; never the current folder).
 
     Raises:
         ConfigError: the folder holds the checkpoints of another run and ``resume`` is False;
@@ -202,8 +204,7 @@ def fit_run_folder(output: Optional[Union[str, Path]], model: str, resume: bool)
     """
     from inpaint_models.training.loop import resume_point
 
-    run = Path(output) if output is not None else Path("runs") / (
-        f"fit-{model}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    run = Path(output) if output is not None else new_run_folder(fits_folder(), f"fit-{model}")
     resume_point(bool(resume), run)
     return run
 

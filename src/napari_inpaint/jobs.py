@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 import numpy as np
 
 from inpaint_models.contract.datatypes import Reporter
+from inpaint_models.io.user_folders import fits_folder
 
 if TYPE_CHECKING:  # the front (and its pipeline) is imported by the functions that run in workers
     from inpaint_models.api import CancelCheck
@@ -182,12 +183,9 @@ def run_fit(request: FillRequest, image: np.ndarray, mask: np.ndarray, progress:
 
 def default_fits_root() -> Path:
     """Where "learn from this layer first" saves its fits unless the dock says otherwise: the user's data
-    folder for napari-inpaint (platformdirs: ``~/.local/share/napari-inpaint/fits`` on Linux,
-    ``~/Library/Application Support/napari-inpaint/fits`` on macOS, ``%LOCALAPPDATA%\\napari-inpaint\\fits``
-    on Windows). Nothing is created here."""
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("napari-inpaint", appauthor=False)) / "fits"
+    folder's ``fits`` (:func:`inpaint_models.io.user_folders.fits_folder`, where ``fit()`` saves too:
+    ``~/.local/share/napari-inpaint/fits`` on Linux). Nothing is created here."""
+    return fits_folder()
 
 
 def run_fit_preview(request: FillRequest, plane: Optional[Sequence[int]], weights: Path,

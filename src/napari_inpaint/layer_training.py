@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 import numpy as np
 
 from inpaint_models.contract.datatypes import Reporter
+from inpaint_models.io.user_folders import runs_folder
 
 if TYPE_CHECKING:  # the front (and its pipeline) is imported by the functions that run in workers
     from inpaint_models.api import CancelCheck
@@ -103,13 +104,14 @@ def file_stem(layer_name: str) -> str:
 
 
 def default_layer_output(model: str, layer_name: str, root: Optional[Path] = None) -> Path:
-    """A fresh run folder ``~/napari-inpaint/runs/<layer>-<model>-<time>`` for a run on a layer.
+    """A fresh run folder ``<layer>-<model>-<time>`` for a run on a layer, in ``root`` (default: the user's
+    data folder's ``runs``, :func:`inpaint_models.io.user_folders.runs_folder`).
 
     The folder's name is what the Inpaint widget's weights list shows
     (``<folder>/best``), so it names the layer (characters a file name cannot
     hold are replaced).
     """
-    root = root if root is not None else Path.home() / "napari-inpaint" / "runs"
+    root = root if root is not None else runs_folder()
     stem = file_stem(layer_name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return root / f"{stem}-{model}-{stamp}"

@@ -8,19 +8,19 @@ file's ``[model]`` options and ``[train]`` settings under the fields
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
 from inpaint_models.api_train import read_config_file
 from inpaint_models.contract.errors import InpaintError
+from inpaint_models.io.user_folders import new_run_folder, runs_folder
 from napari_inpaint.layer_training import LAYER_RUN_KEYS
 
 
 def default_output(model: str) -> Path:
-    """A fresh run folder under ``~/napari-inpaint/runs`` for a run started without one."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path.home() / "napari-inpaint" / "runs" / f"{model}-{stamp}"
+    """A fresh run folder in the user's data folder's ``runs`` (``~/.local/share/napari-inpaint/runs`` on
+    Linux, :func:`inpaint_models.io.user_folders.runs_folder`) for a run started without one."""
+    return new_run_folder(runs_folder(), model)
 
 
 def plain(value: Any) -> Any:

@@ -110,7 +110,7 @@ class TrainWidget(QWidget):
         self.settings = settings_fields(form)
         for name, attribute in FIELD_ATTRIBUTES.items():
             setattr(self, attribute, self.settings.widget(name).native)
-        self.output_folder = PathEdit(folder=True, placeholder="new folder under ~/napari-inpaint/runs")
+        self.output_folder = PathEdit(folder=True, placeholder="new folder in your data folder's runs/")
         self.output_folder.setToolTip("Run folder: checkpoints, previews and the metrics log go here")
         form.addRow("Output folder", self.output_folder)
 

@@ -22,8 +22,8 @@ network, no ``steps`` option) are not measured: they take seconds.
 
 Measured seconds per call are remembered per (model, weights, device, crop
 geometry, options, machine) in a small JSON file in the user's cache folder
-(``$INPAINT_MODELS_CACHE`` or ``$XDG_CACHE_HOME/inpaint-models``, else
-``~/.cache/inpaint-models``), so a second estimate of the same fill costs
+(``$INPAINT_MODELS_CACHE``, else platformdirs' user cache folder,
+``~/.cache/napari-inpaint`` on Linux), so a second estimate of the same fill costs
 nothing. No torch import here at module level.
 """
 
@@ -47,6 +47,7 @@ from inpaint_models.contract.errors import Cancelled
 from inpaint_models.contract.options import FILL, fields_of_kind
 from inpaint_models.io.atomic import atomic_write_text
 from inpaint_models.io.sidecar import checkpoint_stamp
+from inpaint_models.io.user_folders import cache_folder
 from inpaint_models.pipeline.crops import fill_region, sent_shape
 from inpaint_models.pipeline.plan import FillPlan, FillRequest, plan_fill
 from inpaint_models.pipeline.progress import CancelCheck, cancel_requested
@@ -317,12 +318,8 @@ def _time_calls(plan: FillPlan, crop: np.ndarray, crop_mask: np.ndarray,
 
 # -- the timings cache --------------------------------------------------------------------------------
 def cache_path() -> Path:
-    """The timings cache file (see the module docstring for where it lives)."""
-    folder = os.environ.get("INPAINT_MODELS_CACHE")
-    if not folder:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        folder = str(Path(base) / "inpaint-models")
-    return Path(folder) / CACHE_FILE
+    """The timings cache file (:func:`inpaint_models.io.user_folders.cache_folder`)."""
+    return cache_folder() / CACHE_FILE
 
 
 def _cache_key(plan: FillPlan, shape: tuple[int, ...], channels: int) -> str:
