@@ -6,7 +6,10 @@ Everything a front end or the fill pipeline needs to know about a checkpoint
 with ``json`` only, so listing models, showing a checkpoint's architecture and
 planning crops never import torch:
 
-- :func:`read_sidecar` — the checked sidecar of a weights file;
+- :func:`read_sidecar` — the checked sidecar of a weights file: a regular file
+  (:mod:`inpaint_models.io.regular_files`) of at most :data:`SIDECAR_MAX_BYTES`,
+  valid against :data:`SIDECAR_SCHEMA` (:func:`check_sidecar`: types, ranges,
+  nesting; a failure is a ``WeightsError`` naming the file and the field);
 - :func:`architecture_of` — the options the weights fix, for read-only display;
 - :func:`geometry_of` — the channels, native size and size multiple crops must
   have for these weights (the ``geometry`` entry; see :class:`WeightsGeometry`);
