@@ -29,7 +29,7 @@ from inpaint_models.contract.datatypes import ProgressEvent, Reporter
 from inpaint_models.contract.errors import EmptyMaskWarning, InpaintError, ShapeMismatchError
 from inpaint_models.contract.registry import ModelRegistry, default_registry
 from inpaint_models.contract.values import check_dtype, image_to_unit, mask_to_bool
-from inpaint_models.io import imageio
+from inpaint_models.io import imageio, mask_files
 from inpaint_models.io import masks as mask_sets
 
 PathType = Union[str, "PathLike[str]"]
@@ -185,10 +185,6 @@ def _fit_mask(mask: np.ndarray, shape: tuple[int, int], name: str, resize: bool)
     return center_crop_resize(mask, shape[0])
 
 
-def _mask_candidates(stem: str) -> tuple[str, ...]:
-    return (stem, f"{stem}_mask", f"{stem}.mask")
-
-
 def _masks_from_folder(folder: Path, stems: list[Optional[str]], count: int) -> list[tuple[np.ndarray, str]]:
     files = imageio.list_images(folder)
     if not files:
@@ -198,14 +194,14 @@ def _masks_from_folder(folder: Path, stems: list[Optional[str]], count: int) -> 
     for stem in stems:
         found = None
         if stem is not None:
-            found = next((by_stem[c] for c in _mask_candidates(stem) if c in by_stem), None)
+            found = next((by_stem[c] for c in mask_files.mask_stems(stem) if c in by_stem), None)
         matches.append(found)
     if any(m is not None for m in matches):
         missing = [stem for stem, m in zip(stems, matches) if m is None]
         if missing:
             raise InpaintError(
                 f"no mask in {folder} for image(s) {', '.join(map(str, missing))} "
-                f"(masks are matched by file stem: NAME.png, NAME_mask.png or NAME.mask.png)"
+                f"(masks are matched by file stem: {mask_files.expected_names('NAME')})"
             )
         chosen = [m for m in matches if m is not None]
     else:  # no name matches: pair by sorted order, cycling through the masks

@@ -1,7 +1,7 @@
 """``inpaint fill``: fill one image, a folder of images, or the bundled sample.
 
-* one image:  ``inpaint fill IMAGE MASK -o OUT``
-* a folder:   ``inpaint fill --image DIR --mask DIR|FILE --output DIR`` (IOPaint's
+* one image:  ``inpaint fill IMAGE [MASK] -o OUT`` (no MASK: ``IMAGE_mask.*`` beside the image)
+* a folder:   ``inpaint fill --image DIR [--mask DIR|FILE] --output DIR`` (IOPaint's
   ``iopaint run`` conventions: masks matched by file stem, also as
   ``<stem>_mask.*`` or ``<stem>.mask.*``; one mask file applies to every image;
   images without a mask and masks without an image are listed on stderr and
@@ -36,7 +36,8 @@ from inpaint_models.cli._common import (
     volume_axis_index,
     warn,
 )
-from inpaint_models.contract.errors import InpaintError
+from inpaint_models.contract.errors import InpaintError, WeightsError
+from inpaint_models.io import mask_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,11 +66,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("image_arg", nargs="?", metavar="IMAGE", help="the image file (or use --image)")
-    parser.add_argument("mask_arg", nargs="?", metavar="MASK", help="the mask file, non-zero = fill (or use --mask)")
+    parser.add_argument("mask_arg", nargs="?", metavar="MASK", help="the mask file, non-zero = fill (or use --mask; default: IMAGE_mask.* beside the image)")
     parser.add_argument("--image", dest="image_opt", metavar="PATH", help="an image file or a folder of images")
     parser.add_argument(
         "--mask", dest="mask_opt", metavar="PATH",
-        help="a mask file (used for every image) or a folder of masks matched by file stem",
+        help="a mask file (used for every image) or a folder of masks matched by file stem "
+             "(default: the _mask files beside the images)",
     )
     parser.add_argument(
         "-o", "--output", metavar="PATH", required=True,
@@ -138,9 +140,25 @@ def _one(positional: Optional[str], option: Optional[str], what: str) -> Optiona
     return positional if positional is not None else option
 
 
-def mask_names(stem: str) -> tuple[str, ...]:
-    """The mask file stems accepted for an image stem, in order of preference."""
-    return (stem, f"{stem}_mask", f"{stem}.mask")
+def check_weights_in_cli_terms(info: Any, weights: Optional[str]) -> None:
+    """:func:`inpaint_models.api.resolve_weights`'s checks, their messages in this command's terms.
+
+    Raises:
+        MissingWeightsError: a trainable model without shipped weights and no ``--weights``
+            (the message says how to get some: ``--fit``, ``inpaint fit``, ``inpaint train``).
+        WeightsError: ``--weights`` given to a model that uses none.
+    """
+    from inpaint_models import api
+    from inpaint_models.contract.errors import MissingWeightsError
+
+    if weights is not None and not info.trainable:
+        raise WeightsError(f"model {info.name!r} uses no weights: leave out --weights {weights}")
+    try:
+        api.resolve_weights(info, weights)
+    except MissingWeightsError:
+        how = ("fit it to this image first with --fit SECONDS (e.g. --fit 60), or give --weights FILE of a "
+               "checkpoint written by 'inpaint fit' or 'inpaint train'")
+        raise MissingWeightsError(f"model {info.name!r} ships no weights: {how}") from None
 
 
 class FillJob:
@@ -173,7 +191,6 @@ class FillJob:
     def _check(self, name: str) -> None:
         if name in self._checked:
             return
-        from inpaint_models import api
         from inpaint_models.contract.devices import resolve_device
         from inpaint_models.contract.options import build_fill_options
         from inpaint_models.contract.registry import default_registry
@@ -181,7 +198,7 @@ class FillJob:
         info = default_registry().info(name)
         build_fill_options(info, self.options)  # a bad option fails here, before any file is read
         if self.fit_seconds is None:
-            api.resolve_weights(info, self.args.weights)
+            check_weights_in_cli_terms(info, self.args.weights)
         resolve_device(self.args.device, needs_torch=info.trainable)
         self._checked.add(name)
 
@@ -302,51 +319,19 @@ def _run_sample(job: FillJob, output: str) -> int:
     return 0
 
 
-def pair_folder(image_dir: Path, mask_path: Path) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
-    """Pair each image of ``image_dir`` with its mask, by file stem.
+def mask_beside(image_path: Path) -> Path:
+    """The mask when none is given: an image folder's own (its ``_mask`` files), or the file beside an image.
 
-    Args:
-        image_dir: folder of images.
-        mask_path: one mask file for every image, or a folder of masks named
-            like the images (``a.png``, ``a_mask.png`` or ``a.mask.png`` for
-            ``a.jpg``). Masks may sit in the image folder itself when they use
-            the ``_mask`` / ``.mask`` names.
-
-    Returns:
-        (image, mask) pairs, the images that have no mask, and the masks that
-        match no image; all sorted.
+    Raises:
+        InpaintError: no mask file beside the image (the message names what was looked for).
     """
-    from inpaint_models.io import imageio
-
-    images = imageio.list_images(image_dir)
-    if mask_path.is_file():
-        return [(image, mask_path) for image in images if image.resolve() != mask_path.resolve()], [], []
-    if not mask_path.is_dir():
-        raise InpaintError(f"mask file or folder not found: {mask_path}")
-    masks = imageio.list_images(mask_path)
-    same_folder = mask_path.resolve() == image_dir.resolve()
-    if same_folder:  # the mask files are not images to fill, and an image is not its own mask
-        mask_stems = {name for image in images for name in mask_names(image.stem)[1:]}
-        masks = [mask for mask in masks if mask.stem in mask_stems or _looks_like_mask(mask.stem)]
-        images = [image for image in images if image not in masks]
-    by_stem: dict[str, Path] = {}
-    for mask in masks:
-        by_stem.setdefault(mask.stem, mask)
-    pairs, missing, used = [], [], set()
-    for image in images:
-        candidates = mask_names(image.stem)[1:] if same_folder else mask_names(image.stem)
-        match = next((by_stem[name] for name in candidates if name in by_stem), None)
-        if match is None:
-            missing.append(image)
-        else:
-            pairs.append((image, match))
-            used.add(match)
-    unmatched = [mask for mask in masks if mask not in used]
-    return pairs, missing, unmatched
-
-
-def _looks_like_mask(stem: str) -> bool:
-    return stem.endswith(("_mask", ".mask"))
+    if image_path.is_dir():
+        return image_path
+    found = mask_files.find_mask(image_path)
+    if found is None:
+        raise InpaintError(f"no MASK given and none beside {image_path}: give one, or name it "
+                           f"{mask_files.expected_names(image_path.stem, beside=True)} next to the image")
+    return found
 
 
 def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> int:
@@ -362,7 +347,7 @@ def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> 
         )
     if not imageio.list_images(image_dir):
         raise InpaintError(f"no images ({', '.join(imageio.IMAGE_SUFFIXES)}) in {image_dir}")
-    pairs, missing, unmatched = pair_folder(image_dir, mask_path)
+    pairs, missing, unmatched = mask_files.pair_folder(image_dir, mask_path)
     if missing:
         warn(
             f"skipping {len(missing)} image(s) without a mask in {mask_path}: "
@@ -484,7 +469,6 @@ def _existing(path: str, what: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Fill one image, a folder or the sample, as the arguments say."""
-    from inpaint_models.io import imageio
 
     image = _one(args.image_arg, args.image_opt, "image")
     mask = _one(args.mask_arg, args.mask_opt, "mask")
@@ -494,9 +478,10 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "fit", None) is not None:
             raise InpaintError("--fit learns from stacks and similar images; the sample photo has nothing to fit")
         return _run_sample(FillJob(args), args.output)
-    if image is None or mask is None:
-        raise InpaintError("give an IMAGE and a MASK (files, or --image DIR --mask DIR|FILE), or --sample")
-    image_path, mask_path = _existing(image, "image"), _existing(mask, "mask")
+    if image is None:
+        raise InpaintError("give an IMAGE and its MASK (files, or --image DIR --mask DIR|FILE), or --sample")
+    image_path = _existing(image, "image")
+    mask_path = _existing(mask, "mask") if mask is not None else mask_beside(image_path)
     job = FillJob(args)
     from inpaint_models.io import zarrio
 
@@ -510,10 +495,10 @@ def run(args: argparse.Namespace) -> int:
             raise InpaintError("--fit fits one image or stack at a time; give an IMAGE file, not a folder")
         return _run_folder(job, image_path, mask_path, args.output)
     if mask_path.is_dir():  # one image, its mask looked up by name in the folder
-        found = [mask_path / f"{name}{suffix}" for name in mask_names(image_path.stem) for suffix in
-                 imageio.IMAGE_SUFFIXES]
-        mask_path = next((p for p in found if p.is_file() and p.resolve() != image_path.resolve()), None)
-        if mask_path is None:
-            raise InpaintError(f"no mask for {image_path.name} in {mask}: expected {image_path.stem}.png, "
-                               f"{image_path.stem}_mask.png or {image_path.stem}.mask.png")
+        found = mask_files.find_mask(image_path, mask_path)
+        if found is None:
+            beside = mask_path.resolve() == image_path.parent.resolve()
+            raise InpaintError(f"no mask for {image_path.name} in {mask_path}: expected "
+                               f"{mask_files.expected_names(image_path.stem, beside)}")
+        mask_path = found
     return _run_single(job, image_path, mask_path, args.output)

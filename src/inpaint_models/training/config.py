@@ -29,6 +29,7 @@ from typing import Any, Literal, Mapping, Optional, Sequence, Union
 
 from inpaint_models.contract.errors import ConfigError, InpaintError, OptionError
 from inpaint_models.contract.options import build_options, coerce_value, options_as_dict
+from inpaint_models.contract.suggest import did_you_mean
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -316,8 +317,9 @@ def build_train_settings(section: Mapping[str, Any]) -> TrainSettings:
     types = _train_types()
     unknown = sorted(set(section) - set(types))
     if unknown:
+        hint = did_you_mean(unknown[0], types) if len(unknown) == 1 else ""
         raise ConfigError(
-            f"[train] has unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"[train] has unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}{hint}; "
             f"valid keys: {', '.join(sorted(types))}"
         )
     values = {key: _coerce_train_value(key, types[key], value) for key, value in section.items()}
@@ -344,8 +346,9 @@ def build_config(data: Mapping[str, Any], registry: Any = None, source: Optional
     prefix = f"{source}: " if source else ""
     unknown = sorted(set(data) - {"model", "train"})
     if unknown:
+        hint = did_you_mean(unknown[0], ["model", "train"]) if len(unknown) == 1 else ""
         raise ConfigError(f"{prefix}unknown section{'s' if len(unknown) > 1 else ''} "
-                          f"{', '.join(map(repr, unknown))}; a config has [model] and [train]")
+                          f"{', '.join(map(repr, unknown))}{hint}; a config has [model] and [train]")
     model_section = data.get("model")
     if not isinstance(model_section, Mapping) or not model_section.get("name"):
         raise ConfigError(f"{prefix}[model] name is missing: say which model to train, e.g. name = \"autoencoder\"")
