@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
 from inpaint_models.contract.errors import InpaintError, WeightsError
+from inpaint_models.io.regular_files import file_problem
 
 if TYPE_CHECKING:
     from inpaint_models.contract.datatypes import ProgressEvent
@@ -87,7 +88,8 @@ class EventProgress:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=100, desc=f"{self.work.phase or event.phase} {self.description}".rstrip(),
+            self.bar = tqdm(total=100, initial=round(100 * self.work.fraction, 1), postfix=self.work.text or None,
+                            desc=f"{self.work.phase or event.phase} {self.description}".rstrip(),
                             bar_format=BAR_FORMAT, file=sys.stderr, dynamic_ncols=True, leave=False)
             self.bar.start_t -= time.monotonic() - self.started  # elapsed and remaining count from the start
         self.bar.n = round(100 * self.work.fraction, 1)
@@ -141,8 +143,9 @@ def check_weights_path(text: Optional[str]) -> Optional[str]:
             f"--weights {text} is a directory, not a weights file: give the .safetensors file of a "
             f"checkpoint, e.g. RUN/checkpoints/best.safetensors{hint}"
         )
-    if not path.exists():
-        raise WeightsError(f"weights file not found: {path}")
+    problem = file_problem(path, "weights file")  # missing, a FIFO, a device, a link loop...
+    if problem is not None:
+        raise WeightsError(problem.message)
     if path.suffix.lower() not in WEIGHTS_SUFFIXES:
         sidecar = path.with_suffix(".json")
         if not sidecar.is_file():

@@ -32,6 +32,7 @@ from inpaint_models.contract.options import build_fill_options
 from inpaint_models.contract.registry import ModelRegistry, default_registry
 from inpaint_models.contract.requirements import require_installed
 from inpaint_models.contract.values import check_dtype, mask_to_bool
+from inpaint_models.io.regular_files import check_regular_file
 from inpaint_models.io.sidecar import WeightsGeometry
 from inpaint_models.pipeline.defaults import default_model
 from inpaint_models.pipeline.fit_verdict import apply_verdict
@@ -65,8 +66,7 @@ def resolve_weights(info: ModelInfo, weights: Optional[Union[str, Path]]) -> Opt
         path = Path(weights).expanduser()
         if not info.trainable:
             raise WeightsError(f"model {info.name!r} uses no weights, but weights={str(weights)!r} was given")
-        if not path.is_file():
-            raise WeightsError(f"weights file not found: {path}")
+        check_regular_file(path, "weights file", WeightsError)  # missing, a FIFO, a device, a link loop...
         return path
     if info.default_weights is not None:
         return Path(info.default_weights)

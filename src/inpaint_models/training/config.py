@@ -30,6 +30,7 @@ from typing import Any, Literal, Mapping, Optional, Sequence, Union
 from inpaint_models.contract.errors import ConfigError, InpaintError, OptionError
 from inpaint_models.contract.options import build_options, coerce_value, options_as_dict
 from inpaint_models.contract.suggest import did_you_mean
+from inpaint_models.io.sidecar import SIZE_RANGE
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -470,8 +471,8 @@ def check_config(config: TrainConfig, info: Any = None) -> None:
         fail(f"[train] crop_scale must satisfy 0 < min <= max <= 1; got {s.crop_scale}")
     if s.best_metric not in BEST_METRICS:
         fail(f"[train] best_metric must be one of {', '.join(BEST_METRICS)}; got {s.best_metric!r}")
-    if s.image_size < 8:
-        fail(f"[train] image_size must be at least 8; got {s.image_size}")
+    if not SIZE_RANGE[0] <= s.image_size <= SIZE_RANGE[1]:  # the sizes a checkpoint's sidecar may record
+        fail(f"[train] image_size must be from {SIZE_RANGE[0]} to {SIZE_RANGE[1]}; got {s.image_size}")
     if info is not None:
         if s.image_size < info.min_size:
             fail(f"[train] image_size {s.image_size} is below model {info.name!r}'s minimum {info.min_size}")
