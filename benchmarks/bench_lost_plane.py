@@ -207,7 +207,7 @@ def main() -> None:
         method_rows(name, case)
     print("\nA lost plane alone: the default fill by volume_margin (lost plane PSNR dB, gain over linear-Z)\n")
     margins = (None, 5, 8)
-    print("| stack | linear-Z | " + " | ".join(f"volume_margin={m or 'default (3)'}" for m in margins) + " |")
+    print("| stack | linear-Z | " + " | ".join(f"volume_margin={m or 'default (biharmonic: 8)'}" for m in margins) + " |")
     print("|---|---:|" + "---:|" * len(margins))
     for name, volume, _ in sources:
         print(alone_row(name, lost_plane_case(volume, seed=0), margins), flush=True)

@@ -1,4 +1,4 @@
-"""``inpaint fit IMAGE MASK -o DIR [--model M] [--seconds S | --steps N]``: learn from the data being filled.
+"""``inpaint fit IMAGE MASK [-o DIR] [--model M] [--seconds S | --steps N]``: learn from the data being filled.
 
 Trains a model on the image or stack itself (:func:`inpaint_models.fit`):
 crops of its known pixels with artificial holes shaped like the mask's,
@@ -68,8 +68,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("image", metavar="IMAGE", help="the image or stack file (TIFF, PNG, JPEG)")
     parser.add_argument("mask", metavar="MASK", help="the mask file, non-zero = unknown (the holes to fill)")
-    parser.add_argument("-o", "--output", metavar="DIR", required=True,
-                        help="run folder: checkpoints, previews, metrics log")
+    parser.add_argument("-o", "--output", metavar="DIR", default=None,
+                        help="run folder: checkpoints, previews, metrics log (default: a new folder in your data "
+                             "folder's fits/, e.g. ~/.local/share/napari-inpaint/fits on Linux)")
     parser.add_argument("-m", "--model", default=None,
                         help="a trainable model (default: the model built for fitting, stack-unet)")
     add_budget_arguments(parser)
@@ -144,7 +145,7 @@ class FitProgress:
             total = round(self.seconds, 1) if by_time else event.total
             self.bar = tqdm(total=total, initial=position, desc=self.description, unit="s" if by_time else "step",
                             file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]" if by_time else None)
+                            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if by_time else None)
         self.bar.n = position
         fields = {"step": str(event.step)} if by_time else {}
         if "loss" in event.losses:
@@ -166,7 +167,7 @@ class FitRequest:
     """What ``inpaint fit`` (or ``inpaint fill --fit``) asks of :func:`inpaint_models.fit` (its keyword arguments).
 
     Attributes:
-        output: the run folder.
+        output: the run folder (None: a new one in the user's data folder).
         model: a trainable model (None: the fit default).
         seconds, steps: the budget (neither: 60 s).
         volume_axis, channel_axis: as for ``fit`` (an axis index, None or ``"auto"``).
@@ -174,7 +175,7 @@ class FitRequest:
         overrides: ``--set`` items, ``model.KEY=VALUE`` or ``train.KEY=VALUE``.
     """
 
-    output: str
+    output: Optional[str]
     model: Optional[str] = None
     seconds: Optional[float] = None
     steps: Optional[int] = None
@@ -258,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
     """Read the image and mask, fit, print the checkpoint path."""
     from inpaint_models.io import imageio
 
+    if args.resume and args.output is None:
+        raise InpaintError("--resume continues the run in a folder: give it with -o DIR")
     image_path, mask_path = Path(args.image), Path(args.mask)
     for path in (image_path, mask_path):
         if not path.is_file():

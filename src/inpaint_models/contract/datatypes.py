@@ -40,6 +40,10 @@ class ModelInfo:
             every model fills single images. Volume crops are padded to
             ``size_multiple`` along all three axes; ``native_size`` resizes 2D
             crops only.
+        volume_margin: context planes along the volume axis a volume fill
+            gives each hole region when the caller does not say (None:
+            :data:`DEFAULT_VOLUME_MARGIN`); a model that learns from the
+            planes around a hole asks for more.
         requires: top-level Python packages that ``fill`` and ``train`` import
             beyond the base install, e.g. ``("torch",)`` for a neural model; the
             model is listed without them and refused with an install hint when
@@ -59,6 +63,7 @@ class ModelInfo:
     size_multiple: int = 1
     crop_margin: int = 16
     spatial_dims: tuple[int, ...] = (2,)
+    volume_margin: Optional[int] = None
     requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -300,6 +300,11 @@ def _volume_index(
     return None
 
 
+def default_volume_margin(info: ModelInfo) -> int:
+    """The context planes a volume fill gives each hole region: the model's own, else :data:`DEFAULT_VOLUME_MARGIN`."""
+    return DEFAULT_VOLUME_MARGIN if info.volume_margin is None else int(info.volume_margin)
+
+
 def plan_fill(image: Any, mask: Any, request: FillRequest, stacklevel: int = 2) -> FillPlan:
     """Validate a fill's inputs and decide its model, options, layout and margins; nothing is filled.
 
@@ -325,6 +330,6 @@ def plan_fill(image: Any, mask: Any, request: FillRequest, stacklevel: int = 2) 
         image=image, mask=mask, lazy=lazy, layout=layout, info=info, options=model_options,
         volume_index=_volume_index(image.shape, layout, info, request, stacklevel + 1),
         margin=info.crop_margin if request.margin is None else int(request.margin),
-        depth_margin=DEFAULT_VOLUME_MARGIN if request.volume_margin is None else int(request.volume_margin),
+        depth_margin=default_volume_margin(info) if request.volume_margin is None else int(request.volume_margin),
         registry=registry, weights=request.weights, device=request.device,
     )
