@@ -117,3 +117,16 @@ def test_each_channel_gets_its_own_predictor():
     for channel in range(2):
         error = np.abs(filled[LOST, ..., channel] - image[LOST, ..., channel]).mean()
         assert error < 0.5 * np.abs(solved[LOST, ..., channel] - image[LOST, ..., channel]).mean()
+
+
+def test_a_lone_lost_plane_gets_the_predictor_without_asking_for_more_context():
+    """biharmonic asks for 8 context planes (ModelInfo.volume_margin): with the general 3, a lone lost plane's crop
+    (7 planes) was too thin to fit the predictor on."""
+    truth = drifting_stack(depth=20)
+    mask = lost_plane_mask(truth.shape)
+    stack = truth.copy()
+    stack[mask] = 0
+    assert inpaint_models.model_info("biharmonic").volume_margin == 8
+    default_db = plane_psnr(fill(stack, mask), truth)
+    thin_db = plane_psnr(fill(stack, mask, volume_margin=3), truth)
+    assert default_db >= thin_db + 3.0, (default_db, thin_db)
