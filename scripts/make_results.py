@@ -9,7 +9,7 @@ Images: ``data/heldout/`` (built by ``scripts/prepare_training_data.py``; none o
 their source photographs is in the training set), at 256 x 256.
 Mask sets (one mask per image, seeded):
 
-* ``centre``: the centre 128 x 128 square (report 004);
+* ``centre``: the centre 128 x 128 square;
 * ``boxes``: one box, sides uniform in 64-128 px;
 * ``strokes``: free-form strokes (``thick`` preset) with a hole ratio of 10-30 %.
 
@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZE = 256
 SEED = 7
 MASK_SETS = {
-    "centre": ("Centre 128 x 128 (report 004)", lambda n: [centre_mask((SIZE, SIZE), 128)] * n),
+    "centre": ("Centre 128 x 128", lambda n: [centre_mask((SIZE, SIZE), 128)] * n),
     "boxes": ("Boxes, sides 64-128 px", lambda n: generate_masks("box", n, SIZE, SEED, min_size=64, max_size=128)),
     "strokes": ("Free-form strokes, hole ratio 10-30 %",
                 lambda n: generate_masks("strokes", n, SIZE, SEED, preset="thick", bucket=(0.10, 0.30))),
