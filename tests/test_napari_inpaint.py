@@ -915,3 +915,15 @@ def test_a_diffusion_fill_is_estimated_in_a_worker_before_it_starts(qtbot, viewe
     assert estimate is not None and estimate.method == "measured" and estimate.calls == 2  # strength 0.5
     assert estimate.seconds < widget.run.long_fill_seconds and widget.run.estimate_dialog is None
     assert "rgb inpainted" in [layer.name for layer in viewer.layers]
+
+
+def test_a_model_whose_packages_are_missing_is_listed_with_how_to_install_them():
+    from inpaint_models.contract.datatypes import ModelInfo
+    from napari_inpaint._widgets import model_label, model_tooltip
+
+    info = ModelInfo(name="needy", title="Needy (Someone 2020)", description="needs a package",
+                     source="test", requires=("no_such_package_for_inpaint_tests",))
+    assert model_label(info) == "Needy (Someone 2020) — needs no_such_package_for_inpaint_tests"
+    assert "pip install no_such_package_for_inpaint_tests" in model_tooltip(info)
+    installed = ModelInfo(name="fine", title="Fine", description="d", source="s", requires=("numpy",))
+    assert model_label(installed) == "Fine" and "pip" not in model_tooltip(installed)

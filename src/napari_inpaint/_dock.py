@@ -22,7 +22,7 @@ from qtpy.QtCore import QObject, QTimer
 from qtpy.QtWidgets import QBoxLayout, QDockWidget, QLabel, QProgressBar, QWidget
 
 from inpaint_models.contract.datatypes import ProgressEvent
-from inpaint_models.contract.errors import InpaintError
+from inpaint_models.contract.errors import ClusterError, InpaintError, PluginError
 from napari_inpaint._compat import avoid_triton_llvm_clash
 from napari_inpaint._threading import Job, load_models, stop_jobs_when_destroyed
 from napari_inpaint._widgets import ModelComboBox, notify_skipped_plugins
@@ -156,8 +156,10 @@ def show_preview(viewer: Any, name: str, preview: Any) -> None:
 
 
 def error_text(error: BaseException) -> str:
-    """An error as the status line says it: an InpaintError's own message, else its type and message."""
-    return str(error) if isinstance(error, InpaintError) else f"{type(error).__name__}: {error}"
+    """An error as the status line says it: the message of an error that says itself (an input error, a
+    plugin's failure, a cluster's), else its type and message."""
+    says_itself = (InpaintError, PluginError, ClusterError)
+    return str(error) if isinstance(error, says_itself) else f"{type(error).__name__}: {error}"
 
 
 def short_dock_title(widget: QWidget, title: str) -> None:

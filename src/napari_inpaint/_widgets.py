@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from inpaint_models.contract.requirements import install_hint, missing_requirements
 from inpaint_models.io.sidecar import SMALL_WEIGHTS_NOTE, weights_note  # one wording, the backend's
 
 
@@ -47,10 +48,21 @@ def ships_small_weights(info) -> bool:
 
 
 def model_tooltip(info) -> str:
-    """The drop-down tooltip of one model: its description, and what to expect of its shipped weights."""
+    """The drop-down tooltip of one model: its description, what to expect of its shipped weights, and
+    how to install what it needs when that is missing (a base install without PyTorch)."""
+    lines = [info.description]
     if ships_small_weights(info):
-        return f"{info.description}\n({SMALL_WEIGHTS_NOTE})"
-    return info.description
+        lines.append(f"({SMALL_WEIGHTS_NOTE})")
+    missing = missing_requirements(info)
+    if missing:
+        lines.append(f"Needs {' and '.join(missing)}: {install_hint(missing)}")
+    return "\n".join(lines)
+
+
+def model_label(info) -> str:
+    """A model as the drop-down lists it: its title, marked when a package it needs is not installed."""
+    missing = missing_requirements(info)
+    return f"{info.title} — needs {' and '.join(missing)}" if missing else info.title
 
 
 _notified_failures: set[str] = set()
@@ -79,6 +91,15 @@ def notify_skipped_plugins(failed: dict[str, str]) -> list[str]:
 class ModelComboBox(RefreshingComboBox):
     """A drop-down of models (title shown, name as item data, :func:`model_tooltip` as tooltip)."""
 
+    #: characters of the title the closed box makes room for (the open list shows whole titles, which
+    #: name the paper: up to ~56 characters, too wide for a dock)
+    VISIBLE_CHARACTERS = 28
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(self.VISIBLE_CHARACTERS)
+
     def show_loading(self) -> None:
         """One disabled "loading models…" item, while the registry is built in a worker thread."""
         self.blockSignals(True)
@@ -96,7 +117,7 @@ class ModelComboBox(RefreshingComboBox):
         self.blockSignals(True)
         self.clear()
         for info in infos:
-            self.addItem(info.title, info.name)
+            self.addItem(model_label(info), info.name)
             self.setItemData(self.count() - 1, model_tooltip(info), Qt.ItemDataRole.ToolTipRole)
         index = self.findData(current) if current else -1
         self.setCurrentIndex(index if index >= 0 else 0)
