@@ -36,6 +36,7 @@ from qtpy.QtCore import QObject, Signal
 from inpaint_models.contract import registry as plugins
 from inpaint_models.contract.datatypes import ProgressEvent
 from inpaint_models.contract.errors import Cancelled
+from inpaint_models.contract.requirements import missing_requirements
 
 #: ``extra(event)`` runs in the worker thread for events worth loading
 #: something for (a preview image); its result goes to ``on_progress``.
@@ -209,6 +210,8 @@ def load_models(
         registry = plugins.default_registry()
         for module in warm_up:
             importlib.import_module(module)
+        for info in registry.infos():  # which optional packages are installed: found here, remembered
+            missing_requirements(info)
         return registry
 
     return call_in_background(load, on_loaded, on_error, name="load inpaint models")

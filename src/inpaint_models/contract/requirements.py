@@ -9,6 +9,7 @@ the extra that installs it, before any work starts.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 
 from inpaint_models.contract.datatypes import ModelInfo
@@ -22,8 +23,13 @@ class MissingDependencyError(InpaintError):
     """A model needs an optional package that is not installed (e.g. torch for the neural models)."""
 
 
+@functools.lru_cache(maxsize=None)
 def is_installed(module: str) -> bool:
-    """Whether the top-level package ``module`` can be imported (found without importing it)."""
+    """Whether the top-level package ``module`` can be imported (found without importing it).
+
+    Remembered per process: a search of ``sys.path`` is done once per package (a
+    front end asks from a worker thread first, so its GUI thread never searches).
+    """
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a finder that refuses the name, a broken package
