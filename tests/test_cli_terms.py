@@ -83,3 +83,14 @@ def test_no_mask_given_and_none_beside_names_what_was_looked_for(photo, capsys):
     folder, _, _ = photo
     status, err = run(capsys, "fill", folder / "photos" / "a.png", "-o", folder / "out.png")
     assert status == 2 and "a_mask.png or a.mask.png" in err, err
+
+
+def test_inpaint_fit_finds_the_mask_beside_the_image_like_fill(tmp_path, capsys):
+    from inpaint_models.samples import stack_sample_with_truth
+
+    stack = stack_sample_with_truth()
+    write_image(tmp_path / "cells.tif", stack.image[:8, :48, :48], axes="ZYX")
+    write_image(tmp_path / "cells_mask.tif", (stack.mask[:8, :48, :48] * 255).astype(np.uint8), axes="ZYX")
+    status, err = run(capsys, "fit", tmp_path / "cells.tif", "-o", tmp_path / "run", "--steps", "2", "-q")
+    assert status == 0, err
+    assert (tmp_path / "run" / "checkpoints" / "best.safetensors").is_file()

@@ -1,4 +1,4 @@
-"""``inpaint fit IMAGE MASK [-o DIR] [--model M] [--seconds S | --steps N]``: learn from the data being filled.
+"""``inpaint fit IMAGE [MASK] [-o DIR] [--model M] [--seconds S | --steps N]``: learn from the data being filled.
 
 Trains a model on the image or stack itself (:func:`inpaint_models.fit`):
 crops of its known pixels with artificial holes shaped like the mask's,
@@ -67,7 +67,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("image", metavar="IMAGE", help="the image or stack file (TIFF, PNG, JPEG)")
-    parser.add_argument("mask", metavar="MASK", help="the mask file, non-zero = unknown (the holes to fill)")
+    parser.add_argument("mask", metavar="MASK", nargs="?", default=None,
+                        help="the mask file, non-zero = unknown (the holes to fill); default: IMAGE_mask.* beside "
+                             "the image")
     parser.add_argument("-o", "--output", metavar="DIR", default=None,
                         help="run folder: checkpoints, previews, metrics log (default: a new folder in your data "
                              "folder's fits/, e.g. ~/.local/share/napari-inpaint/fits on Linux)")
@@ -261,10 +263,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume and args.output is None:
         raise InpaintError("--resume continues the run in a folder: give it with -o DIR")
-    image_path, mask_path = Path(args.image), Path(args.mask)
-    for path in (image_path, mask_path):
-        if not path.is_file():
-            raise FileNotFoundError(2, "No such file", str(path))
+    from inpaint_models.cli.fill import mask_beside
+
+    image_path = Path(args.image)
+    if not image_path.is_file():
+        raise FileNotFoundError(2, "No such file", str(image_path))
+    mask_path = Path(args.mask) if args.mask is not None else mask_beside(image_path)
+    if not mask_path.is_file():
+        raise FileNotFoundError(2, "No such file", str(mask_path))
     image, axes = imageio.read_image_with_axes(image_path)
     mask = imageio.read_mask(mask_path)
     volume_axis = volume_axis_index(args.volume_axis, axes, image_path.name)
