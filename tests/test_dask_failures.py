@@ -163,3 +163,19 @@ def test_the_cli_reports_a_cluster_failure_in_one_line_with_its_own_exit_status(
     monkeypatch.setattr(models_command, "run", fail)
     assert main(["models"]) == EXIT_CLUSTER not in (EXIT_INPUT, EXIT_PLUGIN)
     assert capsys.readouterr().err == "inpaint: error: dask workers died while running task x: give the workers more memory\n"
+
+
+@pytest.mark.slow
+def test_writing_a_fills_output_on_a_cluster_without_workers_fails_instead_of_hanging(tmp_path):
+    """The write after the fill (``to_zarr``) is bounded as the fill is."""
+    import dask.array as da
+
+    from inpaint_models.api import compute_on_active_cluster
+
+    stored = da.ones((64, 64), chunks=32).to_zarr(str(tmp_path / "out.zarr"), compute=False)
+    assert compute_on_active_cluster(stored) is False  # no client: nothing computed here
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None, silence_logs=50) as cluster, \
+            distributed.Client(cluster):
+        with dask.config.set({"distributed.scheduler.no-workers-timeout": "2s"}):
+            error = bounded(lambda: compute_on_active_cluster(stored))
+    assert isinstance(error, ClusterError), repr(error)

@@ -167,3 +167,19 @@ def fill(
         return fill_dask(plan, report, stacklevel=3)
     return fill_in_memory(plan, report, stacklevel=3)
 
+
+
+def compute_on_active_cluster(collection: Any) -> bool:
+    """Compute a dask collection (a lazy fill's ``to_zarr(..., compute=False)`` write) on the active
+    ``dask.distributed`` cluster, bounded as a fill is: worker deaths, a cluster without workers or a lost
+    scheduler end in a :class:`~inpaint_models.contract.errors.ClusterError`, never a hang.
+
+    Returns False, computing nothing, when no distributed client is active (compute it as usual then).
+    """
+    from inpaint_models.pipeline.chunked import active_client, compute_on_cluster
+
+    client = active_client()
+    if client is None:
+        return False
+    compute_on_cluster(client, [collection], lambda finished: None, keep=False)
+    return True

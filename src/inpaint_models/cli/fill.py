@@ -434,9 +434,14 @@ def _run_lazy(job: FillJob, image_path: Path, mask_path: Path, output: str) -> i
 
 
 def _compute_write(stored: Any, quiet: bool) -> None:
-    """Run one zarr write, with dask's progress bar on stderr when it takes over a second (local scheduler)."""
+    """Run one zarr write: on the active dask cluster, bounded (worker deaths end in an error, never a hang);
+    else locally, with dask's progress bar on stderr when it takes over a second."""
     from dask.diagnostics import ProgressBar
 
+    from inpaint_models import api
+
+    if api.compute_on_active_cluster(stored):
+        return
     if quiet:
         stored.compute()
         return
