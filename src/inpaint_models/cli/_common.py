@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
 from inpaint_models.contract.errors import InpaintError, WeightsError
+from inpaint_models.io import mask_files
 from inpaint_models.io.regular_files import file_problem
 
 if TYPE_CHECKING:
@@ -263,3 +264,16 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join([line(header), rule] + [line(row) for row in body])
 
 
+def mask_beside(image_path: Path) -> Path:
+    """The mask when none is given: an image folder's own (its ``_mask`` files), or the file beside an image.
+
+    Raises:
+        InpaintError: no mask file beside the image (the message names what was looked for).
+    """
+    if image_path.is_dir():
+        return image_path
+    found = mask_files.find_mask(image_path)
+    if found is None:
+        raise InpaintError(f"no MASK given and none beside {image_path}: give one, or name it "
+                           f"{mask_files.expected_names(image_path.stem, beside=True)} next to the image")
+    return found

@@ -28,6 +28,7 @@ from inpaint_models.cli._common import (
     EventProgress,
     add_quiet,
     check_weights_path,
+    mask_beside,
     non_negative_int,
     note,
     parse_channel_axis,
@@ -317,21 +318,6 @@ def _run_sample(job: FillJob, output: str) -> int:
     imageio.write_image(out, filled)
     print(out)
     return 0
-
-
-def mask_beside(image_path: Path) -> Path:
-    """The mask when none is given: an image folder's own (its ``_mask`` files), or the file beside an image.
-
-    Raises:
-        InpaintError: no mask file beside the image (the message names what was looked for).
-    """
-    if image_path.is_dir():
-        return image_path
-    found = mask_files.find_mask(image_path)
-    if found is None:
-        raise InpaintError(f"no MASK given and none beside {image_path}: give one, or name it "
-                           f"{mask_files.expected_names(image_path.stem, beside=True)} next to the image")
-    return found
 
 
 def _run_folder(job: FillJob, image_dir: Path, mask_path: Path, output: str) -> int:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from inpaint_models.cli._common import (
     add_quiet,
+    mask_beside,
     note,
     parse_channel_axis,
     parse_volume_axis,
@@ -263,8 +264,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume and args.output is None:
         raise InpaintError("--resume continues the run in a folder: give it with -o DIR")
-    from inpaint_models.cli.fill import mask_beside
-
     image_path = Path(args.image)
     if not image_path.is_file():
         raise FileNotFoundError(2, "No such file", str(image_path))
