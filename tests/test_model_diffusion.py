@@ -151,7 +151,7 @@ def test_one_progress_event_per_denoising_step(run, models):
     path, _ = run
     events = []
     _fill(models, path, steps=5, strength=1.0, progress=events.append)
-    assert [(e.phase, e.step, e.total) for e in events] == [("sample", i, 5) for i in range(1, 6)] + [("fill", 1, 1)]
+    assert [(e.phase, e.step, e.total) for e in events] == [("fill", 0, 1)] + [("sample", i, 5) for i in range(1, 6)] + [("fill", 1, 1)]
     events.clear()
     _fill(models, path, steps=6, strength=1.0, repaint=True, jump_length=2, resample_count=2, progress=events.append)
     sample = [(e.step, e.total) for e in events if e.phase == "sample"]

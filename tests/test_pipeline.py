@@ -284,7 +284,7 @@ def test_progress_and_cancel(spy_registry):
     mask[30:33, 30:33] = True
     events: list[ProgressEvent] = []
     inpaint_models.fill(image, mask, model="spy", registry=registry, progress=events.append)
-    assert [(e.step, e.total) for e in events] == [(i, 10) for i in range(1, 11)]
+    assert [(e.step, e.total) for e in events] == [(i, 10) for i in range(0, 11)]  # ("fill", 0, 10) announces
     cancel = threading.Event()
 
     def stop_after_three(event):

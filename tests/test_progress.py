@@ -75,3 +75,25 @@ def test_a_quick_job_prints_no_bar(monkeypatch):
         for event in three_regions_of_four_steps():
             progress(event)
     assert stream.getvalue() == ""
+
+
+def test_a_fill_announces_its_regions_before_any_model_step():
+    """With the count known from the start, a three-region fill's share done never runs ahead of itself."""
+    import numpy as np
+
+    import inpaint_models
+
+    image = np.zeros((64, 64), np.uint8)
+    mask = np.zeros((64, 64), bool)
+    for x in (4, 26, 48):
+        mask[10:14, x:x + 4] = True
+    events, work, shares = [], WorkDone(), []
+
+    def progress(event):
+        events.append((event.phase, event.step, event.total))
+        work.update(event)
+        shares.append(work.fraction)
+
+    inpaint_models.fill(image, mask, model="telea", margin=2, progress=progress)
+    assert events[0] == ("fill", 0, 3) and events[-1] == ("fill", 3, 3)
+    assert shares == sorted(shares) and shares[-1] == 1.0

@@ -309,8 +309,8 @@ def test_volume_progress_and_cancel():
     mask[3:5, 20:24, 20:24] = True
     events: list[ProgressEvent] = []
     inpaint_models.fill(image, mask, model="volume-spy", registry=registry, volume_margin=1, progress=events.append)
-    assert [(e.step, e.total) for e in events] == [(i, 4) for i in range(1, 5)]  # 2 regions x 2 volumes
-    assert events[0].message.startswith("region 1 of 4 of volume (0,)")
+    assert [(e.step, e.total) for e in events] == [(i, 4) for i in range(0, 5)]  # ("fill", 0, 4) announces; 2 regions x 2 volumes
+    assert events[1].message.startswith("region 1 of 4 of volume (0,)")
     cancel = threading.Event()
 
     def stop_after_two(event):

@@ -47,8 +47,14 @@ def fill_in_memory(plan: FillPlan, report: Reporter, stacklevel: int = 2) -> np.
 
 
 def run_jobs(plan: FillPlan, jobs: list[Job], message: Callable[[int], str]) -> None:
-    """Fill the jobs in order, one ``"fill"`` event each; every crop's values are checked first."""
+    """Fill the jobs in order, one ``"fill"`` event each after an announcing ``("fill", 0, N)``; every crop's
+    values are checked first.
+
+    The announcement gives the count of regions before a model's own step events arrive, so a front end's
+    share done and time left cover the whole fill from the start (not the first region as if it were all).
+    """
     ranges = [measure_value_range(crop, crop_mask) for crop, crop_mask, _ in jobs]
+    plan.context.report(ProgressEvent("fill", 0, len(jobs)))
     for step, ((crop, crop_mask, target), value_range) in enumerate(zip(jobs, ranges), start=1):
         fill_region(plan, crop, crop_mask, target, value_range)
         plan.context.report(ProgressEvent("fill", step, len(jobs), message=message(step)))
