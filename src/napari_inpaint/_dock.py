@@ -96,6 +96,22 @@ class JobSlot:
         return job.start()
 
 
+class HoldsJobSlot:
+    """``job`` and ``running`` of a dock part whose background jobs go through ``self.slot`` (a :class:`JobSlot`)."""
+
+    slot: JobSlot
+
+    @property
+    def job(self) -> Optional[Job]:
+        """The last job started (running or not), or None."""
+        return self.slot.job
+
+    @property
+    def running(self) -> bool:
+        """Whether the last job started has not finished."""
+        return self.slot.running
+
+
 class ProgressStatus:
     """A progress bar and a word-wrapped status line, added to a dock's layout."""
 

@@ -37,7 +37,7 @@ from inpaint_models.api import LONG_FILL_SECONDS, FillClock, format_duration, me
 from inpaint_models.api_fit import fitted_checkpoint
 from inpaint_models.contract.datatypes import ModelInfo, ProgressEvent
 from inpaint_models.contract.errors import InpaintError
-from napari_inpaint._dock import JobSlot, ProgressStatus, error_text
+from napari_inpaint._dock import HoldsJobSlot, JobSlot, ProgressStatus, error_text
 from napari_inpaint._threading import Job, JobCallbacks
 from napari_inpaint.inpaint_model import ModelPanel, home_relative
 from napari_inpaint.jobs import FillRequest, run_estimate, run_fill, run_fit_preview
@@ -104,7 +104,7 @@ def show_fit_preview(viewer: Any, image: Image, preview: Any) -> None:
                      contrast_limits=image.contrast_limits, colormap=image.colormap.name, blending=image.blending)
 
 
-class RunPanel(QObject):
+class RunPanel(HoldsJobSlot, QObject):
     """Result (new layer / in place), Fill / Cancel / Undo, the progress bar and the status line.
 
     ``finished`` is emitted after each press of Fill with ``"done"``, ``"cancelled"`` or ``"error"``.
@@ -169,16 +169,6 @@ class RunPanel(QObject):
         self.cancel_button.clicked.connect(self.cancel)
         self.undo_button.clicked.connect(self.undo)
         layout.addLayout(buttons)
-
-    @property
-    def job(self) -> Optional[Job]:
-        """The last job started: the estimate or the fill."""
-        return self.slot.job
-
-    @property
-    def running(self) -> bool:
-        """Whether an estimate or a fill runs."""
-        return self.slot.running
 
     # -- before the fill: the estimate and its question ---------------------------------------------
     def start(self, image: Image, request: FillRequest, info: ModelInfo, mask_layer: Optional[Layer] = None,

@@ -31,6 +31,7 @@ from inpaint_models.contract.datatypes import ProgressEvent
 from inpaint_models.contract.errors import InpaintError
 from napari_inpaint._compat import avoid_triton_llvm_clash
 from napari_inpaint._dock import (
+    HoldsJobSlot,
     JobSlot,
     PreviewReader,
     ProgressStatus,
@@ -61,7 +62,7 @@ FIELD_ATTRIBUTES = {"image_size": "image_size", "batch_size": "batch_size", "ste
                     "learning_rate": "learning_rate", "preview_every": "preview_every", "device": "device_combo"}
 
 
-class TrainWidget(QWidget):
+class TrainWidget(HoldsJobSlot, QWidget):
     """Dock widget training any trainable registered model from a folder of images or an open layer.
 
     ``training_finished`` is emitted with ``"done"``, ``"error"`` (or ``"cancelled"``
@@ -292,16 +293,6 @@ class TrainWidget(QWidget):
         )
 
     # -- running -------------------------------------------------------------------------------------
-    @property
-    def job(self) -> Optional[Job]:
-        """The last run started (running or not), or None."""
-        return self.slot.job
-
-    @property
-    def running(self) -> bool:
-        """Whether a training run is in progress."""
-        return self.slot.running
-
     def start(self, resume: bool = False) -> Optional[Job]:
         """Start (or resume) training in a worker thread; returns the job, None if the fields are incomplete."""
         if self.running:
