@@ -65,6 +65,27 @@ def test_no_known_pixel_and_bad_shapes():
         smooth_fill(image[0], torch.ones(1, 8, 8))
 
 
+def test_each_sample_of_a_batch_is_filled_as_it_would_be_alone():
+    """The pyramid of a sample with small holes ends early; a batch-mate with a big hole must not change that."""
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(5, 2, 40, 33, generator=generator)
+    mask = torch.zeros(5, 1, 40, 33)
+    mask[0, :, 5:30, 3:30] = 1.0  # a big box: a deep pyramid
+    mask[1, :, 10:12] = 1.0  # two rows: ends after one level
+    mask[2] = (torch.rand(1, 40, 33, generator=generator) > 0.5).float()
+    mask[3] = 1.0  # nothing known
+    mask[4, :, :39] = 1.0  # one known row
+    batched = smooth_fill(image, mask)
+    alone = torch.cat([smooth_fill(image[i : i + 1], mask[i : i + 1]) for i in range(5)])
+    assert torch.equal(batched, alone)
+    volume = torch.rand(2, 1, 5, 20, 24, generator=generator)
+    holes = torch.zeros(2, 1, 5, 20, 24)
+    holes[0, :, 2] = 1.0  # a lost plane
+    holes[1, :, :, 3:17, 2:20] = 1.0
+    assert torch.equal(smooth_fill(volume, holes),
+                       torch.cat([smooth_fill(volume[i : i + 1], holes[i : i + 1]) for i in range(2)]))
+
+
 def test_smooth_fill_runs_in_half_precision_shapes_and_odd_sizes():
     image = torch.rand(1, 1, 33, 17)
     mask = _box_mask(33, 4, 0, 10, 10)[..., :17]

@@ -6,7 +6,8 @@ pyramid is walked back up, each level keeping its own (partly) known values
 and taking the rest from the bilinearly upsampled coarser level. The result
 is a smooth membrane-like fill of the hole, close to the classical fills in
 error, computed in a few tensor operations on any device (no per-image
-OpenCV call, so it costs nothing in training).
+OpenCV call, so it costs nothing in training). Each sample of a batch is
+filled as it would be alone.
 
 Models with ``residual = true`` feed the network the image with its hole
 pre-filled this way and add the network's output to the pre-fill, with the
@@ -43,26 +44,37 @@ def smooth_fill(image: Tensor, mask: Tensor) -> Tensor:
     dtype = image.dtype
     work = image.float()
     weight = 1.0 - mask.to(work.dtype)
-    levels: list[tuple[Tensor, Tensor]] = []
+    per_sample = (-1,) + (1,) * (image.ndim - 1)
+    # push: each sample's pyramid ends at the first level where every cell holds a known pixel (or at one
+    # cell); a batch goes on until its last sample ends, and each sample is pulled from its own end level,
+    # so a sample's fill never depends on the others in its batch (or on how a batch is split into passes)
+    levels: list[tuple[Tensor, Tensor, Tensor]] = []
     value = work * weight
+    ended = torch.zeros(image.shape[0], dtype=torch.bool, device=image.device)
     while True:
-        levels.append((value, weight))
         sizes = value.shape[2:]
-        if max(sizes) <= 1 or bool((weight > 0).all()):
+        ends_here = ~ended & ((weight > 0).flatten(1).all(dim=1) | (max(sizes) <= 1))
+        levels.append((value, weight, ends_here))
+        ended = ended | ends_here
+        if bool(ended.all()):
             break
         # weighted average over 2x2(x2) cells (ceil mode keeps odd edges); an axis already
         # 1 long (the few planes of a volume crop) stays so while the others shrink
         kernel = tuple(2 if n > 1 else 1 for n in sizes)
         value = pool(value, kernel, ceil_mode=True)
         weight = pool(weight, kernel, ceil_mode=True)
-    # pull: normalise the coarsest level, then go back up
-    value, weight = levels[-1]
-    filled = value / weight.clamp_min(1e-8) * (weight > 0)
-    for value, weight in reversed(levels[:-1]):
+    # pull: a sample's end level is its cells' normalised averages; above it, each level keeps its own
+    # (partly) known values and takes the rest from the upsampled coarser level
+    filled = None
+    for value, weight, ends_here in reversed(levels):
+        normalised = value / weight.clamp_min(1e-8) * (weight > 0)
+        if filled is None:
+            filled = normalised
+            continue
         up = F.interpolate(filled, size=value.shape[2:], mode=mode, align_corners=False)
         known = value / weight.clamp_min(1e-8)
         alpha = weight.clamp(0.0, 1.0)
-        filled = alpha * known + (1.0 - alpha) * up
+        filled = torch.where(ends_here.view(per_sample), normalised, alpha * known + (1.0 - alpha) * up)
     hole = mask.to(work.dtype)
     return (work * (1.0 - hole) + filled * hole).to(dtype)
 
