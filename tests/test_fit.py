@@ -8,6 +8,8 @@ fit gets (benchmarks/bench_fit.py measures that).
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import threading
 
@@ -331,6 +333,61 @@ def test_fit_takes_the_two_channel_stack_that_fill_takes(tmp_path):
 
 
 # --------------------------------------------------------------------------- the loss
+class FakeStepContext:
+    """The part of the trainer's StepContext a task's ``train_step`` uses, over one AdamW optimiser."""
+
+    def __init__(self, task, settings):
+        self.nets = task.networks
+        self.optimizer = task.configure_optimizers(settings)["stack_unet"]
+
+    def autocast(self):
+        return contextlib.nullcontext()
+
+    def no_sync(self, name):
+        return contextlib.nullcontext()
+
+    def zero_grad(self, name):
+        self.optimizer.zero_grad()
+
+    def backward(self, loss, name):
+        loss.backward()
+
+    def update(self, name):
+        self.optimizer.step()
+
+
+def test_a_training_step_in_passes_equals_the_step_in_one_pass(monkeypatch):
+    """On a CPU a batch over PIXELS_PER_PASS is taken in passes whose gradients add up to the whole batch's."""
+    torch = pytest.importorskip("torch")
+    from inpaint_models.models.stack_unet import task as stack_task
+    from inpaint_models.models.stack_unet.plugin import StackUNetOptions
+    from inpaint_models.training.config import TrainSettings
+    from inpaint_models.training.data import Batch
+    from inpaint_models.training.task import TaskSpec
+
+    settings = TrainSettings(image_size=16, channels=1, learning_rate=1e-2)
+    generator = torch.Generator().manual_seed(3)
+    image = torch.rand(5, 1, 3, 16, 16, generator=generator)
+    mask = (torch.rand(5, 1, 3, 16, 16, generator=generator) > 0.7).float()
+    weight = mask * (torch.rand(5, 1, 3, 16, 16, generator=generator) > 0.3).float()
+    assert [(c.start, c.stop) for c in stack_task.passes(5, (16, 16), torch.device("cpu"))] == [(0, 5)]
+    results = []
+    for per_pass in (1 << 20, 2 * 16 * 16):  # one pass; passes of 2, 2 and 1 samples
+        monkeypatch.setattr(stack_task, "PIXELS_PER_PASS", per_pass)
+        torch.manual_seed(0)
+        task = stack_task.StackUNetTask(TaskSpec(StackUNetOptions(width=4, levels=2), 1, 16, settings))
+        for net in task.networks.values():  # a trained-looking network: the zero-initialised head has gradients
+            torch.nn.init.normal_(net.unet.head.weight, std=0.1)
+        context = FakeStepContext(task, settings)
+        loss = task.train_step(Batch(image.clone(), mask.clone(), [], weight.clone()), context)["loss"]
+        grads = torch.cat([p.grad.flatten() for p in task.networks["stack_unet"].parameters() if p.grad is not None])
+        results.append((float(loss), grads))
+    assert [(c.start, c.stop) for c in stack_task.passes(5, (16, 16), torch.device("cpu"))] == [(0, 2), (2, 4), (4, 5)]
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+    assert results[0][1].abs().max() > 0
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-4, atol=1e-6)
+
+
 def test_the_loss_never_reads_a_real_hole_pixel():
     """A training step on a batch whose unknown pixels hold NaN stays finite, and their values change nothing."""
     from inpaint_models.models.stack_unet.plugin import StackUNetOptions
@@ -339,21 +396,6 @@ def test_the_loss_never_reads_a_real_hole_pixel():
     from inpaint_models.training.task import TaskSpec
 
     settings = TrainSettings(image_size=16, channels=1, learning_rate=1e-2)
-
-    class Context:  # the part of StepContext train_step uses
-        def __init__(self, task):
-            self.nets = task.networks
-            self.optimizer = task.configure_optimizers(settings)["stack_unet"]
-
-        def autocast(self):
-            import contextlib
-
-            return contextlib.nullcontext()
-
-        def optimize(self, loss, name):
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
 
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(2, 1, 3, 16, 16, generator=generator)
@@ -368,7 +410,7 @@ def test_the_loss_never_reads_a_real_hole_pixel():
         task = StackUNetTask(TaskSpec(StackUNetOptions(width=4, levels=2), 1, 16, settings))
         filled = torch.where(real > 0, torch.full_like(image, garbage), image)
         batch = Batch(filled, torch.clamp(real + artificial, 0, 1), [], artificial)
-        losses = task.train_step(batch, Context(task))
+        losses = task.train_step(batch, FakeStepContext(task, settings))
         assert torch.isfinite(losses["loss"])
         params = torch.cat([p.detach().flatten() for p in task.networks["stack_unet"].parameters()])
         assert torch.isfinite(params).all()
