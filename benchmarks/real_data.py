@@ -33,10 +33,9 @@ Import from a benchmark script (``benchmarks/`` is the script's own folder)::
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
-from typing import Optional
 
 import numpy as np
 
@@ -254,7 +253,7 @@ def lost_plane_case(volume: np.ndarray, seed: int = 0) -> FaultCase:
     return fault_case(volume, seed, planes=1, tiles=0, rows=0)
 
 
-def crop(volume: np.ndarray, shape: tuple[int, ...], where: Optional[tuple[int, ...]] = None) -> np.ndarray:
+def crop(volume: np.ndarray, shape: tuple[int, ...], where: tuple[int, ...] | None = None) -> np.ndarray:
     """A contiguous copy of a ``shape`` crop of a real array: at ``where`` (its first corner), default centred."""
     if len(shape) != volume.ndim or any(s > n for s, n in zip(shape, volume.shape)):
         raise ValueError(f"crop {shape} does not fit in an array of shape {volume.shape}")
@@ -322,3 +321,24 @@ def linear_z_fill(volume: np.ndarray, mask: np.ndarray, block_rows: int = 64) ->
         blend = np.where((below < 0) & (above >= depth), 0.0, blend)
         values[hole] = blend[hole]
     return out
+
+
+def plane_by_plane_fill(case: FaultCase, model: str) -> np.ndarray:
+    """``case`` filled plane by plane with ``model`` (``volume_axis=None``), its lost planes by linear Z.
+
+    No 2D fill can fill a wholly lost plane (it has no known pixel), so the
+    plane-by-plane reference takes linear interpolation along Z there.
+    Returns float32, the case's shape.
+    """
+    import warnings
+
+    import inpaint_models
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        planes = inpaint_models.fill(case.image, case.mask & ~case.plane_mask, model=model, volume_axis=None)
+    planes = planes.astype(np.float32)
+    lost = list(case.lost_planes)
+    if lost:
+        planes[lost] = linear_z_fill(case.image, case.mask)[lost]
+    return planes
