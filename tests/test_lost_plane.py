@@ -130,3 +130,24 @@ def test_a_lone_lost_plane_gets_the_predictor_without_asking_for_more_context():
     default_db = plane_psnr(fill(stack, mask), truth)
     thin_db = plane_psnr(fill(stack, mask, volume_margin=3), truth)
     assert default_db >= thin_db + 3.0, (default_db, thin_db)
+
+
+def test_a_tall_stack_fits_the_predictor_on_the_planes_near_the_lost_one():
+    """The texture drifts one way in the first half of a 60-plane stack and the other way in the second half.
+
+    The predictor of a plane in the second half must learn the second half's
+    drift: fitted on the stack's first planes (as it was, its sample cut at
+    64 Ki pixels), it moved the texture the wrong way, below linear Z.
+    """
+    depth, size, lost = 60, 48, 45
+    texture = ndimage.gaussian_filter(np.random.default_rng(1).standard_normal((size, size + 40)), 1.5)
+    texture = (texture - texture.min()) / np.ptp(texture)
+    truth = np.stack([texture[:, abs(z - 30):abs(z - 30) + size] * 40000 + 5000 for z in range(depth)])
+    truth = truth.astype(np.uint16)
+    mask = np.zeros(truth.shape, bool)
+    mask[lost] = True
+    stack = truth.copy()
+    stack[mask] = 0
+    error = np.mean((fill(stack, mask, volume_margin=depth)[lost].astype(np.float64) - truth[lost]) ** 2)
+    linear = 0.5 * (truth[lost - 1].astype(np.float64) + truth[lost + 1])
+    assert 10 * np.log10(np.mean((linear - truth[lost]) ** 2) / error) >= 3.0
