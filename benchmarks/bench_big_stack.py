@@ -44,7 +44,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from docs_section import machine_line, printed, write_section
+from docs_section import printed, write_benchmark_section
 
 DEPTH = 16
 #: sizes where today's solver is run (the issue measured 89 s and 4.1 GB at 1024, a crash at 2048)
@@ -248,16 +248,14 @@ def main() -> None:
                 table(name, f"real: {name}", args.timeout, skimage=True)
         print("", *checks, sep="\n")
     if args.docs is not None:
-        write_section(args.docs, "bench_big_stack.py", [
-            "## A lost plane, lost tiles and dead rows of a (16, N, N) stack", "",
+        write_benchmark_section(
+            args.docs, "bench_big_stack.py", "A lost plane, lost tiles and dead rows of a (16, N, N) stack",
             ("The default fill (`biharmonic` as a volume) at camera sizes, each method in a fresh process "
             "(`benchmarks/bench_big_stack.py`; [scale.md](scale.md) explains the solver and the lost-plane bound). "
             "Peak RSS includes the stack, mask and truth the benchmark holds. Before issue 21: N = 512 took "
             "15-23 s and 1.0-1.3 GB, N = 1024 89 s and 4.1 GB, and N = 2048 crashed in the sparse solver after "
-            "169 s (the `skimage` rows are that solver where it still fits)."), "",
-            *lines, "", f"Measured on {machine_line()}", "",
-            "Reproduce: `python benchmarks/bench_big_stack.py --docs docs/results.md`.",
-        ])
+            "169 s (the `skimage` rows are that solver where it still fits)."),
+            lines, "python benchmarks/bench_big_stack.py --docs docs/results.md")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_section import machine_line, printed, write_section
+from docs_section import printed, write_benchmark_section
 
 #: (planes, side) of each size: the in-memory stack and the lazy stacks (uint16: planes x side^2 x 2 bytes)
 SIZES = {"full": {"numpy": (32, 1024), "lazy": (512, 2048)}, "quick": {"numpy": (8, 512), "lazy": (128, 1024)}}
@@ -199,16 +199,14 @@ def main(argv=None) -> None:
         print("\n".join(table(rows, seconds)))
         print("", *(target_check(row, seconds) for row in rows), sep="\n")
     if args.docs is not None:
-        write_section(args.docs, "bench_fit_memory.py", [
-            "## Fitting at any size", "",
+        write_benchmark_section(
+            args.docs, "bench_fit_memory.py", "Fitting at any size",
             (f"`fit(seconds={seconds:g})` (the default model, `stack-unet`, on the CPU), each case in a fresh "
             "process (`benchmarks/bench_fit_memory.py`): its wall time and the process's peak resident memory, "
             "the imports and the data's creation included (`import torch` alone is about 0.53 GB). Training "
             "crops are read window by window, so the lazy stacks are never loaded. Before issue 21: the "
             "(32, 1024, 1024) fit took 55 s and 1.5 GB, and the 4 GiB dask fit grew past 24 GB and was killed."),
-            "", *lines, "", f"Measured on {machine_line(threads=2)}", "",
-            "Reproduce: `python benchmarks/bench_fit_memory.py --docs docs/results.md` (about 5 minutes).",
-        ])
+            lines, "python benchmarks/bench_fit_memory.py --docs docs/results.md", threads=2)
 
 
 def target_check(row: dict, seconds: float) -> str:

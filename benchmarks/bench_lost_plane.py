@@ -50,7 +50,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_big_stack import DEPTH, real_stack, synthetic_stack
-from docs_section import machine_line, printed, write_section
+from docs_section import printed, write_benchmark_section
 from real_data import data_range, fault_case, hole_psnr, linear_z_fill, lost_plane_case
 
 
@@ -200,18 +200,16 @@ def main() -> None:
     with printed() as lines:
         print_tables(sources, cases)
     if args.docs is not None:
-        write_section(args.docs, "bench_lost_plane.py", [
-            "## A lost plane: how far above linear interpolation along Z a fill can be", "",
+        write_benchmark_section(
+            args.docs, "bench_lost_plane.py", "A lost plane: how far above linear interpolation along Z a fill can be",
             ("Issue 21 asks for a lost plane filled >= 3 dB above linear interpolation along Z. The first table "
             "is the most any fill can gain on each stack (the noise of the lost plane itself cannot be "
             "predicted from the other planes; for the synthetic stack the exact conditional mean from its "
             "generator); the second what each method gains (`benchmarks/bench_lost_plane.py`; "
             "[scale.md](scale.md#the-lost-plane-how-far-above-linear-interpolation-along-z-a-fill-can-be) "
             "explains both). Before issue 21 the default fill's lost plane was the biharmonic volume fill "
-            "(the `biharmonic volume fill` rows)."), "",
-            *lines, "", f"Measured on {machine_line()}", "",
-            "Reproduce: `python benchmarks/bench_lost_plane.py --docs docs/results.md`.",
-        ])
+            "(the `biharmonic volume fill` rows)."),
+            lines, "python benchmarks/bench_lost_plane.py --docs docs/results.md")
 
 
 def print_tables(sources: list, cases: list) -> None:

