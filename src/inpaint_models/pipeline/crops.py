@@ -68,14 +68,14 @@ def fill_region(
         filled = filled[np.newaxis]
     else:
         filled, channels = fill_crop(plan, crop, crop_mask, value_range, call_volume_model)
-    composite(target, crop_mask, filled, channels)
+    composite(target, crop_mask, filled, channels, value_range)
 
 
 def fill_crop(
     plan: FillPlan, crop: np.ndarray, crop_mask: np.ndarray, value_range: ValueRange,
     model_call: Optional[ModelCall] = None,
 ) -> tuple[np.ndarray, Optional[int]]:
-    """Fill one crop; returns values in the caller's dtype and how many leading channels to write (None = all).
+    """Fill one crop; returns the model's float32 [0, 1] fill and how many leading channels to write (None = all).
 
     Args:
         plan: the fill's plan, with its context.
@@ -102,7 +102,7 @@ def fill_crop(
         if accepted is None or 4 not in accepted or 3 in accepted:
             unit = np.ascontiguousarray(unit[..., :3])
     predicted = _adapt_channels(plan, unit, crop_mask, call)
-    return value_range.from_unit(predicted), written
+    return predicted, written
 
 
 def _adapt_channels(plan: FillPlan, unit: np.ndarray, crop_mask: np.ndarray, call: ModelCall) -> np.ndarray:
@@ -206,18 +206,23 @@ def call_volume_model(plan: FillPlan, unit: np.ndarray, mask: np.ndarray) -> np.
     return _call_padded(plan, unit, mask, model_input_shape(plan.geometry, mask.shape))
 
 
-def composite(target: np.ndarray, crop_mask: np.ndarray, filled: np.ndarray, channels: Optional[int]) -> None:
+def composite(target: np.ndarray, crop_mask: np.ndarray, filled: np.ndarray, channels: Optional[int],
+              value_range: ValueRange) -> None:
     """Write a filled crop into ``target`` (a view of the output) under ``crop_mask`` (bool, True = filled).
 
-    Channels the model did not fill (alpha through a colour model) keep the
+    ``filled`` is the model's float32 [0, 1] fill of the crop; only its pixels
+    under the mask are converted to the caller's dtype and range (a whole
+    (16, 2048, 2048) crop converted back would cost two more crop-sized
+    arrays). Channels the model did not fill (alpha through a colour model) keep the
     caller's values, except non-finite ones under the hole (NaN alpha in a
     float RGBA image), which take the nearest known pixel's value: a filled
     image never holds NaN.
     """
+    values = value_range.from_unit(filled[crop_mask])  # (holes, c) in the caller's dtype
     if channels is None:
-        target[crop_mask] = filled[crop_mask]
+        target[crop_mask] = values
         return
-    target[crop_mask, :channels] = filled[crop_mask][:, :channels]
+    target[crop_mask, :channels] = values[:, :channels]
     rest = target[..., channels:]
     if rest.dtype.kind != "f":
         return
