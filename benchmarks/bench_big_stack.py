@@ -13,7 +13,7 @@ Methods, per size N:
                   the biharmonic solution on every hole, as before the predictor;
   * biharmonic -- ``inpaint_models.fill(stack, mask)``: the default fill (biharmonic, as a volume, its
                   lost plane predicted from planes k-2..k+2 by a predictor fitted on the stack:
-                  ``models/biharmonic/planes.py``);
+                  ``models/lost_planes.py``);
   * skimage    -- the same fill with today's solver (``skimage.restoration.inpaint_biharmonic``,
                   ``split_into_regions=True``, one sparse LU per hole region), where it fits (skipped
                   where the issue measured it: N = 1024 took 89 s and 4.1 GB, N = 2048 crashed).

@@ -25,7 +25,7 @@ two tables:
    interpolation (``skimage.registration.optical_flow_ilk`` / ``_tvl1`` from
    plane k-1 to k+1, both warped half-way and averaged), the biharmonic volume
    fill (``predict_lost_planes=False``), and the default fill (biharmonic +
-   the fitted lost-plane predictor, ``models/biharmonic/planes.py``).
+   the fitted lost-plane predictor, ``models/lost_planes.py``).
 
 3. **A lost plane alone** (``real_data.lost_plane_case``: no other hole, so
    the fill's crop is the lost plane and ``volume_margin`` planes each side,
@@ -86,7 +86,7 @@ def synthetic_best(size: int, k: int) -> np.ndarray:
 
 def oracle_gain(truth: np.ndarray, k: int, linear_mse: float) -> float:
     """dB over linear-Z of the lost-plane predictor family fitted on plane ``k``'s own truth (its ceiling)."""
-    from inpaint_models.models.biharmonic import planes
+    from inpaint_models.models import lost_planes as planes
 
     values = truth.astype(np.float32)
     offsets = (-2, -1, 1, 2)

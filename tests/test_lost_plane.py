@@ -1,6 +1,6 @@
 """A wholly lost plane of a stack: the default fill predicts it from its neighbours with a predictor fitted on the stack.
 
-(issue 21, the lost plane's quality; ``models/biharmonic/planes.py``.)
+(issue 21, the lost plane's quality; ``models/lost_planes.py``.)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from scipy import ndimage
 
 import inpaint_models
-from inpaint_models.models.biharmonic import planes
+from inpaint_models.models import lost_planes as planes
 from inpaint_models.models.biharmonic.blocks import biharmonic_fill
 
 LOST = 6
@@ -151,3 +151,26 @@ def test_a_tall_stack_fits_the_predictor_on_the_planes_near_the_lost_one():
     error = np.mean((fill(stack, mask, volume_margin=depth)[lost].astype(np.float64) - truth[lost]) ** 2)
     linear = 0.5 * (truth[lost - 1].astype(np.float64) + truth[lost + 1])
     assert 10 * np.log10(np.mean((linear - truth[lost]) ** 2) / error) >= 3.0
+
+
+def test_stack_unet_fills_a_wholly_lost_plane_with_the_stacks_predictor():
+    """The fitted network's fill keeps its other holes; the lost plane comes from the predictor (option on)."""
+    pytest.importorskip("torch")
+    from inpaint_models.models.stack_unet.plugin import StackUNetOptions
+    from inpaint_models.models.stack_unet.task import finish_fill
+
+    truth = drifting_stack().astype(np.float32) / 65535.0
+    mask = lost_plane_mask(truth.shape)
+    mask[2, 10:20, 10:20] = True  # a tile elsewhere: the network's fill is kept there
+    image = np.where(mask, 0.0, truth)[..., None].astype(np.float32)
+    linear = 0.5 * (truth[LOST - 1] + truth[LOST + 1])
+    network = np.full(image.shape, 0.5, np.float32)  # a network whose fill is grey, and linear Z on the lost plane
+    network[LOST, ..., 0] = linear
+    given = network.copy()
+    out = finish_fill(network, image, mask, StackUNetOptions())
+    assert np.array_equal(out[2], network[2]) and np.array_equal(out[LOST + 2], network[LOST + 2])
+    lost_db = plane_psnr(out[..., 0], truth)  # the plane's 2-px outer band keeps the network's fill
+    assert lost_db >= plane_psnr(np.broadcast_to(linear, truth.shape), truth) + 3.0
+    kept = finish_fill(network, image, mask, StackUNetOptions(predict_lost_planes=False))
+    assert np.array_equal(kept, network)
+    assert np.array_equal(network, given)  # the network's array is not changed

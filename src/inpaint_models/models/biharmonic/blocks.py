@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inpaint_models.contract.datatypes import ProgressEvent, Reporter, ignore_progress
-from inpaint_models.models.biharmonic.planes import fill_lost_planes
+from inpaint_models.models.lost_planes import fill_lost_planes
 from inpaint_models.models.biharmonic.system import assemble, one_blas_thread, solve
 
 #: unknowns of one system (a tile): about 100 MB while it is assembled and solved
@@ -210,7 +210,7 @@ def biharmonic_fill(image: np.ndarray, mask: np.ndarray, report: Reporter = igno
     may raise ``Cancelled`` between two systems. With ``predict_lost_planes``, a
     3D image's isolated wholly lost planes (axis 0) are then overwritten by the
     predictor fitted on the stack's known planes
-    (:func:`inpaint_models.models.biharmonic.planes.fill_lost_planes`); every
+    (:func:`inpaint_models.models.lost_planes.fill_lost_planes`); every
     other hole voxel is the biharmonic solution all the same.
 
     Raises:

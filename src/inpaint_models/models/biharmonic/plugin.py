@@ -9,7 +9,7 @@ LU (small), conjugate gradients with a multigrid preconditioner (pyamg), or in
 overlapping tiles (a lost plane, rows, columns of any length): see
 :mod:`inpaint_models.models.biharmonic.blocks`. A stack's wholly lost planes
 are then predicted from their neighbouring planes by a linear predictor fitted
-on the stack itself (:mod:`inpaint_models.models.biharmonic.planes`; option
+on the stack itself (:mod:`inpaint_models.models.lost_planes`; option
 ``predict_lost_planes``).
 """
 
@@ -36,7 +36,7 @@ class BiharmonicOptions:
         predict_lost_planes: a stack's isolated wholly lost planes (a dropped
             frame between known planes) are predicted from their neighbouring
             planes by a linear predictor fitted on the stack's own known planes
-            (:mod:`inpaint_models.models.biharmonic.planes`: +0.5 to +1.5 dB
+            (:mod:`inpaint_models.models.lost_planes`: +0.5 to +1.5 dB
             over the biharmonic solution on real volumes); False: the
             biharmonic solution there too. Other holes are unchanged either way.
     """

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaint_models.contract.errors import ConfigError
+from inpaint_models.models import lost_planes
 from inpaint_models.models.stack_unet.network import StackInpainter
 from inpaint_models.models.stack_unet.noise import add_noise, noise_model
 from inpaint_models.models.stack_unet.plugin import StackUNetOptions
@@ -176,17 +177,23 @@ def build_task(spec: TaskSpec) -> StackUNetTask:
 
 def finish_fill(predicted: np.ndarray, image: np.ndarray, mask: np.ndarray,
                 options: StackUNetOptions) -> np.ndarray:
-    """With ``options.noise``, add noise measured on the crop's known pixels to the prediction.
+    """The network's fill finished: lost planes by the stack's predictor, then, with ``options.noise``, noise.
 
     Args:
         predicted: float32 (H, W, C) or (D, H, W, C) in [0, 1], the network's fill.
         image: the crop as the model got it (hole pixels at 0), same shape.
         mask: bool (H, W) or (D, H, W), True = filled.
-        options: the fill's options (``noise``, ``seed``).
+        options: the fill's options (``predict_lost_planes``, ``noise``, ``seed``).
 
     Returns:
-        float32 of the prediction's shape (the prediction itself without ``noise``).
+        float32 of the prediction's shape: with ``predict_lost_planes`` a
+        volume's isolated wholly lost planes come from
+        :func:`inpaint_models.models.lost_planes.fill_lost_planes` (fitted on
+        the crop's known voxels, reading the network's fill of the other holes);
+        with ``noise``, noise measured on the crop's known pixels is added.
     """
+    if options.predict_lost_planes and predicted.ndim == 4:
+        predicted = with_lost_planes_predicted(predicted, image, mask)
     if not options.noise:
         return predicted
     volume = image if image.ndim == 4 else image[np.newaxis]
@@ -194,3 +201,24 @@ def finish_fill(predicted: np.ndarray, image: np.ndarray, mask: np.ndarray,
     out = predicted if predicted.ndim == 4 else predicted[np.newaxis]
     noisy = add_noise(out, holes, noise_model(volume, holes), seed=options.seed)
     return noisy if image.ndim == 4 else noisy[0]
+
+
+def with_lost_planes_predicted(predicted: np.ndarray, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """float32 (D, H, W, C) ``predicted`` with its isolated wholly lost planes from the stack's linear predictor.
+
+    The predictor is fitted on the crop's own known voxels (``image`` where
+    ``mask`` is False) and reads the neighbouring planes with their holes
+    filled by the network. Planes the predictor does not take keep the
+    network's fill. ``predicted`` is not modified (a new array when a plane is replaced).
+    """
+    if not lost_planes.lost_planes(mask):
+        return predicted
+    work = np.array(predicted, dtype=np.float32, copy=True)
+    known = ~mask
+    work[known] = image[known]
+    replaced = lost_planes.fill_lost_planes(work, mask)
+    if not replaced:
+        return predicted
+    out = np.array(predicted, dtype=np.float32, copy=True)
+    out[replaced] = work[replaced]
+    return out
