@@ -153,7 +153,7 @@ def test_a_tall_stack_fits_the_predictor_on_the_planes_near_the_lost_one():
     assert 10 * np.log10(np.mean((linear - truth[lost]) ** 2) / error) >= 3.0
 
 
-def test_stack_unet_fills_a_wholly_lost_plane_with_the_stacks_predictor():
+def test_stack_unet_fills_a_wholly_lost_plane_with_the_stacks_predictor(monkeypatch):
     """The fitted network's fill keeps its other holes; the lost plane comes from the predictor (option on)."""
     pytest.importorskip("torch")
     from inpaint_models.models.stack_unet.plugin import StackUNetOptions
@@ -171,6 +171,16 @@ def test_stack_unet_fills_a_wholly_lost_plane_with_the_stacks_predictor():
     assert np.array_equal(out[2], network[2]) and np.array_equal(out[LOST + 2], network[LOST + 2])
     lost_db = plane_psnr(out[..., 0], truth)  # the plane's 2-px outer band keeps the network's fill
     assert lost_db >= plane_psnr(np.broadcast_to(linear, truth.shape), truth) + 3.0
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    from inpaint_models.models import lost_planes
+
+    def overshooting(out, holes):  # a linear predictor may overshoot the known range
+        out[LOST] = np.where(np.arange(out.shape[2])[None, :, None] % 2, 1.4, -0.3)
+        return [LOST]
+
+    monkeypatch.setattr(lost_planes, "fill_lost_planes", overshooting)
+    overshoot = finish_fill(network, image, mask, StackUNetOptions())
+    assert overshoot.min() >= 0.0 and overshoot.max() <= 1.0  # fill's contract: [0, 1]
     kept = finish_fill(network, image, mask, StackUNetOptions(predict_lost_planes=False))
     assert np.array_equal(kept, network)
     assert np.array_equal(network, given)  # the network's array is not changed

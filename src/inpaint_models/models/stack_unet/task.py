@@ -208,8 +208,9 @@ def with_lost_planes_predicted(predicted: np.ndarray, image: np.ndarray, mask: n
 
     The predictor is fitted on the crop's own known voxels (``image`` where
     ``mask`` is False) and reads the neighbouring planes with their holes
-    filled by the network. Planes the predictor does not take keep the
-    network's fill. ``predicted`` is not modified (a new array when a plane is replaced).
+    filled by the network; its planes are clipped to [0, 1]. Planes the
+    predictor does not take keep the network's fill. ``predicted`` is not
+    modified (a new array when a plane is replaced).
     """
     if not lost_planes.lost_planes(mask):
         return predicted
@@ -220,5 +221,7 @@ def with_lost_planes_predicted(predicted: np.ndarray, image: np.ndarray, mask: n
     if not replaced:
         return predicted
     out = np.array(predicted, dtype=np.float32, copy=True)
-    out[replaced] = work[replaced]
+    # a linear predictor may overshoot; [0, 1] is the crop's known range (fill maps it so), where biharmonic
+    # clips its own fill too
+    out[replaced] = np.clip(work[replaced], 0.0, 1.0)
     return out
