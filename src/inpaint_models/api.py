@@ -122,7 +122,7 @@ def fill(
         margin: context pixels along H and W around each hole region sent to
             the model (default: the model's ``crop_margin``).
         volume_margin: context planes along the volume axis on each side of a
-            hole region (default: the model's ``volume_margin``, 8 for biharmonic, else
+            hole region (default: the model's ``volume_margin``, 8 for biharmonic and stack-unet, else
             :data:`DEFAULT_VOLUME_MARGIN` = 3: on the stack sample more planes do
             not change push-pull's fill, and 2 cost it 0.5 dB).
         progress: called with a :class:`ProgressEvent` after each region and by
