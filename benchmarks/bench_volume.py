@@ -37,7 +37,6 @@ import numpy as np
 import inpaint_models
 from inpaint_models.api import default_model
 from inpaint_models.samples import stack_sample_with_truth
-from inpaint_models.training.metrics import psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks folder, when imported from elsewhere
 from docs_section import printed, write_benchmark_section
@@ -48,17 +47,10 @@ from real_data import (
     MissingDataPackage,
     data_range,
     fault_case,
+    hole_psnr,
     linear_z_fill,
     plane_by_plane_fill,
 )
-from real_data import hole_psnr as real_hole_psnr
-
-
-def hole_psnr(out: np.ndarray, reference: np.ndarray, mask: np.ndarray, peak: float) -> float:
-    """Hole PSNR over the whole stack (its planes laid end to end as one (Z*H, W) image)."""
-    width = reference.shape[-1]
-    return psnr(out.reshape(-1, width).astype(np.float64), reference.reshape(-1, width).astype(np.float64),
-                mask.reshape(-1, width), data_range=peak)
 
 
 def timed(model: str, image: np.ndarray, mask: np.ndarray, volume_axis, repeats: int,
@@ -132,7 +124,7 @@ def real_rows(name: str, repeats: int = 1) -> tuple[list[dict], FaultCase]:
 
     def row(model: str, mode: str, out: np.ndarray, ms: float) -> dict:
         return {"model": model, "mode": mode, "ms": ms,
-                "db": tuple(real_hole_psnr(out, case.truth, part, peak) for part in parts)}
+                "db": tuple(hole_psnr(out, case.truth, part, peak) for part in parts)}
 
     start = time.perf_counter()
     rows = [row("linear interpolation along Z", "volume", linear_z_fill(case.image, case.mask),

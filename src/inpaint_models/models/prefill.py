@@ -67,12 +67,12 @@ def smooth_fill(image: Tensor, mask: Tensor) -> Tensor:
     # (partly) known values and takes the rest from the upsampled coarser level
     filled = None
     for value, weight, ends_here in reversed(levels):
-        normalised = value / weight.clamp_min(1e-8) * (weight > 0)
+        known = value / weight.clamp_min(1e-8)
+        normalised = known * (weight > 0)
         if filled is None:
             filled = normalised
             continue
         up = F.interpolate(filled, size=value.shape[2:], mode=mode, align_corners=False)
-        known = value / weight.clamp_min(1e-8)
         alpha = weight.clamp(0.0, 1.0)
         filled = torch.where(ends_here.view(per_sample), normalised, alpha * known + (1.0 - alpha) * up)
     hole = mask.to(work.dtype)
